@@ -1,0 +1,119 @@
+//! Ops for Shoal's own tests and benchmarks: well-behaved building blocks (`fan_out`,
+//! `identity`, `sum`) and ops that misbehave on purpose (bad keys, bad CBOR, traps, failures).
+
+use serde::Deserialize;
+use shoal_sdk::bindings::shoal::op::{emit, types::DynamicValue};
+use shoal_sdk::{Context, DynamicOutput, Inputs, Op, OpError, Outputs, Value};
+
+#[derive(Deserialize)]
+struct FanOutConfig {
+    /// How many values to yield.
+    n: u64,
+}
+
+/// Yields `0..n` keyed `k0`, `k1`, ...
+fn fan_out(ctx: &Context, _: &Inputs) -> Result<(), OpError> {
+    let FanOutConfig { n } = ctx.config()?;
+    for i in 0..n {
+        ctx.yield_output(DynamicOutput::new(&i, format!("k{i}")))?;
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct EmitKeysConfig {
+    /// The mapping keys to yield, in order, each with its index as the value.
+    keys: Vec<String>,
+}
+
+/// Yields exactly the configured mapping keys, valid or not, and ignores the host's verdict so
+/// that the host alone must catch bad keys.
+fn emit_keys(ctx: &Context, _: &Inputs) -> Result<(), OpError> {
+    let EmitKeysConfig { keys } = ctx.config()?;
+    for (idx, key) in keys.into_iter().enumerate() {
+        let _ignored = ctx.yield_output(DynamicOutput::new(&idx, key));
+    }
+    Ok(())
+}
+
+/// Yields one value whose bytes are not CBOR, bypassing the SDK's encoder.
+fn bad_cbor(_: &Context, _: &Inputs) -> Result<(), OpError> {
+    let value = DynamicValue {
+        output: "result".to_string(),
+        mapping_key: "k0".to_string(),
+        // A map header announcing 24 pairs, then nothing.
+        value: vec![0xb8, 0x18],
+    };
+    emit::yield_output(&value).map_err(OpError::failed)
+}
+
+/// Returns its input unchanged.
+fn identity(_: &Context, inputs: &Inputs) -> Result<Value, OpError> {
+    inputs.get("value")
+}
+
+#[derive(Deserialize)]
+struct FailOnConfig {
+    /// Inputs that make the op fail.
+    #[serde(default)]
+    fail_on: Vec<i64>,
+    /// Inputs that make the op trap (a Rust panic).
+    #[serde(default)]
+    panic_on: Vec<i64>,
+}
+
+/// Returns its integer input, but fails or traps on the configured values.
+fn fail_on(ctx: &Context, inputs: &Inputs) -> Result<i64, OpError> {
+    let config: FailOnConfig = ctx.config()?;
+    let value: i64 = inputs.get("value")?;
+    if config.panic_on.contains(&value) {
+        panic!("value {value} makes this op panic");
+    }
+    if config.fail_on.contains(&value) {
+        return Err(OpError::failed(format!("value {value} is unlucky")));
+    }
+    Ok(value)
+}
+
+/// Sums a list of integers.
+fn sum(_: &Context, inputs: &Inputs) -> Result<i64, OpError> {
+    Ok(inputs.get::<Vec<i64>>("values")?.iter().sum())
+}
+
+/// Returns a value for an output it never declared.
+fn undeclared_output(_: &Context, _: &Inputs) -> Result<Outputs, OpError> {
+    Ok(Outputs::new().value("surprise", &1))
+}
+
+/// Always asks to be retried.
+fn flaky(_: &Context, _: &Inputs) -> Result<i64, OpError> {
+    Err(OpError::retry("the weather is bad"))
+}
+
+/// Loops forever.
+fn spin(_: &Context, _: &Inputs) -> Result<i64, OpError> {
+    let mut counter = 0u64;
+    loop {
+        counter = std::hint::black_box(counter.wrapping_add(1));
+    }
+}
+
+fn ops() -> Vec<Op> {
+    vec![
+        Op::dynamic("fan_out", fan_out).describe("yields 0..config.n keyed k0, k1, ..."),
+        Op::dynamic("emit_keys", emit_keys).describe("yields the keys in config.keys"),
+        Op::dynamic("bad_cbor", bad_cbor).describe("yields bytes that are not CBOR"),
+        Op::new("identity", identity).describe("returns its input").input("value"),
+        Op::new("fail_on", fail_on)
+            .describe("returns its input; fails or panics on configured values")
+            .input("value"),
+        Op::new("sum", sum).describe("sums a list of integers").input("values"),
+        Op::with_outputs("undeclared_output", undeclared_output)
+            .describe("returns an output it did not declare")
+            .output("result"),
+        Op::new("flaky", flaky).describe("always requests a retry"),
+        Op::new("spin", spin).describe("never returns"),
+    ]
+}
+
+shoal_sdk::export!(ops);

@@ -1,0 +1,125 @@
+//! Run events, named after Dagster's `DagsterEventType` so that users recognise them, and the
+//! sinks they go to (`--json` writes them to stdout as JSON Lines).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Serialize, Serializer};
+
+use crate::value;
+
+/// One event of a run.
+#[derive(Debug, Serialize)]
+pub struct Event<'a> {
+    #[serde(flatten)]
+    pub kind: EventKind<'a>,
+    pub run_id: &'a str,
+    /// Seconds since the Unix epoch.
+    pub timestamp: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_key: Option<&'a str>,
+}
+
+/// What happened.
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EventKind<'a> {
+    RunStart {
+        job: &'a str,
+    },
+    StepStart {
+        attempt: u32,
+    },
+    StepOutput {
+        output: &'a str,
+        /// Set for the values of a dynamic output.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mapping_key: Option<&'a str>,
+        /// The CBOR value rendered as JSON.
+        #[serde(serialize_with = "cbor_as_json")]
+        value: &'a [u8],
+    },
+    StepSuccess {
+        duration_ms: f64,
+    },
+    StepFailure {
+        error_kind: &'static str,
+        error: String,
+        duration_ms: f64,
+    },
+    StepSkipped {
+        reason: &'a str,
+    },
+    Logs {
+        level: &'a str,
+        message: &'a str,
+    },
+    RunSuccess {
+        duration_ms: f64,
+    },
+    RunFailure {
+        duration_ms: f64,
+        failed_steps: Vec<String>,
+    },
+}
+
+fn cbor_as_json<S: Serializer>(bytes: &&[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    value::to_json(bytes).serialize(serializer)
+}
+
+impl<'a> Event<'a> {
+    /// An event stamped with the current time.
+    pub fn now(run_id: &'a str, step_key: Option<&'a str>, kind: EventKind<'a>) -> Self {
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        Event { kind, run_id, timestamp, step_key }
+    }
+}
+
+/// Receives every event of a run, in order.
+pub trait EventSink: Send {
+    fn event(&mut self, event: &Event<'_>);
+}
+
+/// Discards events.
+pub struct NoEvents;
+
+impl EventSink for NoEvents {
+    fn event(&mut self, _: &Event<'_>) {}
+}
+
+/// Writes events as JSON Lines.
+pub struct JsonLines<W: std::io::Write + Send>(pub W);
+
+impl<W: std::io::Write + Send> EventSink for JsonLines<W> {
+    fn event(&mut self, event: &Event<'_>) {
+        // A closed stdout (e.g. `| head`) must not fail the run; the run's result still counts.
+        let _ignored = serde_json::to_writer(&mut self.0, event)
+            .map_err(std::io::Error::from)
+            .and_then(|()| self.0.write_all(b"\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_output_carries_key_and_json_value() {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&vec![2, 4], &mut bytes).unwrap();
+        let event = Event {
+            kind: EventKind::StepOutput { output: "result", mapping_key: Some("1"), value: &bytes },
+            run_id: "r",
+            timestamp: 1.5,
+            step_key: Some("load_pieces"),
+        };
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            serde_json::json!({
+                "event": "STEP_OUTPUT", "output": "result", "mapping_key": "1", "value": [2, 4],
+                "run_id": "r", "timestamp": 1.5, "step_key": "load_pieces"
+            })
+        );
+    }
+}

@@ -1,0 +1,562 @@
+//! The scheduler: runs a plan's steps as soon as their inputs exist, at most `max_concurrent`
+//! at once, cloning mapped ops per mapping key *while the producer still runs* (Dagster waits
+//! for the producer to finish).
+//!
+//! One task owns all run state; steps run in their own tasks and report back over a channel
+//! (yielded values, logs, the final result), so no lock guards the state. A step whose input
+//! failed or was skipped is skipped; siblings of a failed clone go on.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use tokio::sync::mpsc;
+
+use crate::events::{Event, EventKind, EventSink};
+use crate::outputs::DynamicValue;
+use crate::plan::{InputSource, Plan};
+use crate::step_error::StepError;
+use crate::step_key::StepKey;
+use crate::value;
+
+/// One step attempt, as handed to a [`StepRunner`].
+#[derive(Debug, Clone)]
+pub struct StepCall {
+    /// Index of the op in the plan.
+    pub node: usize,
+    pub run_id: String,
+    pub step_key: String,
+    pub mapping_keys: Vec<String>,
+    pub attempt: u32,
+    /// Input name -> CBOR value, in the op's declared order.
+    pub inputs: Vec<(String, Vec<u8>)>,
+}
+
+/// Runs one step attempt: the seam between scheduling and Wasm, so that the scheduler can be
+/// tested without components.
+pub trait StepRunner: Send + Sync + 'static {
+    /// Returns the step's non-dynamic outputs; dynamic ones go through `channel` as they come.
+    fn run(
+        &self,
+        call: StepCall,
+        channel: StepChannel,
+    ) -> impl Future<Output = Result<Vec<(String, Vec<u8>)>, StepError>> + Send;
+}
+
+enum Message {
+    Emitted(DynamicValue),
+    Log { level: &'static str, message: String },
+    Finished(Result<Vec<(String, Vec<u8>)>, StepError>),
+}
+
+/// A running step's line back to the scheduler.
+#[derive(Clone)]
+pub struct StepChannel {
+    step: usize,
+    tx: mpsc::UnboundedSender<(usize, Message)>,
+}
+
+impl StepChannel {
+    /// Hands over one accepted dynamic value.
+    pub fn emit(&self, value: DynamicValue) {
+        // The scheduler outlives every step task; a send can only fail once it has stopped.
+        let _ignored = self.tx.send((self.step, Message::Emitted(value)));
+    }
+
+    /// Records a log line for the step.
+    pub fn log(&self, level: &'static str, message: String) {
+        let _ignored = self.tx.send((self.step, Message::Log { level, message }));
+    }
+}
+
+/// Reports a step as finished even if its task dies without saying so (a host bug), so that the
+/// run cannot hang.
+struct FinishGuard {
+    channel: StepChannel,
+    sent: bool,
+}
+
+impl Drop for FinishGuard {
+    fn drop(&mut self) {
+        if !self.sent {
+            let lost = Err(StepError::Trap("the host lost this step (internal error)".into()));
+            let _ignored = self.channel.tx.send((self.channel.step, Message::Finished(lost)));
+        }
+    }
+}
+
+/// How to execute.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub run_id: String,
+    pub max_concurrent: usize,
+}
+
+/// Where a step is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Queued,
+    Running,
+    Succeeded,
+    Failed(StepError),
+    Skipped(String),
+}
+
+/// One step of a run.
+#[derive(Debug)]
+pub struct Step {
+    pub key: StepKey,
+    /// Rendered key, e.g. `compute_piece[3]`.
+    pub name: String,
+    pub status: Status,
+    /// Non-dynamic outputs, once succeeded.
+    pub outputs: Vec<(String, Vec<u8>)>,
+    pub duration: Option<Duration>,
+    /// Inputs, kept until the step starts.
+    inputs: Vec<(String, Vec<u8>)>,
+    started: Option<Instant>,
+}
+
+/// The outcome of a run: every step that ran or was skipped, and every dynamic value.
+#[derive(Debug)]
+pub struct Run {
+    pub run_id: String,
+    pub plan: Arc<Plan>,
+    pub steps: Vec<Step>,
+    index: HashMap<StepKey, usize>,
+    /// (producing step, output) -> mapping key -> value, in emission order.
+    emitted: HashMap<(usize, String), IndexMap<String, Vec<u8>>>,
+    pub duration: Duration,
+}
+
+impl Run {
+    /// True when every step succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.steps.iter().all(|s| s.status == Status::Succeeded)
+    }
+
+    /// The step with this key, if it was created.
+    pub fn step(&self, key: &StepKey) -> Option<&Step> {
+        self.index.get(key).map(|&i| &self.steps[i])
+    }
+
+    /// The values a step yielded on a dynamic output, in emission order.
+    pub fn emitted(&self, key: &StepKey, output: &str) -> Option<&IndexMap<String, Vec<u8>>> {
+        let &step = self.index.get(key)?;
+        self.emitted.get(&(step, output.to_string()))
+    }
+
+    /// The output of op `node` as JSON (Dagster's `output_for_node`): the value of a plain step;
+    /// for a mapped op, an object from mapping key to value (nested when mapped twice); for a
+    /// dynamic output, an object from mapping key to value. Steps that did not succeed are left
+    /// out.
+    pub fn output_for_node(&self, node: usize, output: &str) -> serde_json::Value {
+        self.output_below(node, output, &mut Vec::new())
+    }
+
+    fn output_below(&self, node: usize, output: &str, keys: &mut Vec<String>) -> serde_json::Value {
+        let plan_node = &self.plan.nodes[node];
+        if keys.len() < plan_node.depth() {
+            let creator = &plan_node.scope[keys.len()];
+            let creator_key = StepKey::new(creator.node, keys.clone());
+            let mut object = serde_json::Map::new();
+            let mapping_keys: Vec<String> = self
+                .emitted(&creator_key, &creator.output)
+                .map(|values| values.keys().cloned().collect())
+                .unwrap_or_default();
+            for key in mapping_keys {
+                keys.push(key.clone());
+                let value = self.output_below(node, output, keys);
+                keys.pop();
+                if !value.is_null() {
+                    object.insert(key, value);
+                }
+            }
+            return serde_json::Value::Object(object);
+        }
+        let key = StepKey::new(node, keys.clone());
+        let Some(step) = self.step(&key).filter(|s| s.status == Status::Succeeded) else {
+            return serde_json::Value::Null;
+        };
+        if let Some(values) = self.emitted(&key, output) {
+            return values.iter().map(|(k, v)| (k.clone(), value::to_json(v))).collect();
+        }
+        let is_dynamic = plan_node.op.output(output).is_some_and(|o| o.dynamic);
+        if is_dynamic {
+            return serde_json::Value::Object(serde_json::Map::new());
+        }
+        step.outputs
+            .iter()
+            .find(|(name, _)| name == output)
+            .map_or(serde_json::Value::Null, |(_, bytes)| value::to_json(bytes))
+    }
+}
+
+/// What an input check concluded.
+enum Readiness {
+    Ready(Vec<(String, Vec<u8>)>),
+    Wait,
+    Skip(String),
+}
+
+struct Scheduler<'a> {
+    run: Run,
+    sink: &'a mut dyn EventSink,
+    ready: VecDeque<usize>,
+    /// For a collect input of a step not yet created: how many leading clones have succeeded,
+    /// so that each clone's completion costs O(1) rather than a scan of all clones.
+    collect_progress: HashMap<(StepKey, usize), usize>,
+}
+
+/// Executes `plan` to the end and returns what happened. Step failures are part of the result;
+/// this never fails.
+pub async fn execute<R: StepRunner>(
+    plan: Arc<Plan>,
+    runner: Arc<R>,
+    options: RunOptions,
+    sink: &mut dyn EventSink,
+) -> Run {
+    let started = Instant::now();
+    let run = Run {
+        run_id: options.run_id,
+        plan: plan.clone(),
+        steps: Vec::new(),
+        index: HashMap::new(),
+        emitted: HashMap::new(),
+        duration: Duration::ZERO,
+    };
+    let mut scheduler = Scheduler { run, sink, ready: VecDeque::new(), collect_progress: HashMap::new() };
+    scheduler.event(None, EventKind::RunStart { job: &plan.job_name });
+
+    for node in 0..plan.nodes.len() {
+        if plan.nodes[node].depth() == 0 {
+            scheduler.consider(StepKey::new(node, Vec::new()));
+        }
+    }
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let max_concurrent = options.max_concurrent.max(1);
+    let mut running = 0usize;
+    loop {
+        while running < max_concurrent {
+            let Some(step) = scheduler.ready.pop_front() else { break };
+            running += 1;
+            let call = scheduler.start(step);
+            let channel = StepChannel { step, tx: tx.clone() };
+            let runner = runner.clone();
+            tokio::spawn(async move {
+                let mut guard = FinishGuard { channel, sent: false };
+                let result = runner.run(call, guard.channel.clone()).await;
+                let _ignored = guard.channel.tx.send((step, Message::Finished(result)));
+                guard.sent = true;
+            });
+        }
+        if running == 0 {
+            break;
+        }
+        let (step, message) = rx.recv().await.expect("the scheduler holds a sender");
+        match message {
+            Message::Emitted(value) => scheduler.emitted(step, value),
+            Message::Log { level, message } => scheduler.log(step, level, &message),
+            Message::Finished(result) => {
+                running -= 1;
+                scheduler.finished(step, result);
+            }
+        }
+    }
+
+    scheduler.run.duration = started.elapsed();
+    let duration_ms = scheduler.run.duration.as_secs_f64() * 1e3;
+    let failed_steps: Vec<String> = scheduler
+        .run
+        .steps
+        .iter()
+        .filter(|s| matches!(s.status, Status::Failed(_)))
+        .map(|s| s.name.clone())
+        .collect();
+    let kind = if scheduler.run.succeeded() {
+        EventKind::RunSuccess { duration_ms }
+    } else {
+        EventKind::RunFailure { duration_ms, failed_steps }
+    };
+    scheduler.event(None, kind);
+    scheduler.run
+}
+
+impl Scheduler<'_> {
+    fn event(&mut self, step: Option<usize>, kind: EventKind<'_>) {
+        let step_key = step.map(|s| self.run.steps[s].name.as_str());
+        self.sink.event(&Event::now(&self.run.run_id, step_key, kind));
+    }
+
+    fn log(&mut self, step: usize, level: &str, message: &str) {
+        self.event(Some(step), EventKind::Logs { level, message });
+    }
+
+    fn start(&mut self, step: usize) -> StepCall {
+        let record = &mut self.run.steps[step];
+        record.status = Status::Running;
+        record.started = Some(Instant::now());
+        let call = StepCall {
+            node: record.key.node,
+            run_id: self.run.run_id.clone(),
+            step_key: record.name.clone(),
+            mapping_keys: record.key.keys.clone(),
+            attempt: 1,
+            inputs: std::mem::take(&mut record.inputs),
+        };
+        self.event(Some(step), EventKind::StepStart { attempt: 1 });
+        call
+    }
+
+    fn emitted(&mut self, step: usize, value: DynamicValue) {
+        let DynamicValue { output, key, value } = value;
+        self.event(
+            Some(step),
+            EventKind::StepOutput { output: &output, mapping_key: Some(&key), value: &value },
+        );
+        self.run.emitted.entry((step, output.clone())).or_default().insert(key.clone(), value);
+        // Start the clones mapped over this value now, while the producer keeps running.
+        let plan = self.run.plan.clone();
+        let producer = self.run.steps[step].key.clone();
+        for &dependent in &plan.nodes[producer.node].dependents {
+            let maps_this = plan.nodes[dependent].inputs.iter().any(|input| {
+                matches!(&input.source, InputSource::Map(s) if s.node == producer.node && s.output == output)
+            });
+            if maps_this {
+                let mut keys = producer.keys.clone();
+                keys.push(key.clone());
+                self.consider(StepKey::new(dependent, keys));
+            }
+        }
+    }
+
+    fn finished(&mut self, step: usize, result: Result<Vec<(String, Vec<u8>)>, StepError>) {
+        let record = &mut self.run.steps[step];
+        let duration = record.started.map(|s| s.elapsed()).unwrap_or_default();
+        record.duration = Some(duration);
+        let duration_ms = duration.as_secs_f64() * 1e3;
+        match result {
+            Ok(outputs) => {
+                record.status = Status::Succeeded;
+                record.outputs = outputs;
+                let outputs = std::mem::take(&mut self.run.steps[step].outputs);
+                for (output, value) in &outputs {
+                    self.event(
+                        Some(step),
+                        EventKind::StepOutput { output, mapping_key: None, value },
+                    );
+                }
+                self.run.steps[step].outputs = outputs;
+                self.event(Some(step), EventKind::StepSuccess { duration_ms });
+            }
+            Err(err) => {
+                record.status = Status::Failed(err.clone());
+                self.event(
+                    Some(step),
+                    EventKind::StepFailure { error_kind: err.kind(), error: err.to_string(), duration_ms },
+                );
+            }
+        }
+        self.wake(step);
+    }
+
+    /// Reconsiders every step that may have been waiting on `step`.
+    fn wake(&mut self, step: usize) {
+        let plan = self.run.plan.clone();
+        let key = self.run.steps[step].key.clone();
+        for &dependent in &plan.nodes[key.node].dependents {
+            let depth = plan.nodes[dependent].depth();
+            if depth <= key.keys.len() {
+                self.consider(StepKey::new(dependent, key.keys[..depth].to_vec()));
+            } else {
+                // A value broadcast into a mapped op: every clone created so far may be waiting.
+                for keys in self.known_keys(dependent, key.keys.clone()) {
+                    self.consider(StepKey::new(dependent, keys));
+                }
+            }
+        }
+    }
+
+    /// All mapping-key paths of op `node` that extend `prefix`, from the values emitted so far.
+    fn known_keys(&self, node: usize, prefix: Vec<String>) -> Vec<Vec<String>> {
+        let scope = &self.run.plan.nodes[node].scope;
+        let mut paths = vec![prefix];
+        while paths.first().is_some_and(|p| p.len() < scope.len()) {
+            let level = &scope[paths[0].len()];
+            paths = paths
+                .into_iter()
+                .flat_map(|path| {
+                    let keys: Vec<String> = self
+                        .run
+                        .emitted(&StepKey::new(level.node, path.clone()), &level.output)
+                        .map(|values| values.keys().cloned().collect())
+                        .unwrap_or_default();
+                    keys.into_iter().map(move |k| {
+                        let mut path = path.clone();
+                        path.push(k);
+                        path
+                    })
+                })
+                .collect();
+        }
+        paths
+    }
+
+    /// Creates step `key` if all its inputs are available (queued) or one of them never will be
+    /// (skipped); otherwise leaves it to be considered again.
+    fn consider(&mut self, key: StepKey) {
+        if self.run.index.contains_key(&key) {
+            return;
+        }
+        let readiness = self.readiness(&key);
+        let status = match readiness {
+            Readiness::Wait => return,
+            Readiness::Ready(_) => Status::Queued,
+            Readiness::Skip(ref reason) => Status::Skipped(reason.clone()),
+        };
+        self.collect_progress.retain(|(k, _), _| k != &key);
+        let id = self.run.steps.len();
+        let name = key.display(&self.run.plan.nodes[key.node].name).to_string();
+        self.run.index.insert(key.clone(), id);
+        self.run.steps.push(Step {
+            key,
+            name,
+            status,
+            outputs: Vec::new(),
+            duration: None,
+            inputs: match readiness {
+                Readiness::Ready(inputs) => inputs,
+                _ => Vec::new(),
+            },
+            started: None,
+        });
+        match &self.run.steps[id].status {
+            Status::Queued => self.ready.push_back(id),
+            Status::Skipped(reason) => {
+                let reason = reason.clone();
+                self.event(Some(id), EventKind::StepSkipped { reason: &reason });
+                self.wake(id);
+            }
+            _ => unreachable!("a new step is queued or skipped"),
+        }
+    }
+
+    /// The status of the step `key`, if created.
+    fn status(&self, key: &StepKey) -> Option<&Status> {
+        self.run.step(key).map(|s| &s.status)
+    }
+
+    fn readiness(&mut self, key: &StepKey) -> Readiness {
+        let plan = self.run.plan.clone();
+        let node = &plan.nodes[key.node];
+        let mut inputs = Vec::with_capacity(node.inputs.len());
+        for (index, input) in node.inputs.iter().enumerate() {
+            let value = match &input.source {
+                InputSource::Value(bytes) => bytes.clone(),
+                InputSource::From(source) => {
+                    let upstream = StepKey::new(source.node, key.keys[..plan.nodes[source.node].depth()].to_vec());
+                    match self.status(&upstream) {
+                        Some(Status::Succeeded) => {}
+                        Some(Status::Failed(_) | Status::Skipped(_)) => {
+                            return Readiness::Skip(self.not_succeeded(&upstream));
+                        }
+                        _ => return Readiness::Wait,
+                    }
+                    let step = self.run.step(&upstream).expect("status found it");
+                    let (_, bytes) = step
+                        .outputs
+                        .iter()
+                        .find(|(name, _)| *name == source.output)
+                        .expect("a succeeded step has every declared output");
+                    bytes.clone()
+                }
+                InputSource::Map(source) => {
+                    let (last, outer) = key.keys.split_last().expect("a mapped step has a key");
+                    let producer = StepKey::new(source.node, outer.to_vec());
+                    match self.run.emitted(&producer, &source.output).and_then(|v| v.get(last)) {
+                        Some(bytes) => bytes.clone(),
+                        None => return Readiness::Wait,
+                    }
+                }
+                InputSource::Collect(source) => match self.collect(key, index, source) {
+                    Ok(bytes) => bytes,
+                    Err(readiness) => return readiness,
+                },
+            };
+            inputs.push((input.name.clone(), value));
+        }
+        Readiness::Ready(inputs)
+    }
+
+    /// The list a collect input of step `key` receives, once complete.
+    fn collect(&mut self, key: &StepKey, input: usize, source: &crate::plan::Source) -> Result<Vec<u8>, Readiness> {
+        let plan = self.run.plan.clone();
+        let collected = &plan.nodes[source.node];
+        let direct = collected.op.output(&source.output).is_some_and(|o| o.dynamic);
+        // The step whose dynamic output defines the list of mapping keys.
+        let (creator, output) = if direct {
+            (StepKey::new(source.node, key.keys.clone()), &source.output)
+        } else {
+            let scope = collected.scope.last().expect("the plan checked it is mapped");
+            (StepKey::new(scope.node, key.keys.clone()), &scope.output)
+        };
+        match self.status(&creator) {
+            Some(Status::Succeeded) => {}
+            Some(Status::Failed(_) | Status::Skipped(_)) => {
+                return Err(Readiness::Skip(self.not_succeeded(&creator)));
+            }
+            _ => return Err(Readiness::Wait),
+        }
+        let empty = IndexMap::new();
+        let values = self.run.emitted(&creator, output).unwrap_or(&empty);
+        if direct {
+            return Ok(value::array(values.values().map(Vec::as_slice)));
+        }
+        let keys: Vec<String> = values.keys().cloned().collect();
+        let progress_key = (key.clone(), input);
+        let done = self.collect_progress.get(&progress_key).copied().unwrap_or(0);
+        let mut done_now = done;
+        for mapping_key in &keys[done..] {
+            let mut clone_keys = key.keys.clone();
+            clone_keys.push(mapping_key.clone());
+            let clone = StepKey::new(source.node, clone_keys);
+            match self.status(&clone) {
+                Some(Status::Succeeded) => done_now += 1,
+                Some(Status::Failed(_) | Status::Skipped(_)) => {
+                    return Err(Readiness::Skip(self.not_succeeded(&clone)));
+                }
+                _ => {
+                    self.collect_progress.insert(progress_key, done_now);
+                    return Err(Readiness::Wait);
+                }
+            }
+        }
+        let items: Vec<&[u8]> = keys
+            .iter()
+            .map(|mapping_key| {
+                let mut clone_keys = key.keys.clone();
+                clone_keys.push(mapping_key.clone());
+                let step = self.run.step(&StepKey::new(source.node, clone_keys)).expect("succeeded above");
+                let (_, bytes) = step
+                    .outputs
+                    .iter()
+                    .find(|(name, _)| *name == source.output)
+                    .expect("a succeeded step has every declared output");
+                bytes.as_slice()
+            })
+            .collect();
+        Ok(value::array(items.into_iter().collect::<Vec<_>>().into_iter()))
+    }
+
+    fn not_succeeded(&self, upstream: &StepKey) -> String {
+        let step = self.run.step(upstream).expect("only called for created steps");
+        let verb = if matches!(step.status, Status::Failed(_)) { "failed" } else { "was skipped" };
+        format!("upstream step `{}` {verb}", step.name)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,333 @@
+//! The job file (`job.toml`) and run config (`--config run.toml`) as written by users.
+//!
+//! Parsing is strict: unknown fields are errors that carry the line and column. Paths are
+//! resolved relative to the job file. Cross-references (ops, outputs, inputs) are checked later,
+//! by [`crate::plan`], once the components have described their ops.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+/// Why a job file or run config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("cannot read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid {what} `{path}`")]
+    Parse {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("run config sets config for op `{0}`, which the job does not have")]
+    UnknownOpInRunConfig(String),
+}
+
+/// A job: components, ops wired into a graph, and execution settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    /// Job metadata.
+    #[serde(default)]
+    pub job: JobMeta,
+    /// Component name -> component file.
+    pub components: IndexMap<String, ComponentSpec>,
+    /// Op name (unique in the job) -> what it runs and how its inputs are wired.
+    pub ops: IndexMap<String, OpSpec>,
+    /// Execution settings (Dagster's executor config).
+    #[serde(default)]
+    pub execution: Execution,
+}
+
+/// `[job]`: metadata.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobMeta {
+    /// Defaults to the job file's name without `.toml`.
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// `[components.NAME]`: a component file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentSpec {
+    /// Path to the `.wasm` component, relative to the job file.
+    pub path: PathBuf,
+}
+
+/// `[ops.NAME]`: one op of the job.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpSpec {
+    /// The component that holds the op.
+    pub component: String,
+    /// The op's name inside the component; defaults to the name of this table, so that an op
+    /// used twice can be named `process` and `process_2` (as Dagster aliases it).
+    pub op: Option<String>,
+    /// Passed to the op as a CBOR map; run config is layered on top.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// Input name -> where its value comes from.
+    #[serde(default)]
+    pub inputs: IndexMap<String, InputSpec>,
+    /// Host directories the op may open. Nothing is granted by default.
+    #[serde(default)]
+    pub dirs: Vec<DirGrant>,
+}
+
+/// `[[ops.NAME.dirs]]`: a host directory made visible to the op.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirGrant {
+    /// Host directory, relative to the job file.
+    pub host: PathBuf,
+    /// Where the op sees it, e.g. `/data`.
+    pub guest: String,
+    /// Read-only unless set.
+    #[serde(default)]
+    pub writable: bool,
+}
+
+/// Where an input's value comes from.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawInput")]
+pub enum InputSpec {
+    /// `{ from = "op", output = "name" }`: a non-dynamic output of another op. When that op is
+    /// mapped, this op is mapped with it (a chained `map`) and keeps the mapping key.
+    From(OutputRef),
+    /// `{ map = "op", output = "name" }`: one clone of this op per value of a dynamic output.
+    Map(OutputRef),
+    /// `{ collect = "op", output = "name" }`: the list of all values of a dynamic output, or of
+    /// all clones of a mapped op, in the order the mapping keys were emitted.
+    Collect(OutputRef),
+    /// `{ value = ... }`: a literal, passed as CBOR.
+    Value(toml::Value),
+}
+
+/// A reference to an op's output; `output` may be left out when the op has one output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputRef {
+    pub op: String,
+    pub output: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInput {
+    from: Option<String>,
+    map: Option<String>,
+    collect: Option<String>,
+    output: Option<String>,
+    value: Option<toml::Value>,
+}
+
+impl TryFrom<RawInput> for InputSpec {
+    type Error = String;
+
+    fn try_from(raw: RawInput) -> Result<Self, String> {
+        let output = raw.output;
+        let reference = |op| OutputRef { op, output: output.clone() };
+        match (raw.from, raw.map, raw.collect, raw.value) {
+            (Some(op), None, None, None) => Ok(InputSpec::From(reference(op))),
+            (None, Some(op), None, None) => Ok(InputSpec::Map(reference(op))),
+            (None, None, Some(op), None) => Ok(InputSpec::Collect(reference(op))),
+            (None, None, None, Some(value)) if output.is_none() => Ok(InputSpec::Value(value)),
+            (None, None, None, Some(_)) => Err("`output` cannot go with `value`".to_string()),
+            _ => Err("an input needs exactly one of `from`, `map`, `collect` or `value`".to_string()),
+        }
+    }
+}
+
+/// `[execution]`: how the run is executed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Execution {
+    /// Most steps running at once; defaults to the number of cores.
+    pub max_concurrent: Option<usize>,
+    /// Wall-clock limit for one step attempt, e.g. `"30s"`; defaults to 60 s.
+    #[serde(default, with = "humantime_serde")]
+    pub step_timeout: Option<Duration>,
+}
+
+/// `--config run.toml`: settings layered over the job for one run (Dagster's run config).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Op name -> config to merge over the op's config.
+    #[serde(default)]
+    pub ops: IndexMap<String, RunOpConfig>,
+    /// Overrides `[execution]` settings that are set here.
+    #[serde(default)]
+    pub execution: Execution,
+}
+
+/// `[ops.NAME]` in a run config.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunOpConfig {
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+/// A job file after loading: the job, with paths resolved, and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedJob {
+    pub name: String,
+    pub job: Job,
+}
+
+impl LoadedJob {
+    /// Reads and parses `path`, resolving component and directory paths against its folder.
+    pub fn load(path: &Path) -> Result<Self, JobError> {
+        let mut job: Job = parse_file(path, "job file")?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for component in job.components.values_mut() {
+            component.path = base.join(&component.path);
+        }
+        for op in job.ops.values_mut() {
+            for dir in &mut op.dirs {
+                dir.host = base.join(&dir.host);
+            }
+        }
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        let name = job.job.name.clone().or(stem).unwrap_or_else(|| "job".to_string());
+        Ok(LoadedJob { name, job })
+    }
+
+    /// Layers a run config over the job: op config tables are merged key by key (nested tables
+    /// recursively), execution settings replace the job's.
+    pub fn apply(&mut self, run: RunConfig) -> Result<(), JobError> {
+        for (name, op) in run.ops {
+            let spec = self
+                .job
+                .ops
+                .get_mut(&name)
+                .ok_or_else(|| JobError::UnknownOpInRunConfig(name.clone()))?;
+            merge(&mut spec.config, op.config);
+        }
+        let execution = &mut self.job.execution;
+        execution.max_concurrent = run.execution.max_concurrent.or(execution.max_concurrent);
+        execution.step_timeout = run.execution.step_timeout.or(execution.step_timeout);
+        Ok(())
+    }
+}
+
+/// Reads a run config file.
+pub fn load_run_config(path: &Path) -> Result<RunConfig, JobError> {
+    parse_file(path, "run config")
+}
+
+fn parse_file<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &'static str,
+) -> Result<T, JobError> {
+    let text = std::fs::read_to_string(path).map_err(|source| JobError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| JobError::Parse {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(over)) => merge(inner, over),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Job, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn parses_every_input_kind() {
+        let job = parse(
+            r#"
+            [components.c]
+            path = "c.wasm"
+            [ops.a]
+            component = "c"
+            inputs.x = { from = "b" }
+            inputs.y = { map = "b", output = "values" }
+            inputs.z = { collect = "b" }
+            inputs.w = { value = [1, 2] }
+            "#,
+        )
+        .unwrap();
+        let inputs = &job.ops["a"].inputs;
+        let b = |output: Option<&str>| OutputRef {
+            op: "b".into(),
+            output: output.map(str::to_string),
+        };
+        assert_eq!(inputs["x"], InputSpec::From(b(None)));
+        assert_eq!(inputs["y"], InputSpec::Map(b(Some("values"))));
+        assert_eq!(inputs["z"], InputSpec::Collect(b(None)));
+        assert_eq!(
+            inputs["w"],
+            InputSpec::Value(toml::Value::Array(vec![1.into(), 2.into()]))
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_line_and_column() {
+        let err = parse("[components.c]\npath = 'c.wasm'\n[ops.a]\ncomponent = 'c'\nretries = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 5, column 1"), "{err}");
+        assert!(err.contains("unknown field `retries`"), "{err}");
+    }
+
+    #[test]
+    fn ambiguous_inputs_are_rejected_with_position() {
+        let err = parse(
+            "[components.c]\npath = 'c.wasm'\n[ops.a]\ncomponent = 'c'\ninputs.x = { from = 'b', map = 'b' }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("line 5"), "{err}");
+        assert!(err.contains("exactly one of `from`, `map`, `collect` or `value`"), "{err}");
+    }
+
+    #[test]
+    fn run_config_merges_nested_tables_and_rejects_unknown_ops() {
+        let job = parse(
+            "[components.c]\npath = 'c.wasm'\n[ops.a]\ncomponent = 'c'\nconfig = { n = 1, deep = { keep = 1, change = 1 } }\n",
+        )
+        .unwrap();
+        let mut loaded = LoadedJob { name: "j".into(), job };
+        let run: RunConfig = toml::from_str(
+            "execution.max_concurrent = 3\n[ops.a.config]\nn = 2\ndeep = { change = 2 }\n",
+        )
+        .unwrap();
+        loaded.apply(run).unwrap();
+        let config = &loaded.job.ops["a"].config;
+        assert_eq!(config["n"].as_integer(), Some(2));
+        assert_eq!(config["deep"]["keep"].as_integer(), Some(1));
+        assert_eq!(config["deep"]["change"].as_integer(), Some(2));
+        assert_eq!(loaded.job.execution.max_concurrent, Some(3));
+
+        let unknown: RunConfig = toml::from_str("[ops.nope.config]\nx = 1\n").unwrap();
+        let err = loaded.apply(unknown).unwrap_err();
+        assert!(matches!(err, JobError::UnknownOpInRunConfig(ref op) if op == "nope"));
+    }
+}

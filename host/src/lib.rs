@@ -1,0 +1,17 @@
+//! Shoal's host: loads op components, builds an execution plan from a job file and runs it
+//! with Dagster's dynamic `map` / `collect` semantics, every step in its own Wasm instance.
+
+pub mod cli;
+pub mod events;
+pub mod exec;
+pub mod graph;
+pub mod job;
+pub mod name;
+pub mod op_info;
+pub mod outputs;
+pub mod step_error;
+pub mod plan;
+pub mod report;
+pub mod runtime;
+pub mod step_key;
+pub mod value;

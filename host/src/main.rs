@@ -1,0 +1,19 @@
+//! `host`: the Shoal command line. Exit codes: 0 success, 1 the run failed, 2 usage or job error.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = host::cli::Cli::parse();
+    match host::cli::main(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The rules a step's outputs must follow, checked as they arrive: dynamic values one at a time
+//! (so a bad key fails the producer at once, before any clone of it starts), returned values when
+//! the op returns.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::name;
+use crate::op_info::OpInfo;
+use crate::step_error::StepError;
+use crate::value;
+
+/// One accepted value of a dynamic output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamicValue {
+    pub output: String,
+    pub key: String,
+    pub value: Vec<u8>,
+}
+
+/// Checks a step's outputs against its op's declaration.
+#[derive(Debug)]
+pub struct OutputGuard {
+    /// Declared outputs: name -> dynamic?
+    declared: HashMap<String, bool>,
+    /// Mapping keys seen so far, per dynamic output.
+    seen: HashMap<String, HashSet<String>>,
+    /// The first violation; the step fails with it whatever the op returns.
+    violation: Option<StepError>,
+}
+
+impl OutputGuard {
+    pub fn new(op: &OpInfo) -> Self {
+        OutputGuard {
+            declared: op.outputs.iter().map(|o| (o.name.clone(), o.dynamic)).collect(),
+            seen: HashMap::new(),
+            violation: None,
+        }
+    }
+
+    /// Accepts one dynamic value, or records and returns why it is rejected.
+    pub fn accept_dynamic(&mut self, value: DynamicValue) -> Result<DynamicValue, StepError> {
+        let checked = self.check_dynamic(&value);
+        if let Err(err) = &checked {
+            self.violation.get_or_insert_with(|| err.clone());
+        }
+        checked.map(|()| value)
+    }
+
+    fn check_dynamic(&mut self, v: &DynamicValue) -> Result<(), StepError> {
+        if let Some(err) = &self.violation {
+            // Once the step has failed, nothing more it yields is used.
+            return Err(err.clone());
+        }
+        match self.declared.get(&v.output) {
+            None => return Err(StepError::UnknownOutput { output: v.output.clone() }),
+            Some(false) => return Err(StepError::DynamicForValue { output: v.output.clone() }),
+            Some(true) => {}
+        }
+        name::check(&v.key).map_err(|reason| StepError::InvalidKey {
+            output: v.output.clone(),
+            key: v.key.clone(),
+            reason,
+        })?;
+        value::decode(&v.value).map_err(|source| StepError::InvalidCbor {
+            output: v.output.clone(),
+            key: Some(v.key.clone()),
+            source,
+        })?;
+        if !self.seen.entry(v.output.clone()).or_default().insert(v.key.clone()) {
+            return Err(StepError::DuplicateKey { output: v.output.clone(), key: v.key.clone() });
+        }
+        Ok(())
+    }
+
+    /// Checks the op's returned non-dynamic values: each declared once, every one present,
+    /// well-formed. Fails with an earlier violation of a dynamic output if there was one.
+    pub fn finish(
+        self,
+        values: Vec<(String, Vec<u8>)>,
+    ) -> Result<Vec<(String, Vec<u8>)>, StepError> {
+        if let Some(err) = self.violation {
+            return Err(err);
+        }
+        let mut seen = HashSet::new();
+        for (output, bytes) in &values {
+            match self.declared.get(output) {
+                None => return Err(StepError::UnknownOutput { output: output.clone() }),
+                Some(true) => return Err(StepError::ValueForDynamic { output: output.clone() }),
+                Some(false) => {}
+            }
+            if !seen.insert(output.as_str()) {
+                return Err(StepError::DuplicateValue { output: output.clone() });
+            }
+            value::decode(bytes).map_err(|source| StepError::InvalidCbor {
+                output: output.clone(),
+                key: None,
+                source,
+            })?;
+        }
+        let mut missing: Vec<&String> = self
+            .declared
+            .iter()
+            .filter(|(name, dynamic)| !**dynamic && !seen.contains(name.as_str()))
+            .map(|(name, _)| name)
+            .collect();
+        missing.sort();
+        match missing.first() {
+            Some(output) => Err(StepError::MissingOutput { output: (*output).clone() }),
+            None => Ok(values),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op_info::OutputInfo;
+
+    fn guard() -> OutputGuard {
+        let output = |name: &str, dynamic| OutputInfo {
+            name: name.into(),
+            dynamic,
+            description: String::new(),
+        };
+        OutputGuard::new(&OpInfo {
+            name: "op".into(),
+            description: String::new(),
+            inputs: vec![],
+            outputs: vec![output("items", true), output("other", true), output("total", false)],
+        })
+    }
+
+    fn dynamic(output: &str, key: &str, value: &[u8]) -> DynamicValue {
+        DynamicValue { output: output.into(), key: key.into(), value: value.to_vec() }
+    }
+
+    #[test]
+    fn the_same_key_is_fine_on_different_outputs_but_not_twice_on_one() {
+        let mut guard = guard();
+        guard.accept_dynamic(dynamic("items", "a", &[1])).unwrap();
+        guard.accept_dynamic(dynamic("other", "a", &[1])).unwrap();
+        let err = guard.accept_dynamic(dynamic("items", "a", &[2])).unwrap_err();
+        assert_eq!(err.to_string(), "mapping key `a` was yielded twice on output `items`");
+        // The violation sticks: the step fails even if the op then returns normally.
+        assert_eq!(guard.finish(vec![("total".into(), vec![0])]).unwrap_err(), err);
+    }
+
+    #[test]
+    fn rejects_bad_keys_outputs_and_cbor() {
+        let err = guard().accept_dynamic(dynamic("items", "a b", &[1])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid mapping key `a b` on output `items`: it contains ' '; only ASCII letters, digits and `_` are allowed"
+        );
+        let err = guard().accept_dynamic(dynamic("total", "a", &[1])).unwrap_err();
+        assert!(matches!(err, StepError::DynamicForValue { .. }));
+        let err = guard().accept_dynamic(dynamic("nope", "a", &[1])).unwrap_err();
+        assert!(matches!(err, StepError::UnknownOutput { .. }));
+        let err = guard().accept_dynamic(dynamic("items", "a", &[0xb8, 0x18])).unwrap_err();
+        assert!(err.to_string().starts_with("output `items` key `a`: invalid CBOR"), "{err}");
+    }
+
+    #[test]
+    fn returned_values_must_match_the_declaration() {
+        assert!(guard().finish(vec![("total".into(), vec![1])]).is_ok());
+        let err = guard().finish(vec![]).unwrap_err();
+        assert_eq!(err.to_string(), "op did not produce output `total`");
+        let err = guard().finish(vec![("items".into(), vec![1])]).unwrap_err();
+        assert!(matches!(err, StepError::ValueForDynamic { .. }));
+        let twice = vec![("total".into(), vec![1]), ("total".into(), vec![1])];
+        assert!(matches!(guard().finish(twice).unwrap_err(), StepError::DuplicateValue { .. }));
+    }
+}

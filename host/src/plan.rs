@@ -1,0 +1,379 @@
+//! The execution plan: the job's ops as a checked graph, before anything runs.
+//!
+//! Building a plan resolves every input to an op and output, checks it against what the
+//! components describe, rejects cycles, and computes each op's *scope*: the dynamic outputs it
+//! is mapped over, outermost first. An op with an empty scope runs once; an op mapped over one
+//! dynamic output runs once per mapping key (`op[k]`); `collect` closes the innermost map.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use petgraph::algo::toposort;
+use petgraph::graph::DiGraph;
+
+use crate::job::{DirGrant, InputSpec, LoadedJob, OutputRef};
+use crate::name::{self, NameError};
+use crate::op_info::{OpInfo, join};
+use crate::value;
+
+/// Why a job's graph is not valid. Every message names the op and the bad reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("invalid op name `{op}`: {reason}")]
+    InvalidName { op: String, reason: NameError },
+    #[error("op `{op}` uses unknown component `{component}`")]
+    UnknownComponent { op: String, component: String },
+    #[error("op `{op}`: component `{component}` has no op `{name}` (it has {available})")]
+    UnknownOp { op: String, component: String, name: String, available: String },
+    #[error("op `{op}`: input `{input}` is not wired")]
+    UnwiredInput { op: String, input: String },
+    #[error("op `{op}` wires input `{input}`, which it does not take (it takes {expected})")]
+    UnknownInput { op: String, input: String, expected: String },
+    #[error("op `{op}`: input `{input}` reads from unknown op `{source_op}`")]
+    UnknownSource { op: String, input: String, source_op: String },
+    #[error("op `{op}`: input `{input}` reads output `{output}` of `{source_op}`, which has {available}")]
+    UnknownOutput { op: String, input: String, source_op: String, output: String, available: String },
+    #[error("op `{op}`: input `{input}` must name one of the outputs of `{source_op}` ({available}) with `output = \"...\"`")]
+    AmbiguousOutput { op: String, input: String, source_op: String, available: String },
+    #[error("op `{op}`: input `{input}` takes dynamic output `{source_op}.{output}` directly; use `map` or `collect`")]
+    DynamicWithoutMap { op: String, input: String, source_op: String, output: String },
+    #[error("op `{op}`: input `{input}` maps over `{source_op}.{output}`, which is not a dynamic output")]
+    MapOfNonDynamic { op: String, input: String, source_op: String, output: String },
+    #[error("op `{op}`: input `{input}` collects `{source_op}.{output}`, which is neither a dynamic output nor the output of a mapped op")]
+    CollectOfUnmapped { op: String, input: String, source_op: String, output: String },
+    #[error("op `{op}` is downstream of two unrelated dynamic outputs, `{first}` and `{second}`; collect one of them first")]
+    TwoDynamicSources { op: String, first: String, second: String },
+    #[error("the job has a cycle through op `{op}`")]
+    Cycle { op: String },
+}
+
+/// An output of an op of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Source {
+    /// Index of the op in [`Plan::nodes`].
+    pub node: usize,
+    pub output: String,
+}
+
+/// Where one input of a step gets its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSource {
+    /// The value of a non-dynamic output; of the clone with the same keys when it is mapped.
+    From(Source),
+    /// The value of a dynamic output whose key clones this op.
+    Map(Source),
+    /// The list of a dynamic output's values, or of a mapped op's clones' values.
+    Collect(Source),
+    /// A literal, as CBOR.
+    Value(Vec<u8>),
+}
+
+/// A wired input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub name: String,
+    pub source: InputSource,
+}
+
+/// One op of the plan.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The op's name in the job (unique), e.g. `echo_2`.
+    pub name: String,
+    /// Index into [`Plan::components`].
+    pub component: usize,
+    /// What the component says about the op.
+    pub op: OpInfo,
+    /// The op's config table as CBOR.
+    pub config: Vec<u8>,
+    pub inputs: Vec<Input>,
+    /// Dynamic outputs this op is mapped over, outermost first.
+    pub scope: Vec<Source>,
+    /// Directories granted to the op.
+    pub dirs: Vec<DirGrant>,
+    /// Ops to reconsider when a step of this op finishes: those reading its outputs, and those
+    /// collecting clones that this op's dynamic outputs created.
+    pub dependents: Vec<usize>,
+}
+
+impl Node {
+    /// How many mapping keys a step of this op carries.
+    pub fn depth(&self) -> usize {
+        self.scope.len()
+    }
+}
+
+/// A checked job, ready to execute.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub job_name: String,
+    /// Component files, in job order.
+    pub components: Vec<PathBuf>,
+    /// Ops, in job order.
+    pub nodes: Vec<Node>,
+}
+
+impl Plan {
+    /// Index of the op called `name`.
+    pub fn node(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|node| node.name == name)
+    }
+
+    /// Ops no other op reads from: their outputs are the run's final outputs.
+    pub fn leaves(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.nodes.len()).filter(|&i| {
+            !self.nodes.iter().any(|node| {
+                node.inputs.iter().any(|input| match &input.source {
+                    InputSource::From(s) | InputSource::Map(s) | InputSource::Collect(s) => {
+                        s.node == i
+                    }
+                    InputSource::Value(_) => false,
+                })
+            })
+        })
+    }
+}
+
+/// Builds and checks the plan of `job`; `ops` holds, per component name, what it describes.
+pub fn build(job: &LoadedJob, ops: &IndexMap<String, Vec<OpInfo>>) -> Result<Plan, PlanError> {
+    let index: HashMap<&str, usize> =
+        job.job.ops.keys().enumerate().map(|(i, name)| (name.as_str(), i)).collect();
+    let components: Vec<PathBuf> = job.job.components.values().map(|c| c.path.clone()).collect();
+
+    let mut nodes = Vec::with_capacity(job.job.ops.len());
+    for (name, spec) in &job.job.ops {
+        name::check(name).map_err(|reason| PlanError::InvalidName { op: name.clone(), reason })?;
+        let component = job.job.components.get_index_of(&spec.component).ok_or_else(|| {
+            PlanError::UnknownComponent { op: name.clone(), component: spec.component.clone() }
+        })?;
+        let op_name = spec.op.as_deref().unwrap_or(name);
+        let described = ops.get(&spec.component).map(Vec::as_slice).unwrap_or_default();
+        let op = described.iter().find(|op| op.name == op_name).ok_or_else(|| {
+            PlanError::UnknownOp {
+                op: name.clone(),
+                component: spec.component.clone(),
+                name: op_name.to_string(),
+                available: join(described.iter().map(|op| op.name.as_str())),
+            }
+        })?;
+        nodes.push(Node {
+            name: name.clone(),
+            component,
+            op: op.clone(),
+            config: value::encode(&value::from_toml(&toml::Value::Table(spec.config.clone()))),
+            inputs: Vec::new(),
+            scope: Vec::new(),
+            dirs: spec.dirs.clone(),
+            dependents: Vec::new(),
+        });
+    }
+
+    for (i, spec) in job.job.ops.values().enumerate() {
+        let inputs = resolve_inputs(&nodes[i], &spec.inputs, &nodes, &index)?;
+        nodes[i].inputs = inputs;
+    }
+
+    for i in topological_order(&nodes)? {
+        nodes[i].scope = scope_of(&nodes[i], &nodes)?;
+    }
+    link_dependents(&mut nodes);
+
+    Ok(Plan { job_name: job.name.clone(), components, nodes })
+}
+
+fn resolve_inputs(
+    node: &Node,
+    specs: &IndexMap<String, InputSpec>,
+    nodes: &[Node],
+    index: &HashMap<&str, usize>,
+) -> Result<Vec<Input>, PlanError> {
+    if let Some(input) = specs.keys().find(|input| !node.op.inputs.contains(input)) {
+        return Err(PlanError::UnknownInput {
+            op: node.name.clone(),
+            input: input.clone(),
+            expected: join(node.op.inputs.iter().map(String::as_str)),
+        });
+    }
+    node.op
+        .inputs
+        .iter()
+        .map(|input| {
+            let spec = specs.get(input).ok_or_else(|| PlanError::UnwiredInput {
+                op: node.name.clone(),
+                input: input.clone(),
+            })?;
+            let resolve = |reference: &OutputRef| resolve_output(node, input, reference, nodes, index);
+            let source = match spec {
+                InputSpec::From(r) => {
+                    let source = resolve(r)?;
+                    if is_dynamic(nodes, &source) {
+                        return Err(PlanError::DynamicWithoutMap {
+                            op: node.name.clone(),
+                            input: input.clone(),
+                            source_op: r.op.clone(),
+                            output: source.output,
+                        });
+                    }
+                    InputSource::From(source)
+                }
+                InputSpec::Map(r) => {
+                    let source = resolve(r)?;
+                    if !is_dynamic(nodes, &source) {
+                        return Err(PlanError::MapOfNonDynamic {
+                            op: node.name.clone(),
+                            input: input.clone(),
+                            source_op: r.op.clone(),
+                            output: source.output,
+                        });
+                    }
+                    InputSource::Map(source)
+                }
+                InputSpec::Collect(r) => InputSource::Collect(resolve(r)?),
+                InputSpec::Value(v) => InputSource::Value(value::encode(&value::from_toml(v))),
+            };
+            Ok(Input { name: input.clone(), source })
+        })
+        .collect()
+}
+
+fn resolve_output(
+    node: &Node,
+    input: &str,
+    reference: &OutputRef,
+    nodes: &[Node],
+    index: &HashMap<&str, usize>,
+) -> Result<Source, PlanError> {
+    let &source = index.get(reference.op.as_str()).ok_or_else(|| PlanError::UnknownSource {
+        op: node.name.clone(),
+        input: input.to_string(),
+        source_op: reference.op.clone(),
+    })?;
+    let op = &nodes[source].op;
+    let output = match (&reference.output, op.outputs.as_slice()) {
+        (Some(output), _) => output.clone(),
+        (None, [only]) => only.name.clone(),
+        (None, _) => {
+            return Err(PlanError::AmbiguousOutput {
+                op: node.name.clone(),
+                input: input.to_string(),
+                source_op: reference.op.clone(),
+                available: op.output_names(),
+            });
+        }
+    };
+    if op.output(&output).is_none() {
+        return Err(PlanError::UnknownOutput {
+            op: node.name.clone(),
+            input: input.to_string(),
+            source_op: reference.op.clone(),
+            output,
+            available: format!("outputs {}", op.output_names()),
+        });
+    }
+    Ok(Source { node: source, output })
+}
+
+fn is_dynamic(nodes: &[Node], source: &Source) -> bool {
+    nodes[source.node].op.output(&source.output).is_some_and(|o| o.dynamic)
+}
+
+fn upstream(node: &Node) -> impl Iterator<Item = usize> + '_ {
+    node.inputs.iter().filter_map(|input| match &input.source {
+        InputSource::From(s) | InputSource::Map(s) | InputSource::Collect(s) => Some(s.node),
+        InputSource::Value(_) => None,
+    })
+}
+
+fn topological_order(nodes: &[Node]) -> Result<Vec<usize>, PlanError> {
+    let mut graph = DiGraph::<usize, ()>::with_capacity(nodes.len(), nodes.len());
+    let ids: Vec<_> = (0..nodes.len()).map(|i| graph.add_node(i)).collect();
+    for (i, node) in nodes.iter().enumerate() {
+        for from in upstream(node) {
+            graph.add_edge(ids[from], ids[i], ());
+        }
+    }
+    toposort(&graph, None)
+        .map(|order| order.into_iter().map(|id| graph[id]).collect())
+        .map_err(|cycle| PlanError::Cycle { op: nodes[graph[cycle.node_id()]].name.clone() })
+}
+
+/// The scope an op gets from its inputs: the deepest input scope, which every other input's
+/// scope must be a prefix of (values from outer scopes are broadcast to every clone).
+fn scope_of(node: &Node, nodes: &[Node]) -> Result<Vec<Source>, PlanError> {
+    let mut scope: Vec<Source> = Vec::new();
+    for input in &node.inputs {
+        let candidate = match &input.source {
+            InputSource::Value(_) => continue,
+            InputSource::From(s) => nodes[s.node].scope.clone(),
+            InputSource::Map(s) => {
+                let mut scope = nodes[s.node].scope.clone();
+                scope.push(s.clone());
+                scope
+            }
+            InputSource::Collect(s) if is_dynamic(nodes, s) => nodes[s.node].scope.clone(),
+            InputSource::Collect(s) => {
+                let mut scope = nodes[s.node].scope.clone();
+                if scope.pop().is_none() {
+                    return Err(PlanError::CollectOfUnmapped {
+                        op: node.name.clone(),
+                        input: input.name.clone(),
+                        source_op: nodes[s.node].name.clone(),
+                        output: s.output.clone(),
+                    });
+                }
+                scope
+            }
+        };
+        let (short, long) = if candidate.len() > scope.len() {
+            (&scope, &candidate)
+        } else {
+            (&candidate, &scope)
+        };
+        if long[..short.len()] != short[..] {
+            let describe = |scope: &[Source]| {
+                scope.last().map_or_else(String::new, |s| {
+                    format!("{}.{}", nodes[s.node].name, s.output)
+                })
+            };
+            return Err(PlanError::TwoDynamicSources {
+                op: node.name.clone(),
+                first: describe(&scope),
+                second: describe(&candidate),
+            });
+        }
+        if candidate.len() > scope.len() {
+            scope = candidate;
+        }
+    }
+    Ok(scope)
+}
+
+fn link_dependents(nodes: &mut [Node]) {
+    let mut dependents = vec![Vec::new(); nodes.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        for input in &node.inputs {
+            match &input.source {
+                InputSource::From(s) | InputSource::Map(s) => dependents[s.node].push(i),
+                InputSource::Collect(s) => {
+                    dependents[s.node].push(i);
+                    // Collecting clones also waits for the op that created them to finish, so
+                    // that its list of mapping keys is complete.
+                    if !is_dynamic(nodes, s) {
+                        let creator = nodes[s.node].scope.last().expect("checked by scope_of");
+                        dependents[creator.node].push(i);
+                    }
+                }
+                InputSource::Value(_) => {}
+            }
+        }
+    }
+    for (node, mut list) in nodes.iter_mut().zip(dependents) {
+        list.sort_unstable();
+        list.dedup();
+        node.dependents = list;
+    }
+}
+
+#[cfg(test)]
+mod tests;

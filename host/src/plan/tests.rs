@@ -1,0 +1,172 @@
+use super::*;
+use crate::job::Job;
+use crate::op_info::OutputInfo;
+
+/// A catalog with one component `c` holding ops shaped like the seed examples.
+fn catalog() -> IndexMap<String, Vec<OpInfo>> {
+    let op = |name: &str, inputs: &[&str], outputs: &[(&str, bool)]| OpInfo {
+        name: name.into(),
+        description: String::new(),
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        outputs: outputs
+            .iter()
+            .map(|(name, dynamic)| OutputInfo {
+                name: name.to_string(),
+                dynamic: *dynamic,
+                description: String::new(),
+            })
+            .collect(),
+    };
+    let ops = vec![
+        op("emit", &[], &[("result", true)]),
+        op("emit_in", &["x"], &[("result", true)]),
+        op("two", &[], &[("values", true), ("negatives", true)]),
+        op("echo", &["x"], &[("result", false)]),
+        op("add", &["a", "b"], &[("result", false)]),
+        op("one", &[], &[("result", false)]),
+        op("sum", &["xs"], &[("result", false)]),
+    ];
+    IndexMap::from([("c".to_string(), ops)])
+}
+
+fn plan(ops: &str) -> Result<Plan, PlanError> {
+    let text = format!("[components.c]\npath = 'c.wasm'\n{ops}");
+    let job: Job = toml::from_str(&text).expect("test job parses");
+    build(&LoadedJob { name: "test".into(), job }, &catalog())
+}
+
+fn scope_names(plan: &Plan, op: &str) -> Vec<String> {
+    let node = &plan.nodes[plan.node(op).unwrap()];
+    node.scope.iter().map(|s| format!("{}.{}", plan.nodes[s.node].name, s.output)).collect()
+}
+
+#[test]
+fn chained_maps_keep_the_scope_and_collect_closes_it() {
+    let plan = plan(
+        "[ops.emit]\ncomponent = 'c'\n\
+         [ops.echo]\ncomponent = 'c'\ninputs.x = { map = 'emit' }\n\
+         [ops.echo_2]\ncomponent = 'c'\nop = 'echo'\ninputs.x = { from = 'echo' }\n\
+         [ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'echo_2' }\n",
+    )
+    .unwrap();
+    assert_eq!(scope_names(&plan, "echo"), ["emit.result"]);
+    assert_eq!(scope_names(&plan, "echo_2"), ["emit.result"]);
+    assert!(scope_names(&plan, "sum").is_empty());
+    // `sum` waits on `echo_2` clones and on `emit` finishing its key list.
+    let emit = &plan.nodes[plan.node("emit").unwrap()];
+    assert!(emit.dependents.contains(&plan.node("sum").unwrap()));
+    assert_eq!(plan.leaves().collect::<Vec<_>>(), [plan.node("sum").unwrap()]);
+}
+
+#[test]
+fn non_dynamic_inputs_beside_a_mapped_one_are_broadcast() {
+    let plan = plan(
+        "[ops.one]\ncomponent = 'c'\n[ops.emit]\ncomponent = 'c'\n\
+         [ops.add]\ncomponent = 'c'\ninputs.a = { map = 'emit' }\ninputs.b = { from = 'one' }\n",
+    )
+    .unwrap();
+    assert_eq!(scope_names(&plan, "add"), ["emit.result"]);
+}
+
+#[test]
+fn nested_maps_get_a_two_level_scope_and_collect_pops_one() {
+    let plan = plan(
+        "[ops.emit]\ncomponent = 'c'\n\
+         [ops.emit_in]\ncomponent = 'c'\ninputs.x = { map = 'emit' }\n\
+         [ops.echo]\ncomponent = 'c'\ninputs.x = { map = 'emit_in' }\n\
+         [ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'echo' }\n",
+    )
+    .unwrap();
+    assert_eq!(scope_names(&plan, "echo"), ["emit.result", "emit_in.result"]);
+    assert_eq!(scope_names(&plan, "sum"), ["emit.result"]);
+}
+
+#[test]
+fn collecting_a_dynamic_output_directly_is_allowed() {
+    let plan = plan(
+        "[ops.two]\ncomponent = 'c'\n\
+         [ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'two', output = 'values' }\n",
+    )
+    .unwrap();
+    assert!(scope_names(&plan, "sum").is_empty());
+}
+
+fn error(ops: &str) -> String {
+    plan(ops).unwrap_err().to_string()
+}
+
+#[test]
+fn reports_unknown_references_by_op_and_name() {
+    assert_eq!(
+        error("[ops.x]\ncomponent = 'nope'\n"),
+        "op `x` uses unknown component `nope`"
+    );
+    assert_eq!(
+        error("[ops.x]\ncomponent = 'c'\n"),
+        "op `x`: component `c` has no op `x` (it has `emit`, `emit_in`, `two`, `echo`, `add`, `one`, `sum`)"
+    );
+    assert_eq!(
+        error("[ops.echo]\ncomponent = 'c'\ninputs.x = { from = 'ghost' }\n"),
+        "op `echo`: input `x` reads from unknown op `ghost`"
+    );
+    assert_eq!(
+        error("[ops.one]\ncomponent = 'c'\n[ops.echo]\ncomponent = 'c'\ninputs.x = { from = 'one', output = 'total' }\n"),
+        "op `echo`: input `x` reads output `total` of `one`, which has outputs `result`"
+    );
+    assert_eq!(
+        error("[ops.two]\ncomponent = 'c'\n[ops.echo]\ncomponent = 'c'\ninputs.x = { map = 'two' }\n"),
+        "op `echo`: input `x` must name one of the outputs of `two` (`values`, `negatives`) with `output = \"...\"`"
+    );
+}
+
+#[test]
+fn reports_unwired_and_unknown_inputs() {
+    assert_eq!(
+        error("[ops.add]\ncomponent = 'c'\ninputs.a = { value = 1 }\n"),
+        "op `add`: input `b` is not wired"
+    );
+    assert_eq!(
+        error("[ops.one]\ncomponent = 'c'\ninputs.z = { value = 1 }\n"),
+        "op `one` wires input `z`, which it does not take (it takes (none))"
+    );
+}
+
+#[test]
+fn reports_misuse_of_map_and_collect() {
+    assert_eq!(
+        error("[ops.emit]\ncomponent = 'c'\n[ops.echo]\ncomponent = 'c'\ninputs.x = { from = 'emit' }\n"),
+        "op `echo`: input `x` takes dynamic output `emit.result` directly; use `map` or `collect`"
+    );
+    assert_eq!(
+        error("[ops.one]\ncomponent = 'c'\n[ops.echo]\ncomponent = 'c'\ninputs.x = { map = 'one' }\n"),
+        "op `echo`: input `x` maps over `one.result`, which is not a dynamic output"
+    );
+    assert_eq!(
+        error("[ops.one]\ncomponent = 'c'\n[ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'one' }\n"),
+        "op `sum`: input `xs` collects `one.result`, which is neither a dynamic output nor the output of a mapped op"
+    );
+}
+
+#[test]
+fn rejects_two_unrelated_dynamic_sources() {
+    assert_eq!(
+        error(
+            "[ops.two]\ncomponent = 'c'\n\
+             [ops.add]\ncomponent = 'c'\ninputs.a = { map = 'two', output = 'values' }\ninputs.b = { map = 'two', output = 'negatives' }\n"
+        ),
+        "op `add` is downstream of two unrelated dynamic outputs, `two.values` and `two.negatives`; collect one of them first"
+    );
+}
+
+#[test]
+fn rejects_cycles_and_bad_names() {
+    let err = error(
+        "[ops.echo]\ncomponent = 'c'\ninputs.x = { from = 'echo_2' }\n\
+         [ops.echo_2]\ncomponent = 'c'\nop = 'echo'\ninputs.x = { from = 'echo' }\n",
+    );
+    assert!(err.starts_with("the job has a cycle through op `echo"), "{err}");
+    assert_eq!(
+        error("[ops.'bad-name']\ncomponent = 'c'\nop = 'one'\n"),
+        "invalid op name `bad-name`: it contains '-'; only ASCII letters, digits and `_` are allowed"
+    );
+}

@@ -1,0 +1,28 @@
+//! Host bindings generated from `wit/op.wit`, and their conversions to host types.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "op-component",
+    exports: { default: async },
+});
+
+pub use shoal::op::types::{
+    Context, DynamicValue, NamedValue, OpError, OpInfo as WitOpInfo, Outputs,
+};
+
+use crate::op_info::{OpInfo, OutputInfo};
+
+impl From<WitOpInfo> for OpInfo {
+    fn from(op: WitOpInfo) -> Self {
+        OpInfo {
+            name: op.name,
+            description: op.description,
+            inputs: op.inputs,
+            outputs: op
+                .outputs
+                .into_iter()
+                .map(|o| OutputInfo { name: o.name, dynamic: o.dynamic, description: o.description })
+                .collect(),
+        }
+    }
+}

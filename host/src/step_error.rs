@@ -1,0 +1,62 @@
+//! Why a step attempt failed, in words a user can act on. A failed step is data: it is
+//! reported in the event stream and the summary, and never stops the host.
+
+use std::time::Duration;
+
+use crate::name::NameError;
+use crate::value::CborError;
+
+/// A typed step failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    #[error("op failed: {0}")]
+    OpFailed(String),
+    #[error("op requested a retry: {0}")]
+    RetryRequested(String),
+    #[error("op rejected its input: {0}")]
+    BadInput(String),
+    #[error("wasm trap: {0}")]
+    Trap(String),
+    #[error("timed out after {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    #[error("mapping key `{key}` was yielded twice on output `{output}`")]
+    DuplicateKey { output: String, key: String },
+    #[error("invalid mapping key `{key}` on output `{output}`: {reason}")]
+    InvalidKey { output: String, key: String, reason: NameError },
+    #[error("op produced output `{output}`, which it does not declare")]
+    UnknownOutput { output: String },
+    #[error("op returned a single value for dynamic output `{output}`; yield keyed values instead")]
+    ValueForDynamic { output: String },
+    #[error("op yielded a keyed value on output `{output}`, which is not dynamic")]
+    DynamicForValue { output: String },
+    #[error("op returned output `{output}` twice")]
+    DuplicateValue { output: String },
+    #[error("op did not produce output `{output}`")]
+    MissingOutput { output: String },
+    #[error("output `{output}`{}: {source}", key.as_ref().map(|k| format!(" key `{k}`")).unwrap_or_default())]
+    InvalidCbor { output: String, key: Option<String>, source: CborError },
+    #[error("cannot start the op: {0}")]
+    Instantiate(String),
+}
+
+impl StepError {
+    /// A short, stable name for the kind of failure, for `--json` consumers.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StepError::OpFailed(_) => "op_failed",
+            StepError::RetryRequested(_) => "retry_requested",
+            StepError::BadInput(_) => "bad_input",
+            StepError::Trap(_) => "trap",
+            StepError::Timeout(_) => "timeout",
+            StepError::DuplicateKey { .. } => "duplicate_mapping_key",
+            StepError::InvalidKey { .. } => "invalid_mapping_key",
+            StepError::UnknownOutput { .. }
+            | StepError::ValueForDynamic { .. }
+            | StepError::DynamicForValue { .. }
+            | StepError::DuplicateValue { .. }
+            | StepError::MissingOutput { .. } => "output_mismatch",
+            StepError::InvalidCbor { .. } => "invalid_cbor",
+            StepError::Instantiate(_) => "instantiate",
+        }
+    }
+}
