@@ -71,20 +71,39 @@ pub enum Command {
 /// Runs the command; the exit code says whether a run succeeded (0) or failed (1). Errors in
 /// the job or the components are returned (the caller exits with 2).
 pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
-    let sequential = matches!(cli.command, Command::Run { sequential: true, .. });
+    let sequential = matches!(
+        cli.command,
+        Command::Run {
+            sequential: true,
+            ..
+        }
+    );
     let mut builder = if sequential {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
     };
-    let tokio = builder.enable_time().build().context("cannot start the async runtime")?;
+    let tokio = builder
+        .enable_time()
+        .build()
+        .context("cannot start the async runtime")?;
     tokio.block_on(dispatch(cli.command))
 }
 
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { job, config, max_concurrent, sequential, json } => {
-            let max_concurrent = if sequential { Some(1) } else { max_concurrent.map(|n| n as usize) };
+        Command::Run {
+            job,
+            config,
+            max_concurrent,
+            sequential,
+            json,
+        } => {
+            let max_concurrent = if sequential {
+                Some(1)
+            } else {
+                max_concurrent.map(|n| n as usize)
+            };
             run(&job, config.as_deref(), max_concurrent, json).await
         }
         Command::Validate { job } => {
@@ -129,9 +148,18 @@ async fn prepare(
     let max_concurrent = max_concurrent
         .or(job.job.execution.max_concurrent)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let step_timeout = job.job.execution.step_timeout.unwrap_or(DEFAULT_STEP_TIMEOUT);
+    let step_timeout = job
+        .job
+        .execution
+        .step_timeout
+        .unwrap_or(DEFAULT_STEP_TIMEOUT);
     let runtime = Runtime::new(max_concurrent)?;
-    let paths: Vec<PathBuf> = job.job.components.values().map(|c| c.path.clone()).collect();
+    let paths: Vec<PathBuf> = job
+        .job
+        .components
+        .values()
+        .map(|c| c.path.clone())
+        .collect();
     let components = runtime::load_all(&runtime, &paths).await?;
     let described: IndexMap<String, Vec<_>> = job
         .job
@@ -142,7 +170,13 @@ async fn prepare(
         .collect();
     let plan = plan::build(&job, &described)
         .with_context(|| format!("invalid job `{}`", job_path.display()))?;
-    Ok(Prepared { plan, runtime, components, max_concurrent, step_timeout })
+    Ok(Prepared {
+        plan,
+        runtime,
+        components,
+        max_concurrent,
+        step_timeout,
+    })
 }
 
 async fn run(
@@ -153,7 +187,10 @@ async fn run(
 ) -> anyhow::Result<ExitCode> {
     let prepared = prepare(job_path, run_config, max_concurrent).await?;
     let plan = Arc::new(prepared.plan);
-    let options = RunOptions { run_id: new_run_id(), max_concurrent: prepared.max_concurrent };
+    let options = RunOptions {
+        run_id: new_run_id(),
+        max_concurrent: prepared.max_concurrent,
+    };
     let runner = Arc::new(WasmRunner::new(
         prepared.runtime,
         plan.clone(),
@@ -172,7 +209,11 @@ async fn run(
         let outputs = serde_json::to_string_pretty(&report::final_outputs(&run))?;
         print_stdout(&format!("{outputs}\n"))?;
     }
-    Ok(if run.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if run.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn inspect(path: &Path) -> anyhow::Result<ExitCode> {
@@ -184,9 +225,16 @@ async fn inspect(path: &Path) -> anyhow::Result<ExitCode> {
         if !op.description.is_empty() {
             out.push_str(&format!("  {}\n", op.description));
         }
-        out.push_str(&format!("  inputs: {}\n", crate::op_info::join(op.inputs.iter().map(String::as_str))));
+        out.push_str(&format!(
+            "  inputs: {}\n",
+            crate::op_info::join(op.inputs.iter().map(String::as_str))
+        ));
         for output in &op.outputs {
-            let kind = if output.dynamic { "dynamic output" } else { "output" };
+            let kind = if output.dynamic {
+                "dynamic output"
+            } else {
+                "output"
+            };
             out.push_str(&format!("  {kind}: `{}`\n", output.name));
         }
     }
@@ -204,6 +252,8 @@ fn print_stdout(text: &str) -> anyhow::Result<()> {
 
 /// A run id that sorts by start time: milliseconds since the epoch, then the process id.
 fn new_run_id() -> String {
-    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
     format!("{millis:012x}-{:05x}", std::process::id())
 }

@@ -44,6 +44,9 @@ pub enum EventKind<'a> {
     StepFailure {
         error_kind: &'static str,
         error: String,
+        /// The guest's call stack, for traps.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        backtrace: Option<&'a str>,
         duration_ms: f64,
     },
     StepSkipped {
@@ -72,7 +75,12 @@ impl<'a> Event<'a> {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        Event { kind, run_id, timestamp, step_key }
+        Event {
+            kind,
+            run_id,
+            timestamp,
+            step_key,
+        }
     }
 }
 
@@ -109,7 +117,11 @@ mod tests {
         let mut bytes = Vec::new();
         ciborium::into_writer(&vec![2, 4], &mut bytes).unwrap();
         let event = Event {
-            kind: EventKind::StepOutput { output: "result", mapping_key: Some("1"), value: &bytes },
+            kind: EventKind::StepOutput {
+                output: "result",
+                mapping_key: Some("1"),
+                value: &bytes,
+            },
             run_id: "r",
             timestamp: 1.5,
             step_key: Some("load_pieces"),

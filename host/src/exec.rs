@@ -47,7 +47,10 @@ pub trait StepRunner: Send + Sync + 'static {
 
 enum Message {
     Emitted(DynamicValue),
-    Log { level: &'static str, message: String },
+    Log {
+        level: &'static str,
+        message: String,
+    },
     Finished(Result<Vec<(String, Vec<u8>)>, StepError>),
 }
 
@@ -81,8 +84,14 @@ struct FinishGuard {
 impl Drop for FinishGuard {
     fn drop(&mut self) {
         if !self.sent {
-            let lost = Err(StepError::Trap("the host lost this step (internal error)".into()));
-            let _ignored = self.channel.tx.send((self.channel.step, Message::Finished(lost)));
+            let lost = Err(StepError::Trap {
+                message: "the host lost this step (internal error)".into(),
+                backtrace: None,
+            });
+            let _ignored = self
+                .channel
+                .tx
+                .send((self.channel.step, Message::Finished(lost)));
         }
     }
 }
@@ -181,7 +190,10 @@ impl Run {
             return serde_json::Value::Null;
         };
         if let Some(values) = self.emitted(&key, output) {
-            return values.iter().map(|(k, v)| (k.clone(), value::to_json(v))).collect();
+            return values
+                .iter()
+                .map(|(k, v)| (k.clone(), value::to_json(v)))
+                .collect();
         }
         let is_dynamic = plan_node.op.output(output).is_some_and(|o| o.dynamic);
         if is_dynamic {
@@ -227,8 +239,18 @@ pub async fn execute<R: StepRunner>(
         emitted: HashMap::new(),
         duration: Duration::ZERO,
     };
-    let mut scheduler = Scheduler { run, sink, ready: VecDeque::new(), collect_progress: HashMap::new() };
-    scheduler.event(None, EventKind::RunStart { job: &plan.job_name });
+    let mut scheduler = Scheduler {
+        run,
+        sink,
+        ready: VecDeque::new(),
+        collect_progress: HashMap::new(),
+    };
+    scheduler.event(
+        None,
+        EventKind::RunStart {
+            job: &plan.job_name,
+        },
+    );
 
     for node in 0..plan.nodes.len() {
         if plan.nodes[node].depth() == 0 {
@@ -241,13 +263,21 @@ pub async fn execute<R: StepRunner>(
     let mut running = 0usize;
     loop {
         while running < max_concurrent {
-            let Some(step) = scheduler.ready.pop_front() else { break };
+            let Some(step) = scheduler.ready.pop_front() else {
+                break;
+            };
             running += 1;
             let call = scheduler.start(step);
-            let channel = StepChannel { step, tx: tx.clone() };
+            let channel = StepChannel {
+                step,
+                tx: tx.clone(),
+            };
             let runner = runner.clone();
             tokio::spawn(async move {
-                let mut guard = FinishGuard { channel, sent: false };
+                let mut guard = FinishGuard {
+                    channel,
+                    sent: false,
+                };
                 let result = runner.run(call, guard.channel.clone()).await;
                 let _ignored = guard.channel.tx.send((step, Message::Finished(result)));
                 guard.sent = true;
@@ -279,7 +309,10 @@ pub async fn execute<R: StepRunner>(
     let kind = if scheduler.run.succeeded() {
         EventKind::RunSuccess { duration_ms }
     } else {
-        EventKind::RunFailure { duration_ms, failed_steps }
+        EventKind::RunFailure {
+            duration_ms,
+            failed_steps,
+        }
     };
     scheduler.event(None, kind);
     scheduler.run
@@ -288,7 +321,8 @@ pub async fn execute<R: StepRunner>(
 impl Scheduler<'_> {
     fn event(&mut self, step: Option<usize>, kind: EventKind<'_>) {
         let step_key = step.map(|s| self.run.steps[s].name.as_str());
-        self.sink.event(&Event::now(&self.run.run_id, step_key, kind));
+        self.sink
+            .event(&Event::now(&self.run.run_id, step_key, kind));
     }
 
     fn log(&mut self, step: usize, level: &str, message: &str) {
@@ -315,9 +349,17 @@ impl Scheduler<'_> {
         let DynamicValue { output, key, value } = value;
         self.event(
             Some(step),
-            EventKind::StepOutput { output: &output, mapping_key: Some(&key), value: &value },
+            EventKind::StepOutput {
+                output: &output,
+                mapping_key: Some(&key),
+                value: &value,
+            },
         );
-        self.run.emitted.entry((step, output.clone())).or_default().insert(key.clone(), value);
+        self.run
+            .emitted
+            .entry((step, output.clone()))
+            .or_default()
+            .insert(key.clone(), value);
         // Start the clones mapped over this value now, while the producer keeps running.
         let plan = self.run.plan.clone();
         let producer = self.run.steps[step].key.clone();
@@ -346,7 +388,11 @@ impl Scheduler<'_> {
                 for (output, value) in &outputs {
                     self.event(
                         Some(step),
-                        EventKind::StepOutput { output, mapping_key: None, value },
+                        EventKind::StepOutput {
+                            output,
+                            mapping_key: None,
+                            value,
+                        },
                     );
                 }
                 self.run.steps[step].outputs = outputs;
@@ -356,7 +402,12 @@ impl Scheduler<'_> {
                 record.status = Status::Failed(err.clone());
                 self.event(
                     Some(step),
-                    EventKind::StepFailure { error_kind: err.kind(), error: err.to_string(), duration_ms },
+                    EventKind::StepFailure {
+                        error_kind: err.kind(),
+                        error: err.to_string(),
+                        backtrace: err.backtrace(),
+                        duration_ms,
+                    },
                 );
             }
         }
@@ -457,7 +508,10 @@ impl Scheduler<'_> {
             let value = match &input.source {
                 InputSource::Value(bytes) => bytes.clone(),
                 InputSource::From(source) => {
-                    let upstream = StepKey::new(source.node, key.keys[..plan.nodes[source.node].depth()].to_vec());
+                    let upstream = StepKey::new(
+                        source.node,
+                        key.keys[..plan.nodes[source.node].depth()].to_vec(),
+                    );
                     match self.status(&upstream) {
                         Some(Status::Succeeded) => {}
                         Some(Status::Failed(_) | Status::Skipped(_)) => {
@@ -476,7 +530,11 @@ impl Scheduler<'_> {
                 InputSource::Map(source) => {
                     let (last, outer) = key.keys.split_last().expect("a mapped step has a key");
                     let producer = StepKey::new(source.node, outer.to_vec());
-                    match self.run.emitted(&producer, &source.output).and_then(|v| v.get(last)) {
+                    match self
+                        .run
+                        .emitted(&producer, &source.output)
+                        .and_then(|v| v.get(last))
+                    {
                         Some(bytes) => bytes.clone(),
                         None => return Readiness::Wait,
                     }
@@ -492,15 +550,26 @@ impl Scheduler<'_> {
     }
 
     /// The list a collect input of step `key` receives, once complete.
-    fn collect(&mut self, key: &StepKey, input: usize, source: &crate::plan::Source) -> Result<Vec<u8>, Readiness> {
+    fn collect(
+        &mut self,
+        key: &StepKey,
+        input: usize,
+        source: &crate::plan::Source,
+    ) -> Result<Vec<u8>, Readiness> {
         let plan = self.run.plan.clone();
         let collected = &plan.nodes[source.node];
-        let direct = collected.op.output(&source.output).is_some_and(|o| o.dynamic);
+        let direct = collected
+            .op
+            .output(&source.output)
+            .is_some_and(|o| o.dynamic);
         // The step whose dynamic output defines the list of mapping keys.
         let (creator, output) = if direct {
             (StepKey::new(source.node, key.keys.clone()), &source.output)
         } else {
-            let scope = collected.scope.last().expect("the plan checked it is mapped");
+            let scope = collected
+                .scope
+                .last()
+                .expect("the plan checked it is mapped");
             (StepKey::new(scope.node, key.keys.clone()), &scope.output)
         };
         match self.status(&creator) {
@@ -517,7 +586,11 @@ impl Scheduler<'_> {
         }
         let keys: Vec<String> = values.keys().cloned().collect();
         let progress_key = (key.clone(), input);
-        let done = self.collect_progress.get(&progress_key).copied().unwrap_or(0);
+        let done = self
+            .collect_progress
+            .get(&progress_key)
+            .copied()
+            .unwrap_or(0);
         let mut done_now = done;
         for mapping_key in &keys[done..] {
             let mut clone_keys = key.keys.clone();
@@ -539,7 +612,10 @@ impl Scheduler<'_> {
             .map(|mapping_key| {
                 let mut clone_keys = key.keys.clone();
                 clone_keys.push(mapping_key.clone());
-                let step = self.run.step(&StepKey::new(source.node, clone_keys)).expect("succeeded above");
+                let step = self
+                    .run
+                    .step(&StepKey::new(source.node, clone_keys))
+                    .expect("succeeded above");
                 let (_, bytes) = step
                     .outputs
                     .iter()
@@ -548,12 +624,21 @@ impl Scheduler<'_> {
                 bytes.as_slice()
             })
             .collect();
-        Ok(value::array(items.into_iter().collect::<Vec<_>>().into_iter()))
+        Ok(value::array(
+            items.into_iter().collect::<Vec<_>>().into_iter(),
+        ))
     }
 
     fn not_succeeded(&self, upstream: &StepKey) -> String {
-        let step = self.run.step(upstream).expect("only called for created steps");
-        let verb = if matches!(step.status, Status::Failed(_)) { "failed" } else { "was skipped" };
+        let step = self
+            .run
+            .step(upstream)
+            .expect("only called for created steps");
+        let verb = if matches!(step.status, Status::Failed(_)) {
+            "failed"
+        } else {
+            "was skipped"
+        };
         format!("upstream step `{}` {verb}", step.name)
     }
 }

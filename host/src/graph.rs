@@ -37,7 +37,10 @@ pub fn render(plan: &Plan, format: Format) -> String {
     let mut out = String::new();
     match format {
         Format::Dot => {
-            out.push_str(&format!("digraph {:?} {{\n  rankdir=LR;\n  node [shape=box, style=rounded];\n", plan.job_name));
+            out.push_str(&format!(
+                "digraph {:?} {{\n  rankdir=LR;\n  node [shape=box, style=rounded];\n",
+                plan.job_name
+            ));
             for node in 0..plan.nodes.len() {
                 out.push_str(&format!("  {:?};\n", label(plan, node)));
             }

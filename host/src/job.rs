@@ -23,8 +23,9 @@ pub enum JobError {
     Parse {
         what: &'static str,
         path: PathBuf,
+        // Boxed: toml's error is large, and this one travels up every `?`.
         #[source]
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
     },
     #[error("run config sets config for op `{0}`, which the job does not have")]
     UnknownOpInRunConfig(String),
@@ -134,14 +135,19 @@ impl TryFrom<RawInput> for InputSpec {
 
     fn try_from(raw: RawInput) -> Result<Self, String> {
         let output = raw.output;
-        let reference = |op| OutputRef { op, output: output.clone() };
+        let reference = |op| OutputRef {
+            op,
+            output: output.clone(),
+        };
         match (raw.from, raw.map, raw.collect, raw.value) {
             (Some(op), None, None, None) => Ok(InputSpec::From(reference(op))),
             (None, Some(op), None, None) => Ok(InputSpec::Map(reference(op))),
             (None, None, Some(op), None) => Ok(InputSpec::Collect(reference(op))),
             (None, None, None, Some(value)) if output.is_none() => Ok(InputSpec::Value(value)),
             (None, None, None, Some(_)) => Err("`output` cannot go with `value`".to_string()),
-            _ => Err("an input needs exactly one of `from`, `map`, `collect` or `value`".to_string()),
+            _ => {
+                Err("an input needs exactly one of `from`, `map`, `collect` or `value`".to_string())
+            }
         }
     }
 }
@@ -198,7 +204,12 @@ impl LoadedJob {
             }
         }
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-        let name = job.job.name.clone().or(stem).unwrap_or_else(|| "job".to_string());
+        let name = job
+            .job
+            .name
+            .clone()
+            .or(stem)
+            .unwrap_or_else(|| "job".to_string());
         Ok(LoadedJob { name, job })
     }
 
@@ -236,7 +247,7 @@ fn parse_file<T: serde::de::DeserializeOwned>(
     toml::from_str(&text).map_err(|source| JobError::Parse {
         what,
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -305,7 +316,10 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("line 5"), "{err}");
-        assert!(err.contains("exactly one of `from`, `map`, `collect` or `value`"), "{err}");
+        assert!(
+            err.contains("exactly one of `from`, `map`, `collect` or `value`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -314,7 +328,10 @@ mod tests {
             "[components.c]\npath = 'c.wasm'\n[ops.a]\ncomponent = 'c'\nconfig = { n = 1, deep = { keep = 1, change = 1 } }\n",
         )
         .unwrap();
-        let mut loaded = LoadedJob { name: "j".into(), job };
+        let mut loaded = LoadedJob {
+            name: "j".into(),
+            job,
+        };
         let run: RunConfig = toml::from_str(
             "execution.max_concurrent = 3\n[ops.a.config]\nn = 2\ndeep = { change = 2 }\n",
         )

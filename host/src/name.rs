@@ -24,7 +24,10 @@ pub fn check(name: &str) -> Result<(), NameError> {
     if name.len() > MAX_LEN {
         return Err(NameError::TooLong(name.len()));
     }
-    match name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_')) {
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+    {
         Some(c) => Err(NameError::BadChar(c)),
         None => Ok(()),
     }

@@ -34,6 +34,13 @@ impl OpInfo {
 
 /// Joins names for an error message; `(none)` when there are none.
 pub fn join<'a>(names: impl Iterator<Item = &'a str>) -> String {
-    let joined = names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
-    if joined.is_empty() { "(none)".to_string() } else { joined }
+    let joined = names
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if joined.is_empty() {
+        "(none)".to_string()
+    } else {
+        joined
+    }
 }

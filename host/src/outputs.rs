@@ -31,7 +31,11 @@ pub struct OutputGuard {
 impl OutputGuard {
     pub fn new(op: &OpInfo) -> Self {
         OutputGuard {
-            declared: op.outputs.iter().map(|o| (o.name.clone(), o.dynamic)).collect(),
+            declared: op
+                .outputs
+                .iter()
+                .map(|o| (o.name.clone(), o.dynamic))
+                .collect(),
             seen: HashMap::new(),
             violation: None,
         }
@@ -52,8 +56,16 @@ impl OutputGuard {
             return Err(err.clone());
         }
         match self.declared.get(&v.output) {
-            None => return Err(StepError::UnknownOutput { output: v.output.clone() }),
-            Some(false) => return Err(StepError::DynamicForValue { output: v.output.clone() }),
+            None => {
+                return Err(StepError::UnknownOutput {
+                    output: v.output.clone(),
+                });
+            }
+            Some(false) => {
+                return Err(StepError::DynamicForValue {
+                    output: v.output.clone(),
+                });
+            }
             Some(true) => {}
         }
         name::check(&v.key).map_err(|reason| StepError::InvalidKey {
@@ -66,10 +78,24 @@ impl OutputGuard {
             key: Some(v.key.clone()),
             source,
         })?;
-        if !self.seen.entry(v.output.clone()).or_default().insert(v.key.clone()) {
-            return Err(StepError::DuplicateKey { output: v.output.clone(), key: v.key.clone() });
+        if !self
+            .seen
+            .entry(v.output.clone())
+            .or_default()
+            .insert(v.key.clone())
+        {
+            return Err(StepError::DuplicateKey {
+                output: v.output.clone(),
+                key: v.key.clone(),
+            });
         }
         Ok(())
+    }
+
+    /// The first rule the step broke, if any. It wins over whatever the op returned: an op that
+    /// was told its value was rejected typically fails because of it.
+    pub fn violation(&self) -> Option<&StepError> {
+        self.violation.as_ref()
     }
 
     /// Checks the op's returned non-dynamic values: each declared once, every one present,
@@ -84,12 +110,22 @@ impl OutputGuard {
         let mut seen = HashSet::new();
         for (output, bytes) in &values {
             match self.declared.get(output) {
-                None => return Err(StepError::UnknownOutput { output: output.clone() }),
-                Some(true) => return Err(StepError::ValueForDynamic { output: output.clone() }),
+                None => {
+                    return Err(StepError::UnknownOutput {
+                        output: output.clone(),
+                    });
+                }
+                Some(true) => {
+                    return Err(StepError::ValueForDynamic {
+                        output: output.clone(),
+                    });
+                }
                 Some(false) => {}
             }
             if !seen.insert(output.as_str()) {
-                return Err(StepError::DuplicateValue { output: output.clone() });
+                return Err(StepError::DuplicateValue {
+                    output: output.clone(),
+                });
             }
             value::decode(bytes).map_err(|source| StepError::InvalidCbor {
                 output: output.clone(),
@@ -105,7 +141,9 @@ impl OutputGuard {
             .collect();
         missing.sort();
         match missing.first() {
-            Some(output) => Err(StepError::MissingOutput { output: (*output).clone() }),
+            Some(output) => Err(StepError::MissingOutput {
+                output: (*output).clone(),
+            }),
             None => Ok(values),
         }
     }
@@ -126,12 +164,20 @@ mod tests {
             name: "op".into(),
             description: String::new(),
             inputs: vec![],
-            outputs: vec![output("items", true), output("other", true), output("total", false)],
+            outputs: vec![
+                output("items", true),
+                output("other", true),
+                output("total", false),
+            ],
         })
     }
 
     fn dynamic(output: &str, key: &str, value: &[u8]) -> DynamicValue {
-        DynamicValue { output: output.into(), key: key.into(), value: value.to_vec() }
+        DynamicValue {
+            output: output.into(),
+            key: key.into(),
+            value: value.to_vec(),
+        }
     }
 
     #[test]
@@ -139,25 +185,45 @@ mod tests {
         let mut guard = guard();
         guard.accept_dynamic(dynamic("items", "a", &[1])).unwrap();
         guard.accept_dynamic(dynamic("other", "a", &[1])).unwrap();
-        let err = guard.accept_dynamic(dynamic("items", "a", &[2])).unwrap_err();
-        assert_eq!(err.to_string(), "mapping key `a` was yielded twice on output `items`");
+        let err = guard
+            .accept_dynamic(dynamic("items", "a", &[2]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "mapping key `a` was yielded twice on output `items`"
+        );
         // The violation sticks: the step fails even if the op then returns normally.
-        assert_eq!(guard.finish(vec![("total".into(), vec![0])]).unwrap_err(), err);
+        assert_eq!(
+            guard.finish(vec![("total".into(), vec![0])]).unwrap_err(),
+            err
+        );
     }
 
     #[test]
     fn rejects_bad_keys_outputs_and_cbor() {
-        let err = guard().accept_dynamic(dynamic("items", "a b", &[1])).unwrap_err();
+        let err = guard()
+            .accept_dynamic(dynamic("items", "a b", &[1]))
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid mapping key `a b` on output `items`: it contains ' '; only ASCII letters, digits and `_` are allowed"
         );
-        let err = guard().accept_dynamic(dynamic("total", "a", &[1])).unwrap_err();
+        let err = guard()
+            .accept_dynamic(dynamic("total", "a", &[1]))
+            .unwrap_err();
         assert!(matches!(err, StepError::DynamicForValue { .. }));
-        let err = guard().accept_dynamic(dynamic("nope", "a", &[1])).unwrap_err();
+        let err = guard()
+            .accept_dynamic(dynamic("nope", "a", &[1]))
+            .unwrap_err();
         assert!(matches!(err, StepError::UnknownOutput { .. }));
-        let err = guard().accept_dynamic(dynamic("items", "a", &[0xb8, 0x18])).unwrap_err();
-        assert!(err.to_string().starts_with("output `items` key `a`: invalid CBOR"), "{err}");
+        let err = guard()
+            .accept_dynamic(dynamic("items", "a", &[0xb8, 0x18]))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("output `items` key `a`: invalid CBOR"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -168,6 +234,9 @@ mod tests {
         let err = guard().finish(vec![("items".into(), vec![1])]).unwrap_err();
         assert!(matches!(err, StepError::ValueForDynamic { .. }));
         let twice = vec![("total".into(), vec![1]), ("total".into(), vec![1])];
-        assert!(matches!(guard().finish(twice).unwrap_err(), StepError::DuplicateValue { .. }));
+        assert!(matches!(
+            guard().finish(twice).unwrap_err(),
+            StepError::DuplicateValue { .. }
+        ));
     }
 }

@@ -25,25 +25,80 @@ pub enum PlanError {
     #[error("op `{op}` uses unknown component `{component}`")]
     UnknownComponent { op: String, component: String },
     #[error("op `{op}`: component `{component}` has no op `{name}` (it has {available})")]
-    UnknownOp { op: String, component: String, name: String, available: String },
+    UnknownOp {
+        op: String,
+        component: String,
+        name: String,
+        available: String,
+    },
     #[error("op `{op}`: input `{input}` is not wired")]
     UnwiredInput { op: String, input: String },
     #[error("op `{op}` wires input `{input}`, which it does not take (it takes {expected})")]
-    UnknownInput { op: String, input: String, expected: String },
+    UnknownInput {
+        op: String,
+        input: String,
+        expected: String,
+    },
     #[error("op `{op}`: input `{input}` reads from unknown op `{source_op}`")]
-    UnknownSource { op: String, input: String, source_op: String },
-    #[error("op `{op}`: input `{input}` reads output `{output}` of `{source_op}`, which has {available}")]
-    UnknownOutput { op: String, input: String, source_op: String, output: String, available: String },
-    #[error("op `{op}`: input `{input}` must name one of the outputs of `{source_op}` ({available}) with `output = \"...\"`")]
-    AmbiguousOutput { op: String, input: String, source_op: String, available: String },
-    #[error("op `{op}`: input `{input}` takes dynamic output `{source_op}.{output}` directly; use `map` or `collect`")]
-    DynamicWithoutMap { op: String, input: String, source_op: String, output: String },
-    #[error("op `{op}`: input `{input}` maps over `{source_op}.{output}`, which is not a dynamic output")]
-    MapOfNonDynamic { op: String, input: String, source_op: String, output: String },
-    #[error("op `{op}`: input `{input}` collects `{source_op}.{output}`, which is neither a dynamic output nor the output of a mapped op")]
-    CollectOfUnmapped { op: String, input: String, source_op: String, output: String },
-    #[error("op `{op}` is downstream of two unrelated dynamic outputs, `{first}` and `{second}`; collect one of them first")]
-    TwoDynamicSources { op: String, first: String, second: String },
+    UnknownSource {
+        op: String,
+        input: String,
+        source_op: String,
+    },
+    #[error(
+        "op `{op}`: input `{input}` reads output `{output}` of `{source_op}`, which has {available}"
+    )]
+    UnknownOutput {
+        op: String,
+        input: String,
+        source_op: String,
+        output: String,
+        available: String,
+    },
+    #[error(
+        "op `{op}`: input `{input}` must name one of the outputs of `{source_op}` ({available}) with `output = \"...\"`"
+    )]
+    AmbiguousOutput {
+        op: String,
+        input: String,
+        source_op: String,
+        available: String,
+    },
+    #[error(
+        "op `{op}`: input `{input}` takes dynamic output `{source_op}.{output}` directly; use `map` or `collect`"
+    )]
+    DynamicWithoutMap {
+        op: String,
+        input: String,
+        source_op: String,
+        output: String,
+    },
+    #[error(
+        "op `{op}`: input `{input}` maps over `{source_op}.{output}`, which is not a dynamic output"
+    )]
+    MapOfNonDynamic {
+        op: String,
+        input: String,
+        source_op: String,
+        output: String,
+    },
+    #[error(
+        "op `{op}`: input `{input}` collects `{source_op}.{output}`, which is neither a dynamic output nor the output of a mapped op"
+    )]
+    CollectOfUnmapped {
+        op: String,
+        input: String,
+        source_op: String,
+        output: String,
+    },
+    #[error(
+        "op `{op}` is downstream of two unrelated dynamic outputs, `{first}` and `{second}`; collect one of them first"
+    )]
+    TwoDynamicSources {
+        op: String,
+        first: String,
+        second: String,
+    },
     #[error("the job has a cycle through op `{op}`")]
     Cycle { op: String },
 }
@@ -137,26 +192,48 @@ impl Plan {
 
 /// Builds and checks the plan of `job`; `ops` holds, per component name, what it describes.
 pub fn build(job: &LoadedJob, ops: &IndexMap<String, Vec<OpInfo>>) -> Result<Plan, PlanError> {
-    let index: HashMap<&str, usize> =
-        job.job.ops.keys().enumerate().map(|(i, name)| (name.as_str(), i)).collect();
-    let components: Vec<PathBuf> = job.job.components.values().map(|c| c.path.clone()).collect();
+    let index: HashMap<&str, usize> = job
+        .job
+        .ops
+        .keys()
+        .enumerate()
+        .map(|(i, name)| (name.as_str(), i))
+        .collect();
+    let components: Vec<PathBuf> = job
+        .job
+        .components
+        .values()
+        .map(|c| c.path.clone())
+        .collect();
 
     let mut nodes = Vec::with_capacity(job.job.ops.len());
     for (name, spec) in &job.job.ops {
-        name::check(name).map_err(|reason| PlanError::InvalidName { op: name.clone(), reason })?;
-        let component = job.job.components.get_index_of(&spec.component).ok_or_else(|| {
-            PlanError::UnknownComponent { op: name.clone(), component: spec.component.clone() }
+        name::check(name).map_err(|reason| PlanError::InvalidName {
+            op: name.clone(),
+            reason,
         })?;
+        let component = job
+            .job
+            .components
+            .get_index_of(&spec.component)
+            .ok_or_else(|| PlanError::UnknownComponent {
+                op: name.clone(),
+                component: spec.component.clone(),
+            })?;
         let op_name = spec.op.as_deref().unwrap_or(name);
-        let described = ops.get(&spec.component).map(Vec::as_slice).unwrap_or_default();
-        let op = described.iter().find(|op| op.name == op_name).ok_or_else(|| {
-            PlanError::UnknownOp {
+        let described = ops
+            .get(&spec.component)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let op = described
+            .iter()
+            .find(|op| op.name == op_name)
+            .ok_or_else(|| PlanError::UnknownOp {
                 op: name.clone(),
                 component: spec.component.clone(),
                 name: op_name.to_string(),
                 available: join(described.iter().map(|op| op.name.as_str())),
-            }
-        })?;
+            })?;
         nodes.push(Node {
             name: name.clone(),
             component,
@@ -179,7 +256,11 @@ pub fn build(job: &LoadedJob, ops: &IndexMap<String, Vec<OpInfo>>) -> Result<Pla
     }
     link_dependents(&mut nodes);
 
-    Ok(Plan { job_name: job.name.clone(), components, nodes })
+    Ok(Plan {
+        job_name: job.name.clone(),
+        components,
+        nodes,
+    })
 }
 
 fn resolve_inputs(
@@ -203,7 +284,8 @@ fn resolve_inputs(
                 op: node.name.clone(),
                 input: input.clone(),
             })?;
-            let resolve = |reference: &OutputRef| resolve_output(node, input, reference, nodes, index);
+            let resolve =
+                |reference: &OutputRef| resolve_output(node, input, reference, nodes, index);
             let source = match spec {
                 InputSpec::From(r) => {
                     let source = resolve(r)?;
@@ -232,7 +314,10 @@ fn resolve_inputs(
                 InputSpec::Collect(r) => InputSource::Collect(resolve(r)?),
                 InputSpec::Value(v) => InputSource::Value(value::encode(&value::from_toml(v))),
             };
-            Ok(Input { name: input.clone(), source })
+            Ok(Input {
+                name: input.clone(),
+                source,
+            })
         })
         .collect()
 }
@@ -244,11 +329,13 @@ fn resolve_output(
     nodes: &[Node],
     index: &HashMap<&str, usize>,
 ) -> Result<Source, PlanError> {
-    let &source = index.get(reference.op.as_str()).ok_or_else(|| PlanError::UnknownSource {
-        op: node.name.clone(),
-        input: input.to_string(),
-        source_op: reference.op.clone(),
-    })?;
+    let &source = index
+        .get(reference.op.as_str())
+        .ok_or_else(|| PlanError::UnknownSource {
+            op: node.name.clone(),
+            input: input.to_string(),
+            source_op: reference.op.clone(),
+        })?;
     let op = &nodes[source].op;
     let output = match (&reference.output, op.outputs.as_slice()) {
         (Some(output), _) => output.clone(),
@@ -271,11 +358,17 @@ fn resolve_output(
             available: format!("outputs {}", op.output_names()),
         });
     }
-    Ok(Source { node: source, output })
+    Ok(Source {
+        node: source,
+        output,
+    })
 }
 
 fn is_dynamic(nodes: &[Node], source: &Source) -> bool {
-    nodes[source.node].op.output(&source.output).is_some_and(|o| o.dynamic)
+    nodes[source.node]
+        .op
+        .output(&source.output)
+        .is_some_and(|o| o.dynamic)
 }
 
 fn upstream(node: &Node) -> impl Iterator<Item = usize> + '_ {
@@ -295,7 +388,9 @@ fn topological_order(nodes: &[Node]) -> Result<Vec<usize>, PlanError> {
     }
     toposort(&graph, None)
         .map(|order| order.into_iter().map(|id| graph[id]).collect())
-        .map_err(|cycle| PlanError::Cycle { op: nodes[graph[cycle.node_id()]].name.clone() })
+        .map_err(|cycle| PlanError::Cycle {
+            op: nodes[graph[cycle.node_id()]].name.clone(),
+        })
 }
 
 /// The scope an op gets from its inputs: the deepest input scope, which every other input's
@@ -375,5 +470,7 @@ fn link_dependents(nodes: &mut [Node]) {
     }
 }
 
+#[cfg(test)]
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;

@@ -28,11 +28,17 @@ impl<W: Write + Send> EventSink for Live<W> {
 
 /// Per-op counts and the failures of a finished run, for stderr.
 pub fn summary(run: &Run) -> String {
-    let mut counts: IndexMap<&str, [usize; 3]> =
-        run.plan.nodes.iter().map(|n| (n.name.as_str(), [0; 3])).collect();
+    let mut counts: IndexMap<&str, [usize; 3]> = run
+        .plan
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), [0; 3]))
+        .collect();
     let mut problems = Vec::new();
     for step in &run.steps {
-        let count = counts.get_mut(run.plan.nodes[step.key.node].name.as_str()).expect("plan op");
+        let count = counts
+            .get_mut(run.plan.nodes[step.key.node].name.as_str())
+            .expect("plan op");
         match &step.status {
             Status::Succeeded => count[0] += 1,
             Status::Failed(err) => {
@@ -63,7 +69,11 @@ pub fn summary(run: &Run) -> String {
         out.push_str(&problem);
         out.push('\n');
     }
-    let verdict = if run.succeeded() { "succeeded" } else { "failed" };
+    let verdict = if run.succeeded() {
+        "succeeded"
+    } else {
+        "failed"
+    };
     out.push_str(&format!(
         "run {} {verdict} in {:.1} ms ({} steps)\n",
         run.run_id,

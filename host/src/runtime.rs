@@ -95,7 +95,11 @@ impl Runtime {
                 ticking.increment_epoch();
             }
         });
-        Ok(Runtime { engine, linker, stop_ticker })
+        Ok(Runtime {
+            engine,
+            linker,
+            stop_ticker,
+        })
     }
 
     /// Compiles the component at `path`, links it and asks it to describe its ops.
@@ -122,7 +126,10 @@ impl Runtime {
             path: path.to_path_buf(),
             message: format!("{err:#}"),
         };
-        let instance = pre.instantiate_async(&mut store).await.map_err(describe_error)?;
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(describe_error)?;
         let described = instance
             .shoal_op_op()
             .call_describe(&mut store)
@@ -156,11 +163,13 @@ impl Drop for Runtime {
 /// Distinguishes a core module from a component before compiling, for a clearer error.
 fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     match bytes {
-        [0x00, b'a', b's', b'm', 0x01, 0x00, 0x00, 0x00, ..] => {
-            Err(LoadError::CoreModule { path: path.to_path_buf() })
-        }
+        [0x00, b'a', b's', b'm', 0x01, 0x00, 0x00, 0x00, ..] => Err(LoadError::CoreModule {
+            path: path.to_path_buf(),
+        }),
         [0x00, b'a', b's', b'm', ..] => Ok(()),
-        _ => Err(LoadError::NotWasm { path: path.to_path_buf() }),
+        _ => Err(LoadError::NotWasm {
+            path: path.to_path_buf(),
+        }),
     }
 }
 
@@ -174,10 +183,16 @@ fn check_description(ops: &[OpInfo]) -> Result<(), String> {
         let mut outputs = std::collections::HashSet::new();
         for output in &op.outputs {
             crate::name::check(&output.name).map_err(|reason| {
-                format!("op `{}` has an invalid output name `{}`: {reason}", op.name, output.name)
+                format!(
+                    "op `{}` has an invalid output name `{}`: {reason}",
+                    op.name, output.name
+                )
             })?;
             if !outputs.insert(output.name.as_str()) {
-                return Err(format!("op `{}` declares output `{}` twice", op.name, output.name));
+                return Err(format!(
+                    "op `{}` declares output `{}` twice",
+                    op.name, output.name
+                ));
             }
         }
     }
@@ -200,10 +215,19 @@ impl WasmRunner {
         components: Vec<LoadedComponent>,
         step_timeout: Duration,
     ) -> Self {
-        WasmRunner { runtime, plan, components, step_timeout }
+        WasmRunner {
+            runtime,
+            plan,
+            components,
+            step_timeout,
+        }
     }
 
-    async fn attempt(&self, call: StepCall, channel: StepChannel) -> Result<Vec<(String, Vec<u8>)>, StepError> {
+    async fn attempt(
+        &self,
+        call: StepCall,
+        channel: StepChannel,
+    ) -> Result<Vec<(String, Vec<u8>)>, StepError> {
         let node = &self.plan.nodes[call.node];
         let state = StepState::new(node, channel)?;
         let stderr = state.stderr.clone();
@@ -240,18 +264,42 @@ impl WasmRunner {
     }
 }
 
-/// A trap, with the guest's last stderr line (a Rust panic prints its message there).
+/// A trap in plain words: what trapped, what the guest last wrote to stderr (a Rust panic
+/// prints its message there) and, separately, the guest's call stack.
 fn trap(err: &wasmtime::Error, stderr: &[u8]) -> StepError {
-    let mut message = format!("{err:?}");
+    let mut message = match err.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{err:#}"),
+    };
     let stderr = String::from_utf8_lossy(stderr);
-    if let Some(last) = stderr.lines().rev().find(|line| !line.trim().is_empty()) {
-        message = format!("{}; guest stderr: {last}", message.trim_end());
+    let said: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("note: "))
+        .collect();
+    if !said.is_empty() {
+        let said = said.join(" ");
+        let start = said.len().saturating_sub(STDERR_IN_MESSAGE);
+        let start = (start..said.len())
+            .find(|&i| said.is_char_boundary(i))
+            .unwrap_or(0);
+        message = format!("{message}; guest stderr: {}", &said[start..]);
     }
-    StepError::Trap(message)
+    let backtrace = err
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(|bt| bt.to_string());
+    StepError::Trap { message, backtrace }
 }
 
+/// How much of a trapped guest's stderr goes into the error message (the end of it).
+const STDERR_IN_MESSAGE: usize = 512;
+
 impl StepRunner for WasmRunner {
-    async fn run(&self, call: StepCall, channel: StepChannel) -> Result<Vec<(String, Vec<u8>)>, StepError> {
+    async fn run(
+        &self,
+        call: StepCall,
+        channel: StepChannel,
+    ) -> Result<Vec<(String, Vec<u8>)>, StepError> {
         self.attempt(call, channel).await
     }
 }

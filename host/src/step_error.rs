@@ -15,14 +15,22 @@ pub enum StepError {
     RetryRequested(String),
     #[error("op rejected its input: {0}")]
     BadInput(String),
-    #[error("wasm trap: {0}")]
-    Trap(String),
+    #[error("wasm trap: {message}")]
+    Trap {
+        message: String,
+        /// The guest's call stack when it trapped, one frame per line.
+        backtrace: Option<String>,
+    },
     #[error("timed out after {}", humantime::format_duration(*.0))]
     Timeout(Duration),
     #[error("mapping key `{key}` was yielded twice on output `{output}`")]
     DuplicateKey { output: String, key: String },
     #[error("invalid mapping key `{key}` on output `{output}`: {reason}")]
-    InvalidKey { output: String, key: String, reason: NameError },
+    InvalidKey {
+        output: String,
+        key: String,
+        reason: NameError,
+    },
     #[error("op produced output `{output}`, which it does not declare")]
     UnknownOutput { output: String },
     #[error("op returned a single value for dynamic output `{output}`; yield keyed values instead")]
@@ -34,19 +42,31 @@ pub enum StepError {
     #[error("op did not produce output `{output}`")]
     MissingOutput { output: String },
     #[error("output `{output}`{}: {source}", key.as_ref().map(|k| format!(" key `{k}`")).unwrap_or_default())]
-    InvalidCbor { output: String, key: Option<String>, source: CborError },
+    InvalidCbor {
+        output: String,
+        key: Option<String>,
+        source: CborError,
+    },
     #[error("cannot start the op: {0}")]
     Instantiate(String),
 }
 
 impl StepError {
+    /// The guest's call stack, for traps that have one.
+    pub fn backtrace(&self) -> Option<&str> {
+        match self {
+            StepError::Trap { backtrace, .. } => backtrace.as_deref(),
+            _ => None,
+        }
+    }
+
     /// A short, stable name for the kind of failure, for `--json` consumers.
     pub fn kind(&self) -> &'static str {
         match self {
             StepError::OpFailed(_) => "op_failed",
             StepError::RetryRequested(_) => "retry_requested",
             StepError::BadInput(_) => "bad_input",
-            StepError::Trap(_) => "trap",
+            StepError::Trap { .. } => "trap",
             StepError::Timeout(_) => "timeout",
             StepError::DuplicateKey { .. } => "duplicate_mapping_key",
             StepError::InvalidKey { .. } => "invalid_mapping_key",

@@ -20,7 +20,10 @@ impl StepKey {
 
     /// Renders the key with the op's name, e.g. `compute_piece[7]`.
     pub fn display<'a>(&'a self, name: &'a str) -> StepKeyDisplay<'a> {
-        StepKeyDisplay { name, keys: &self.keys }
+        StepKeyDisplay {
+            name,
+            keys: &self.keys,
+        }
     }
 }
 
@@ -49,7 +52,10 @@ mod tests {
         let plain = StepKey::new(0, vec![]);
         assert_eq!(plain.display("merge").to_string(), "merge");
         let clone = StepKey::new(1, vec!["7".into()]);
-        assert_eq!(clone.display("compute_piece").to_string(), "compute_piece[7]");
+        assert_eq!(
+            clone.display("compute_piece").to_string(),
+            "compute_piece[7]"
+        );
         let nested = StepKey::new(2, vec!["a".into(), "b".into()]);
         assert_eq!(nested.display("op").to_string(), "op[a][b]");
     }

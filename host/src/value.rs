@@ -19,8 +19,9 @@ pub enum CborError {
 /// Decodes exactly one CBOR value from `bytes`, nested at most [`MAX_DEPTH`] deep.
 pub fn decode(bytes: &[u8]) -> Result<Value, CborError> {
     let mut rest = bytes;
-    let value = ciborium::de::from_reader_with_recursion_limit(&mut rest, MAX_DEPTH)
-        .map_err(|err: ciborium::de::Error<std::io::Error>| CborError::Malformed(err.to_string()))?;
+    let value = ciborium::de::from_reader_with_recursion_limit(&mut rest, MAX_DEPTH).map_err(
+        |err: ciborium::de::Error<std::io::Error>| CborError::Malformed(err.to_string()),
+    )?;
     if !rest.is_empty() {
         return Err(CborError::TrailingBytes(rest.len()));
     }
@@ -141,17 +142,24 @@ mod tests {
 
     #[test]
     fn decode_rejects_truncated_trailing_and_too_deep_values() {
-        assert!(matches!(decode(&[0xb8, 0x18]), Err(CborError::Malformed(_))));
+        assert!(matches!(
+            decode(&[0xb8, 0x18]),
+            Err(CborError::Malformed(_))
+        ));
         assert_eq!(decode(&[0x01, 0x02]), Err(CborError::TrailingBytes(1)));
         let mut deep = vec![0x81; MAX_DEPTH + 1];
         deep.push(0x00);
         assert!(matches!(decode(&deep), Err(CborError::Malformed(_))));
-        assert_eq!(decode(&cbor(&vec![1, 2])), Ok(Value::Array(vec![1.into(), 2.into()])));
+        assert_eq!(
+            decode(&cbor(&vec![1, 2])),
+            Ok(Value::Array(vec![1.into(), 2.into()]))
+        );
     }
 
     #[test]
     fn json_rendering() {
-        let value: toml::Value = toml::from_str("a = [1, -2.5, 'x', true]\nb = { c = 1979-05-27 }").unwrap();
+        let value: toml::Value =
+            toml::from_str("a = [1, -2.5, 'x', true]\nb = { c = 1979-05-27 }").unwrap();
         let json = to_json(&encode(&from_toml(&value)));
         assert_eq!(
             json,

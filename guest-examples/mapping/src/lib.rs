@@ -65,10 +65,17 @@ fn gather(_: &Context, inputs: &Inputs) -> Result<Vec<Value>, OpError> {
 fn ops() -> Vec<Op> {
     vec![
         Op::dynamic("dynamic_values", dynamic_values).describe("yields 1..=10"),
-        Op::new("echo", echo).describe("returns its input").input("value"),
-        Op::new("process", process).describe("sums a list of integers").input("values"),
+        Op::new("echo", echo)
+            .describe("returns its input")
+            .input("value"),
+        Op::new("process", process)
+            .describe("sums a list of integers")
+            .input("values"),
         Op::new("one", one).describe("returns 1"),
-        Op::new("add", add).describe("returns a + b").input("a").input("b"),
+        Op::new("add", add)
+            .describe("returns a + b")
+            .input("a")
+            .input("b"),
         Op::with_outputs("multiple_dynamic_values", multiple_dynamic_values)
             .describe("yields values 0, 1 and negatives 0, -1")
             .dynamic_output("values")
@@ -76,8 +83,12 @@ fn ops() -> Vec<Op> {
         Op::with_outputs("return_dynamic", return_dynamic)
             .describe("returns the pages home, about, contact as a dynamic list")
             .dynamic_output("result"),
-        Op::new("uppercase", uppercase).describe("uppercases a string").input("value"),
-        Op::new("gather", gather).describe("returns a collected list").input("values"),
+        Op::new("uppercase", uppercase)
+            .describe("uppercases a string")
+            .input("value"),
+        Op::new("gather", gather)
+            .describe("returns a collected list")
+            .input("values"),
     ]
 }
 

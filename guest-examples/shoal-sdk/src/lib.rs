@@ -44,9 +44,9 @@ pub mod bindings {
 }
 
 pub use bindings::shoal::op::types::OpError;
+use bindings::shoal::op::types::{self as wit, NamedValue};
 /// Any CBOR value, for ops that pass values through without knowing their type.
 pub use ciborium::Value;
-use bindings::shoal::op::types::{self as wit, NamedValue};
 
 /// The output name an op with a single output uses, as in Dagster.
 pub const DEFAULT_OUTPUT: &str = "result";

@@ -103,11 +103,15 @@ fn ops() -> Vec<Op> {
         Op::dynamic("fan_out", fan_out).describe("yields 0..config.n keyed k0, k1, ..."),
         Op::dynamic("emit_keys", emit_keys).describe("yields the keys in config.keys"),
         Op::dynamic("bad_cbor", bad_cbor).describe("yields bytes that are not CBOR"),
-        Op::new("identity", identity).describe("returns its input").input("value"),
+        Op::new("identity", identity)
+            .describe("returns its input")
+            .input("value"),
         Op::new("fail_on", fail_on)
             .describe("returns its input; fails or panics on configured values")
             .input("value"),
-        Op::new("sum", sum).describe("sums a list of integers").input("values"),
+        Op::new("sum", sum)
+            .describe("sums a list of integers")
+            .input("values"),
         Op::with_outputs("undeclared_output", undeclared_output)
             .describe("returns an output it did not declare")
             .output("result"),

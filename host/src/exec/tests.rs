@@ -1,1 +1,253 @@
+//! Scheduler tests with ops written in Rust, so no component is needed.
 
+use std::pin::Pin;
+
+use serde::Deserialize;
+use tokio::sync::Notify;
+
+use super::*;
+use crate::events::NoEvents;
+use crate::plan::testing::plan;
+
+/// Runs the catalog ops of `plan::testing` natively.
+struct FakeRunner {
+    plan: Arc<Plan>,
+    /// Notified when any `echo` step starts, so a producer can wait for its first clone.
+    echo_started: Arc<Notify>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct FakeConfig {
+    /// `emit`: how many values to yield.
+    n: i64,
+    /// `emit`: after the first value, wait until a clone has started.
+    wait_for_clone: bool,
+    /// `echo`: fail on these values.
+    fail_on: Vec<i64>,
+    /// `echo`: sleep `10 - x` ms so that later clones finish first.
+    reverse_finish: bool,
+}
+
+fn cbor(value: i64) -> Vec<u8> {
+    value::encode(&value.into())
+}
+
+fn int(call: &StepCall, name: &str) -> i64 {
+    let (_, bytes) = call.inputs.iter().find(|(n, _)| n == name).unwrap();
+    ciborium::from_reader(bytes.as_slice()).unwrap()
+}
+
+type Outcome = Result<Vec<(String, Vec<u8>)>, StepError>;
+
+impl FakeRunner {
+    fn attempt(
+        &self,
+        call: StepCall,
+        channel: StepChannel,
+    ) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
+        let node = &self.plan.nodes[call.node];
+        let config: FakeConfig = ciborium::from_reader(node.config.as_slice()).unwrap();
+        let op = node.op.name.clone();
+        let echo_started = self.echo_started.clone();
+        let emit = move |output: &str, key: String, value: i64| {
+            channel.emit(DynamicValue {
+                output: output.into(),
+                key,
+                value: cbor(value),
+            })
+        };
+        Box::pin(async move {
+            let result = |v: i64| Ok(vec![("result".to_string(), cbor(v))]);
+            match op.as_str() {
+                "emit" => {
+                    for i in 0..config.n {
+                        emit("result", format!("k{i}"), i);
+                        if i == 0 && config.wait_for_clone {
+                            echo_started.notified().await;
+                        }
+                    }
+                    Ok(vec![])
+                }
+                "emit_in" => {
+                    let x = int(&call, "x");
+                    for j in 0..x {
+                        emit("result", format!("j{j}"), x * 10 + j);
+                    }
+                    Ok(vec![])
+                }
+                "two" => {
+                    for i in 0..2 {
+                        emit("values", format!("num_{i}"), i);
+                        emit("negatives", format!("neg_{i}"), -i);
+                    }
+                    Ok(vec![])
+                }
+                "echo" => {
+                    echo_started.notify_one();
+                    let x = int(&call, "x");
+                    if config.reverse_finish {
+                        tokio::time::sleep(Duration::from_millis(10 - x as u64)).await;
+                    }
+                    if config.fail_on.contains(&x) {
+                        return Err(StepError::OpFailed(format!("{x} is unlucky")));
+                    }
+                    result(x)
+                }
+                "add" => result(int(&call, "a") + int(&call, "b")),
+                "one" => result(1),
+                "sum" | "gather" => {
+                    let (_, bytes) = &call.inputs[0];
+                    if op == "gather" {
+                        return Ok(vec![("result".to_string(), bytes.clone())]);
+                    }
+                    let xs: Vec<i64> = ciborium::from_reader(bytes.as_slice()).unwrap();
+                    result(xs.iter().sum())
+                }
+                other => panic!("no fake op {other}"),
+            }
+        })
+    }
+}
+
+impl StepRunner for FakeRunner {
+    fn run(&self, call: StepCall, channel: StepChannel) -> impl Future<Output = Outcome> + Send {
+        self.attempt(call, channel)
+    }
+}
+
+async fn run_job(ops: &str, max_concurrent: usize) -> Run {
+    let plan = Arc::new(plan(ops).expect("test plan is valid"));
+    let runner = Arc::new(FakeRunner {
+        plan: plan.clone(),
+        echo_started: Arc::new(Notify::new()),
+    });
+    let options = RunOptions {
+        run_id: "test".into(),
+        max_concurrent,
+    };
+    let mut sink = NoEvents;
+    let run = execute(plan, runner, options, &mut sink);
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("run finishes")
+}
+
+fn output(run: &Run, op: &str) -> serde_json::Value {
+    run.output_for_node(run.plan.node(op).unwrap(), "result")
+}
+
+fn status(run: &Run, step: &str) -> Status {
+    run.steps
+        .iter()
+        .find(|s| s.name == step)
+        .map(|s| s.status.clone())
+        .unwrap()
+}
+
+const MAP_COLLECT: &str = "[ops.emit]\ncomponent = 'c'\nconfig = { n = 10 }\n\
+    [ops.echo]\ncomponent = 'c'\ninputs.x = { map = 'emit' }\n\
+    [ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'echo' }\n";
+
+#[tokio::test]
+async fn map_then_collect_sums_every_clone() {
+    let run = run_job(MAP_COLLECT, 4).await;
+    assert!(run.succeeded());
+    assert_eq!(output(&run, "sum"), 45);
+    assert_eq!(run.steps.len(), 12);
+    assert_eq!(output(&run, "echo")["k7"], 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clones_start_while_the_producer_still_runs() {
+    // The producer blocks after its first value until a clone has started: a scheduler that
+    // waited for the producer to finish would time out here.
+    let ops = MAP_COLLECT.replace("n = 10", "n = 3, wait_for_clone = true");
+    let run = run_job(&ops, 2).await;
+    assert!(run.succeeded());
+    assert_eq!(output(&run, "sum"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collect_keeps_emission_order_not_completion_order() {
+    // Clone k4 finishes first and k0 last; the list still follows the emission order.
+    let ops = "[ops.emit]\ncomponent = 'c'\nconfig = { n = 5 }\n\
+        [ops.echo]\ncomponent = 'c'\nconfig = { reverse_finish = true }\ninputs.x = { map = 'emit' }\n\
+        [ops.gather]\ncomponent = 'c'\ninputs.xs = { collect = 'echo' }\n";
+    let run = run_job(ops, 5).await;
+    assert_eq!(output(&run, "gather"), serde_json::json!([0, 1, 2, 3, 4]));
+}
+
+#[tokio::test]
+async fn an_empty_fan_out_gives_collect_an_empty_list() {
+    let run = run_job(&MAP_COLLECT.replace("n = 10", "n = 0"), 2).await;
+    assert!(run.succeeded());
+    assert_eq!(output(&run, "sum"), 0);
+    assert_eq!(run.steps.len(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_clone_skips_its_downstream_and_the_collect_but_not_its_siblings() {
+    let ops = "[ops.emit]\ncomponent = 'c'\nconfig = { n = 5 }\n\
+        [ops.echo]\ncomponent = 'c'\nconfig = { fail_on = [2] }\ninputs.x = { map = 'emit' }\n\
+        [ops.echo_2]\ncomponent = 'c'\nop = 'echo'\ninputs.x = { from = 'echo' }\n\
+        [ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'echo_2' }\n";
+    let run = run_job(ops, 2).await;
+    assert!(!run.succeeded());
+    assert_eq!(
+        status(&run, "echo[k2]"),
+        Status::Failed(StepError::OpFailed("2 is unlucky".into()))
+    );
+    assert_eq!(
+        status(&run, "echo_2[k2]"),
+        Status::Skipped("upstream step `echo[k2]` failed".into())
+    );
+    for k in [0, 1, 3, 4] {
+        assert_eq!(status(&run, &format!("echo_2[k{k}]")), Status::Succeeded);
+    }
+    assert_eq!(
+        status(&run, "sum"),
+        Status::Skipped("upstream step `echo_2[k2]` was skipped".into())
+    );
+}
+
+#[tokio::test]
+async fn non_dynamic_inputs_are_broadcast_to_every_clone() {
+    let ops = "[ops.one]\ncomponent = 'c'\n[ops.emit]\ncomponent = 'c'\nconfig = { n = 10 }\n\
+        [ops.add]\ncomponent = 'c'\ninputs.a = { map = 'emit' }\ninputs.b = { from = 'one' }\n\
+        [ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'add' }\n";
+    for max_concurrent in [1, 3] {
+        let run = run_job(ops, max_concurrent).await;
+        assert_eq!(output(&run, "sum"), 55, "max_concurrent {max_concurrent}");
+    }
+}
+
+#[tokio::test]
+async fn two_dynamic_outputs_of_one_op_are_mapped_and_collected_separately() {
+    let ops = "[ops.two]\ncomponent = 'c'\n\
+        [ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'two', output = 'values' }\n\
+        [ops.echo]\ncomponent = 'c'\ninputs.x = { map = 'two', output = 'negatives' }\n\
+        [ops.sum_2]\ncomponent = 'c'\nop = 'sum'\ninputs.xs = { collect = 'echo' }\n";
+    let run = run_job(ops, 2).await;
+    assert_eq!(output(&run, "sum"), 1);
+    assert_eq!(output(&run, "sum_2"), -1);
+    assert_eq!(status(&run, "echo[neg_1]"), Status::Succeeded);
+}
+
+#[tokio::test]
+async fn nested_maps_clone_per_key_path_and_collect_per_outer_key() {
+    let ops = "[ops.emit]\ncomponent = 'c'\nconfig = { n = 3 }\n\
+        [ops.emit_in]\ncomponent = 'c'\ninputs.x = { map = 'emit' }\n\
+        [ops.echo]\ncomponent = 'c'\ninputs.x = { map = 'emit_in' }\n\
+        [ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'echo' }\n\
+        [ops.sum_2]\ncomponent = 'c'\nop = 'sum'\ninputs.xs = { collect = 'sum' }\n";
+    let run = run_job(ops, 2).await;
+    assert!(run.succeeded());
+    // emit_in[k1] yields 10; emit_in[k2] yields 20, 21; emit_in[k0] yields nothing.
+    assert_eq!(status(&run, "echo[k2][j1]"), Status::Succeeded);
+    assert_eq!(
+        output(&run, "sum"),
+        serde_json::json!({"k0": 0, "k1": 10, "k2": 41})
+    );
+    assert_eq!(output(&run, "sum_2"), 51);
+}

@@ -1,43 +1,12 @@
+use super::testing::plan;
 use super::*;
-use crate::job::Job;
-use crate::op_info::OutputInfo;
-
-/// A catalog with one component `c` holding ops shaped like the seed examples.
-fn catalog() -> IndexMap<String, Vec<OpInfo>> {
-    let op = |name: &str, inputs: &[&str], outputs: &[(&str, bool)]| OpInfo {
-        name: name.into(),
-        description: String::new(),
-        inputs: inputs.iter().map(|s| s.to_string()).collect(),
-        outputs: outputs
-            .iter()
-            .map(|(name, dynamic)| OutputInfo {
-                name: name.to_string(),
-                dynamic: *dynamic,
-                description: String::new(),
-            })
-            .collect(),
-    };
-    let ops = vec![
-        op("emit", &[], &[("result", true)]),
-        op("emit_in", &["x"], &[("result", true)]),
-        op("two", &[], &[("values", true), ("negatives", true)]),
-        op("echo", &["x"], &[("result", false)]),
-        op("add", &["a", "b"], &[("result", false)]),
-        op("one", &[], &[("result", false)]),
-        op("sum", &["xs"], &[("result", false)]),
-    ];
-    IndexMap::from([("c".to_string(), ops)])
-}
-
-fn plan(ops: &str) -> Result<Plan, PlanError> {
-    let text = format!("[components.c]\npath = 'c.wasm'\n{ops}");
-    let job: Job = toml::from_str(&text).expect("test job parses");
-    build(&LoadedJob { name: "test".into(), job }, &catalog())
-}
 
 fn scope_names(plan: &Plan, op: &str) -> Vec<String> {
     let node = &plan.nodes[plan.node(op).unwrap()];
-    node.scope.iter().map(|s| format!("{}.{}", plan.nodes[s.node].name, s.output)).collect()
+    node.scope
+        .iter()
+        .map(|s| format!("{}.{}", plan.nodes[s.node].name, s.output))
+        .collect()
 }
 
 #[test]
@@ -55,7 +24,10 @@ fn chained_maps_keep_the_scope_and_collect_closes_it() {
     // `sum` waits on `echo_2` clones and on `emit` finishing its key list.
     let emit = &plan.nodes[plan.node("emit").unwrap()];
     assert!(emit.dependents.contains(&plan.node("sum").unwrap()));
-    assert_eq!(plan.leaves().collect::<Vec<_>>(), [plan.node("sum").unwrap()]);
+    assert_eq!(
+        plan.leaves().collect::<Vec<_>>(),
+        [plan.node("sum").unwrap()]
+    );
 }
 
 #[test]
@@ -77,7 +49,10 @@ fn nested_maps_get_a_two_level_scope_and_collect_pops_one() {
          [ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'echo' }\n",
     )
     .unwrap();
-    assert_eq!(scope_names(&plan, "echo"), ["emit.result", "emit_in.result"]);
+    assert_eq!(
+        scope_names(&plan, "echo"),
+        ["emit.result", "emit_in.result"]
+    );
     assert_eq!(scope_names(&plan, "sum"), ["emit.result"]);
 }
 
@@ -103,18 +78,22 @@ fn reports_unknown_references_by_op_and_name() {
     );
     assert_eq!(
         error("[ops.x]\ncomponent = 'c'\n"),
-        "op `x`: component `c` has no op `x` (it has `emit`, `emit_in`, `two`, `echo`, `add`, `one`, `sum`)"
+        "op `x`: component `c` has no op `x` (it has `emit`, `emit_in`, `two`, `echo`, `add`, `one`, `sum`, `gather`)"
     );
     assert_eq!(
         error("[ops.echo]\ncomponent = 'c'\ninputs.x = { from = 'ghost' }\n"),
         "op `echo`: input `x` reads from unknown op `ghost`"
     );
     assert_eq!(
-        error("[ops.one]\ncomponent = 'c'\n[ops.echo]\ncomponent = 'c'\ninputs.x = { from = 'one', output = 'total' }\n"),
+        error(
+            "[ops.one]\ncomponent = 'c'\n[ops.echo]\ncomponent = 'c'\ninputs.x = { from = 'one', output = 'total' }\n"
+        ),
         "op `echo`: input `x` reads output `total` of `one`, which has outputs `result`"
     );
     assert_eq!(
-        error("[ops.two]\ncomponent = 'c'\n[ops.echo]\ncomponent = 'c'\ninputs.x = { map = 'two' }\n"),
+        error(
+            "[ops.two]\ncomponent = 'c'\n[ops.echo]\ncomponent = 'c'\ninputs.x = { map = 'two' }\n"
+        ),
         "op `echo`: input `x` must name one of the outputs of `two` (`values`, `negatives`) with `output = \"...\"`"
     );
 }
@@ -134,15 +113,21 @@ fn reports_unwired_and_unknown_inputs() {
 #[test]
 fn reports_misuse_of_map_and_collect() {
     assert_eq!(
-        error("[ops.emit]\ncomponent = 'c'\n[ops.echo]\ncomponent = 'c'\ninputs.x = { from = 'emit' }\n"),
+        error(
+            "[ops.emit]\ncomponent = 'c'\n[ops.echo]\ncomponent = 'c'\ninputs.x = { from = 'emit' }\n"
+        ),
         "op `echo`: input `x` takes dynamic output `emit.result` directly; use `map` or `collect`"
     );
     assert_eq!(
-        error("[ops.one]\ncomponent = 'c'\n[ops.echo]\ncomponent = 'c'\ninputs.x = { map = 'one' }\n"),
+        error(
+            "[ops.one]\ncomponent = 'c'\n[ops.echo]\ncomponent = 'c'\ninputs.x = { map = 'one' }\n"
+        ),
         "op `echo`: input `x` maps over `one.result`, which is not a dynamic output"
     );
     assert_eq!(
-        error("[ops.one]\ncomponent = 'c'\n[ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'one' }\n"),
+        error(
+            "[ops.one]\ncomponent = 'c'\n[ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'one' }\n"
+        ),
         "op `sum`: input `xs` collects `one.result`, which is neither a dynamic output nor the output of a mapped op"
     );
 }
@@ -164,7 +149,10 @@ fn rejects_cycles_and_bad_names() {
         "[ops.echo]\ncomponent = 'c'\ninputs.x = { from = 'echo_2' }\n\
          [ops.echo_2]\ncomponent = 'c'\nop = 'echo'\ninputs.x = { from = 'echo' }\n",
     );
-    assert!(err.starts_with("the job has a cycle through op `echo"), "{err}");
+    assert!(
+        err.starts_with("the job has a cycle through op `echo"),
+        "{err}"
+    );
     assert_eq!(
         error("[ops.'bad-name']\ncomponent = 'c'\nop = 'one'\n"),
         "invalid op name `bad-name`: it contains '-'; only ASCII letters, digits and `_` are allowed"

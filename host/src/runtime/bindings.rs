@@ -21,7 +21,11 @@ impl From<WitOpInfo> for OpInfo {
             outputs: op
                 .outputs
                 .into_iter()
-                .map(|o| OutputInfo { name: o.name, dynamic: o.dynamic, description: o.description })
+                .map(|o| OutputInfo {
+                    name: o.name,
+                    dynamic: o.dynamic,
+                    description: o.description,
+                })
                 .collect(),
         }
     }

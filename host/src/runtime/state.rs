@@ -36,18 +36,29 @@ impl StepState {
     pub fn new(node: &Node, channel: StepChannel) -> Result<Self, StepError> {
         let mut wasi = WasiCtx::builder();
         for dir in &node.dirs {
-            let perms = if dir.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-            wasi.preopened_dir(&dir.host, &dir.guest, perms).map_err(|err| {
-                StepError::Instantiate(format!(
-                    "cannot grant directory `{}`: {err:#}",
-                    dir.host.display()
-                ))
-            })?;
+            let perms = if dir.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            wasi.preopened_dir(&dir.host, &dir.guest, perms)
+                .map_err(|err| {
+                    StepError::Instantiate(format!(
+                        "cannot grant directory `{}`: {err:#}",
+                        dir.host.display()
+                    ))
+                })?;
         }
-        Ok(Self::with_wasi(wasi, Some((OutputGuard::new(&node.op), channel))))
+        Ok(Self::with_wasi(
+            wasi,
+            Some((OutputGuard::new(&node.op), channel)),
+        ))
     }
 
-    fn with_wasi(mut wasi: wasmtime_wasi::WasiCtxBuilder, step: Option<(OutputGuard, StepChannel)>) -> Self {
+    fn with_wasi(
+        mut wasi: wasmtime_wasi::WasiCtxBuilder,
+        step: Option<(OutputGuard, StepChannel)>,
+    ) -> Self {
         let stdout = MemoryOutputPipe::new(CAPTURE_LIMIT);
         let stderr = MemoryOutputPipe::new(CAPTURE_LIMIT);
         wasi.stdout(stdout.clone())
@@ -58,7 +69,10 @@ impl StepState {
         StepState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(MAX_MEMORY).trap_on_grow_failure(true).build(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(MAX_MEMORY)
+                .trap_on_grow_failure(true)
+                .build(),
             step,
             stdout,
             stderr,
@@ -78,10 +92,15 @@ impl StepState {
                 channel.log(stream, String::from_utf8_lossy(&text).into_owned());
             }
         }
+        if let Some(err) = guard.violation() {
+            return Err(err.clone());
+        }
         let outputs = match returned? {
             Ok(outputs) => outputs,
             Err(OpError::Failed(message)) => return Err(StepError::OpFailed(message)),
-            Err(OpError::RetryRequested(message)) => return Err(StepError::RetryRequested(message)),
+            Err(OpError::RetryRequested(message)) => {
+                return Err(StepError::RetryRequested(message));
+            }
             Err(OpError::BadInput(message)) => return Err(StepError::BadInput(message)),
         };
         for value in outputs.dynamic {
@@ -92,13 +111,22 @@ impl StepState {
             })?;
             channel.emit(accepted);
         }
-        guard.finish(outputs.values.into_iter().map(|v| (v.name, v.value)).collect())
+        guard.finish(
+            outputs
+                .values
+                .into_iter()
+                .map(|v| (v.name, v.value))
+                .collect(),
+        )
     }
 }
 
 impl WasiView for StepState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 

@@ -1,0 +1,45 @@
+//! Plans for unit tests, built from TOML against a fixed catalog of ops.
+
+use super::*;
+use crate::job::Job;
+use crate::op_info::OutputInfo;
+
+/// A catalog with one component `c` holding ops shaped like the seed examples.
+pub fn catalog() -> IndexMap<String, Vec<OpInfo>> {
+    let op = |name: &str, inputs: &[&str], outputs: &[(&str, bool)]| OpInfo {
+        name: name.into(),
+        description: String::new(),
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        outputs: outputs
+            .iter()
+            .map(|(name, dynamic)| OutputInfo {
+                name: name.to_string(),
+                dynamic: *dynamic,
+                description: String::new(),
+            })
+            .collect(),
+    };
+    let ops = vec![
+        op("emit", &[], &[("result", true)]),
+        op("emit_in", &["x"], &[("result", true)]),
+        op("two", &[], &[("values", true), ("negatives", true)]),
+        op("echo", &["x"], &[("result", false)]),
+        op("add", &["a", "b"], &[("result", false)]),
+        op("one", &[], &[("result", false)]),
+        op("sum", &["xs"], &[("result", false)]),
+        op("gather", &["xs"], &[("result", false)]),
+    ];
+    IndexMap::from([("c".to_string(), ops)])
+}
+
+pub fn plan(ops: &str) -> Result<Plan, PlanError> {
+    let text = format!("[components.c]\npath = 'c.wasm'\n{ops}");
+    let job: Job = toml::from_str(&text).expect("test job parses");
+    build(
+        &LoadedJob {
+            name: "test".into(),
+            job,
+        },
+        &catalog(),
+    )
+}

@@ -1,0 +1,129 @@
+//! `host validate`, `host graph`, `host inspect` and run config layering.
+
+use serde_json::json;
+
+use crate::support::{TempJob, component, host, root};
+
+const FAN_OUT_SUM: &str = "[ops.fan_out]\ncomponent = 'testkit'\nconfig = { n = 3 }\n\
+    [ops.identity]\ncomponent = 'testkit'\ninputs.value = { map = 'fan_out' }\n\
+    [ops.sum]\ncomponent = 'testkit'\ninputs.values = { collect = 'identity' }\n";
+
+#[test]
+fn validate_accepts_a_good_job_and_says_what_it_holds() {
+    let job = root().join("guest-examples/jobs/dynamic_graph.toml");
+    component("dynamic_graph");
+    let ran = host(["validate".as_ref(), job.as_os_str()]).expect_code(0);
+    assert!(
+        ran.stderr
+            .contains("job `dynamic_graph` is valid: 3 ops (1 mapped), 1 components"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn graph_draws_dot_and_mermaid() {
+    component("dynamic_graph");
+    let job = root().join("guest-examples/jobs/dynamic_graph.toml");
+    let dot = host([
+        "graph".as_ref(),
+        job.as_os_str(),
+        "--format".as_ref(),
+        "dot".as_ref(),
+    ])
+    .expect_code(0);
+    assert!(
+        dot.stdout.starts_with("digraph \"dynamic_graph\" {"),
+        "{}",
+        dot.stdout
+    );
+    assert!(
+        dot.stdout
+            .contains(r#""load_pieces" -> "compute_piece[?]" [style=dashed, label="map piece"];"#),
+        "{}",
+        dot.stdout
+    );
+    assert!(dot.stdout.contains(
+        r#""compute_piece[?]" -> "merge_and_analyze" [style=bold, label="collect pieces"];"#
+    ));
+    let mermaid = host([
+        "graph".as_ref(),
+        job.as_os_str(),
+        "--format".as_ref(),
+        "mermaid".as_ref(),
+    ])
+    .expect_code(0);
+    assert!(mermaid.stdout.starts_with("flowchart LR\n"));
+    assert!(
+        mermaid
+            .stdout
+            .contains("  load_pieces -. \"map piece\" .-> compute_piece\n"),
+        "{}",
+        mermaid.stdout
+    );
+    assert!(
+        mermaid
+            .stdout
+            .contains("  compute_piece == \"collect pieces\" ==> merge_and_analyze\n")
+    );
+}
+
+#[test]
+fn inspect_lists_ops_with_inputs_and_outputs() {
+    let ran = host(["inspect".as_ref(), component("mapping").as_os_str()]).expect_code(0);
+    assert!(ran.stdout.contains("multiple_dynamic_values\n  yields values 0, 1 and negatives 0, -1\n  inputs: (none)\n  dynamic output: `values`\n  dynamic output: `negatives`\n"), "{}", ran.stdout);
+    assert!(
+        ran.stdout
+            .contains("add\n  returns a + b\n  inputs: `a`, `b`\n  output: `result`\n")
+    );
+}
+
+#[test]
+fn run_config_overrides_op_config() {
+    let job = TempJob::new(FAN_OUT_SUM);
+    assert_eq!(job.run(&[]).expect_code(0).json(), json!({"sum": 3}));
+    let run_config = job.dir.path().join("run.toml");
+    std::fs::write(&run_config, "[ops.fan_out.config]\nn = 5\n").unwrap();
+    let ran = job
+        .run(&["--config", run_config.to_str().unwrap()])
+        .expect_code(0);
+    assert_eq!(ran.json(), json!({"sum": 10}));
+}
+
+#[test]
+fn run_config_with_an_unknown_op_is_rejected() {
+    let job = TempJob::new(FAN_OUT_SUM);
+    let run_config = job.dir.path().join("run.toml");
+    std::fs::write(&run_config, "[ops.fan_in.config]\nn = 5\n").unwrap();
+    let ran = job
+        .run(&["--config", run_config.to_str().unwrap()])
+        .expect_code(2);
+    assert!(
+        ran.stderr
+            .contains("run config sets config for op `fan_in`, which the job does not have"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn an_empty_fan_out_gives_collect_an_empty_list() {
+    let job = TempJob::new(&FAN_OUT_SUM.replace("n = 3", "n = 0"));
+    assert_eq!(job.run(&[]).expect_code(0).json(), json!({"sum": 0}));
+}
+
+#[test]
+fn a_big_fan_out_runs_every_clone() {
+    let job = TempJob::new(&FAN_OUT_SUM.replace("n = 3", "n = 2000"));
+    assert_eq!(
+        job.run(&[]).expect_code(0).json(),
+        json!({"sum": 1999 * 2000 / 2})
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let ran = host(["run"]).expect_code(2);
+    assert!(ran.stderr.contains("Usage"), "{}", ran.stderr);
+    host(["run", "job.toml", "--max-concurrent", "0"]).expect_code(2);
+}

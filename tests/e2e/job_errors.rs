@@ -1,0 +1,129 @@
+//! Bad job files and bad components: a clear message naming the culprit, exit code 2, and
+//! nothing run.
+
+use crate::support::{Ran, TempJob, component, host};
+
+fn run_job(body: &str) -> Ran {
+    let ran = TempJob::new(body).run(&["--json"]).expect_code(2);
+    assert!(ran.stdout.is_empty(), "nothing may run: {}", ran.stdout);
+    ran
+}
+
+fn assert_error(ran: &Ran, message: &str) {
+    assert!(
+        ran.stderr.contains(message),
+        "expected {message:?} in:\n{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
+}
+
+#[test]
+fn malformed_toml_names_line_and_column() {
+    let ran = run_job("[ops.fan_out\ncomponent = 'testkit'\n");
+    assert_error(&ran, "invalid job file");
+    assert_error(&ran, "line 4, column 13");
+}
+
+#[test]
+fn unknown_fields_name_line_and_column() {
+    let ran = run_job("[ops.fan_out]\ncomponent = 'testkit'\nretries = 2\n");
+    assert_error(&ran, "line 6, column 1");
+    assert_error(&ran, "unknown field `retries`");
+}
+
+#[test]
+fn a_missing_job_file_is_reported() {
+    let ran = host(["run", "/nonexistent/job.toml"]).expect_code(2);
+    assert_error(&ran, "cannot read `/nonexistent/job.toml`");
+}
+
+#[test]
+fn graph_errors_name_the_op_and_the_reference() {
+    let cases = [
+        (
+            "[ops.nope]\ncomponent = 'testkit'\n",
+            "op `nope`: component `testkit` has no op `nope`",
+        ),
+        (
+            "[ops.sum]\ncomponent = 'other'\n",
+            "op `sum` uses unknown component `other`",
+        ),
+        (
+            "[ops.sum]\ncomponent = 'testkit'\n",
+            "op `sum`: input `values` is not wired",
+        ),
+        (
+            "[ops.sum]\ncomponent = 'testkit'\ninputs.values = { from = 'ghost' }\n",
+            "op `sum`: input `values` reads from unknown op `ghost`",
+        ),
+        (
+            "[ops.fan_out]\ncomponent = 'testkit'\n[ops.sum]\ncomponent = 'testkit'\ninputs.values = { from = 'fan_out' }\n",
+            "op `sum`: input `values` takes dynamic output `fan_out.result` directly; use `map` or `collect`",
+        ),
+        (
+            "[ops.flaky]\ncomponent = 'testkit'\n[ops.identity]\ncomponent = 'testkit'\ninputs.value = { map = 'flaky' }\n",
+            "op `identity`: input `value` maps over `flaky.result`, which is not a dynamic output",
+        ),
+        (
+            "[ops.flaky]\ncomponent = 'testkit'\n[ops.sum]\ncomponent = 'testkit'\ninputs.values = { collect = 'flaky' }\n",
+            "op `sum`: input `values` collects `flaky.result`, which is neither a dynamic output nor the output of a mapped op",
+        ),
+        (
+            "[ops.identity]\ncomponent = 'testkit'\ninputs.value = { from = 'identity_2' }\n\
+             [ops.identity_2]\ncomponent = 'testkit'\nop = 'identity'\ninputs.value = { from = 'identity' }\n",
+            "the job has a cycle through op `identity",
+        ),
+        (
+            "[ops.identity]\ncomponent = 'testkit'\ninputs.value = { value = 1 }\ninputs.extra = { value = 2 }\n",
+            "op `identity` wires input `extra`, which it does not take (it takes `value`)",
+        ),
+    ];
+    for (body, message) in cases {
+        assert_error(&run_job(body), message);
+    }
+}
+
+#[test]
+fn a_missing_component_file_is_reported() {
+    let ran = run_job("[components.gone]\npath = 'gone.wasm'\n[ops.x]\ncomponent = 'gone'\n");
+    assert_error(&ran, "cannot read component");
+    assert_error(&ran, "gone.wasm");
+}
+
+fn inspect_bytes(bytes: &[u8]) -> Ran {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.wasm");
+    std::fs::write(&path, bytes).unwrap();
+    host(["inspect".as_ref(), path.as_os_str()]).expect_code(2)
+}
+
+#[test]
+fn a_core_module_is_not_a_component() {
+    let ran = inspect_bytes(b"\0asm\x01\0\0\0");
+    assert_error(
+        &ran,
+        "is a core WebAssembly module, not a component; build it for wasm32-wasip2",
+    );
+}
+
+#[test]
+fn random_bytes_are_not_wasm() {
+    assert_error(
+        &inspect_bytes(&[0x13, 0x37, 0xca, 0xfe, 0, 1, 2, 3]),
+        "is not a WebAssembly file",
+    );
+    // A component header followed by garbage fails to compile, cleanly.
+    assert_error(
+        &inspect_bytes(b"\0asm\x0d\0\x01\0\xff\xff\xff"),
+        "cannot compile component",
+    );
+}
+
+#[test]
+fn a_component_without_the_op_export_is_rejected() {
+    let path = component("not-an-op");
+    let ran = host(["inspect".as_ref(), path.as_os_str()]).expect_code(2);
+    assert_error(&ran, "does not implement the shoal:op interface");
+    assert_error(&ran, "shoal:op/op@0.1.0");
+}

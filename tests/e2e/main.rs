@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `host` binary on real components (one test binary, to link once).
+
+mod cli;
+mod examples;
+mod job_errors;
+mod step_failures;
+mod support;

@@ -1,0 +1,169 @@
+//! Test support: builds the guest components once, writes job files into temp dirs, runs
+//! `host` and parses what it prints.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
+/// Builds `guest-examples/` (once per test process) and returns the path of component `name`.
+pub fn component(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let guests = root().join("guest-examples");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(guests.join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", guests.join("target"))
+            // The host build's flags must not reach the wasm build.
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .status()
+            .expect("failed to run cargo to build guest-examples");
+        assert!(
+            status.success(),
+            "building guest-examples failed; is the wasm32-wasip2 target installed? \
+             (rustup target add wasm32-wasip2)"
+        );
+        guests.join("target/wasm32-wasip2/release")
+    });
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(path.exists(), "no component at {}", path.display());
+    path
+}
+
+/// What one `host` invocation did.
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// The JSON on stdout (the final outputs of `host run`).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|err| {
+            panic!(
+                "stdout is not JSON ({err}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// The JSON Lines events of `host run --json`.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("event line is JSON"))
+            .collect()
+    }
+
+    /// Asserts the exit code, showing the output when it differs.
+    pub fn expect_code(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl From<Output> for Ran {
+    fn from(output: Output) -> Self {
+        Ran {
+            code: output
+                .status
+                .code()
+                .expect("host exited normally, not by a signal"),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs `host` with `args`.
+pub fn host<I, S>(args: I) -> Ran
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_host"))
+        .args(args)
+        .output()
+        .expect("host runs")
+        .into()
+}
+
+/// Runs an example job of `guest-examples/jobs/`.
+pub fn run_example(name: &str, extra: &[&str]) -> Ran {
+    component("mapping");
+    let job = root()
+        .join("guest-examples/jobs")
+        .join(format!("{name}.toml"));
+    let mut args = vec!["run".into(), job.into_os_string()];
+    args.extend(extra.iter().map(Into::into));
+    host(args)
+}
+
+/// A temp dir holding `job.toml`: `body` after a `[components.testkit]` table.
+pub struct TempJob {
+    pub dir: tempfile::TempDir,
+}
+
+impl TempJob {
+    pub fn new(body: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let testkit = component("testkit");
+        let text = format!(
+            "[components.testkit]\npath = {:?}\n\n{body}",
+            testkit.display().to_string()
+        );
+        std::fs::write(dir.path().join("job.toml"), text).expect("write job");
+        TempJob { dir }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("job.toml")
+    }
+
+    /// Runs `host run job.toml` with `extra` arguments.
+    pub fn run(&self, extra: &[&str]) -> Ran {
+        let mut args = vec!["run".into(), self.path().into_os_string()];
+        args.extend(extra.iter().map(Into::into));
+        host(args)
+    }
+}
+
+/// The events of `kind` (e.g. `STEP_FAILURE`).
+pub fn of_kind<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    events.iter().filter(|e| e["event"] == kind).collect()
+}
+
+/// The single STEP_FAILURE event of `step`.
+pub fn failure<'a>(events: &'a [serde_json::Value], step: &str) -> &'a serde_json::Value {
+    let failures: Vec<_> = of_kind(events, "STEP_FAILURE")
+        .into_iter()
+        .filter(|e| e["step_key"] == step)
+        .collect();
+    assert_eq!(
+        failures.len(),
+        1,
+        "expected one failure of {step}: {events:#?}"
+    );
+    failures[0]
+}
