@@ -128,15 +128,35 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 /// A checked plan with its components loaded and the settings to run it.
-struct Prepared {
-    plan: Plan,
-    runtime: Runtime,
-    components: Vec<LoadedComponent>,
-    max_concurrent: usize,
-    step_timeout: Duration,
+pub struct Prepared {
+    pub plan: Plan,
+    pub runtime: Runtime,
+    pub components: Vec<LoadedComponent>,
+    pub max_concurrent: usize,
+    pub step_timeout: Duration,
 }
 
-async fn prepare(
+impl Prepared {
+    /// Runs the plan, sending events to `sink`.
+    pub async fn run(self, sink: &mut dyn EventSink) -> exec::Run {
+        let plan = Arc::new(self.plan);
+        let options = RunOptions {
+            run_id: new_run_id(),
+            max_concurrent: self.max_concurrent,
+        };
+        let runner = Arc::new(WasmRunner::new(
+            self.runtime,
+            plan.clone(),
+            self.components,
+            self.step_timeout,
+        ));
+        exec::execute(plan, runner, options, sink).await
+    }
+}
+
+/// Loads a job (with an optional run config layered on), loads its components and builds its
+/// plan: everything `host run` does before the first step starts.
+pub async fn prepare(
     job_path: &Path,
     run_config: Option<&Path>,
     max_concurrent: Option<usize>,
@@ -186,23 +206,12 @@ async fn run(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let prepared = prepare(job_path, run_config, max_concurrent).await?;
-    let plan = Arc::new(prepared.plan);
-    let options = RunOptions {
-        run_id: new_run_id(),
-        max_concurrent: prepared.max_concurrent,
-    };
-    let runner = Arc::new(WasmRunner::new(
-        prepared.runtime,
-        plan.clone(),
-        prepared.components,
-        prepared.step_timeout,
-    ));
     let mut sink: Box<dyn EventSink> = if json {
         Box::new(JsonLines(std::io::BufWriter::new(std::io::stdout())))
     } else {
         Box::new(report::Live(std::io::stderr()))
     };
-    let run = exec::execute(plan, runner, options, sink.as_mut()).await;
+    let run = prepared.run(sink.as_mut()).await;
     drop(sink);
     eprint!("{}", report::summary(&run));
     if !json {

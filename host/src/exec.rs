@@ -584,37 +584,36 @@ impl Scheduler<'_> {
         if direct {
             return Ok(value::array(values.values().map(Vec::as_slice)));
         }
-        let keys: Vec<String> = values.keys().cloned().collect();
+        let clone_of = |mapping_key: &String| {
+            let mut keys = key.keys.clone();
+            keys.push(mapping_key.clone());
+            StepKey::new(source.node, keys)
+        };
         let progress_key = (key.clone(), input);
-        let done = self
+        let mut done = self
             .collect_progress
             .get(&progress_key)
             .copied()
             .unwrap_or(0);
-        let mut done_now = done;
-        for mapping_key in &keys[done..] {
-            let mut clone_keys = key.keys.clone();
-            clone_keys.push(mapping_key.clone());
-            let clone = StepKey::new(source.node, clone_keys);
+        while let Some((mapping_key, _)) = values.get_index(done) {
+            let clone = clone_of(mapping_key);
             match self.status(&clone) {
-                Some(Status::Succeeded) => done_now += 1,
+                Some(Status::Succeeded) => done += 1,
                 Some(Status::Failed(_) | Status::Skipped(_)) => {
                     return Err(Readiness::Skip(self.not_succeeded(&clone)));
                 }
                 _ => {
-                    self.collect_progress.insert(progress_key, done_now);
+                    self.collect_progress.insert(progress_key, done);
                     return Err(Readiness::Wait);
                 }
             }
         }
-        let items: Vec<&[u8]> = keys
-            .iter()
+        let items: Vec<&[u8]> = values
+            .keys()
             .map(|mapping_key| {
-                let mut clone_keys = key.keys.clone();
-                clone_keys.push(mapping_key.clone());
                 let step = self
                     .run
-                    .step(&StepKey::new(source.node, clone_keys))
+                    .step(&clone_of(mapping_key))
                     .expect("succeeded above");
                 let (_, bytes) = step
                     .outputs
@@ -624,9 +623,7 @@ impl Scheduler<'_> {
                 bytes.as_slice()
             })
             .collect();
-        Ok(value::array(
-            items.into_iter().collect::<Vec<_>>().into_iter(),
-        ))
+        Ok(value::array(items.into_iter()))
     }
 
     fn not_succeeded(&self, upstream: &StepKey) -> String {

@@ -127,3 +127,20 @@ fn usage_errors_exit_2() {
     assert!(ran.stderr.contains("Usage"), "{}", ran.stderr);
     host(["run", "job.toml", "--max-concurrent", "0"]).expect_code(2);
 }
+
+#[test]
+fn run_config_reaches_the_op_of_an_example() {
+    // Chunks of 10 instead of 2: 10 clones, same total.
+    let dir = tempfile::tempdir().unwrap();
+    let run_config = dir.path().join("run.toml");
+    std::fs::write(&run_config, "[ops.load_pieces.config]\nchunk_size = 10\n").unwrap();
+    let ran =
+        crate::support::run_example("dynamic_graph", &["--config", run_config.to_str().unwrap()])
+            .expect_code(0);
+    assert_eq!(ran.json(), json!({"merge_and_analyze": 9900}));
+    assert!(
+        ran.stderr.contains("compute_piece      10 succeeded"),
+        "{}",
+        ran.stderr
+    );
+}
