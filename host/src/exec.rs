@@ -128,6 +128,16 @@ pub struct Step {
     started: Option<Instant>,
 }
 
+impl Step {
+    /// The value of the non-dynamic output `name`, once the step has succeeded.
+    pub fn output(&self, name: &str) -> Option<&[u8]> {
+        self.outputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, bytes)| bytes.as_slice())
+    }
+}
+
 /// The outcome of a run: every step that ran or was skipped, and every dynamic value.
 #[derive(Debug)]
 pub struct Run {
@@ -199,12 +209,14 @@ impl Run {
         if is_dynamic {
             return serde_json::Value::Object(serde_json::Map::new());
         }
-        step.outputs
-            .iter()
-            .find(|(name, _)| name == output)
-            .map_or(serde_json::Value::Null, |(_, bytes)| value::to_json(bytes))
+        step.output(output)
+            .map_or(serde_json::Value::Null, value::to_json)
     }
 }
+
+/// Why a succeeded step's output can be unwrapped: [`crate::outputs::OutputGuard`] only lets a
+/// step succeed with every declared non-dynamic output.
+const DECLARED: &str = "a succeeded step has every declared output";
 
 /// What an input check concluded.
 enum Readiness {
@@ -495,9 +507,16 @@ impl Scheduler<'_> {
         }
     }
 
-    /// The status of the step `key`, if created.
-    fn status(&self, key: &StepKey) -> Option<&Status> {
-        self.run.step(key).map(|s| &s.status)
+    /// The step `key` if it succeeded; otherwise whether to wait for it or skip because of it.
+    fn succeeded(&self, key: &StepKey) -> Result<&Step, Readiness> {
+        match self.run.step(key) {
+            Some(step) if step.status == Status::Succeeded => Ok(step),
+            Some(Step {
+                status: Status::Failed(_) | Status::Skipped(_),
+                ..
+            }) => Err(Readiness::Skip(self.not_succeeded(key))),
+            _ => Err(Readiness::Wait),
+        }
     }
 
     fn readiness(&mut self, key: &StepKey) -> Readiness {
@@ -512,20 +531,10 @@ impl Scheduler<'_> {
                         source.node,
                         key.keys[..plan.nodes[source.node].depth()].to_vec(),
                     );
-                    match self.status(&upstream) {
-                        Some(Status::Succeeded) => {}
-                        Some(Status::Failed(_) | Status::Skipped(_)) => {
-                            return Readiness::Skip(self.not_succeeded(&upstream));
-                        }
-                        _ => return Readiness::Wait,
+                    match self.succeeded(&upstream) {
+                        Ok(step) => step.output(&source.output).expect(DECLARED).to_vec(),
+                        Err(readiness) => return readiness,
                     }
-                    let step = self.run.step(&upstream).expect("status found it");
-                    let (_, bytes) = step
-                        .outputs
-                        .iter()
-                        .find(|(name, _)| *name == source.output)
-                        .expect("a succeeded step has every declared output");
-                    bytes.clone()
                 }
                 InputSource::Map(source) => {
                     let (last, outer) = key.keys.split_last().expect("a mapped step has a key");
@@ -572,13 +581,7 @@ impl Scheduler<'_> {
                 .expect("the plan checked it is mapped");
             (StepKey::new(scope.node, key.keys.clone()), &scope.output)
         };
-        match self.status(&creator) {
-            Some(Status::Succeeded) => {}
-            Some(Status::Failed(_) | Status::Skipped(_)) => {
-                return Err(Readiness::Skip(self.not_succeeded(&creator)));
-            }
-            _ => return Err(Readiness::Wait),
-        }
+        self.succeeded(&creator)?;
         let empty = IndexMap::new();
         let values = self.run.emitted(&creator, output).unwrap_or(&empty);
         if direct {
@@ -596,16 +599,13 @@ impl Scheduler<'_> {
             .copied()
             .unwrap_or(0);
         while let Some((mapping_key, _)) = values.get_index(done) {
-            let clone = clone_of(mapping_key);
-            match self.status(&clone) {
-                Some(Status::Succeeded) => done += 1,
-                Some(Status::Failed(_) | Status::Skipped(_)) => {
-                    return Err(Readiness::Skip(self.not_succeeded(&clone)));
-                }
-                _ => {
+            match self.succeeded(&clone_of(mapping_key)) {
+                Ok(_) => done += 1,
+                Err(Readiness::Wait) => {
                     self.collect_progress.insert(progress_key, done);
                     return Err(Readiness::Wait);
                 }
+                Err(skip) => return Err(skip),
             }
         }
         let items: Vec<&[u8]> = values
@@ -615,12 +615,7 @@ impl Scheduler<'_> {
                     .run
                     .step(&clone_of(mapping_key))
                     .expect("succeeded above");
-                let (_, bytes) = step
-                    .outputs
-                    .iter()
-                    .find(|(name, _)| *name == source.output)
-                    .expect("a succeeded step has every declared output");
-                bytes.as_slice()
+                step.output(&source.output).expect(DECLARED)
             })
             .collect();
         Ok(value::array(items.into_iter()))
