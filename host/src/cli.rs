@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -18,9 +18,6 @@ use crate::job::{self, LoadedJob};
 use crate::plan::{self, Plan};
 use crate::report;
 use crate::runtime::{self, LoadedComponent, Runtime, WasmRunner};
-
-/// Default wall-clock limit for one step attempt.
-pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Shoal: run WebAssembly component ops as jobs with dynamic map/collect.
 #[derive(Debug, Parser)]
@@ -133,7 +130,6 @@ pub struct Prepared {
     pub runtime: Runtime,
     pub components: Vec<LoadedComponent>,
     pub max_concurrent: usize,
-    pub step_timeout: Duration,
 }
 
 impl Prepared {
@@ -144,12 +140,7 @@ impl Prepared {
             run_id: new_run_id(),
             max_concurrent: self.max_concurrent,
         };
-        let runner = Arc::new(WasmRunner::new(
-            self.runtime,
-            plan.clone(),
-            self.components,
-            self.step_timeout,
-        ));
+        let runner = Arc::new(WasmRunner::new(self.runtime, plan.clone(), self.components));
         exec::execute(plan, runner, options, sink).await
     }
 }
@@ -168,12 +159,8 @@ pub async fn prepare(
     let max_concurrent = max_concurrent
         .or(job.job.execution.max_concurrent)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let step_timeout = job
-        .job
-        .execution
-        .step_timeout
-        .unwrap_or(DEFAULT_STEP_TIMEOUT);
-    let runtime = Runtime::new(max_concurrent)?;
+    let wasm_stack = job.job.execution.wasm_stack.map(|b| b.as_u64());
+    let runtime = Runtime::new(max_concurrent, wasm_stack)?;
     let paths: Vec<PathBuf> = job
         .job
         .components
@@ -195,7 +182,6 @@ pub async fn prepare(
         runtime,
         components,
         max_concurrent,
-        step_timeout,
     })
 }
 
@@ -226,7 +212,7 @@ async fn run(
 }
 
 async fn inspect(path: &Path) -> anyhow::Result<ExitCode> {
-    let runtime = Runtime::new(1)?;
+    let runtime = Runtime::new(1, None)?;
     let component = runtime.load(path).await?;
     let mut out = String::new();
     for op in &component.ops {

@@ -5,10 +5,12 @@
 //! by [`crate::plan`], once the components have described their ops.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
+use bytesize::ByteSize;
 use indexmap::IndexMap;
 use serde::Deserialize;
+
+use crate::limits::LimitsSpec;
 
 /// Why a job file or run config could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,12 @@ pub enum JobError {
     },
     #[error("run config sets config for op `{0}`, which the job does not have")]
     UnknownOpInRunConfig(String),
+    #[error("op `{op}` is granted directory `{host}`: {reason}")]
+    BadGrant {
+        op: String,
+        host: PathBuf,
+        reason: String,
+    },
 }
 
 /// A job: components, ops wired into a graph, and execution settings.
@@ -45,6 +53,9 @@ pub struct Job {
     /// Execution settings (Dagster's executor config).
     #[serde(default)]
     pub execution: Execution,
+    /// Default limits of every op.
+    #[serde(default)]
+    pub limits: LimitsSpec,
 }
 
 /// `[job]`: metadata.
@@ -82,6 +93,12 @@ pub struct OpSpec {
     /// Host directories the op may open. Nothing is granted by default.
     #[serde(default)]
     pub dirs: Vec<DirGrant>,
+    /// Names of host environment variables the op may read. None by default.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Limits of this op, over the job's `[limits]`.
+    #[serde(default)]
+    pub limits: LimitsSpec,
 }
 
 /// `[[ops.NAME.dirs]]`: a host directory made visible to the op.
@@ -158,9 +175,9 @@ impl TryFrom<RawInput> for InputSpec {
 pub struct Execution {
     /// Most steps running at once; defaults to the number of cores.
     pub max_concurrent: Option<usize>,
-    /// Wall-clock limit for one step attempt, e.g. `"30s"`; defaults to 60 s.
-    #[serde(default, with = "humantime_serde")]
-    pub step_timeout: Option<Duration>,
+    /// Wasm stack of every step, e.g. `"1MiB"`; defaults to 512 KiB. Deep recursion past it
+    /// fails the step with a stack overflow.
+    pub wasm_stack: Option<ByteSize>,
 }
 
 /// `--config run.toml`: settings layered over the job for one run (Dagster's run config).
@@ -198,9 +215,10 @@ impl LoadedJob {
         for component in job.components.values_mut() {
             component.path = base.join(&component.path);
         }
-        for op in job.ops.values_mut() {
+        for (name, op) in &mut job.ops {
             for dir in &mut op.dirs {
                 dir.host = base.join(&dir.host);
+                check_grant(name, dir)?;
             }
         }
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
@@ -226,9 +244,25 @@ impl LoadedJob {
         }
         let execution = &mut self.job.execution;
         execution.max_concurrent = run.execution.max_concurrent.or(execution.max_concurrent);
-        execution.step_timeout = run.execution.step_timeout.or(execution.step_timeout);
+        execution.wasm_stack = run.execution.wasm_stack.or(execution.wasm_stack);
         Ok(())
     }
+}
+
+/// A grant must name an existing host directory and an absolute guest path.
+fn check_grant(op: &str, dir: &DirGrant) -> Result<(), JobError> {
+    let bad = |reason: &str| JobError::BadGrant {
+        op: op.to_string(),
+        host: dir.host.clone(),
+        reason: reason.to_string(),
+    };
+    if !dir.host.is_dir() {
+        return Err(bad("it is not an existing directory"));
+    }
+    if !dir.guest.starts_with('/') {
+        return Err(bad(&format!("guest path `{}` must be absolute", dir.guest)));
+    }
+    Ok(())
 }
 
 /// Reads a run config file.

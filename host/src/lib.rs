@@ -6,6 +6,7 @@ pub mod events;
 pub mod exec;
 pub mod graph;
 pub mod job;
+pub mod limits;
 pub mod name;
 pub mod op_info;
 pub mod outputs;

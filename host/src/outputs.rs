@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::limits::Limits;
 use crate::name;
 use crate::op_info::OpInfo;
 use crate::step_error::StepError;
@@ -26,10 +27,17 @@ pub struct OutputGuard {
     seen: HashMap<String, HashSet<String>>,
     /// The first violation; the step fails with it whatever the op returns.
     violation: Option<StepError>,
+    /// Dynamic values accepted so far, all outputs together.
+    fanout: u64,
+    /// Bytes of all values accepted so far.
+    total: u64,
+    max_fanout: u64,
+    max_output_size: u64,
+    max_step_output_size: u64,
 }
 
 impl OutputGuard {
-    pub fn new(op: &OpInfo) -> Self {
+    pub fn new(op: &OpInfo, limits: &Limits) -> Self {
         OutputGuard {
             declared: op
                 .outputs
@@ -38,7 +46,35 @@ impl OutputGuard {
                 .collect(),
             seen: HashMap::new(),
             violation: None,
+            fanout: 0,
+            total: 0,
+            max_fanout: limits.max_fanout,
+            max_output_size: limits.max_output_size,
+            max_step_output_size: limits.max_step_output_size,
         }
+    }
+
+    /// Counts one value against the size limits.
+    fn check_size(
+        &mut self,
+        output: &str,
+        key: Option<&str>,
+        size: usize,
+    ) -> Result<(), StepError> {
+        let size = size as u64;
+        if size > self.max_output_size {
+            return Err(StepError::OutputTooLarge {
+                output: output.to_string(),
+                key: key.map(str::to_string),
+                size,
+                limit: self.max_output_size,
+            });
+        }
+        self.total += size;
+        if self.total > self.max_step_output_size {
+            return Err(StepError::StepOutputsTooLarge(self.max_step_output_size));
+        }
+        Ok(())
     }
 
     /// Accepts one dynamic value, or records and returns why it is rejected.
@@ -68,6 +104,11 @@ impl OutputGuard {
             }
             Some(true) => {}
         }
+        self.fanout += 1;
+        if self.fanout > self.max_fanout {
+            return Err(StepError::FanoutLimit(self.max_fanout));
+        }
+        self.check_size(&v.output, Some(&v.key), v.value.len())?;
         name::check(&v.key).map_err(|reason| StepError::InvalidKey {
             output: v.output.clone(),
             key: v.key.clone(),
@@ -101,11 +142,14 @@ impl OutputGuard {
     /// Checks the op's returned non-dynamic values: each declared once, every one present,
     /// well-formed. Fails with an earlier violation of a dynamic output if there was one.
     pub fn finish(
-        self,
+        mut self,
         values: Vec<(String, Vec<u8>)>,
     ) -> Result<Vec<(String, Vec<u8>)>, StepError> {
         if let Some(err) = self.violation {
             return Err(err);
+        }
+        for (output, bytes) in &values {
+            self.check_size(output, None, bytes.len())?;
         }
         let mut seen = HashSet::new();
         for (output, bytes) in &values {
@@ -155,21 +199,28 @@ mod tests {
     use crate::op_info::OutputInfo;
 
     fn guard() -> OutputGuard {
+        guard_with(Limits::DEFAULT)
+    }
+
+    fn guard_with(limits: Limits) -> OutputGuard {
         let output = |name: &str, dynamic| OutputInfo {
             name: name.into(),
             dynamic,
             description: String::new(),
         };
-        OutputGuard::new(&OpInfo {
-            name: "op".into(),
-            description: String::new(),
-            inputs: vec![],
-            outputs: vec![
-                output("items", true),
-                output("other", true),
-                output("total", false),
-            ],
-        })
+        OutputGuard::new(
+            &OpInfo {
+                name: "op".into(),
+                description: String::new(),
+                inputs: vec![],
+                outputs: vec![
+                    output("items", true),
+                    output("other", true),
+                    output("total", false),
+                ],
+            },
+            &limits,
+        )
     }
 
     fn dynamic(output: &str, key: &str, value: &[u8]) -> DynamicValue {
@@ -224,6 +275,44 @@ mod tests {
                 .starts_with("output `items` key `a`: invalid CBOR"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn enforces_fanout_and_size_limits() {
+        let limits = Limits {
+            max_fanout: 2,
+            max_output_size: 4,
+            max_step_output_size: 6,
+            ..Limits::DEFAULT
+        };
+        let mut guard = guard_with(limits);
+        guard
+            .accept_dynamic(dynamic("items", "a", &[0x01]))
+            .unwrap();
+        guard
+            .accept_dynamic(dynamic("items", "b", &[0x01]))
+            .unwrap();
+        let err = guard
+            .accept_dynamic(dynamic("items", "c", &[0x01]))
+            .unwrap_err();
+        assert_eq!(err, StepError::FanoutLimit(2));
+
+        let big = [0x45, 1, 2, 3, 4, 5];
+        let err = guard_with(limits)
+            .accept_dynamic(dynamic("items", "a", &big))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "output `items` key `a`: 6 bytes is more than the limit of 4 B"
+        );
+
+        let four = [0x43, 1, 2, 3];
+        let mut guard = guard_with(limits);
+        guard.accept_dynamic(dynamic("items", "a", &four)).unwrap();
+        let err = guard
+            .finish(vec![("total".into(), four.to_vec())])
+            .unwrap_err();
+        assert_eq!(err, StepError::StepOutputsTooLarge(6));
     }
 
     #[test]

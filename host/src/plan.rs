@@ -13,6 +13,7 @@ use petgraph::algo::toposort;
 use petgraph::graph::DiGraph;
 
 use crate::job::{DirGrant, InputSpec, LoadedJob, OutputRef};
+use crate::limits::{LimitError, Limits};
 use crate::name::{self, NameError};
 use crate::op_info::{OpInfo, join};
 use crate::value;
@@ -101,6 +102,8 @@ pub enum PlanError {
     },
     #[error("the job has a cycle through op `{op}`")]
     Cycle { op: String },
+    #[error("op `{op}`: {source}")]
+    Limit { op: String, source: LimitError },
 }
 
 /// An output of an op of the plan.
@@ -147,6 +150,10 @@ pub struct Node {
     pub scope: Vec<Source>,
     /// Directories granted to the op.
     pub dirs: Vec<DirGrant>,
+    /// Host environment variables the op may read.
+    pub env: Vec<String>,
+    /// What one attempt may consume.
+    pub limits: Limits,
     /// Ops to reconsider when a step of this op finishes: those reading its outputs, and those
     /// collecting clones that this op's dynamic outputs created.
     pub dependents: Vec<usize>,
@@ -234,6 +241,11 @@ pub fn build(job: &LoadedJob, ops: &IndexMap<String, Vec<OpInfo>>) -> Result<Pla
                 name: op_name.to_string(),
                 available: join(described.iter().map(|op| op.name.as_str())),
             })?;
+        let limits =
+            Limits::layered(&job.job.limits, &spec.limits).map_err(|source| PlanError::Limit {
+                op: name.clone(),
+                source,
+            })?;
         nodes.push(Node {
             name: name.clone(),
             component,
@@ -242,6 +254,8 @@ pub fn build(job: &LoadedJob, ops: &IndexMap<String, Vec<OpInfo>>) -> Result<Pla
             inputs: Vec::new(),
             scope: Vec::new(),
             dirs: spec.dirs.clone(),
+            env: spec.env.clone(),
+            limits,
             dependents: Vec::new(),
         });
     }

@@ -2,17 +2,18 @@
 //! every step attempt in a fresh `Store` with a deny-by-default WASI context.
 
 mod bindings;
+mod budget;
 mod state;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 use crate::exec::{StepCall, StepChannel, StepRunner};
+use crate::limits::{Limits, MAX_MEMORY};
 use crate::op_info::OpInfo;
 use crate::plan::Plan;
 use crate::step_error::StepError;
@@ -22,9 +23,6 @@ use state::StepState;
 /// How often the epoch advances: the granularity of step timeouts and of yielding to the
 /// scheduler.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-
-/// Most linear memory one step may use, all memories together.
-pub const MAX_MEMORY: usize = 256 << 20;
 
 /// How much of a pooled memory or table stays mapped between steps.
 const KEEP_RESIDENT: usize = 1 << 20;
@@ -60,16 +58,22 @@ pub struct LoadedComponent {
     pub ops: Vec<OpInfo>,
 }
 
-/// The engine, the linker with Shoal's and WASI's imports, and the epoch ticker.
+/// The wasm stack of every step unless the job sets `[execution] wasm_stack`.
+const DEFAULT_WASM_STACK: u64 = 512 << 10;
+
+/// How long a component may take to describe its ops.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The engine and the linker with Shoal's and WASI's imports.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<StepState>,
-    stop_ticker: Arc<AtomicBool>,
 }
 
 impl Runtime {
-    /// An engine whose instance pool has room for `max_concurrent` steps at once.
-    pub fn new(max_concurrent: usize) -> Result<Self, LoadError> {
+    /// An engine whose instance pool has room for `max_concurrent` steps at once, giving every
+    /// step `wasm_stack` bytes of wasm stack (default 512 KiB).
+    pub fn new(max_concurrent: usize, wasm_stack: Option<u64>) -> Result<Self, LoadError> {
         let engine_error = |err: wasmtime::Error| LoadError::Engine(format!("{err:#}"));
         let slots = u32::try_from(max_concurrent.max(1) + 1).unwrap_or(u32::MAX);
         let mut pool = PoolingAllocationConfig::new();
@@ -78,14 +82,21 @@ impl Runtime {
             .total_memories(slots.saturating_mul(2))
             .total_tables(slots.saturating_mul(4))
             .total_stacks(slots)
-            .max_memory_size(MAX_MEMORY)
+            // Each step's own memory limit is enforced by its store's limiter.
+            .max_memory_size(MAX_MEMORY as usize)
             // Reset a reused slot's first pages with memset instead of madvise: it saves page
             // faults and TLB shootdowns on every step (measured by the fanout bench).
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(KEEP_RESIDENT);
+        let wasm_stack = usize::try_from(wasm_stack.unwrap_or(DEFAULT_WASM_STACK))
+            .map_err(|_| LoadError::Engine("`wasm_stack` is too large".to_string()))?;
         let mut config = Config::new();
         config
             .epoch_interruption(true)
+            .consume_fuel(true)
+            .max_wasm_stack(wasm_stack)
+            // Host functions run on the rest of the async stack; keep 1 MiB for them.
+            .async_stack_size(wasm_stack + (1 << 20))
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(engine_error)?;
 
@@ -94,19 +105,16 @@ impl Runtime {
         OpComponent::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(engine_error)?;
 
-        let stop_ticker = Arc::new(AtomicBool::new(false));
-        let (ticking, stop) = (engine.clone(), stop_ticker.clone());
+        // The ticker holds a weak reference so that it stops when the engine is dropped.
+        let ticking = engine.weak();
         std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
+            while let Some(engine) = ticking.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
                 std::thread::sleep(EPOCH_TICK);
-                ticking.increment_epoch();
             }
         });
-        Ok(Runtime {
-            engine,
-            linker,
-            stop_ticker,
-        })
+        Ok(Runtime { engine, linker })
     }
 
     /// Compiles the component at `path`, links it and asks it to describe its ops.
@@ -115,12 +123,21 @@ impl Runtime {
             path: path.to_path_buf(),
             source,
         })?;
-        check_header(path, &bytes)?;
+        self.load_bytes(path, &bytes).await
+    }
+
+    /// Like [`Runtime::load`], for bytes already read; `path` names them in errors.
+    pub async fn load_bytes(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<LoadedComponent, LoadError> {
+        check_header(path, bytes)?;
         let compile_error = |err: wasmtime::Error| LoadError::Compile {
             path: path.to_path_buf(),
             message: format!("{err:#}"),
         };
-        let component = Component::new(&self.engine, &bytes).map_err(compile_error)?;
+        let component = Component::new(&self.engine, bytes).map_err(compile_error)?;
         let not_an_op = |err: wasmtime::Error| LoadError::NotAnOp {
             path: path.to_path_buf(),
             message: format!("{err:#}"),
@@ -128,20 +145,20 @@ impl Runtime {
         let pre = self.linker.instantiate_pre(&component).map_err(not_an_op)?;
         let pre = OpComponentPre::new(pre).map_err(not_an_op)?;
 
-        let mut store = self.store(StepState::describing());
-        let describe_error = |err: wasmtime::Error| LoadError::Describe {
+        let limits = Limits::DEFAULT;
+        let mut store = self.store(StepState::describing(&limits), &limits);
+        let describe_error = |message: String| LoadError::Describe {
             path: path.to_path_buf(),
-            message: format!("{err:#}"),
+            message,
         };
-        let instance = pre
-            .instantiate_async(&mut store)
+        let describe = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.shoal_op_op().call_describe(&mut store).await
+        };
+        let described = tokio::time::timeout(DESCRIBE_TIMEOUT, describe)
             .await
-            .map_err(describe_error)?;
-        let described = instance
-            .shoal_op_op()
-            .call_describe(&mut store)
-            .await
-            .map_err(describe_error)?;
+            .map_err(|_| describe_error(format!("no answer within {DESCRIBE_TIMEOUT:?}")))?
+            .map_err(|err| describe_error(format!("{err:#}")))?;
         let ops: Vec<OpInfo> = described.into_iter().map(OpInfo::from).collect();
         check_description(&ops).map_err(|message| LoadError::BadDescription {
             path: path.to_path_buf(),
@@ -150,9 +167,16 @@ impl Runtime {
         Ok(LoadedComponent { pre, ops })
     }
 
-    fn store(&self, state: StepState) -> Store<StepState> {
+    fn store(&self, state: StepState, limits: &Limits) -> Store<StepState> {
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.limits);
+        store.limiter(|state| &mut state.memory);
+        store
+            .set_fuel(limits.fuel)
+            .expect("fuel is enabled in the engine config");
+        // Bounds the bytes the guest hands the host in one call, including `run`'s results:
+        // all outputs of a step, plus room for their framing.
+        let hostcall_bytes = limits.max_step_output_size.saturating_add(1 << 20);
+        store.set_hostcall_fuel(usize::try_from(hostcall_bytes).unwrap_or(usize::MAX));
         // Yield to the scheduler at every tick so that a busy guest cannot starve the other
         // steps on its thread, and so that the step's timeout can fire.
         store.set_epoch_deadline(1);
@@ -171,7 +195,8 @@ impl LoadedComponent {
         name: &str,
         inputs: &[(String, Vec<u8>)],
     ) -> wasmtime::Result<()> {
-        let mut store = runtime.store(StepState::describing());
+        let limits = Limits::DEFAULT;
+        let mut store = runtime.store(StepState::describing(&limits), &limits);
         let instance = self.pre.instantiate_async(&mut store).await?;
         let ctx = bindings::Context {
             run_id: String::new(),
@@ -194,12 +219,6 @@ impl LoadedComponent {
         returned
             .map(drop)
             .map_err(|err| wasmtime::format_err!("op `{name}` failed: {err:?}"))
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.stop_ticker.store(true, Ordering::Relaxed);
     }
 }
 
@@ -248,21 +267,14 @@ pub struct WasmRunner {
     plan: Arc<Plan>,
     /// Indexed like [`Plan::components`].
     components: Vec<LoadedComponent>,
-    step_timeout: Duration,
 }
 
 impl WasmRunner {
-    pub fn new(
-        runtime: Runtime,
-        plan: Arc<Plan>,
-        components: Vec<LoadedComponent>,
-        step_timeout: Duration,
-    ) -> Self {
+    pub fn new(runtime: Runtime, plan: Arc<Plan>, components: Vec<LoadedComponent>) -> Self {
         WasmRunner {
             runtime,
             plan,
             components,
-            step_timeout,
         }
     }
 
@@ -272,9 +284,8 @@ impl WasmRunner {
         channel: StepChannel,
     ) -> Result<Vec<(String, Vec<u8>)>, StepError> {
         let node = &self.plan.nodes[call.node];
-        let state = StepState::new(node, channel)?;
-        let stderr = state.stderr.clone();
-        let mut store = self.runtime.store(state);
+        let limits = node.limits;
+        let mut store = self.runtime.store(StepState::new(node, channel)?, &limits);
         let pre = &self.components[node.component].pre;
         let ctx = bindings::Context {
             run_id: call.run_id,
@@ -292,50 +303,23 @@ impl WasmRunner {
             let instance = pre
                 .instantiate_async(&mut store)
                 .await
-                .map_err(|err| StepError::Instantiate(format!("{err:#}")))?;
+                .map_err(|err| (err, true))?;
             instance
                 .shoal_op_op()
                 .call_run(&mut store, &node.op.name, &ctx, &inputs)
                 .await
-                .map_err(|err| trap(&err, &stderr.contents()))
+                .map_err(|err| (err, false))
         };
-        let returned = match tokio::time::timeout(self.step_timeout, run).await {
-            Err(_elapsed) => Err(StepError::Timeout(self.step_timeout)),
-            Ok(result) => result,
+        let returned = match tokio::time::timeout(limits.timeout, run).await {
+            Err(_elapsed) => Err(StepError::Timeout(limits.timeout)),
+            Ok(Ok(returned)) => Ok(returned),
+            Ok(Err((err, instantiating))) => {
+                Err(store.data().classify(&err, instantiating, &limits))
+            }
         };
         store.into_data().finish(returned)
     }
 }
-
-/// A trap in plain words: what trapped, what the guest last wrote to stderr (a Rust panic
-/// prints its message there) and, separately, the guest's call stack.
-fn trap(err: &wasmtime::Error, stderr: &[u8]) -> StepError {
-    let mut message = match err.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => trap.to_string(),
-        None => format!("{err:#}"),
-    };
-    let stderr = String::from_utf8_lossy(stderr);
-    let said: Vec<&str> = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with("note: "))
-        .collect();
-    if !said.is_empty() {
-        let said = said.join(" ");
-        let start = said.len().saturating_sub(STDERR_IN_MESSAGE);
-        let start = (start..said.len())
-            .find(|&i| said.is_char_boundary(i))
-            .unwrap_or(0);
-        message = format!("{message}; guest stderr: {}", &said[start..]);
-    }
-    let backtrace = err
-        .downcast_ref::<wasmtime::WasmBacktrace>()
-        .map(|bt| bt.to_string());
-    StepError::Trap { message, backtrace }
-}
-
-/// How much of a trapped guest's stderr goes into the error message (the end of it).
-const STDERR_IN_MESSAGE: usize = 512;
 
 impl StepRunner for WasmRunner {
     async fn run(

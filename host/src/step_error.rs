@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use bytesize::ByteSize;
+
 use crate::name::NameError;
 use crate::value::CborError;
 
@@ -49,6 +51,25 @@ pub enum StepError {
     },
     #[error("cannot start the op: {0}")]
     Instantiate(String),
+    #[error("out of fuel: the op executed more than {0} instructions")]
+    OutOfFuel(u64),
+    #[error("memory limit exceeded: the op tried to use more than {} of linear memory", ByteSize(*.0))]
+    MemoryLimit(u64),
+    #[error("stack overflow: the op recursed deeper than the wasm stack allows")]
+    StackOverflow,
+    #[error("log limit exceeded: the op wrote more than {} to stdout, stderr or the log", ByteSize(*.0))]
+    LogLimit(u64),
+    #[error("output `{output}`{}: {size} bytes is more than the limit of {}", key.as_ref().map(|k| format!(" key `{k}`")).unwrap_or_default(), ByteSize(*limit))]
+    OutputTooLarge {
+        output: String,
+        key: Option<String>,
+        size: u64,
+        limit: u64,
+    },
+    #[error("the op's outputs together are more than the limit of {}", ByteSize(*.0))]
+    StepOutputsTooLarge(u64),
+    #[error("fan-out limit exceeded: the op yielded more than {0} dynamic values")]
+    FanoutLimit(u64),
 }
 
 impl StepError {
@@ -77,6 +98,13 @@ impl StepError {
             | StepError::MissingOutput { .. } => "output_mismatch",
             StepError::InvalidCbor { .. } => "invalid_cbor",
             StepError::Instantiate(_) => "instantiate",
+            StepError::OutOfFuel(_) => "out_of_fuel",
+            StepError::MemoryLimit(_) => "memory_limit",
+            StepError::StackOverflow => "stack_overflow",
+            StepError::LogLimit(_) => "log_limit",
+            StepError::OutputTooLarge { .. } => "output_too_large",
+            StepError::StepOutputsTooLarge(_) => "step_outputs_too_large",
+            StepError::FanoutLimit(_) => "fanout_limit",
         }
     }
 }

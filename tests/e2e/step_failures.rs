@@ -172,7 +172,7 @@ fn a_panicking_guest_traps_with_its_message() {
 #[test]
 fn a_runaway_guest_times_out_and_the_rest_completes() {
     let job = TempJob::new(
-        "[execution]\nstep_timeout = '500ms'\n\
+        "[limits]\ntimeout = '500ms'\n\
          [ops.spin]\ncomponent = 'testkit'\n\
          [ops.fan_out]\ncomponent = 'testkit'\nconfig = { n = 3 }\n\
          [ops.identity]\ncomponent = 'testkit'\ninputs.value = { map = 'fan_out' }\n\

@@ -3,6 +3,12 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "op-component",
+    // Both can stop the guest: past its log budget, or when it keeps yielding after a
+    // rejected value.
+    imports: {
+        "shoal:op/log.log": trappable,
+        "shoal:op/emit.yield-output": trappable,
+    },
     exports: { default: async },
 });
 

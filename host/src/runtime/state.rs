@@ -1,38 +1,44 @@
-//! What one step attempt's `Store` holds: its sandboxed WASI context, its output guard and the
-//! channel to the scheduler. The host imports (`log`, `emit`) are implemented here.
+//! What one step attempt's `Store` holds: its sandboxed WASI context, its memory and log
+//! budgets, its output guard and the channel to the scheduler. The host imports (`log`, `emit`)
+//! are implemented here, and traps are told apart here.
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::MAX_MEMORY;
 use super::bindings::{DynamicValue, OpError, Outputs, shoal};
+use super::budget::MemoryBudget;
 use crate::exec::StepChannel;
+use crate::limits::Limits;
 use crate::outputs::{self, OutputGuard};
 use crate::plan::Node;
 use crate::step_error::StepError;
 
-/// How much of a step's stdout and of its stderr is kept; the rest is dropped.
-const CAPTURE_LIMIT: usize = 1 << 20;
+/// How much of a trapped guest's stderr goes into the error message (the end of it).
+const STDERR_IN_MESSAGE: usize = 512;
 
 pub struct StepState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub limits: StoreLimits,
+    pub memory: MemoryBudget,
     /// `None` while describing, when nothing may be emitted.
     step: Option<(OutputGuard, StepChannel)>,
     stdout: MemoryOutputPipe,
-    pub stderr: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+    /// Bytes of log messages the step may still send.
+    log_left: u64,
+    max_log_size: u64,
+    log_exceeded: bool,
 }
 
 impl StepState {
     /// State for calling `describe`: no grants, nothing to emit to.
-    pub fn describing() -> Self {
-        Self::with_wasi(WasiCtx::builder(), None)
+    pub fn describing(limits: &Limits) -> Self {
+        Self::with_wasi(WasiCtx::builder(), None, limits)
     }
 
-    /// State for one attempt of `node`: only the directories the job grants it.
+    /// State for one attempt of `node`: only the directories and environment variables the
+    /// job grants it.
     pub fn new(node: &Node, channel: StepChannel) -> Result<Self, StepError> {
         let mut wasi = WasiCtx::builder();
         for dir in &node.dirs {
@@ -49,18 +55,23 @@ impl StepState {
                     ))
                 })?;
         }
-        Ok(Self::with_wasi(
-            wasi,
-            Some((OutputGuard::new(&node.op), channel)),
-        ))
+        for name in &node.env {
+            if let Ok(value) = std::env::var(name) {
+                wasi.env(name, value);
+            }
+        }
+        let guard = OutputGuard::new(&node.op, &node.limits);
+        Ok(Self::with_wasi(wasi, Some((guard, channel)), &node.limits))
     }
 
     fn with_wasi(
-        mut wasi: wasmtime_wasi::WasiCtxBuilder,
+        mut wasi: WasiCtxBuilder,
         step: Option<(OutputGuard, StepChannel)>,
+        limits: &Limits,
     ) -> Self {
-        let stdout = MemoryOutputPipe::new(CAPTURE_LIMIT);
-        let stderr = MemoryOutputPipe::new(CAPTURE_LIMIT);
+        let capture = usize::try_from(limits.max_log_size).unwrap_or(usize::MAX);
+        let stdout = MemoryOutputPipe::new(capture);
+        let stderr = MemoryOutputPipe::new(capture);
         wasi.stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)
@@ -69,14 +80,49 @@ impl StepState {
         StepState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(MAX_MEMORY)
-                .trap_on_grow_failure(true)
-                .build(),
+            memory: MemoryBudget::new(limits.memory),
             step,
             stdout,
             stderr,
+            log_left: limits.max_log_size,
+            max_log_size: limits.max_log_size,
+            log_exceeded: false,
         }
+    }
+
+    /// Says in plain words why the guest stopped: a limit it hit, or the trap itself.
+    pub fn classify(
+        &self,
+        err: &wasmtime::Error,
+        instantiating: bool,
+        limits: &Limits,
+    ) -> StepError {
+        let stdio_full =
+            |pipe: &MemoryOutputPipe| pipe.contents().len() as u64 >= self.max_log_size;
+        if self.memory.exceeded {
+            return StepError::MemoryLimit(limits.memory);
+        }
+        if self.log_exceeded || stdio_full(&self.stdout) || stdio_full(&self.stderr) {
+            return StepError::LogLimit(self.max_log_size);
+        }
+        if let Some(err) = self.step.as_ref().and_then(|(guard, _)| guard.violation()) {
+            return err.clone();
+        }
+        match err.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::OutOfFuel) => return StepError::OutOfFuel(limits.fuel),
+            Some(wasmtime::Trap::StackOverflow) => return StepError::StackOverflow,
+            _ => {}
+        }
+        let message = format!("{err:#}");
+        // wasmtime's hostcall fuel caps the bytes one call hands the host; `run`'s results are
+        // all of a step's returned outputs.
+        if message.contains("fuel allocated for hostcalls has been exhausted") {
+            return StepError::StepOutputsTooLarge(limits.max_step_output_size);
+        }
+        if instantiating && err.downcast_ref::<wasmtime::Trap>().is_none() {
+            return StepError::Instantiate(message);
+        }
+        trap(err, &self.stderr.contents())
     }
 
     /// Turns what `run` returned into the step's outputs: returned dynamic values go through the
@@ -104,12 +150,7 @@ impl StepState {
             Err(OpError::BadInput(message)) => return Err(StepError::BadInput(message)),
         };
         for value in outputs.dynamic {
-            let accepted = guard.accept_dynamic(outputs::DynamicValue {
-                output: value.output,
-                key: value.mapping_key,
-                value: value.value,
-            })?;
-            channel.emit(accepted);
+            channel.emit(guard.accept_dynamic(dynamic(value))?);
         }
         guard.finish(
             outputs
@@ -119,6 +160,41 @@ impl StepState {
                 .collect(),
         )
     }
+}
+
+fn dynamic(value: DynamicValue) -> outputs::DynamicValue {
+    outputs::DynamicValue {
+        output: value.output,
+        key: value.mapping_key,
+        value: value.value,
+    }
+}
+
+/// A trap in plain words: what trapped, what the guest last wrote to stderr (a Rust panic
+/// prints its message there) and, separately, the guest's call stack.
+fn trap(err: &wasmtime::Error, stderr: &[u8]) -> StepError {
+    let mut message = match err.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{err:#}"),
+    };
+    let stderr = String::from_utf8_lossy(stderr);
+    let said: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("note: "))
+        .collect();
+    if !said.is_empty() {
+        let said = said.join(" ");
+        let start = said.len().saturating_sub(STDERR_IN_MESSAGE);
+        let start = (start..said.len())
+            .find(|&i| said.is_char_boundary(i))
+            .unwrap_or(0);
+        message = format!("{message}; guest stderr: {}", &said[start..]);
+    }
+    let backtrace = err
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(|bt| bt.to_string());
+    StepError::Trap { message, backtrace }
 }
 
 impl WasiView for StepState {
@@ -133,8 +209,15 @@ impl WasiView for StepState {
 impl shoal::op::types::Host for StepState {}
 
 impl shoal::op::log::Host for StepState {
-    fn log(&mut self, level: shoal::op::log::Level, message: String) {
+    /// Forwards a log line; past the step's log budget the guest is stopped.
+    fn log(&mut self, level: shoal::op::log::Level, message: String) -> wasmtime::Result<()> {
         use shoal::op::log::Level;
+        let size = message.len() as u64;
+        if size > self.log_left {
+            self.log_exceeded = true;
+            wasmtime::bail!("log limit of {} bytes exceeded", self.max_log_size);
+        }
+        self.log_left -= size;
         let level = match level {
             Level::Trace => "trace",
             Level::Debug => "debug",
@@ -145,21 +228,26 @@ impl shoal::op::log::Host for StepState {
         if let Some((_, channel)) = &self.step {
             channel.log(level, message);
         }
+        Ok(())
     }
 }
 
 impl shoal::op::emit::Host for StepState {
-    fn yield_output(&mut self, value: DynamicValue) -> Result<(), String> {
+    /// Checks and forwards one dynamic value. The first rejected value is reported to the
+    /// guest; a guest that keeps yielding after that is stopped.
+    fn yield_output(&mut self, value: DynamicValue) -> wasmtime::Result<Result<(), String>> {
         let Some((guard, channel)) = &mut self.step else {
-            return Err("outputs cannot be yielded while describing".to_string());
+            return Ok(Err("outputs cannot be yielded while describing".to_string()));
         };
-        let value = outputs::DynamicValue {
-            output: value.output,
-            key: value.mapping_key,
-            value: value.value,
-        };
-        let accepted = guard.accept_dynamic(value).map_err(|err| err.to_string())?;
-        channel.emit(accepted);
-        Ok(())
+        if let Some(err) = guard.violation() {
+            wasmtime::bail!("the op kept yielding after its output was rejected: {err}");
+        }
+        match guard.accept_dynamic(dynamic(value)) {
+            Ok(accepted) => {
+                channel.emit(accepted);
+                Ok(Ok(()))
+            }
+            Err(err) => Ok(Err(err.to_string())),
+        }
     }
 }
