@@ -33,7 +33,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 async fn baseline(calls: usize) -> Duration {
-    let runtime = Runtime::new(1).expect("engine");
+    let runtime = Runtime::new(1, None).expect("engine");
     let component = runtime.load(&testkit()).await.expect("testkit loads");
     let inputs = vec![("value".to_string(), vec![0x01])];
     let mut rounds = Vec::new();
