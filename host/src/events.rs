@@ -58,10 +58,15 @@ pub enum EventKind<'a> {
     },
     RunSuccess {
         duration_ms: f64,
+        /// The host's peak resident memory, where the OS reports it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peak_rss_bytes: Option<u64>,
     },
     RunFailure {
         duration_ms: f64,
         failed_steps: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peak_rss_bytes: Option<u64>,
     },
 }
 

@@ -15,6 +15,7 @@ use indexmap::IndexMap;
 use tokio::sync::mpsc;
 
 use crate::events::{Event, EventKind, EventSink};
+use crate::memory_usage;
 use crate::outputs::DynamicValue;
 use crate::plan::{InputSource, Plan};
 use crate::step_error::StepError;
@@ -85,7 +86,7 @@ impl Drop for FinishGuard {
     fn drop(&mut self) {
         if !self.sent {
             let lost = Err(StepError::Trap {
-                message: "the host lost this step (internal error)".into(),
+                message: "wasm trap: the host lost this step (internal error)".into(),
                 backtrace: None,
             });
             let _ignored = self
@@ -148,6 +149,8 @@ pub struct Run {
     /// (producing step, output) -> mapping key -> value, in emission order.
     emitted: HashMap<(usize, String), IndexMap<String, Vec<u8>>>,
     pub duration: Duration,
+    /// The host's peak resident memory at the end of the run.
+    pub peak_rss_bytes: Option<u64>,
 }
 
 impl Run {
@@ -250,6 +253,7 @@ pub async fn execute<R: StepRunner>(
         index: HashMap::new(),
         emitted: HashMap::new(),
         duration: Duration::ZERO,
+        peak_rss_bytes: None,
     };
     let mut scheduler = Scheduler {
         run,
@@ -318,12 +322,18 @@ pub async fn execute<R: StepRunner>(
         .filter(|s| matches!(s.status, Status::Failed(_)))
         .map(|s| s.name.clone())
         .collect();
+    let peak_rss_bytes = memory_usage::peak_rss_bytes();
+    scheduler.run.peak_rss_bytes = peak_rss_bytes;
     let kind = if scheduler.run.succeeded() {
-        EventKind::RunSuccess { duration_ms }
+        EventKind::RunSuccess {
+            duration_ms,
+            peak_rss_bytes,
+        }
     } else {
         EventKind::RunFailure {
             duration_ms,
             failed_steps,
+            peak_rss_bytes,
         }
     };
     scheduler.event(None, kind);

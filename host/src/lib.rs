@@ -7,6 +7,7 @@ pub mod exec;
 pub mod graph;
 pub mod job;
 pub mod limits;
+pub mod memory_usage;
 pub mod name;
 pub mod op_info;
 pub mod outputs;

@@ -74,8 +74,12 @@ pub fn summary(run: &Run) -> String {
     } else {
         "failed"
     };
+    let peak = run
+        .peak_rss_bytes
+        .map(|b| format!(", host peak memory {}", bytesize::ByteSize(b)))
+        .unwrap_or_default();
     out.push_str(&format!(
-        "run {} {verdict} in {:.1} ms ({} steps)\n",
+        "run {} {verdict} in {:.1} ms ({} steps{peak})\n",
         run.run_id,
         run.duration.as_secs_f64() * 1e3,
         run.steps.len()

@@ -17,7 +17,8 @@ pub enum StepError {
     RetryRequested(String),
     #[error("op rejected its input: {0}")]
     BadInput(String),
-    #[error("wasm trap: {message}")]
+    /// `message` starts with "wasm trap:".
+    #[error("{message}")]
     Trap {
         message: String,
         /// The guest's call stack when it trapped, one frame per line.

@@ -22,13 +22,13 @@ fn assert_error(ran: &Ran, message: &str) {
 fn malformed_toml_names_line_and_column() {
     let ran = run_job("[ops.fan_out\ncomponent = 'testkit'\n");
     assert_error(&ran, "invalid job file");
-    assert_error(&ran, "line 4, column 13");
+    assert_error(&ran, "line 6, column 13");
 }
 
 #[test]
 fn unknown_fields_name_line_and_column() {
     let ran = run_job("[ops.fan_out]\ncomponent = 'testkit'\nretries = 2\n");
-    assert_error(&ran, "line 6, column 1");
+    assert_error(&ran, "line 8, column 1");
     assert_error(&ran, "unknown field `retries`");
 }
 

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `host` binary on real components (one test binary, to link once).
 
+mod adversarial;
 mod cli;
 mod examples;
 mod job_errors;

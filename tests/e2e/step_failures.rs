@@ -173,7 +173,7 @@ fn a_panicking_guest_traps_with_its_message() {
 fn a_runaway_guest_times_out_and_the_rest_completes() {
     let job = TempJob::new(
         "[limits]\ntimeout = '500ms'\n\
-         [ops.spin]\ncomponent = 'testkit'\n\
+         [ops.spin]\ncomponent = 'adversary'\nlimits = { fuel = 9_000_000_000_000_000_000 }\n\
          [ops.fan_out]\ncomponent = 'testkit'\nconfig = { n = 3 }\n\
          [ops.identity]\ncomponent = 'testkit'\ninputs.value = { map = 'fan_out' }\n\
          [ops.sum]\ncomponent = 'testkit'\ninputs.values = { collect = 'identity' }\n",

@@ -120,7 +120,8 @@ pub fn run_example(name: &str, extra: &[&str]) -> Ran {
     host(args)
 }
 
-/// A temp dir holding `job.toml`: `body` after a `[components.testkit]` table.
+/// A temp dir holding `job.toml`: `body` after `[components.testkit]` and
+/// `[components.adversary]` tables.
 pub struct TempJob {
     pub dir: tempfile::TempDir,
 }
@@ -128,10 +129,11 @@ pub struct TempJob {
 impl TempJob {
     pub fn new(body: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let testkit = component("testkit");
+        let path = |name| format!("{:?}", component(name).display().to_string());
         let text = format!(
-            "[components.testkit]\npath = {:?}\n\n{body}",
-            testkit.display().to_string()
+            "[components.testkit]\npath = {}\n[components.adversary]\npath = {}\n\n{body}",
+            path("testkit"),
+            path("adversary")
         );
         std::fs::write(dir.path().join("job.toml"), text).expect("write job");
         TempJob { dir }
@@ -143,9 +145,19 @@ impl TempJob {
 
     /// Runs `host run job.toml` with `extra` arguments.
     pub fn run(&self, extra: &[&str]) -> Ran {
-        let mut args = vec!["run".into(), self.path().into_os_string()];
-        args.extend(extra.iter().map(Into::into));
-        host(args)
+        self.run_with_env(extra, &[])
+    }
+
+    /// Runs `host run job.toml` with `extra` arguments and environment variables `env` set.
+    pub fn run_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Ran {
+        Command::new(env!("CARGO_BIN_EXE_host"))
+            .arg("run")
+            .arg(self.path())
+            .args(extra)
+            .envs(env.iter().copied())
+            .output()
+            .expect("host runs")
+            .into()
     }
 }
 

@@ -90,14 +90,6 @@ fn flaky(_: &Context, _: &Inputs) -> Result<i64, OpError> {
     Err(OpError::retry("the weather is bad"))
 }
 
-/// Loops forever.
-fn spin(_: &Context, _: &Inputs) -> Result<i64, OpError> {
-    let mut counter = 0u64;
-    loop {
-        counter = std::hint::black_box(counter.wrapping_add(1));
-    }
-}
-
 fn ops() -> Vec<Op> {
     vec![
         Op::dynamic("fan_out", fan_out).describe("yields 0..config.n keyed k0, k1, ..."),
@@ -116,7 +108,6 @@ fn ops() -> Vec<Op> {
             .describe("returns an output it did not declare")
             .output("result"),
         Op::new("flaky", flaky).describe("always requests a retry"),
-        Op::new("spin", spin).describe("never returns"),
     ]
 }
 

@@ -175,7 +175,7 @@ fn dynamic(value: DynamicValue) -> outputs::DynamicValue {
 fn trap(err: &wasmtime::Error, stderr: &[u8]) -> StepError {
     let mut message = match err.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),
-        None => format!("{err:#}"),
+        None => format!("wasm trap: {err:#}"),
     };
     let stderr = String::from_utf8_lossy(stderr);
     let said: Vec<&str> = stderr
