@@ -144,3 +144,16 @@ fn run_config_reaches_the_op_of_an_example() {
         ran.stderr
     );
 }
+
+#[test]
+fn the_readme_job_file_reference_parses() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Job file").expect("job file section")..];
+    let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let job: host::job::Job = toml::from_str(block).unwrap_or_else(|err| panic!("{err}"));
+    let limits =
+        host::limits::Limits::layered(&job.limits, &host::limits::LimitsSpec::default()).unwrap();
+    // The block lists the defaults; keep them in step with the code.
+    assert_eq!(limits, host::limits::Limits::DEFAULT);
+}

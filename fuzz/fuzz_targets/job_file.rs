@@ -1,0 +1,43 @@
+//! Job files: parsing and plan validation must reject bad input with an error, never panic.
+#![no_main]
+
+use host::job::{Job, LoadedJob};
+use host::op_info::{OpInfo, OutputInfo};
+use indexmap::IndexMap;
+use libfuzzer_sys::fuzz_target;
+
+/// Ops shaped like the seed examples, in a component called `c`, so that inputs reach the
+/// wiring checks and not only "unknown component".
+fn catalog() -> IndexMap<String, Vec<OpInfo>> {
+    let op = |name: &str, inputs: &[&str], outputs: &[(&str, bool)]| OpInfo {
+        name: name.into(),
+        description: String::new(),
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        outputs: outputs
+            .iter()
+            .map(|(name, dynamic)| OutputInfo {
+                name: name.to_string(),
+                dynamic: *dynamic,
+                description: String::new(),
+            })
+            .collect(),
+    };
+    let ops = vec![
+        op("emit", &[], &[("result", true)]),
+        op("two", &[], &[("values", true), ("negatives", true)]),
+        op("echo", &["x"], &[("result", false)]),
+        op("add", &["a", "b"], &[("result", false)]),
+        op("sum", &["xs"], &[("result", false)]),
+    ];
+    IndexMap::from([("c".to_string(), ops)])
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(job) = toml::from_str::<Job>(text) else { return };
+    let loaded = LoadedJob { name: "fuzz".into(), job };
+    if let Err(err) = host::plan::build(&loaded, &catalog()) {
+        // Rendering the message must not panic either.
+        let _ = err.to_string();
+    }
+});
