@@ -110,13 +110,66 @@ fn json(value: &Value) -> serde_json::Value {
                 .map(|(k, v)| {
                     let key = match k {
                         Value::Text(s) => s.clone(),
-                        other => json(other).to_string(),
+                        other => {
+                            let mut key = String::new();
+                            diagnostic(other, &mut key);
+                            key
+                        }
                     };
                     (key, json(v))
                 })
                 .collect(),
         ),
         _ => J::Null,
+    }
+}
+
+/// Writes a non-text map key in CBOR diagnostic notation (RFC 8949 §8), e.g. `{1: [h'00']}`.
+/// Written in one pass: rendering nested keys as JSON text inside JSON text would escape every
+/// level again and grow exponentially with the depth (found by the `guest_cbor` fuzz target).
+fn diagnostic(value: &Value, out: &mut String) {
+    use std::fmt::Write;
+    match value {
+        Value::Integer(i) => write!(out, "{}", i128::from(*i)).expect("writing to a String"),
+        Value::Float(f) => write!(out, "{f:?}").expect("writing to a String"),
+        Value::Bytes(bytes) => {
+            out.push_str("h'");
+            for b in bytes {
+                write!(out, "{b:02x}").expect("writing to a String");
+            }
+            out.push('\'');
+        }
+        Value::Text(s) => write!(out, "{s:?}").expect("writing to a String"),
+        Value::Bool(b) => write!(out, "{b}").expect("writing to a String"),
+        Value::Null => out.push_str("null"),
+        Value::Tag(tag, inner) => {
+            write!(out, "{tag}(").expect("writing to a String");
+            diagnostic(inner, out);
+            out.push(')');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                diagnostic(item, out);
+            }
+            out.push(']');
+        }
+        Value::Map(pairs) => {
+            out.push('{');
+            for (i, (k, v)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                diagnostic(k, out);
+                out.push_str(": ");
+                diagnostic(v, out);
+            }
+            out.push('}');
+        }
+        _ => out.push_str("undefined"),
     }
 }
 
@@ -166,5 +219,28 @@ mod tests {
             serde_json::json!({"a": [1, -2.5, "x", true], "b": {"c": "1979-05-27"}})
         );
         assert_eq!(to_json(&cbor(&u64::MAX)), serde_json::json!(u64::MAX));
+    }
+
+    #[test]
+    fn non_text_keys_render_in_diagnostic_notation_in_linear_time() {
+        let key = Value::Map(vec![(
+            Value::Bytes(vec![0, 255]),
+            Value::Array(vec![1.into(), "a".into()]),
+        )]);
+        let value = Value::Map(vec![
+            (key, true.into()),
+            (Value::Integer(7.into()), Value::Null),
+        ]);
+        assert_eq!(
+            to_json(&encode(&value)),
+            serde_json::json!({"{h'00ff': [1, \"a\"]}": true, "7": null})
+        );
+        // Maps keyed by maps, 60 deep: the key text must stay small (it once doubled per level).
+        let mut nested = Value::Text("x\"y".into());
+        for _ in 0..60 {
+            nested = Value::Map(vec![(nested, Value::Null)]);
+        }
+        let rendered = to_json(&encode(&nested)).to_string();
+        assert!(rendered.len() < 2_000, "{} bytes", rendered.len());
     }
 }
