@@ -49,6 +49,18 @@ pub enum EventKind<'a> {
         backtrace: Option<&'a str>,
         duration_ms: f64,
     },
+    /// An attempt failed and the step will run again after `delay_ms`.
+    StepUpForRetry {
+        error_kind: &'static str,
+        error: String,
+        /// The attempt that failed.
+        attempt: u32,
+        delay_ms: f64,
+    },
+    /// A retry attempt started.
+    StepRestarted {
+        attempt: u32,
+    },
     StepSkipped {
         reason: &'a str,
     },

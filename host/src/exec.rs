@@ -47,6 +47,8 @@ pub trait StepRunner: Send + Sync + 'static {
 }
 
 enum Message {
+    /// A retry's delay is over.
+    Retry,
     Emitted(DynamicValue),
     Log {
         level: &'static str,
@@ -124,9 +126,16 @@ pub struct Step {
     /// Non-dynamic outputs, once succeeded.
     pub outputs: Vec<(String, Vec<u8>)>,
     pub duration: Option<Duration>,
-    /// Inputs, kept until the step starts.
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// Inputs, kept until the step starts (and after, while it may be retried).
     inputs: Vec<(String, Vec<u8>)>,
     started: Option<Instant>,
+    /// Per dynamic output, how many values the current attempt has yielded: a retry must yield
+    /// again what earlier attempts yielded (clones of those already run), then may go on.
+    replayed: HashMap<String, usize>,
+    /// Set when a retry yielded something other than an earlier attempt did.
+    divergence: Option<StepError>,
 }
 
 impl Step {
@@ -277,6 +286,8 @@ pub async fn execute<R: StepRunner>(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let max_concurrent = options.max_concurrent.max(1);
     let mut running = 0usize;
+    // Steps waiting out a retry delay.
+    let mut delayed = 0usize;
     loop {
         while running < max_concurrent {
             let Some(step) = scheduler.ready.pop_front() else {
@@ -299,16 +310,27 @@ pub async fn execute<R: StepRunner>(
                 guard.sent = true;
             });
         }
-        if running == 0 {
+        if running == 0 && delayed == 0 {
             break;
         }
         let (step, message) = rx.recv().await.expect("the scheduler holds a sender");
         match message {
+            Message::Retry => {
+                delayed -= 1;
+                scheduler.ready.push_back(step);
+            }
             Message::Emitted(value) => scheduler.emitted(step, value),
             Message::Log { level, message } => scheduler.log(step, level, &message),
             Message::Finished(result) => {
                 running -= 1;
-                scheduler.finished(step, result);
+                if let Some(delay) = scheduler.finished(step, result) {
+                    delayed += 1;
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let _ignored = tx.send((step, Message::Retry));
+                    });
+                }
             }
         }
     }
@@ -352,23 +374,43 @@ impl Scheduler<'_> {
     }
 
     fn start(&mut self, step: usize) -> StepCall {
+        let retries = self.run.plan.nodes[self.run.steps[step].key.node]
+            .retry
+            .max_retries;
         let record = &mut self.run.steps[step];
         record.status = Status::Running;
         record.started = Some(Instant::now());
+        record.attempts += 1;
+        record.replayed.clear();
+        let attempt = record.attempts;
+        // Keep the inputs only while another attempt may need them.
+        let inputs = if attempt <= retries {
+            record.inputs.clone()
+        } else {
+            std::mem::take(&mut record.inputs)
+        };
         let call = StepCall {
             node: record.key.node,
             run_id: self.run.run_id.clone(),
             step_key: record.name.clone(),
             mapping_keys: record.key.keys.clone(),
-            attempt: 1,
-            inputs: std::mem::take(&mut record.inputs),
+            attempt,
+            inputs,
         };
-        self.event(Some(step), EventKind::StepStart { attempt: 1 });
+        let kind = if attempt == 1 {
+            EventKind::StepStart { attempt }
+        } else {
+            EventKind::StepRestarted { attempt }
+        };
+        self.event(Some(step), kind);
         call
     }
 
     fn emitted(&mut self, step: usize, value: DynamicValue) {
         let DynamicValue { output, key, value } = value;
+        if !self.replay(step, &output, &key, &value) {
+            return;
+        }
         self.event(
             Some(step),
             EventKind::StepOutput {
@@ -397,12 +439,99 @@ impl Scheduler<'_> {
         }
     }
 
-    fn finished(&mut self, step: usize, result: Result<Vec<(String, Vec<u8>)>, StepError>) {
+    /// Matches a value yielded by a retry against what earlier attempts yielded. Returns true
+    /// when the value is new and must be recorded; false when it repeats an earlier one (its
+    /// clones exist already) or diverges from it (the step will fail).
+    fn replay(&mut self, step: usize, output: &str, key: &str, value: &[u8]) -> bool {
+        if self.run.steps[step].attempts == 1 {
+            return true;
+        }
+        let earlier = self.run.emitted.get(&(step, output.to_string()));
+        let record = &mut self.run.steps[step];
+        let position = record.replayed.entry(output.to_string()).or_default();
+        let index = *position;
+        *position += 1;
+        match earlier.and_then(|values| values.get_index(index)) {
+            Some((k, v)) if k == key && v == value => false,
+            Some((k, _)) => {
+                record.divergence.get_or_insert_with(|| {
+                    StepError::NondeterministicRetry(format!(
+                        "value {index} of output `{output}` was `{k}` and is now `{key}` or differs"
+                    ))
+                });
+                false
+            }
+            None if earlier.is_some_and(|values| values.contains_key(key)) => {
+                record.divergence.get_or_insert_with(|| {
+                    StepError::NondeterministicRetry(format!(
+                        "key `{key}` of output `{output}` moved"
+                    ))
+                });
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// A retry must have yielded at least everything earlier attempts did.
+    fn check_replay_complete(&self, step: usize) -> Result<(), StepError> {
+        let record = &self.run.steps[step];
+        if let Some(err) = &record.divergence {
+            return Err(err.clone());
+        }
+        if record.attempts == 1 {
+            return Ok(());
+        }
+        let op = &self.run.plan.nodes[record.key.node].op;
+        for output in op.outputs.iter().filter(|o| o.dynamic).map(|o| &o.name) {
+            let earlier = self
+                .run
+                .emitted
+                .get(&(step, output.clone()))
+                .map_or(0, IndexMap::len);
+            let replayed = record.replayed.get(output).copied().unwrap_or(0);
+            if replayed < earlier {
+                let values = earlier;
+                return Err(StepError::NondeterministicRetry(format!(
+                    "output `{output}` yielded {replayed} values, an earlier attempt {values}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records how an attempt ended. Returns the delay before the next attempt when the step
+    /// is retried.
+    fn finished(
+        &mut self,
+        step: usize,
+        result: Result<Vec<(String, Vec<u8>)>, StepError>,
+    ) -> Option<Duration> {
+        let result = match (result, self.check_replay_complete(step)) {
+            (_, Err(divergence)) => Err(divergence),
+            (result, Ok(())) => result,
+        };
+        let policy = self.run.plan.nodes[self.run.steps[step].key.node].retry;
         let record = &mut self.run.steps[step];
         let duration = record.started.map(|s| s.elapsed()).unwrap_or_default();
         record.duration = Some(duration);
         let duration_ms = duration.as_secs_f64() * 1e3;
         match result {
+            Err(err) if err.is_retryable() && policy.allows_retry_after(record.attempts) => {
+                let attempt = record.attempts;
+                record.status = Status::Queued;
+                let delay = policy.delay_before(attempt, fastrand::f64());
+                self.event(
+                    Some(step),
+                    EventKind::StepUpForRetry {
+                        error_kind: err.kind(),
+                        error: err.to_string(),
+                        attempt,
+                        delay_ms: delay.as_secs_f64() * 1e3,
+                    },
+                );
+                return Some(delay);
+            }
             Ok(outputs) => {
                 record.status = Status::Succeeded;
                 record.outputs = outputs;
@@ -434,6 +563,7 @@ impl Scheduler<'_> {
             }
         }
         self.wake(step);
+        None
     }
 
     /// Reconsiders every step that may have been waiting on `step`.
@@ -500,6 +630,9 @@ impl Scheduler<'_> {
             status,
             outputs: Vec::new(),
             duration: None,
+            attempts: 0,
+            replayed: HashMap::new(),
+            divergence: None,
             inputs: match readiness {
                 Readiness::Ready(inputs) => inputs,
                 _ => Vec::new(),

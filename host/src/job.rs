@@ -11,6 +11,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use crate::limits::LimitsSpec;
+use crate::retry::RetrySpec;
 
 /// Why a job file or run config could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +57,9 @@ pub struct Job {
     /// Default limits of every op.
     #[serde(default)]
     pub limits: LimitsSpec,
+    /// Default retry policy of every op.
+    #[serde(default)]
+    pub retry: RetrySpec,
 }
 
 /// `[job]`: metadata.
@@ -99,6 +103,9 @@ pub struct OpSpec {
     /// Limits of this op, over the job's `[limits]`.
     #[serde(default)]
     pub limits: LimitsSpec,
+    /// Retry policy of this op, over the job's `[retry]`.
+    #[serde(default)]
+    pub retry: RetrySpec,
 }
 
 /// `[[ops.NAME.dirs]]`: a host directory made visible to the op.

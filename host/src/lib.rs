@@ -13,6 +13,7 @@ pub mod op_info;
 pub mod outputs;
 pub mod plan;
 pub mod report;
+pub mod retry;
 pub mod runtime;
 pub mod step_error;
 pub mod step_key;

@@ -16,6 +16,7 @@ use crate::job::{DirGrant, InputSpec, LoadedJob, OutputRef};
 use crate::limits::{LimitError, Limits};
 use crate::name::{self, NameError};
 use crate::op_info::{OpInfo, join};
+use crate::retry::RetryPolicy;
 use crate::value;
 
 /// Why a job's graph is not valid. Every message names the op and the bad reference.
@@ -154,6 +155,8 @@ pub struct Node {
     pub env: Vec<String>,
     /// What one attempt may consume.
     pub limits: Limits,
+    /// How failed attempts are retried.
+    pub retry: RetryPolicy,
     /// Ops to reconsider when a step of this op finishes: those reading its outputs, and those
     /// collecting clones that this op's dynamic outputs created.
     pub dependents: Vec<usize>,
@@ -256,6 +259,7 @@ pub fn build(job: &LoadedJob, ops: &IndexMap<String, Vec<OpInfo>>) -> Result<Pla
             dirs: spec.dirs.clone(),
             env: spec.env.clone(),
             limits,
+            retry: RetryPolicy::layered(&job.job.retry, &spec.retry),
             dependents: Vec::new(),
         });
     }

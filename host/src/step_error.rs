@@ -71,9 +71,24 @@ pub enum StepError {
     StepOutputsTooLarge(u64),
     #[error("fan-out limit exceeded: the op yielded more than {0} dynamic values")]
     FanoutLimit(u64),
+    #[error("a retry yielded different dynamic values than an earlier attempt: {0}")]
+    NondeterministicRetry(String),
 }
 
 impl StepError {
+    /// Whether another attempt could succeed: transient failures are retried under the op's
+    /// policy; limits, bad outputs and bad input would fail again the same way.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            StepError::OpFailed(_)
+                | StepError::RetryRequested(_)
+                | StepError::Trap { .. }
+                | StepError::Timeout(_)
+                | StepError::Instantiate(_)
+        )
+    }
+
     /// The guest's call stack, for traps that have one.
     pub fn backtrace(&self) -> Option<&str> {
         match self {
@@ -106,6 +121,7 @@ impl StepError {
             StepError::OutputTooLarge { .. } => "output_too_large",
             StepError::StepOutputsTooLarge(_) => "step_outputs_too_large",
             StepError::FanoutLimit(_) => "fanout_limit",
+            StepError::NondeterministicRetry(_) => "nondeterministic_retry",
         }
     }
 }

@@ -4,5 +4,6 @@ mod adversarial;
 mod cli;
 mod examples;
 mod job_errors;
+mod retries;
 mod step_failures;
 mod support;

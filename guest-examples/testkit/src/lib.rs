@@ -9,13 +9,26 @@ use shoal_sdk::{Context, DynamicOutput, Inputs, Op, OpError, Outputs, Value};
 struct FanOutConfig {
     /// How many values to yield.
     n: u64,
+    /// On the first attempt, fail (asking for a retry) after yielding this many values.
+    fail_first_attempt_after: Option<u64>,
+    /// Add `1000 × attempt` to every value, so that a retry yields different values.
+    #[serde(default)]
+    vary_by_attempt: bool,
 }
 
 /// Yields `0..n` keyed `k0`, `k1`, ...
 fn fan_out(ctx: &Context, _: &Inputs) -> Result<(), OpError> {
-    let FanOutConfig { n } = ctx.config()?;
-    for i in 0..n {
-        ctx.yield_output(DynamicOutput::new(&i, format!("k{i}")))?;
+    let config: FanOutConfig = ctx.config()?;
+    let offset = if config.vary_by_attempt {
+        1000 * u64::from(ctx.attempt())
+    } else {
+        0
+    };
+    for i in 0..config.n {
+        if ctx.attempt() == 1 && config.fail_first_attempt_after == Some(i) {
+            return Err(OpError::retry(format!("interrupted after {i} values")));
+        }
+        ctx.yield_output(DynamicOutput::new(&(i + offset), format!("k{i}")))?;
     }
     Ok(())
 }
@@ -60,12 +73,21 @@ struct FailOnConfig {
     /// Inputs that make the op trap (a Rust panic).
     #[serde(default)]
     panic_on: Vec<i64>,
+    /// Ask for a retry on every attempt before this one.
+    #[serde(default)]
+    succeed_on_attempt: u32,
 }
 
 /// Returns its integer input, but fails or traps on the configured values.
 fn fail_on(ctx: &Context, inputs: &Inputs) -> Result<i64, OpError> {
     let config: FailOnConfig = ctx.config()?;
     let value: i64 = inputs.get("value")?;
+    if ctx.attempt() < config.succeed_on_attempt {
+        return Err(OpError::retry(format!(
+            "attempt {} is too early",
+            ctx.attempt()
+        )));
+    }
     if config.panic_on.contains(&value) {
         panic!("value {value} makes this op panic");
     }
@@ -85,8 +107,17 @@ fn undeclared_output(_: &Context, _: &Inputs) -> Result<Outputs, OpError> {
     Ok(Outputs::new().value("surprise", &1))
 }
 
-/// Always asks to be retried.
-fn flaky(_: &Context, _: &Inputs) -> Result<i64, OpError> {
+/// Asks to be retried on every attempt; returns the attempt number once `config.succeed_on`
+/// is reached (never, by default).
+fn flaky(ctx: &Context, _: &Inputs) -> Result<u32, OpError> {
+    #[derive(Deserialize)]
+    struct FlakyConfig {
+        succeed_on: Option<u32>,
+    }
+    let FlakyConfig { succeed_on } = ctx.config()?;
+    if succeed_on.is_some_and(|n| ctx.attempt() >= n) {
+        return Ok(ctx.attempt());
+    }
     Err(OpError::retry("the weather is bad"))
 }
 
@@ -107,7 +138,7 @@ fn ops() -> Vec<Op> {
         Op::with_outputs("undeclared_output", undeclared_output)
             .describe("returns an output it did not declare")
             .output("result"),
-        Op::new("flaky", flaky).describe("always requests a retry"),
+        Op::new("flaky", flaky).describe("requests a retry until attempt config.succeed_on"),
     ]
 }
 
