@@ -1,6 +1,8 @@
 //! The `host` command line: argument definitions and the subcommands. This is the only place
 //! that turns typed errors into `anyhow` errors with context.
 
+mod history;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,18 +13,22 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use indexmap::IndexMap;
 
-use crate::events::{EventSink, JsonLines};
-use crate::exec::{self, RunOptions};
+use crate::events::{Both, EventSink, JsonLines};
+use crate::exec::{self, Prior, RunOptions};
 use crate::graph::{self, Format};
 use crate::job::{self, LoadedJob};
 use crate::plan::{self, Plan};
 use crate::report;
 use crate::runtime::{self, LoadedComponent, Runtime, WasmRunner};
+use crate::store::{self, RunRecord, Store};
 
 /// Shoal: run WebAssembly component ops as jobs with dynamic map/collect.
 #[derive(Debug, Parser)]
 #[command(name = "host", version)]
 pub struct Cli {
+    /// The run store directory [default: ~/.shoal].
+    #[arg(long, global = true, env = store::STORE_ENV, value_name = "DIR")]
+    pub store: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -45,6 +51,36 @@ pub enum Command {
         /// Write events to stdout as JSON Lines instead of the final outputs.
         #[arg(long)]
         json: bool,
+    },
+    /// Continue an interrupted run: only steps without a committed success run again.
+    Resume {
+        /// The run's id (see `host runs`).
+        run_id: String,
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        max_concurrent: Option<u32>,
+        /// Write events to stdout as JSON Lines instead of the final outputs.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recorded runs, newest first.
+    Runs,
+    /// Show a run: status, and each step's status, attempts and duration.
+    Show { run_id: String },
+    /// Print a run's log lines.
+    Logs {
+        run_id: String,
+        /// Only this step's.
+        #[arg(long, value_name = "KEY")]
+        step: Option<String>,
+    },
+    /// Print a step's output as JSON (Dagster's `output_for_node`). For a mapped op's name,
+    /// prints every clone's value keyed by mapping key.
+    Output {
+        run_id: String,
+        step_key: String,
+        /// The output name, when the op has several.
+        #[arg(long, value_name = "NAME")]
+        output: Option<String>,
     },
     /// Check a job without running it.
     Validate {
@@ -75,6 +111,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             ..
         }
     );
+    let store_dir = cli.store.unwrap_or_else(store::default_dir);
     let mut builder = if sequential {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -84,10 +121,10 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         .enable_time()
         .build()
         .context("cannot start the async runtime")?;
-    tokio.block_on(dispatch(cli.command))
+    tokio.block_on(dispatch(cli.command, &store_dir))
 }
 
-async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run {
             job,
@@ -101,8 +138,28 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 max_concurrent.map(|n| n as usize)
             };
-            run(&job, config.as_deref(), max_concurrent, json).await
+            run(&job, config.as_deref(), max_concurrent, json, store_dir).await
         }
+        Command::Resume {
+            run_id,
+            max_concurrent,
+            json,
+        } => resume(&run_id, max_concurrent.map(|n| n as usize), json, store_dir).await,
+        Command::Runs => history::runs(&Store::open(store_dir)?),
+        Command::Show { run_id } => history::show(&Store::open(store_dir)?, &run_id),
+        Command::Logs { run_id, step } => {
+            history::logs(&Store::open(store_dir)?, &run_id, step.as_deref())
+        }
+        Command::Output {
+            run_id,
+            step_key,
+            output,
+        } => history::output(
+            &Store::open(store_dir)?,
+            &run_id,
+            &step_key,
+            output.as_deref(),
+        ),
         Command::Validate { job } => {
             let prepared = prepare(&job, None, None).await?;
             let plan = &prepared.plan;
@@ -133,12 +190,18 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Runs the plan, sending events to `sink`.
+    /// Runs the plan as a new run, sending events to `sink`.
     pub async fn run(self, sink: &mut dyn EventSink) -> exec::Run {
+        self.run_as(new_run_id(), Prior::default(), sink).await
+    }
+
+    /// Runs the plan as run `run_id`, starting from what an earlier execution committed.
+    pub async fn run_as(self, run_id: String, prior: Prior, sink: &mut dyn EventSink) -> exec::Run {
         let plan = Arc::new(self.plan);
         let options = RunOptions {
-            run_id: new_run_id(),
+            run_id,
             max_concurrent: self.max_concurrent,
+            prior,
         };
         let runner = Arc::new(WasmRunner::new(self.runtime, plan.clone(), self.components));
         exec::execute(plan, runner, options, sink).await
@@ -190,15 +253,64 @@ async fn run(
     run_config: Option<&Path>,
     max_concurrent: Option<usize>,
     json: bool,
+    store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
     let prepared = prepare(job_path, run_config, max_concurrent).await?;
-    let mut sink: Box<dyn EventSink> = if json {
+    let store = Store::open(store_dir)?;
+    let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let record = RunRecord {
+        id: new_run_id(),
+        job_name: prepared.plan.job_name.clone(),
+        job_path: absolute(job_path),
+        config_path: run_config.map(absolute),
+        status: "RUNNING".to_string(),
+        started: crate::events::unix_now(),
+        finished: None,
+    };
+    store.begin_run(&record)?;
+    execute(prepared, &store, record.id, Prior::default(), json).await
+}
+
+async fn resume(
+    run_id: &str,
+    max_concurrent: Option<usize>,
+    json: bool,
+    store_dir: &Path,
+) -> anyhow::Result<ExitCode> {
+    let store = Store::open(store_dir)?;
+    let record = store.run(run_id)?;
+    let prepared = prepare(
+        &record.job_path,
+        record.config_path.as_deref(),
+        max_concurrent,
+    )
+    .await
+    .with_context(|| format!("cannot rebuild run `{run_id}` from its job file"))?;
+    let prior = history::prior(&store, run_id, &prepared.plan)?;
+    store.reopen_run(run_id)?;
+    execute(prepared, &store, run_id.to_string(), prior, json).await
+}
+
+/// Runs `prepared` as run `run_id`, recording it in `store` and reporting it.
+async fn execute(
+    prepared: Prepared,
+    store: &Store,
+    run_id: String,
+    prior: Prior,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let shown: Box<dyn EventSink> = if json {
         Box::new(JsonLines(std::io::BufWriter::new(std::io::stdout())))
     } else {
         Box::new(report::Live(std::io::stderr()))
     };
-    let run = prepared.run(sink.as_mut()).await;
-    drop(sink);
+    let mut sink = Both(shown, store.sink(&run_id)?);
+    let run = prepared.run_as(run_id, prior, &mut sink).await;
+    let Both(shown, recorded) = sink;
+    drop(shown);
+    recorded
+        .finish()
+        .context("cannot record the run in the run store")?;
     eprint!("{}", report::summary(&run));
     if !json {
         let outputs = serde_json::to_string_pretty(&report::final_outputs(&run))?;
@@ -238,17 +350,22 @@ async fn inspect(path: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// Writes to stdout; a closed pipe (`host graph job.toml | head`) is not an error.
-fn print_stdout(text: &str) -> anyhow::Result<()> {
+pub(crate) fn print_stdout(text: &str) -> anyhow::Result<()> {
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         result => result.context("cannot write to stdout"),
     }
 }
 
-/// A run id that sorts by start time: milliseconds since the epoch, then the process id.
+/// A run id that sorts by start time: milliseconds since the epoch, the process id, and a
+/// random part for runs started in the same millisecond.
 fn new_run_id() -> String {
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
-    format!("{millis:012x}-{:05x}", std::process::id())
+    format!(
+        "{millis:012x}-{:05x}-{:04x}",
+        std::process::id(),
+        fastrand::u16(..)
+    )
 }

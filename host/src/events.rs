@@ -86,12 +86,17 @@ fn cbor_as_json<S: Serializer>(bytes: &&[u8], serializer: S) -> Result<S::Ok, S:
     value::to_json(bytes).serialize(serializer)
 }
 
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 impl<'a> Event<'a> {
     /// An event stamped with the current time.
     pub fn now(run_id: &'a str, step_key: Option<&'a str>, kind: EventKind<'a>) -> Self {
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+        let timestamp = unix_now();
         Event {
             kind,
             run_id,
@@ -104,6 +109,22 @@ impl<'a> Event<'a> {
 /// Receives every event of a run, in order.
 pub trait EventSink: Send {
     fn event(&mut self, event: &Event<'_>);
+}
+
+impl<S: EventSink + ?Sized> EventSink for Box<S> {
+    fn event(&mut self, event: &Event<'_>) {
+        (**self).event(event);
+    }
+}
+
+/// Sends every event to two sinks.
+pub struct Both<A: EventSink, B: EventSink>(pub A, pub B);
+
+impl<A: EventSink, B: EventSink> EventSink for Both<A, B> {
+    fn event(&mut self, event: &Event<'_>) {
+        self.0.event(event);
+        self.1.event(event);
+    }
 }
 
 /// Discards events.

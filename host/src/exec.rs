@@ -104,6 +104,17 @@ impl Drop for FinishGuard {
 pub struct RunOptions {
     pub run_id: String,
     pub max_concurrent: usize,
+    /// Work an earlier, interrupted execution of this run committed.
+    pub prior: Prior,
+}
+
+/// What a resumed run starts from: steps whose success was committed, with their outputs, and
+/// the dynamic values every producer yielded, in order (also those of producers that did not
+/// finish: their clones may have run, and a rerun must yield the same values again).
+#[derive(Debug, Clone, Default)]
+pub struct Prior {
+    pub succeeded: Vec<(StepKey, Vec<(String, Vec<u8>)>)>,
+    pub emitted: Vec<(StepKey, String, Vec<(String, Vec<u8>)>)>,
 }
 
 /// Where a step is.
@@ -136,6 +147,8 @@ pub struct Step {
     replayed: HashMap<String, usize>,
     /// Set when a retry yielded something other than an earlier attempt did.
     divergence: Option<StepError>,
+    /// Set when an interrupted earlier execution yielded values this step must yield again.
+    has_prior: bool,
 }
 
 impl Step {
@@ -244,6 +257,8 @@ struct Scheduler<'a> {
     /// For a collect input of a step not yet created: how many leading clones have succeeded,
     /// so that each clone's completion costs O(1) rather than a scan of all clones.
     collect_progress: HashMap<(StepKey, usize), usize>,
+    /// Values yielded by producers of an interrupted execution that have no step yet.
+    prior_emitted: HashMap<StepKey, Vec<(String, Vec<(String, Vec<u8>)>)>>,
 }
 
 /// Executes `plan` to the end and returns what happened. Step failures are part of the result;
@@ -269,6 +284,7 @@ pub async fn execute<R: StepRunner>(
         sink,
         ready: VecDeque::new(),
         collect_progress: HashMap::new(),
+        prior_emitted: HashMap::new(),
     };
     scheduler.event(
         None,
@@ -276,6 +292,7 @@ pub async fn execute<R: StepRunner>(
             job: &plan.job_name,
         },
     );
+    scheduler.restore(options.prior);
 
     for node in 0..plan.nodes.len() {
         if plan.nodes[node].depth() == 0 {
@@ -369,6 +386,35 @@ impl Scheduler<'_> {
             .event(&Event::now(&self.run.run_id, step_key, kind));
     }
 
+    /// Recreates the committed steps of an interrupted execution, then starts what they unblock.
+    fn restore(&mut self, prior: Prior) {
+        let mut restored = Vec::new();
+        for (key, outputs) in prior.succeeded {
+            let id = self.create(key, Status::Succeeded, Vec::new());
+            let step = &mut self.run.steps[id];
+            step.outputs = outputs;
+            step.attempts = 1;
+            restored.push(id);
+        }
+        for (producer, output, values) in prior.emitted {
+            match self.run.index.get(&producer) {
+                Some(&id) => {
+                    self.run
+                        .emitted
+                        .insert((id, output), values.into_iter().collect());
+                }
+                None => self
+                    .prior_emitted
+                    .entry(producer)
+                    .or_default()
+                    .push((output, values)),
+            }
+        }
+        for id in restored {
+            self.wake(id);
+        }
+    }
+
     fn log(&mut self, step: usize, level: &str, message: &str) {
         self.event(Some(step), EventKind::Logs { level, message });
     }
@@ -425,15 +471,20 @@ impl Scheduler<'_> {
             .or_default()
             .insert(key.clone(), value);
         // Start the clones mapped over this value now, while the producer keeps running.
+        self.start_clones(step, &output, &key);
+    }
+
+    /// Considers the clones mapped over value `key` of output `output` of step `producer`.
+    fn start_clones(&mut self, producer: usize, output: &str, key: &str) {
         let plan = self.run.plan.clone();
-        let producer = self.run.steps[step].key.clone();
+        let producer = self.run.steps[producer].key.clone();
         for &dependent in &plan.nodes[producer.node].dependents {
             let maps_this = plan.nodes[dependent].inputs.iter().any(|input| {
                 matches!(&input.source, InputSource::Map(s) if s.node == producer.node && s.output == output)
             });
             if maps_this {
                 let mut keys = producer.keys.clone();
-                keys.push(key.clone());
+                keys.push(key.to_string());
                 self.consider(StepKey::new(dependent, keys));
             }
         }
@@ -443,7 +494,7 @@ impl Scheduler<'_> {
     /// when the value is new and must be recorded; false when it repeats an earlier one (its
     /// clones exist already) or diverges from it (the step will fail).
     fn replay(&mut self, step: usize, output: &str, key: &str, value: &[u8]) -> bool {
-        if self.run.steps[step].attempts == 1 {
+        if self.run.steps[step].attempts == 1 && !self.run.steps[step].has_prior {
             return true;
         }
         let earlier = self.run.emitted.get(&(step, output.to_string()));
@@ -479,7 +530,7 @@ impl Scheduler<'_> {
         if let Some(err) = &record.divergence {
             return Err(err.clone());
         }
-        if record.attempts == 1 {
+        if record.attempts == 1 && !record.has_prior {
             return Ok(());
         }
         let op = &self.run.plan.nodes[record.key.node].op;
@@ -621,6 +672,39 @@ impl Scheduler<'_> {
             Readiness::Skip(ref reason) => Status::Skipped(reason.clone()),
         };
         self.collect_progress.retain(|(k, _), _| k != &key);
+        let inputs = match readiness {
+            Readiness::Ready(inputs) => inputs,
+            _ => Vec::new(),
+        };
+        let prior = self.prior_emitted.remove(&key);
+        let id = self.create(key, status, inputs);
+        if let Some(prior) = prior {
+            // An interrupted execution yielded these: this step must yield them again, and
+            // their clones need not wait for that.
+            self.run.steps[id].has_prior = true;
+            for (output, values) in prior {
+                let keys: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
+                self.run
+                    .emitted
+                    .insert((id, output.clone()), values.into_iter().collect());
+                for key in keys {
+                    self.start_clones(id, &output, &key);
+                }
+            }
+        }
+        match &self.run.steps[id].status {
+            Status::Queued => self.ready.push_back(id),
+            Status::Skipped(reason) => {
+                let reason = reason.clone();
+                self.event(Some(id), EventKind::StepSkipped { reason: &reason });
+                self.wake(id);
+            }
+            _ => unreachable!("a new step is queued or skipped"),
+        }
+    }
+
+    /// Adds the record of step `key`.
+    fn create(&mut self, key: StepKey, status: Status, inputs: Vec<(String, Vec<u8>)>) -> usize {
         let id = self.run.steps.len();
         let name = key.display(&self.run.plan.nodes[key.node].name).to_string();
         self.run.index.insert(key.clone(), id);
@@ -633,21 +717,11 @@ impl Scheduler<'_> {
             attempts: 0,
             replayed: HashMap::new(),
             divergence: None,
-            inputs: match readiness {
-                Readiness::Ready(inputs) => inputs,
-                _ => Vec::new(),
-            },
+            has_prior: false,
+            inputs,
             started: None,
         });
-        match &self.run.steps[id].status {
-            Status::Queued => self.ready.push_back(id),
-            Status::Skipped(reason) => {
-                let reason = reason.clone();
-                self.event(Some(id), EventKind::StepSkipped { reason: &reason });
-                self.wake(id);
-            }
-            _ => unreachable!("a new step is queued or skipped"),
-        }
+        id
     }
 
     /// The step `key` if it succeeded; otherwise whether to wait for it or skip because of it.

@@ -17,4 +17,5 @@ pub mod retry;
 pub mod runtime;
 pub mod step_error;
 pub mod step_key;
+pub mod store;
 pub mod value;

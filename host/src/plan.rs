@@ -17,6 +17,7 @@ use crate::limits::{LimitError, Limits};
 use crate::name::{self, NameError};
 use crate::op_info::{OpInfo, join};
 use crate::retry::RetryPolicy;
+use crate::step_key::StepKey;
 use crate::value;
 
 /// Why a job's graph is not valid. Every message names the op and the bad reference.
@@ -183,6 +184,22 @@ impl Plan {
     /// Index of the op called `name`.
     pub fn node(&self, name: &str) -> Option<usize> {
         self.nodes.iter().position(|node| node.name == name)
+    }
+
+    /// Reads back a rendered step key such as `op[a][b]`; `None` unless it names an op of the
+    /// plan with as many mapping keys as the op's depth.
+    pub fn step_key(&self, text: &str) -> Option<StepKey> {
+        let (name, rest) = text.split_once('[').map_or((text, ""), |(n, r)| (n, r));
+        let node = self.node(name)?;
+        let keys: Vec<String> = if rest.is_empty() {
+            Vec::new()
+        } else {
+            rest.strip_suffix(']')?
+                .split("][")
+                .map(str::to_string)
+                .collect()
+        };
+        (keys.len() == self.nodes[node].depth()).then(|| StepKey::new(node, keys))
     }
 
     /// Ops no other op reads from: their outputs are the run's final outputs.

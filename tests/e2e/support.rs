@@ -96,6 +96,18 @@ impl From<Output> for Ran {
     }
 }
 
+/// The run store the tests share, inside cargo's scratch directory rather than `~/.shoal`.
+pub fn test_store() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("store")
+}
+
+/// A `host` command using the tests' run store.
+pub fn host_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_host"));
+    command.env("SHOAL_STORE", test_store());
+    command
+}
+
 /// Runs `host` with `args`.
 pub fn host<I, S>(args: I) -> Ran
 where
@@ -150,7 +162,7 @@ impl TempJob {
 
     /// Runs `host run job.toml` with `extra` arguments and environment variables `env` set.
     pub fn run_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Ran {
-        Command::new(env!("CARGO_BIN_EXE_host"))
+        host_command()
             .arg("run")
             .arg(self.path())
             .args(extra)

@@ -123,6 +123,7 @@ async fn run_job(ops: &str, max_concurrent: usize) -> Run {
         echo_started: Arc::new(Notify::new()),
     });
     let options = RunOptions {
+        prior: Prior::default(),
         run_id: "test".into(),
         max_concurrent,
     };

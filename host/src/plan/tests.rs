@@ -158,3 +158,24 @@ fn rejects_cycles_and_bad_names() {
         "invalid op name `bad-name`: it contains '-'; only ASCII letters, digits and `_` are allowed"
     );
 }
+
+#[test]
+fn step_keys_read_back() {
+    let plan = plan(
+        "[ops.emit]\ncomponent = 'c'\n\
+         [ops.emit_in]\ncomponent = 'c'\ninputs.x = { map = 'emit' }\n\
+         [ops.echo]\ncomponent = 'c'\ninputs.x = { map = 'emit_in' }\n",
+    )
+    .unwrap();
+    let echo = plan.node("echo").unwrap();
+    let key = plan.step_key("echo[a][b_2]").unwrap();
+    assert_eq!(key, StepKey::new(echo, vec!["a".into(), "b_2".into()]));
+    assert_eq!(key.display("echo").to_string(), "echo[a][b_2]");
+    assert_eq!(
+        plan.step_key("emit"),
+        Some(StepKey::new(plan.node("emit").unwrap(), vec![]))
+    );
+    for bad in ["echo[a]", "emit[a]", "nope", "echo[a][b", "emit_in"] {
+        assert_eq!(plan.step_key(bad), None, "{bad}");
+    }
+}

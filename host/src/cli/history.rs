@@ -1,0 +1,232 @@
+//! The commands that read the run store: `runs`, `show`, `logs`, `output`, and what `resume`
+//! needs from an earlier execution.
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+use indexmap::IndexMap;
+use serde_json::Value as Json;
+
+use super::print_stdout;
+use crate::exec::Prior;
+use crate::plan::Plan;
+use crate::store::{OutputRecord, Store};
+use crate::value;
+
+fn time(seconds: f64) -> String {
+    let at = UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0));
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// `host runs`.
+pub fn runs(store: &Store) -> anyhow::Result<ExitCode> {
+    let mut out = String::new();
+    for run in store.runs()? {
+        let took = run
+            .finished
+            .map_or_else(String::new, |end| format!("{:.1}s", end - run.started));
+        out.push_str(&format!(
+            "{}  {:<8} {}  {:>8}  {}\n",
+            run.id,
+            run.status,
+            time(run.started),
+            took,
+            run.job_name
+        ));
+    }
+    print_stdout(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One step's history, gathered from its events.
+#[derive(Default)]
+struct StepSummary {
+    status: String,
+    attempts: u64,
+    duration_ms: Option<f64>,
+    detail: String,
+}
+
+/// `host show RUN_ID`.
+pub fn show(store: &Store, run_id: &str) -> anyhow::Result<ExitCode> {
+    let run = store.run(run_id)?;
+    let mut steps: IndexMap<String, StepSummary> = IndexMap::new();
+    for event in store.events(run_id, None)? {
+        let Some(step) = event.step_key else { continue };
+        let json: Json = serde_json::from_str(&event.json).context("a stored event is not JSON")?;
+        let summary = steps.entry(step).or_default();
+        match event.event.as_str() {
+            "STEP_START" | "STEP_RESTARTED" => {
+                summary.attempts += 1;
+                summary.status = "RUNNING".into();
+            }
+            "STEP_SUCCESS" => {
+                summary.status = "SUCCESS".into();
+                summary.duration_ms = json["duration_ms"].as_f64();
+            }
+            "STEP_FAILURE" => {
+                summary.status = "FAILURE".into();
+                summary.duration_ms = json["duration_ms"].as_f64();
+                summary.detail = json["error"].as_str().unwrap_or_default().to_string();
+            }
+            "STEP_UP_FOR_RETRY" => summary.status = "RETRYING".into(),
+            "STEP_SKIPPED" => {
+                summary.status = "SKIPPED".into();
+                summary.detail = json["reason"].as_str().unwrap_or_default().to_string();
+            }
+            _ => {}
+        }
+    }
+    let mut out = format!(
+        "run {}  {}\njob {} ({})\nstarted {}{}\n",
+        run.id,
+        run.status,
+        run.job_name,
+        run.job_path.display(),
+        time(run.started),
+        run.finished
+            .map(|f| format!(", finished {}", time(f)))
+            .unwrap_or_default()
+    );
+    let width = steps.keys().map(String::len).max().unwrap_or(0);
+    for (step, s) in &steps {
+        let duration = s
+            .duration_ms
+            .map(|ms| format!("{ms:.1} ms"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {step:<width$}  {:<8} attempts {}  {duration:>10}  {}\n",
+            s.status, s.attempts, s.detail
+        ));
+    }
+    print_stdout(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `host logs RUN_ID [--step KEY]`.
+pub fn logs(store: &Store, run_id: &str, step: Option<&str>) -> anyhow::Result<ExitCode> {
+    let mut out = String::new();
+    for event in store
+        .events(run_id, step)?
+        .into_iter()
+        .filter(|e| e.event == "LOGS")
+    {
+        let json: Json = serde_json::from_str(&event.json).context("a stored event is not JSON")?;
+        out.push_str(&format!(
+            "[{}] {}: {}\n",
+            event.step_key.unwrap_or_default(),
+            json["level"].as_str().unwrap_or_default(),
+            json["message"].as_str().unwrap_or_default().trim_end()
+        ));
+    }
+    print_stdout(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `host output RUN_ID STEP_KEY [--output NAME]`: a step's value; for an op name whose steps
+/// are clones, or for a dynamic output, an object from mapping key to value.
+pub fn output(
+    store: &Store,
+    run_id: &str,
+    step: &str,
+    output: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let records = store.outputs(run_id, Some(step))?;
+    if records.is_empty() {
+        bail!("run `{run_id}` recorded no output for step `{step}`");
+    }
+    let names: Vec<&str> = {
+        let mut seen = HashSet::new();
+        records
+            .iter()
+            .map(|r| r.output.as_str())
+            .filter(|n| seen.insert(*n))
+            .collect()
+    };
+    let name = match (output, names.as_slice()) {
+        (Some(name), _) if names.contains(&name) => name,
+        (Some(name), _) => bail!(
+            "step `{step}` has no output `{name}` (it has: {})",
+            names.join(", ")
+        ),
+        (None, [only]) => only,
+        (None, _) => bail!(
+            "step `{step}` has several outputs ({}); pick one with --output",
+            names.join(", ")
+        ),
+    };
+    let selected: Vec<&OutputRecord> = records.iter().filter(|r| r.output == name).collect();
+    let json = match selected.as_slice() {
+        [single] if single.step_key == step && single.mapping_key.is_none() => {
+            value::to_json(&single.value)
+        }
+        many => {
+            let mut object = Json::Object(serde_json::Map::new());
+            for record in many {
+                // A dynamic value is keyed by its mapping key; a clone's value by its own
+                // mapping keys, one level of nesting per key.
+                let keys: Vec<&str> = match &record.mapping_key {
+                    Some(key) if record.step_key == step => vec![key.as_str()],
+                    _ => record.step_key[step.len()..]
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .split("][")
+                        .collect(),
+                };
+                let (last, outer) = keys.split_last().expect("split yields at least one key");
+                let mut slot = &mut object;
+                for key in outer {
+                    slot = slot
+                        .as_object_mut()
+                        .expect("only objects are nested")
+                        .entry(key.to_string())
+                        .or_insert_with(|| Json::Object(serde_json::Map::new()));
+                }
+                if let Some(map) = slot.as_object_mut() {
+                    map.insert(last.to_string(), value::to_json(&record.value));
+                }
+            }
+            object
+        }
+    };
+    print_stdout(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What an interrupted run `run_id` committed, in terms of `plan`.
+pub fn prior(store: &Store, run_id: &str, plan: &Plan) -> anyhow::Result<Prior> {
+    let parse = |text: &str| {
+        plan.step_key(text).with_context(|| {
+            format!("run `{run_id}` has step `{text}`, which its job no longer has")
+        })
+    };
+    let succeeded: HashSet<String> = store.succeeded_steps(run_id)?.into_iter().collect();
+    let mut values: IndexMap<String, Vec<(String, Vec<u8>)>> = IndexMap::new();
+    let mut emitted: IndexMap<(String, String), Vec<(String, Vec<u8>)>> = IndexMap::new();
+    for record in store.outputs(run_id, None)? {
+        match record.mapping_key {
+            Some(key) => emitted
+                .entry((record.step_key, record.output))
+                .or_default()
+                .push((key, record.value)),
+            None if succeeded.contains(&record.step_key) => {
+                values
+                    .entry(record.step_key)
+                    .or_default()
+                    .push((record.output, record.value));
+            }
+            None => {}
+        }
+    }
+    let mut prior = Prior::default();
+    for step in &succeeded {
+        let outputs = values.shift_remove(step).unwrap_or_default();
+        prior.succeeded.push((parse(step)?, outputs));
+    }
+    for ((step, output), values) in emitted {
+        prior.emitted.push((parse(&step)?, output, values));
+    }
+    Ok(prior)
+}

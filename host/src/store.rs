@@ -1,0 +1,502 @@
+//! The run store: an embedded SQLite database holding every run, its event log, and its step
+//! outputs as content-addressed CBOR blobs, so that runs can be inspected and resumed.
+//!
+//! Events are written by one writer thread in batched transactions, in event order. A step's
+//! `STEP_OUTPUT` events come before its `STEP_SUCCESS`, so a committed success always has its
+//! outputs committed with it or before it; a crash loses at most the last, uncommitted batch,
+//! and with it only work that resume will redo.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::events::{Event, EventKind, EventSink};
+
+/// The environment variable naming the store directory.
+pub const STORE_ENV: &str = "SHOAL_STORE";
+
+/// Most events written in one transaction.
+const BATCH: usize = 4096;
+
+/// Why the store could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the run store directory `{path}`")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("run store `{path}`: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("no run `{0}` in the store")]
+    NoSuchRun(String),
+    #[error("run `{run}` has no step `{step}`")]
+    NoSuchStep { run: String, step: String },
+    #[error("run `{run}`, step `{step}` has no output `{output}`")]
+    NoSuchOutput {
+        run: String,
+        step: String,
+        output: String,
+    },
+    #[error("the store is corrupt: blob `{hash}` {problem}")]
+    Corrupt { hash: String, problem: &'static str },
+}
+
+/// A run as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub id: String,
+    pub job_name: String,
+    /// The job file, absolute.
+    pub job_path: PathBuf,
+    /// The run config file, if one was given.
+    pub config_path: Option<PathBuf>,
+    /// `RUNNING`, `SUCCESS` or `FAILURE`.
+    pub status: String,
+    pub started: f64,
+    pub finished: Option<f64>,
+}
+
+/// One recorded event.
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    pub step_key: Option<String>,
+    pub event: String,
+    /// The whole event as JSON.
+    pub json: String,
+}
+
+/// One recorded output value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputRecord {
+    pub step_key: String,
+    pub output: String,
+    /// Set for values of dynamic outputs.
+    pub mapping_key: Option<String>,
+    pub value: Vec<u8>,
+}
+
+/// An open store.
+pub struct Store {
+    path: PathBuf,
+    conn: Connection,
+}
+
+/// The store directory: `--store`, else `$SHOAL_STORE`, else `~/.shoal`.
+pub fn default_dir() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(
+        || PathBuf::from(".shoal"),
+        |home| Path::new(&home).join(".shoal"),
+    )
+}
+
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    // WAL keeps every committed transaction across a crash of this process (SIGKILL included);
+    // NORMAL sync trades durability on power loss for commit speed.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA busy_timeout = 10000;
+         PRAGMA foreign_keys = ON;
+         CREATE TABLE IF NOT EXISTS runs (
+             id TEXT PRIMARY KEY,
+             job_name TEXT NOT NULL,
+             job_path TEXT NOT NULL,
+             config_path TEXT,
+             status TEXT NOT NULL,
+             started REAL NOT NULL,
+             finished REAL
+         );
+         CREATE TABLE IF NOT EXISTS events (
+             run_id TEXT NOT NULL REFERENCES runs(id),
+             seq INTEGER NOT NULL,
+             timestamp REAL NOT NULL,
+             step_key TEXT,
+             event TEXT NOT NULL,
+             json TEXT NOT NULL,
+             PRIMARY KEY (run_id, seq)
+         );
+         CREATE INDEX IF NOT EXISTS events_by_step ON events(run_id, step_key);
+         CREATE TABLE IF NOT EXISTS blobs (
+             hash TEXT PRIMARY KEY,
+             bytes BLOB NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS outputs (
+             run_id TEXT NOT NULL REFERENCES runs(id),
+             seq INTEGER NOT NULL,
+             step_key TEXT NOT NULL,
+             output TEXT NOT NULL,
+             mapping_key TEXT,
+             hash TEXT NOT NULL REFERENCES blobs(hash),
+             PRIMARY KEY (run_id, seq)
+         );
+         CREATE INDEX IF NOT EXISTS outputs_by_step ON outputs(run_id, step_key);",
+    )?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Create {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join("shoal.db");
+        let conn = open_connection(&path).map_err(|source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Store { path, conn })
+    }
+
+    fn sqlite(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Records a new run as `RUNNING`.
+    pub fn begin_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (id, job_name, job_path, config_path, status, started)
+                 VALUES (?1, ?2, ?3, ?4, 'RUNNING', ?5)",
+                params![
+                    run.id,
+                    run.job_name,
+                    run.job_path.to_string_lossy(),
+                    run.config_path
+                        .as_ref()
+                        .map(|p| p.to_string_lossy().into_owned()),
+                    run.started
+                ],
+            )
+            .map_err(|e| self.sqlite(e))?;
+        Ok(())
+    }
+
+    /// Marks a run running again, for `host resume`.
+    pub fn reopen_run(&self, id: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = 'RUNNING', finished = NULL WHERE id = ?1",
+                [id],
+            )
+            .map_err(|e| self.sqlite(e))?;
+        Ok(())
+    }
+
+    /// All runs, newest first.
+    pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT id, job_name, job_path, config_path, status, started, finished
+                 FROM runs ORDER BY started DESC, id DESC",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = statement
+            .query_map([], run_record)
+            .map_err(|e| self.sqlite(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+    }
+
+    /// The run `id`.
+    pub fn run(&self, id: &str) -> Result<RunRecord, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, job_name, job_path, config_path, status, started, finished
+                 FROM runs WHERE id = ?1",
+                [id],
+                run_record,
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))?
+            .ok_or_else(|| StoreError::NoSuchRun(id.to_string()))
+    }
+
+    /// The events of run `id` in order, only those of `step` when given.
+    pub fn events(&self, id: &str, step: Option<&str>) -> Result<Vec<EventRecord>, StoreError> {
+        self.run(id)?;
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT step_key, event, json FROM events
+                 WHERE run_id = ?1 AND (?2 IS NULL OR step_key = ?2) ORDER BY seq",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = statement
+            .query_map(params![id, step], |row| {
+                Ok(EventRecord {
+                    step_key: row.get(0)?,
+                    event: row.get(1)?,
+                    json: row.get(2)?,
+                })
+            })
+            .map_err(|e| self.sqlite(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+    }
+
+    /// The outputs of run `id`, in the order they were produced; those of steps whose key is
+    /// `step` or starts with `step[` when given (every clone of a mapped op).
+    pub fn outputs(&self, id: &str, step: Option<&str>) -> Result<Vec<OutputRecord>, StoreError> {
+        self.run(id)?;
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT o.step_key, o.output, o.mapping_key, o.hash, b.bytes
+                 FROM outputs o LEFT JOIN blobs b ON b.hash = o.hash
+                 WHERE o.run_id = ?1 AND (?2 IS NULL OR o.step_key = ?2 OR substr(o.step_key, 1, length(?2) + 1) = ?2 || '[')
+                 ORDER BY o.seq",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = statement
+            .query_map(params![id, step], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<Vec<u8>>>(4)?,
+                ))
+            })
+            .map_err(|e| self.sqlite(e))?;
+        let mut outputs = Vec::new();
+        for row in rows {
+            let (step_key, output, mapping_key, hash, bytes) = row.map_err(|e| self.sqlite(e))?;
+            let value = bytes.ok_or_else(|| StoreError::Corrupt {
+                hash: hash.clone(),
+                problem: "is missing",
+            })?;
+            if blake3::hash(&value).to_hex().as_str() != hash {
+                return Err(StoreError::Corrupt {
+                    hash,
+                    problem: "does not match its content",
+                });
+            }
+            outputs.push(OutputRecord {
+                step_key,
+                output,
+                mapping_key,
+                value,
+            });
+        }
+        Ok(outputs)
+    }
+
+    /// Step keys with a committed `STEP_SUCCESS` in run `id`.
+    pub fn succeeded_steps(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT step_key FROM events WHERE run_id = ?1 AND event = 'STEP_SUCCESS' ORDER BY seq")
+            .map_err(|e| self.sqlite(e))?;
+        let rows = statement
+            .query_map([id], |row| row.get(0))
+            .map_err(|e| self.sqlite(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+    }
+
+    /// The next event sequence number of run `id`.
+    fn next_seq(&self, id: &str) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(MAX(seq) + 1, 0) FROM events WHERE run_id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.sqlite(e))
+    }
+
+    /// A sink that appends the events of run `id` to the store from a writer thread.
+    pub fn sink(&self, id: &str) -> Result<StoreSink, StoreError> {
+        let seq = self.next_seq(id)?;
+        let conn = open_connection(&self.path).map_err(|e| self.sqlite(e))?;
+        let (tx, rx) = mpsc::channel();
+        let run_id = id.to_string();
+        let writer = std::thread::spawn(move || write_events(conn, &run_id, seq, &rx));
+        Ok(StoreSink {
+            tx: Some(tx),
+            writer: Some(writer),
+        })
+    }
+}
+
+fn run_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: row.get(0)?,
+        job_name: row.get(1)?,
+        job_path: PathBuf::from(row.get::<_, String>(2)?),
+        config_path: row.get::<_, Option<String>>(3)?.map(PathBuf::from),
+        status: row.get(4)?,
+        started: row.get(5)?,
+        finished: row.get(6)?,
+    })
+}
+
+/// What the writer thread stores for one event.
+struct Pending {
+    timestamp: f64,
+    step_key: Option<String>,
+    event: &'static str,
+    json: String,
+    /// For `STEP_OUTPUT`: output name, mapping key, value.
+    output: Option<(String, Option<String>, Vec<u8>)>,
+    /// For `RUN_SUCCESS` / `RUN_FAILURE`: the run's final status.
+    finished: Option<&'static str>,
+}
+
+/// Streams a run's events into the store. Dropping it flushes and waits for the writer.
+pub struct StoreSink {
+    tx: Option<mpsc::Sender<Pending>>,
+    writer: Option<JoinHandle<Result<(), rusqlite::Error>>>,
+}
+
+impl StoreSink {
+    /// Flushes everything and reports a write failure, if any.
+    pub fn finish(mut self) -> Result<(), rusqlite::Error> {
+        self.close()
+    }
+
+    fn close(&mut self) -> Result<(), rusqlite::Error> {
+        drop(self.tx.take());
+        match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_panic)) => Err(rusqlite::Error::ExecuteReturnedResults),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for StoreSink {
+    fn drop(&mut self) {
+        let _ignored = self.close();
+    }
+}
+
+impl EventSink for StoreSink {
+    fn event(&mut self, event: &Event<'_>) {
+        let json = serde_json::to_value(event).expect("events serialize");
+        let name = match &json["event"] {
+            serde_json::Value::String(name) => event_name(name),
+            _ => "UNKNOWN",
+        };
+        let (output, finished) = match &event.kind {
+            EventKind::StepOutput {
+                output,
+                mapping_key,
+                value,
+            } => (
+                Some((
+                    output.to_string(),
+                    mapping_key.map(str::to_string),
+                    value.to_vec(),
+                )),
+                None,
+            ),
+            EventKind::RunSuccess { .. } => (None, Some("SUCCESS")),
+            EventKind::RunFailure { .. } => (None, Some("FAILURE")),
+            _ => (None, None),
+        };
+        let pending = Pending {
+            timestamp: event.timestamp,
+            step_key: event.step_key.map(str::to_string),
+            event: name,
+            json: json.to_string(),
+            output,
+            finished,
+        };
+        if let Some(tx) = &self.tx {
+            let _ignored = tx.send(pending);
+        }
+    }
+}
+
+/// The static name of an event, so that the writer needs no allocation for it.
+fn event_name(name: &str) -> &'static str {
+    [
+        "RUN_START",
+        "STEP_START",
+        "STEP_OUTPUT",
+        "STEP_SUCCESS",
+        "STEP_FAILURE",
+        "STEP_UP_FOR_RETRY",
+        "STEP_RESTARTED",
+        "STEP_SKIPPED",
+        "LOGS",
+        "RUN_SUCCESS",
+        "RUN_FAILURE",
+    ]
+    .into_iter()
+    .find(|known| *known == name)
+    .unwrap_or("UNKNOWN")
+}
+
+fn write_events(
+    mut conn: Connection,
+    run_id: &str,
+    mut seq: i64,
+    rx: &mpsc::Receiver<Pending>,
+) -> Result<(), rusqlite::Error> {
+    while let Ok(first) = rx.recv() {
+        let tx = conn.transaction()?;
+        {
+            let mut insert_event = tx.prepare_cached(
+                "INSERT INTO events (run_id, seq, timestamp, step_key, event, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut insert_blob =
+                tx.prepare_cached("INSERT OR IGNORE INTO blobs (hash, bytes) VALUES (?1, ?2)")?;
+            let mut insert_output = tx.prepare_cached(
+                "INSERT INTO outputs (run_id, seq, step_key, output, mapping_key, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut finish =
+                tx.prepare_cached("UPDATE runs SET status = ?2, finished = ?3 WHERE id = ?1")?;
+            // Take what has queued up, so that a busy run commits in large batches.
+            let batch = std::iter::once(first).chain(rx.try_iter().take(BATCH - 1));
+            for pending in batch {
+                insert_event.execute(params![
+                    run_id,
+                    seq,
+                    pending.timestamp,
+                    pending.step_key,
+                    pending.event,
+                    pending.json
+                ])?;
+                if let (Some((output, mapping_key, value)), Some(step)) =
+                    (&pending.output, &pending.step_key)
+                {
+                    let hash = blake3::hash(value).to_hex();
+                    insert_blob.execute(params![hash.as_str(), value])?;
+                    insert_output.execute(params![
+                        run_id,
+                        seq,
+                        step,
+                        output,
+                        mapping_key,
+                        hash.as_str()
+                    ])?;
+                }
+                if let Some(status) = pending.finished {
+                    finish.execute(params![run_id, status, pending.timestamp])?;
+                }
+                seq += 1;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
