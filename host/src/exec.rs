@@ -108,13 +108,19 @@ pub struct RunOptions {
     pub prior: Prior,
 }
 
+/// Values by name (inputs or outputs), as CBOR.
+pub type NamedValues = Vec<(String, Vec<u8>)>;
+
+/// Values of a dynamic output by mapping key, in emission order, as CBOR.
+pub type KeyedValues = Vec<(String, Vec<u8>)>;
+
 /// What a resumed run starts from: steps whose success was committed, with their outputs, and
 /// the dynamic values every producer yielded, in order (also those of producers that did not
 /// finish: their clones may have run, and a rerun must yield the same values again).
 #[derive(Debug, Clone, Default)]
 pub struct Prior {
-    pub succeeded: Vec<(StepKey, Vec<(String, Vec<u8>)>)>,
-    pub emitted: Vec<(StepKey, String, Vec<(String, Vec<u8>)>)>,
+    pub succeeded: Vec<(StepKey, NamedValues)>,
+    pub emitted: Vec<(StepKey, String, KeyedValues)>,
 }
 
 /// Where a step is.
@@ -258,7 +264,7 @@ struct Scheduler<'a> {
     /// so that each clone's completion costs O(1) rather than a scan of all clones.
     collect_progress: HashMap<(StepKey, usize), usize>,
     /// Values yielded by producers of an interrupted execution that have no step yet.
-    prior_emitted: HashMap<StepKey, Vec<(String, Vec<(String, Vec<u8>)>)>>,
+    prior_emitted: HashMap<StepKey, Vec<(String, KeyedValues)>>,
 }
 
 /// Executes `plan` to the end and returns what happened. Step failures are part of the result;

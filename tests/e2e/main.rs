@@ -2,6 +2,7 @@
 
 mod adversarial;
 mod cli;
+mod durability;
 mod examples;
 mod job_errors;
 mod retries;

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use serde_json::Value as Json;
 
 use super::print_stdout;
-use crate::exec::Prior;
+use crate::exec::{KeyedValues, NamedValues, Prior};
 use crate::plan::Plan;
 use crate::store::{OutputRecord, Store};
 use crate::value;
@@ -203,8 +203,8 @@ pub fn prior(store: &Store, run_id: &str, plan: &Plan) -> anyhow::Result<Prior> 
         })
     };
     let succeeded: HashSet<String> = store.succeeded_steps(run_id)?.into_iter().collect();
-    let mut values: IndexMap<String, Vec<(String, Vec<u8>)>> = IndexMap::new();
-    let mut emitted: IndexMap<(String, String), Vec<(String, Vec<u8>)>> = IndexMap::new();
+    let mut values: IndexMap<String, NamedValues> = IndexMap::new();
+    let mut emitted: IndexMap<(String, String), KeyedValues> = IndexMap::new();
     for record in store.outputs(run_id, None)? {
         match record.mapping_key {
             Some(key) => emitted

@@ -14,6 +14,8 @@ struct FakeRunner {
     plan: Arc<Plan>,
     /// Notified when any `echo` step starts, so a producer can wait for its first clone.
     echo_started: Arc<Notify>,
+    /// Step keys of every attempt run, in order.
+    calls: std::sync::Mutex<Vec<String>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -46,6 +48,7 @@ impl FakeRunner {
         call: StepCall,
         channel: StepChannel,
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
+        self.calls.lock().unwrap().push(call.step_key.clone());
         let node = &self.plan.nodes[call.node];
         let config: FakeConfig = ciborium::from_reader(node.config.as_slice()).unwrap();
         let op = node.op.name.clone();
@@ -117,21 +120,29 @@ impl StepRunner for FakeRunner {
 }
 
 async fn run_job(ops: &str, max_concurrent: usize) -> Run {
+    run_job_from(ops, max_concurrent, Prior::default()).await.0
+}
+
+/// Runs `ops` starting from `prior`; also returns the step keys that ran.
+async fn run_job_from(ops: &str, max_concurrent: usize, prior: Prior) -> (Run, Vec<String>) {
     let plan = Arc::new(plan(ops).expect("test plan is valid"));
     let runner = Arc::new(FakeRunner {
         plan: plan.clone(),
         echo_started: Arc::new(Notify::new()),
+        calls: Default::default(),
     });
     let options = RunOptions {
-        prior: Prior::default(),
+        prior,
         run_id: "test".into(),
         max_concurrent,
     };
     let mut sink = NoEvents;
-    let run = execute(plan, runner, options, &mut sink);
-    tokio::time::timeout(Duration::from_secs(10), run)
+    let run = execute(plan, runner.clone(), options, &mut sink);
+    let run = tokio::time::timeout(Duration::from_secs(10), run)
         .await
-        .expect("run finishes")
+        .expect("run finishes");
+    let calls = runner.calls.lock().unwrap().clone();
+    (run, calls)
 }
 
 fn output(run: &Run, op: &str) -> serde_json::Value {
@@ -251,4 +262,74 @@ async fn nested_maps_clone_per_key_path_and_collect_per_outer_key() {
         serde_json::json!({"k0": 0, "k1": 10, "k2": 41})
     );
     assert_eq!(output(&run, "sum_2"), 51);
+}
+
+fn key(run: &Run, op: &str, keys: &[&str]) -> StepKey {
+    StepKey::new(
+        run.plan.node(op).unwrap(),
+        keys.iter().map(|k| k.to_string()).collect(),
+    )
+}
+
+/// What an interrupted run had committed: `emit` yielded `k0..k{yielded}` (and finished if
+/// `emit_done`), and clones `echo[k0..k{cloned}]` succeeded.
+fn interrupted(full: &Run, yielded: usize, emit_done: bool, cloned: usize) -> Prior {
+    let emit = key(full, "emit", &[]);
+    let values: KeyedValues = full
+        .emitted(&emit, "result")
+        .unwrap()
+        .iter()
+        .take(yielded)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut prior = Prior {
+        emitted: vec![(emit.clone(), "result".into(), values)],
+        ..Prior::default()
+    };
+    if emit_done {
+        prior.succeeded.push((emit, vec![]));
+    }
+    for k in 0..cloned {
+        let clone = key(full, "echo", &[&format!("k{k}")]);
+        let outputs = full.step(&clone).unwrap().outputs.clone();
+        prior.succeeded.push((clone, outputs));
+    }
+    prior
+}
+
+#[tokio::test]
+async fn resuming_runs_only_what_was_not_committed() {
+    let full = run_job(MAP_COLLECT, 2).await;
+    let (run, calls) = run_job_from(MAP_COLLECT, 2, interrupted(&full, 10, true, 5)).await;
+    assert!(run.succeeded());
+    assert_eq!(output(&run, "sum"), 45);
+    let mut ran = calls.clone();
+    ran.sort();
+    assert_eq!(
+        ran,
+        [
+            "echo[k5]", "echo[k6]", "echo[k7]", "echo[k8]", "echo[k9]", "sum"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn resuming_an_interrupted_producer_replays_it_without_rerunning_its_clones() {
+    let full = run_job(MAP_COLLECT, 2).await;
+    let (run, calls) = run_job_from(MAP_COLLECT, 2, interrupted(&full, 3, false, 1)).await;
+    assert!(
+        run.succeeded(),
+        "{:?}",
+        run.steps
+            .iter()
+            .map(|s| (&s.name, &s.status))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(output(&run, "sum"), 45);
+    assert!(!calls.contains(&"echo[k0]".to_string()));
+    for k in 1..10 {
+        let step = format!("echo[k{k}]");
+        assert_eq!(calls.iter().filter(|c| **c == step).count(), 1, "{step}");
+    }
+    assert_eq!(calls.iter().filter(|c| *c == "emit").count(), 1);
 }

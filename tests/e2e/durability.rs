@@ -1,0 +1,197 @@
+//! The run store: runs are recorded and can be inspected, and a run killed at any moment
+//! resumes to the same outputs without re-running a step whose success was committed.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{Ran, TempJob, host_command, root, run_example};
+use host::store::Store;
+
+/// Runs `host` with `args` against the store in `store`.
+fn host_in(store: &Path, args: &[&str]) -> Ran {
+    host_command()
+        .env("SHOAL_STORE", store)
+        .args(args)
+        .output()
+        .expect("host runs")
+        .into()
+}
+
+fn only_run(store: &Path) -> String {
+    let runs = Store::open(store).unwrap().runs().unwrap();
+    assert_eq!(runs.len(), 1, "one run in the store");
+    runs[0].id.clone()
+}
+
+#[test]
+fn runs_are_recorded_and_can_be_inspected() {
+    let store = tempfile::tempdir().unwrap();
+    let job = root().join("guest-examples/jobs/dynamic_graph.toml");
+    run_example("dynamic_graph", &[]).expect_code(0);
+    host_in(store.path(), &["run", job.to_str().unwrap()]).expect_code(0);
+    let id = only_run(store.path());
+
+    let runs = host_in(store.path(), &["runs"]).expect_code(0);
+    assert!(
+        runs.stdout.starts_with(&format!("{id}  SUCCESS")),
+        "{}",
+        runs.stdout
+    );
+    assert!(runs.stdout.trim_end().ends_with("dynamic_graph"));
+
+    let show = host_in(store.path(), &["show", &id]).expect_code(0);
+    assert!(
+        show.stdout.starts_with(&format!("run {id}  SUCCESS\n")),
+        "{}",
+        show.stdout
+    );
+    assert!(
+        show.stdout
+            .contains("  compute_piece[7]   SUCCESS  attempts 1"),
+        "{}",
+        show.stdout
+    );
+
+    let total = host_in(store.path(), &["output", &id, "merge_and_analyze"]).expect_code(0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&total.stdout).unwrap(),
+        json!(9900)
+    );
+    let one = host_in(store.path(), &["output", &id, "compute_piece[7]"]).expect_code(0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&one.stdout).unwrap(),
+        json!([28, 30])
+    );
+    let clones = host_in(store.path(), &["output", &id, "compute_piece"]).expect_code(0);
+    let clones: serde_json::Value = serde_json::from_str(&clones.stdout).unwrap();
+    assert_eq!(clones.as_object().unwrap().len(), 50);
+    assert_eq!(clones["49"], json!([196, 198]));
+    let pieces = host_in(store.path(), &["output", &id, "load_pieces"]).expect_code(0);
+    let pieces: serde_json::Value = serde_json::from_str(&pieces.stdout).unwrap();
+    assert_eq!(pieces.as_object().unwrap().keys().next().unwrap(), "0");
+    assert_eq!(pieces["3"], json!([6, 7]));
+
+    let logs = host_in(store.path(), &["logs", &id, "--step", "compute_piece[7]"]).expect_code(0);
+    assert_eq!(
+        logs.stdout,
+        "[compute_piece[7]] info: computing piece: [14, 15]\n"
+    );
+
+    let missing = host_in(store.path(), &["show", "nope"]).expect_code(2);
+    assert!(
+        missing.stderr.contains("no run `nope` in the store"),
+        "{}",
+        missing.stderr
+    );
+    let bad_output = host_in(
+        store.path(),
+        &["output", &id, "merge_and_analyze", "--output", "total"],
+    )
+    .expect_code(2);
+    assert!(
+        bad_output
+            .stderr
+            .contains("has no output `total` (it has: result)"),
+        "{}",
+        bad_output.stderr
+    );
+}
+
+const CRASH_JOB: &str = "[ops.fan_out]\ncomponent = 'testkit'\nconfig = { n = 3000 }\n\
+    [ops.identity]\ncomponent = 'testkit'\ninputs.value = { map = 'fan_out' }\n\
+    [ops.sum]\ncomponent = 'testkit'\ninputs.values = { collect = 'identity' }\n";
+
+/// Starts `host run`, waits until the run is in the store plus `delay`, and kills it (SIGKILL).
+fn run_and_kill(job: &TempJob, store: &Path, delay: Duration) {
+    let mut child = host_command()
+        .env("SHOAL_STORE", store)
+        .args(["run", job.path().to_str().unwrap(), "--max-concurrent", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Store::open(store).unwrap().runs().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(delay);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_killed_run_resumes_to_identical_outputs_without_redoing_committed_steps() {
+    let job = TempJob::new(CRASH_JOB);
+    let reference = tempfile::tempdir().unwrap();
+    let expected = host_in(reference.path(), &["run", job.path().to_str().unwrap()]).expect_code(0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&expected.stdout).unwrap(),
+        json!({"sum": 4498500})
+    );
+
+    for delay_ms in [0, 40, 120, 250, 600] {
+        let store = tempfile::tempdir().unwrap();
+        run_and_kill(&job, store.path(), Duration::from_millis(delay_ms));
+        let id = only_run(store.path());
+        let committed_before = Store::open(store.path())
+            .unwrap()
+            .succeeded_steps(&id)
+            .unwrap()
+            .len();
+
+        eprintln!("killed after {delay_ms} ms: {committed_before} steps committed");
+        let resumed = host_in(store.path(), &["resume", &id]).expect_code(0);
+        assert_eq!(
+            resumed.stdout, expected.stdout,
+            "killed after {delay_ms} ms"
+        );
+
+        // No step succeeded twice: nothing committed was run again, and collect ran once.
+        let events = Store::open(store.path())
+            .unwrap()
+            .events(&id, None)
+            .unwrap();
+        let mut successes: HashMap<String, usize> = HashMap::new();
+        for event in events.iter().filter(|e| e.event == "STEP_SUCCESS") {
+            *successes
+                .entry(event.step_key.clone().unwrap())
+                .or_default() += 1;
+        }
+        assert_eq!(
+            successes.len(),
+            3002,
+            "killed after {delay_ms} ms ({committed_before} committed)"
+        );
+        assert!(
+            successes.values().all(|&n| n == 1),
+            "killed after {delay_ms} ms"
+        );
+        let sum_starts = events
+            .iter()
+            .filter(|e| e.event == "STEP_START" && e.step_key.as_deref() == Some("sum"))
+            .count();
+        assert_eq!(sum_starts, 1);
+        assert_eq!(
+            Store::open(store.path()).unwrap().run(&id).unwrap().status,
+            "SUCCESS"
+        );
+    }
+}
+
+#[test]
+fn a_corrupt_store_gives_a_clear_error() {
+    let store = tempfile::tempdir().unwrap();
+    std::fs::write(
+        store.path().join("shoal.db"),
+        b"this is not a database, just bytes",
+    )
+    .unwrap();
+    let ran = host_in(store.path(), &["runs"]).expect_code(2);
+    assert!(ran.stderr.contains("run store"), "{}", ran.stderr);
+    assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
+}
