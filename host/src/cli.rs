@@ -20,6 +20,7 @@ use crate::job::{self, LoadedJob};
 use crate::plan::{self, Plan};
 use crate::report;
 use crate::runtime::{self, LoadedComponent, Runtime, WasmRunner};
+use crate::selection::Selection;
 use crate::store::{self, RunRecord, Store};
 
 /// Shoal: run WebAssembly component ops as jobs with dynamic map/collect.
@@ -56,6 +57,24 @@ pub enum Command {
     Resume {
         /// The run's id (see `host runs`).
         run_id: String,
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        max_concurrent: Option<u32>,
+        /// Write events to stdout as JSON Lines instead of the final outputs.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a new run of a recorded run's job that reuses its committed outputs: run again the
+    /// failed and unrun steps (`--from-failure`) and the selected ones (`--select`), with
+    /// everything downstream of them.
+    Reexecute {
+        /// The parent run's id.
+        run_id: String,
+        /// Run the steps that failed, were skipped or never ran.
+        #[arg(long, required_unless_present = "select")]
+        from_failure: bool,
+        /// Steps to run again, in Dagster's syntax: `op`, `op[key]`, `*op`, `+op`, `op+`.
+        #[arg(long, value_name = "SELECTION")]
+        select: Vec<String>,
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         max_concurrent: Option<u32>,
         /// Write events to stdout as JSON Lines instead of the final outputs.
@@ -145,6 +164,16 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
             max_concurrent,
             json,
         } => resume(&run_id, max_concurrent.map(|n| n as usize), json, store_dir).await,
+        Command::Reexecute {
+            run_id,
+            from_failure: _,
+            select,
+            max_concurrent,
+            json,
+        } => {
+            let max_concurrent = max_concurrent.map(|n| n as usize);
+            reexecute(&run_id, &select, max_concurrent, json, store_dir).await
+        }
         Command::Runs => history::runs(&Store::open(store_dir)?),
         Command::Show { run_id } => history::show(&Store::open(store_dir)?, &run_id),
         Command::Logs { run_id, step } => {
@@ -257,6 +286,18 @@ async fn run(
 ) -> anyhow::Result<ExitCode> {
     let prepared = prepare(job_path, run_config, max_concurrent).await?;
     let store = Store::open(store_dir)?;
+    let id = begin(&store, &prepared, job_path, run_config, None)?;
+    execute(prepared, &store, id, Prior::default(), json).await
+}
+
+/// Records a new run of `prepared` and returns its id.
+fn begin(
+    store: &Store,
+    prepared: &Prepared,
+    job_path: &Path,
+    run_config: Option<&Path>,
+    parent: Option<&str>,
+) -> anyhow::Result<String> {
     let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let record = RunRecord {
         id: new_run_id(),
@@ -266,9 +307,54 @@ async fn run(
         status: "RUNNING".to_string(),
         started: crate::events::unix_now(),
         finished: None,
+        parent: parent.map(str::to_string),
     };
     store.begin_run(&record)?;
-    execute(prepared, &store, record.id, Prior::default(), json).await
+    Ok(record.id)
+}
+
+async fn reexecute(
+    parent: &str,
+    select: &[String],
+    max_concurrent: Option<usize>,
+    json: bool,
+    store_dir: &Path,
+) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(store_dir)?;
+    let record = store.run(parent)?;
+    let prepared = prepare(
+        &record.job_path,
+        record.config_path.as_deref(),
+        max_concurrent,
+    )
+    .await
+    .with_context(|| format!("cannot rebuild run `{parent}` from its job file"))?;
+    let selection = Selection::parse(&prepared.plan, select)?;
+    let mut prior = history::prior(&store, parent, &prepared.plan)?;
+    prior
+        .succeeded
+        .retain(|(key, _)| !selection.covers(&prepared.plan, key));
+    prior
+        .emitted
+        .retain(|(key, _, _)| !selection.covers(&prepared.plan, key));
+    let id = begin(
+        &store,
+        &prepared,
+        &record.job_path,
+        record.config_path.as_deref(),
+        Some(parent),
+    )?;
+    let plan = &prepared.plan;
+    let name = |key: &crate::step_key::StepKey| key.display(&plan.nodes[key.node].name).to_string();
+    let reused: std::collections::HashSet<String> = prior
+        .succeeded
+        .iter()
+        .map(|(key, _)| name(key))
+        .chain(prior.emitted.iter().map(|(key, _, _)| name(key)))
+        .collect();
+    store.adopt(parent, &id, &reused)?;
+    eprintln!("run {id} re-executes run {parent}");
+    execute(prepared, &store, id, prior, json).await
 }
 
 async fn resume(

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod report;
 pub mod retry;
 pub mod runtime;
+pub mod selection;
 pub mod step_error;
 pub mod step_key;
 pub mod store;

@@ -6,6 +6,7 @@
 //! outputs committed with it or before it; a crash loses at most the last, uncommitted batch,
 //! and with it only work that resume will redo.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -62,6 +63,8 @@ pub struct RunRecord {
     pub status: String,
     pub started: f64,
     pub finished: Option<f64>,
+    /// The run this one re-executes, if any.
+    pub parent: Option<String>,
 }
 
 /// One recorded event.
@@ -113,7 +116,8 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
              config_path TEXT,
              status TEXT NOT NULL,
              started REAL NOT NULL,
-             finished REAL
+             finished REAL,
+             parent TEXT REFERENCES runs(id)
          );
          CREATE TABLE IF NOT EXISTS events (
              run_id TEXT NOT NULL REFERENCES runs(id),
@@ -140,7 +144,26 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
          );
          CREATE INDEX IF NOT EXISTS outputs_by_step ON outputs(run_id, step_key);",
     )?;
+    migrate(&conn)?;
     Ok(conn)
+}
+
+/// The schema version this build writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+/// Brings a store written by an older build up to [`SCHEMA_VERSION`].
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version < 1 {
+        // Version 0 stores predate re-execution and have no `parent` column.
+        let has_parent = conn
+            .prepare("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'parent'")?
+            .exists([])?;
+        if !has_parent {
+            conn.execute_batch("ALTER TABLE runs ADD COLUMN parent TEXT REFERENCES runs(id)")?;
+        }
+    }
+    conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
 }
 
 impl Store {
@@ -169,8 +192,8 @@ impl Store {
     pub fn begin_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "INSERT INTO runs (id, job_name, job_path, config_path, status, started)
-                 VALUES (?1, ?2, ?3, ?4, 'RUNNING', ?5)",
+                "INSERT INTO runs (id, job_name, job_path, config_path, status, started, parent)
+                 VALUES (?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6)",
                 params![
                     run.id,
                     run.job_name,
@@ -178,7 +201,8 @@ impl Store {
                     run.config_path
                         .as_ref()
                         .map(|p| p.to_string_lossy().into_owned()),
-                    run.started
+                    run.started,
+                    run.parent
                 ],
             )
             .map_err(|e| self.sqlite(e))?;
@@ -201,7 +225,7 @@ impl Store {
         let mut statement = self
             .conn
             .prepare(
-                "SELECT id, job_name, job_path, config_path, status, started, finished
+                "SELECT id, job_name, job_path, config_path, status, started, finished, parent
                  FROM runs ORDER BY started DESC, id DESC",
             )
             .map_err(|e| self.sqlite(e))?;
@@ -215,7 +239,7 @@ impl Store {
     pub fn run(&self, id: &str) -> Result<RunRecord, StoreError> {
         self.conn
             .query_row(
-                "SELECT id, job_name, job_path, config_path, status, started, finished
+                "SELECT id, job_name, job_path, config_path, status, started, finished, parent
                  FROM runs WHERE id = ?1",
                 [id],
                 run_record,
@@ -294,6 +318,96 @@ impl Store {
         Ok(outputs)
     }
 
+    /// Copies into run `child` what run `parent` recorded for `steps` (their outputs and
+    /// successes), so that a re-execution holds every output it reused. Copied events carry
+    /// `reused_from`.
+    pub fn adopt(
+        &mut self,
+        parent: &str,
+        child: &str,
+        steps: &HashSet<String>,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sqlite = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sqlite)?;
+        {
+            let mut events = tx
+                .prepare(
+                    "SELECT seq, timestamp, step_key, event, json FROM events
+                     WHERE run_id = ?1 AND event IN ('STEP_OUTPUT', 'STEP_SUCCESS') ORDER BY seq",
+                )
+                .map_err(sqlite)?;
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO events (run_id, seq, timestamp, step_key, event, json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(sqlite)?;
+            let rows = events
+                .query_map([parent], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, f64>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
+                    ))
+                })
+                .map_err(sqlite)?;
+            for row in rows {
+                let (seq, timestamp, step, event, json) = row.map_err(sqlite)?;
+                if !steps.contains(&step) {
+                    continue;
+                }
+                let mut json: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+                json["run_id"] = child.into();
+                json["reused_from"] = parent.into();
+                insert
+                    .execute(params![
+                        child,
+                        seq,
+                        timestamp,
+                        step,
+                        event,
+                        json.to_string()
+                    ])
+                    .map_err(sqlite)?;
+            }
+            let mut outputs = tx
+                .prepare("SELECT seq, step_key, output, mapping_key, hash FROM outputs WHERE run_id = ?1")
+                .map_err(sqlite)?;
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO outputs (run_id, seq, step_key, output, mapping_key, hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(sqlite)?;
+            let rows = outputs
+                .query_map([parent], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, Option<String>>(3)?,
+                        row.get::<_, String>(4)?,
+                    ))
+                })
+                .map_err(sqlite)?;
+            for row in rows {
+                let (seq, step, output, mapping_key, hash) = row.map_err(sqlite)?;
+                if steps.contains(&step) {
+                    insert
+                        .execute(params![child, seq, step, output, mapping_key, hash])
+                        .map_err(sqlite)?;
+                }
+            }
+        }
+        tx.commit().map_err(sqlite)
+    }
+
     /// Step keys with a committed `STEP_SUCCESS` in run `id`.
     pub fn succeeded_steps(&self, id: &str) -> Result<Vec<String>, StoreError> {
         let mut statement = self
@@ -340,6 +454,7 @@ fn run_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         status: row.get(4)?,
         started: row.get(5)?,
         finished: row.get(6)?,
+        parent: row.get(7)?,
     })
 }
 

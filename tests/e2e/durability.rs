@@ -195,3 +195,109 @@ fn a_corrupt_store_gives_a_clear_error() {
     assert!(ran.stderr.contains("run store"), "{}", ran.stderr);
     assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
 }
+
+/// The step keys that started in run `id`.
+fn started(store: &Path, id: &str) -> Vec<String> {
+    let mut steps: Vec<String> = Store::open(store)
+        .unwrap()
+        .events(id, None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == "STEP_START")
+        .map(|e| e.step_key.unwrap())
+        .collect();
+    steps.sort();
+    steps
+}
+
+fn newest_run(store: &Path) -> host::store::RunRecord {
+    Store::open(store).unwrap().runs().unwrap().remove(0)
+}
+
+#[test]
+fn reexecution_from_failure_runs_only_failed_and_unrun_steps() {
+    let store = tempfile::tempdir().unwrap();
+    let job = TempJob::new(
+        "[ops.fan_out]\ncomponent = 'testkit'\nconfig = { n = 10 }\n\
+         [ops.fail_on]\ncomponent = 'testkit'\ninputs.value = { map = 'fan_out' }\n\
+         [ops.sum]\ncomponent = 'testkit'\ninputs.values = { collect = 'fail_on' }\n",
+    );
+    let run_config = job.dir.path().join("run.toml");
+    std::fs::write(&run_config, "[ops.fail_on.config]\nfail_on = [3]\n").unwrap();
+    let config = run_config.to_str().unwrap();
+    host_in(
+        store.path(),
+        &["run", job.path().to_str().unwrap(), "--config", config],
+    )
+    .expect_code(1);
+    let parent = only_run(store.path());
+
+    // The "fix": the run config no longer fails value 3.
+    std::fs::write(&run_config, "[ops.fail_on.config]\nfail_on = []\n").unwrap();
+    let ran = host_in(store.path(), &["reexecute", &parent, "--from-failure"]).expect_code(0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&ran.stdout).unwrap(),
+        json!({"sum": 45})
+    );
+    let child = newest_run(store.path());
+    assert_eq!(child.parent.as_deref(), Some(parent.as_str()));
+    assert_eq!(started(store.path(), &child.id), ["fail_on[k3]", "sum"]);
+    // The child holds the reused outputs too.
+    let reused = host_in(store.path(), &["output", &child.id, "fail_on[k7]"]).expect_code(0);
+    assert_eq!(reused.stdout.trim(), "7");
+    let listed = host_in(store.path(), &["runs"]).expect_code(0);
+    assert!(
+        listed.stdout.contains(&format!("(re-executes {parent})")),
+        "{}",
+        listed.stdout
+    );
+}
+
+#[test]
+fn reexecution_of_a_selection_reruns_it_and_what_is_downstream() {
+    let store = tempfile::tempdir().unwrap();
+    let job = root().join("guest-examples/jobs/chained.toml");
+    run_example("chained", &[]).expect_code(0);
+    host_in(store.path(), &["run", job.to_str().unwrap()]).expect_code(0);
+    let parent = only_run(store.path());
+
+    let ran = host_in(
+        store.path(),
+        &["reexecute", &parent, "--select", "echo_2[3]"],
+    )
+    .expect_code(0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&ran.stdout).unwrap(),
+        json!({"process": 55})
+    );
+    assert_eq!(
+        started(store.path(), &newest_run(store.path()).id),
+        ["echo_2[3]", "echo_3[3]", "process"]
+    );
+
+    host_in(store.path(), &["reexecute", &parent, "--select", "echo_3"]).expect_code(0);
+    assert_eq!(
+        started(store.path(), &newest_run(store.path()).id).len(),
+        11
+    );
+
+    host_in(store.path(), &["reexecute", &parent, "--select", "*echo"]).expect_code(0);
+    assert_eq!(
+        started(store.path(), &newest_run(store.path()).id).len(),
+        32
+    );
+
+    let bad = host_in(store.path(), &["reexecute", &parent, "--select", "ghost"]).expect_code(2);
+    assert!(
+        bad.stderr
+            .contains("selection `ghost` names no op of the job"),
+        "{}",
+        bad.stderr
+    );
+    let neither = host_in(store.path(), &["reexecute", &parent]).expect_code(2);
+    assert!(
+        neither.stderr.contains("--from-failure"),
+        "{}",
+        neither.stderr
+    );
+}

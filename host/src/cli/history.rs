@@ -27,8 +27,12 @@ pub fn runs(store: &Store) -> anyhow::Result<ExitCode> {
         let took = run
             .finished
             .map_or_else(String::new, |end| format!("{:.1}s", end - run.started));
+        let parent = run
+            .parent
+            .map(|p| format!(" (re-executes {p})"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "{}  {:<8} {}  {:>8}  {}\n",
+            "{}  {:<8} {}  {:>8}  {}{parent}\n",
             run.id,
             run.status,
             time(run.started),

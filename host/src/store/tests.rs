@@ -9,6 +9,7 @@ fn run(id: &str) -> RunRecord {
         status: "RUNNING".into(),
         started: 1.0,
         finished: None,
+        parent: None,
     }
 }
 
@@ -136,4 +137,19 @@ fn detects_corrupt_and_missing_blobs() {
         .unwrap();
     let err = store.outputs("r1", None).unwrap_err();
     assert!(err.to_string().contains("is missing"), "{err}");
+}
+
+#[test]
+fn migrates_a_store_without_the_parent_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = Connection::open(dir.path().join("shoal.db")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE runs (id TEXT PRIMARY KEY, job_name TEXT NOT NULL, job_path TEXT NOT NULL,
+         config_path TEXT, status TEXT NOT NULL, started REAL NOT NULL, finished REAL);",
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(dir.path()).unwrap();
+    record_run(&store, "r1");
+    assert_eq!(store.run("r1").unwrap().parent, None);
 }
