@@ -5,6 +5,8 @@
 //! `identity` is mapped over them (N clones, each in its own instance), `sum` collects them:
 //! the whole run, with scheduling, output checks, CBOR lists and events, divided by its steps.
 //!
+//! With the run store, every event and output is also written to SQLite (what `host run` does).
+//!
 //! Run: `cargo bench --bench fanout` (after building guest-examples; `FANOUT=100000` changes N).
 //! Each figure is the median of several rounds measured in the same process.
 
@@ -13,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use host::cli;
 use host::events::NoEvents;
+use host::exec::Prior;
 use host::runtime::Runtime;
+use host::store::{RunRecord, Store};
 
 const ROUNDS: usize = 5;
 
@@ -50,7 +54,13 @@ async fn baseline(calls: usize) -> Duration {
     median(rounds)
 }
 
-async fn shoal(fanout: usize, max_concurrent: usize, dir: &tempfile::TempDir) -> Duration {
+/// Per-step time of `host run` at `max_concurrent`, recording to a run store when `stored`.
+async fn shoal(
+    fanout: usize,
+    max_concurrent: usize,
+    stored: bool,
+    dir: &tempfile::TempDir,
+) -> Duration {
     let job = dir.path().join("job.toml");
     std::fs::write(
         &job,
@@ -69,7 +79,27 @@ async fn shoal(fanout: usize, max_concurrent: usize, dir: &tempfile::TempDir) ->
             .await
             .expect("job loads");
         let start = Instant::now();
-        let run = prepared.run(&mut NoEvents).await;
+        let run = if stored {
+            let store = Store::open(&dir.path().join("store")).expect("store opens");
+            let id = format!("bench-{}", fastrand::u64(..));
+            let record = RunRecord {
+                id: id.clone(),
+                job_name: "bench".into(),
+                job_path: job.clone(),
+                config_path: None,
+                status: "RUNNING".into(),
+                started: 0.0,
+                finished: None,
+                parent: None,
+            };
+            store.begin_run(&record).expect("run recorded");
+            let mut sink = store.sink(&id).expect("sink");
+            let run = prepared.run_as(id, Prior::default(), &mut sink).await;
+            sink.finish().expect("store written");
+            run
+        } else {
+            prepared.run(&mut NoEvents).await
+        };
         let elapsed = start.elapsed();
         assert!(run.succeeded(), "benchmark run failed");
         rounds.push(elapsed / run.steps.len() as u32);
@@ -95,11 +125,12 @@ fn main() {
         let floor = baseline(fanout).await;
         println!("fan-out {fanout}, median of {ROUNDS} rounds");
         println!("  raw wasmtime (instantiate + call + drop, 1 thread): {:8.2} µs/call", micros(floor));
-        for max_concurrent in [1, 2] {
-            let step = shoal(fanout, max_concurrent, &dir).await;
+        for (max_concurrent, stored) in [(1, false), (2, false), (1, true), (2, true)] {
+            let step = shoal(fanout, max_concurrent, stored, &dir).await;
             let per_core = micros(step) * max_concurrent as f64;
+            let store = if stored { "with run store" } else { "no run store  " };
             println!(
-                "  host run, --max-concurrent {max_concurrent}:                  {:8.2} µs/step  ({:.2} µs/step/core, {:.2}x raw)",
+                "  host run, --max-concurrent {max_concurrent}, {store}: {:8.2} µs/step  ({:.2} µs/step/core, {:.2}x raw)",
                 micros(step),
                 per_core,
                 per_core / micros(floor)
