@@ -2,26 +2,14 @@
 #![no_main]
 
 use host::job::{Job, LoadedJob};
-use host::op_info::{OpInfo, OutputInfo};
+use host::op_info::OpInfo;
 use indexmap::IndexMap;
 use libfuzzer_sys::fuzz_target;
 
 /// Ops shaped like the seed examples, in a component called `c`, so that inputs reach the
 /// wiring checks and not only "unknown component".
 fn catalog() -> IndexMap<String, Vec<OpInfo>> {
-    let op = |name: &str, inputs: &[&str], outputs: &[(&str, bool)]| OpInfo {
-        name: name.into(),
-        description: String::new(),
-        inputs: inputs.iter().map(|s| s.to_string()).collect(),
-        outputs: outputs
-            .iter()
-            .map(|(name, dynamic)| OutputInfo {
-                name: name.to_string(),
-                dynamic: *dynamic,
-                description: String::new(),
-            })
-            .collect(),
-    };
+    let op = OpInfo::new;
     let ops = vec![
         op("emit", &[], &[("result", true)]),
         op("two", &[], &[("values", true), ("negatives", true)]),

@@ -321,14 +321,7 @@ async fn reexecute(
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(store_dir)?;
-    let record = store.run(parent)?;
-    let prepared = prepare(
-        &record.job_path,
-        record.config_path.as_deref(),
-        max_concurrent,
-    )
-    .await
-    .with_context(|| format!("cannot rebuild run `{parent}` from its job file"))?;
+    let (record, prepared) = rebuild(&store, parent, max_concurrent).await?;
     let selection = Selection::parse(&prepared.plan, select)?;
     let mut prior = history::prior(&store, parent, &prepared.plan)?;
     prior
@@ -357,13 +350,12 @@ async fn reexecute(
     execute(prepared, &store, id, prior, json).await
 }
 
-async fn resume(
+/// The recorded run `run_id` and its job, prepared again from the job file and run config.
+async fn rebuild(
+    store: &Store,
     run_id: &str,
     max_concurrent: Option<usize>,
-    json: bool,
-    store_dir: &Path,
-) -> anyhow::Result<ExitCode> {
-    let store = Store::open(store_dir)?;
+) -> anyhow::Result<(RunRecord, Prepared)> {
     let record = store.run(run_id)?;
     let prepared = prepare(
         &record.job_path,
@@ -372,6 +364,17 @@ async fn resume(
     )
     .await
     .with_context(|| format!("cannot rebuild run `{run_id}` from its job file"))?;
+    Ok((record, prepared))
+}
+
+async fn resume(
+    run_id: &str,
+    max_concurrent: Option<usize>,
+    json: bool,
+    store_dir: &Path,
+) -> anyhow::Result<ExitCode> {
+    let store = Store::open(store_dir)?;
+    let (_, prepared) = rebuild(&store, run_id, max_concurrent).await?;
     let prior = history::prior(&store, run_id, &prepared.plan)?;
     store.reopen_run(run_id)?;
     execute(prepared, &store, run_id.to_string(), prior, json).await

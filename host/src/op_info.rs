@@ -21,6 +21,23 @@ pub struct OutputInfo {
 }
 
 impl OpInfo {
+    /// An op without descriptions: `outputs` are (name, dynamic?) pairs. For tests and fuzzing.
+    pub fn new(name: &str, inputs: &[&str], outputs: &[(&str, bool)]) -> Self {
+        OpInfo {
+            name: name.to_string(),
+            description: String::new(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            outputs: outputs
+                .iter()
+                .map(|(name, dynamic)| OutputInfo {
+                    name: name.to_string(),
+                    dynamic: *dynamic,
+                    description: String::new(),
+                })
+                .collect(),
+        }
+    }
+
     /// The declared output called `name`.
     pub fn output(&self, name: &str) -> Option<&OutputInfo> {
         self.outputs.iter().find(|output| output.name == name)

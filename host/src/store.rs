@@ -327,84 +327,30 @@ impl Store {
         child: &str,
         steps: &HashSet<String>,
     ) -> Result<(), StoreError> {
+        let steps = serde_json::to_string(steps).expect("a set of strings serializes");
         let path = self.path.clone();
         let sqlite = |source| StoreError::Sqlite {
             path: path.clone(),
             source,
         };
         let tx = self.conn.transaction().map_err(sqlite)?;
-        {
-            let mut events = tx
-                .prepare(
-                    "SELECT seq, timestamp, step_key, event, json FROM events
-                     WHERE run_id = ?1 AND event IN ('STEP_OUTPUT', 'STEP_SUCCESS') ORDER BY seq",
-                )
-                .map_err(sqlite)?;
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO events (run_id, seq, timestamp, step_key, event, json)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(sqlite)?;
-            let rows = events
-                .query_map([parent], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, f64>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, String>(4)?,
-                    ))
-                })
-                .map_err(sqlite)?;
-            for row in rows {
-                let (seq, timestamp, step, event, json) = row.map_err(sqlite)?;
-                if !steps.contains(&step) {
-                    continue;
-                }
-                let mut json: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
-                json["run_id"] = child.into();
-                json["reused_from"] = parent.into();
-                insert
-                    .execute(params![
-                        child,
-                        seq,
-                        timestamp,
-                        step,
-                        event,
-                        json.to_string()
-                    ])
-                    .map_err(sqlite)?;
-            }
-            let mut outputs = tx
-                .prepare("SELECT seq, step_key, output, mapping_key, hash FROM outputs WHERE run_id = ?1")
-                .map_err(sqlite)?;
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO outputs (run_id, seq, step_key, output, mapping_key, hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(sqlite)?;
-            let rows = outputs
-                .query_map([parent], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, Option<String>>(3)?,
-                        row.get::<_, String>(4)?,
-                    ))
-                })
-                .map_err(sqlite)?;
-            for row in rows {
-                let (seq, step, output, mapping_key, hash) = row.map_err(sqlite)?;
-                if steps.contains(&step) {
-                    insert
-                        .execute(params![child, seq, step, output, mapping_key, hash])
-                        .map_err(sqlite)?;
-                }
-            }
-        }
+        tx.execute(
+            "INSERT INTO events (run_id, seq, timestamp, step_key, event, json)
+             SELECT ?2, seq, timestamp, step_key, event,
+                    json_set(json, '$.run_id', ?2, '$.reused_from', ?1)
+             FROM events
+             WHERE run_id = ?1 AND event IN ('STEP_OUTPUT', 'STEP_SUCCESS')
+               AND step_key IN (SELECT value FROM json_each(?3))",
+            params![parent, child, steps],
+        )
+        .map_err(sqlite)?;
+        tx.execute(
+            "INSERT INTO outputs (run_id, seq, step_key, output, mapping_key, hash)
+             SELECT ?2, seq, step_key, output, mapping_key, hash FROM outputs
+             WHERE run_id = ?1 AND step_key IN (SELECT value FROM json_each(?3))",
+            params![parent, child, steps],
+        )
+        .map_err(sqlite)?;
         tx.commit().map_err(sqlite)
     }
 

@@ -2,23 +2,10 @@
 
 use super::*;
 use crate::job::Job;
-use crate::op_info::OutputInfo;
 
 /// A catalog with one component `c` holding ops shaped like the seed examples.
 pub fn catalog() -> IndexMap<String, Vec<OpInfo>> {
-    let op = |name: &str, inputs: &[&str], outputs: &[(&str, bool)]| OpInfo {
-        name: name.into(),
-        description: String::new(),
-        inputs: inputs.iter().map(|s| s.to_string()).collect(),
-        outputs: outputs
-            .iter()
-            .map(|(name, dynamic)| OutputInfo {
-                name: name.to_string(),
-                dynamic: *dynamic,
-                description: String::new(),
-            })
-            .collect(),
-    };
+    let op = OpInfo::new;
     let ops = vec![
         op("emit", &[], &[("result", true)]),
         op("emit_in", &["x"], &[("result", true)]),
