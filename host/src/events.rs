@@ -82,6 +82,25 @@ pub enum EventKind<'a> {
     },
 }
 
+impl EventKind<'_> {
+    /// The event's name as it appears in the `event` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::RunStart { .. } => "RUN_START",
+            EventKind::StepStart { .. } => "STEP_START",
+            EventKind::StepOutput { .. } => "STEP_OUTPUT",
+            EventKind::StepSuccess { .. } => "STEP_SUCCESS",
+            EventKind::StepFailure { .. } => "STEP_FAILURE",
+            EventKind::StepUpForRetry { .. } => "STEP_UP_FOR_RETRY",
+            EventKind::StepRestarted { .. } => "STEP_RESTARTED",
+            EventKind::StepSkipped { .. } => "STEP_SKIPPED",
+            EventKind::Logs { .. } => "LOGS",
+            EventKind::RunSuccess { .. } => "RUN_SUCCESS",
+            EventKind::RunFailure { .. } => "RUN_FAILURE",
+        }
+    }
+}
+
 fn cbor_as_json<S: Serializer>(bytes: &&[u8], serializer: S) -> Result<S::Ok, S::Error> {
     value::to_json(bytes).serialize(serializer)
 }
@@ -164,6 +183,7 @@ mod tests {
             timestamp: 1.5,
             step_key: Some("load_pieces"),
         };
+        assert_eq!(event.kind.name(), "STEP_OUTPUT");
         assert_eq!(
             serde_json::to_value(&event).unwrap(),
             serde_json::json!({
@@ -171,5 +191,57 @@ mod tests {
                 "run_id": "r", "timestamp": 1.5, "step_key": "load_pieces"
             })
         );
+    }
+
+    #[test]
+    fn names_match_the_serialized_event_field() {
+        let kinds = [
+            EventKind::RunStart { job: "j" },
+            EventKind::StepStart { attempt: 1 },
+            EventKind::StepOutput {
+                output: "o",
+                mapping_key: None,
+                value: &[0],
+            },
+            EventKind::StepSuccess { duration_ms: 0.0 },
+            EventKind::StepFailure {
+                error_kind: "k",
+                error: "e".into(),
+                backtrace: None,
+                duration_ms: 0.0,
+            },
+            EventKind::StepUpForRetry {
+                error_kind: "k",
+                error: "e".into(),
+                attempt: 1,
+                delay_ms: 0.0,
+            },
+            EventKind::StepRestarted { attempt: 2 },
+            EventKind::StepSkipped { reason: "r" },
+            EventKind::Logs {
+                level: "info",
+                message: "m",
+            },
+            EventKind::RunSuccess {
+                duration_ms: 0.0,
+                peak_rss_bytes: None,
+            },
+            EventKind::RunFailure {
+                duration_ms: 0.0,
+                failed_steps: vec![],
+                peak_rss_bytes: None,
+            },
+        ];
+        for kind in kinds {
+            let name = kind.name();
+            let json = serde_json::to_value(Event {
+                kind,
+                run_id: "r",
+                timestamp: 0.0,
+                step_key: None,
+            })
+            .unwrap();
+            assert_eq!(json["event"], name);
+        }
     }
 }

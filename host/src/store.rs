@@ -108,6 +108,7 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA busy_timeout = 10000;
+         PRAGMA cache_size = -65536;
          PRAGMA foreign_keys = ON;
          CREATE TABLE IF NOT EXISTS runs (
              id TEXT PRIMARY KEY,
@@ -446,11 +447,7 @@ impl Drop for StoreSink {
 
 impl EventSink for StoreSink {
     fn event(&mut self, event: &Event<'_>) {
-        let json = serde_json::to_value(event).expect("events serialize");
-        let name = match &json["event"] {
-            serde_json::Value::String(name) => event_name(name),
-            _ => "UNKNOWN",
-        };
+        let json = serde_json::to_string(event).expect("events serialize");
         let (output, finished) = match &event.kind {
             EventKind::StepOutput {
                 output,
@@ -471,8 +468,8 @@ impl EventSink for StoreSink {
         let pending = Pending {
             timestamp: event.timestamp,
             step_key: event.step_key.map(str::to_string),
-            event: name,
-            json: json.to_string(),
+            event: event.kind.name(),
+            json,
             output,
             finished,
         };
@@ -480,26 +477,6 @@ impl EventSink for StoreSink {
             let _ignored = tx.send(pending);
         }
     }
-}
-
-/// The static name of an event, so that the writer needs no allocation for it.
-fn event_name(name: &str) -> &'static str {
-    [
-        "RUN_START",
-        "STEP_START",
-        "STEP_OUTPUT",
-        "STEP_SUCCESS",
-        "STEP_FAILURE",
-        "STEP_UP_FOR_RETRY",
-        "STEP_RESTARTED",
-        "STEP_SKIPPED",
-        "LOGS",
-        "RUN_SUCCESS",
-        "RUN_FAILURE",
-    ]
-    .into_iter()
-    .find(|known| *known == name)
-    .unwrap_or("UNKNOWN")
 }
 
 fn write_events(
