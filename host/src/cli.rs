@@ -57,6 +57,7 @@ pub enum Command {
     Resume {
         /// The run's id (see `host runs`).
         run_id: String,
+        /// Most steps running at once [default: number of cores].
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         max_concurrent: Option<u32>,
         /// Write events to stdout as JSON Lines instead of the final outputs.
@@ -75,6 +76,7 @@ pub enum Command {
         /// Steps to run again, in Dagster's syntax: `op`, `op[key]`, `*op`, `+op`, `op+`.
         #[arg(long, value_name = "SELECTION")]
         select: Vec<String>,
+        /// Most steps running at once [default: number of cores].
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         max_concurrent: Option<u32>,
         /// Write events to stdout as JSON Lines instead of the final outputs.
