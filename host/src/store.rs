@@ -102,15 +102,22 @@ pub fn default_dir() -> PathBuf {
 
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    // First, so that every statement below waits for other processes' locks (several `host`
+    // processes may open a new store at once) instead of failing with "database is locked".
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // WAL keeps every committed transaction across a crash of this process (SIGKILL included);
-    // NORMAL sync trades durability on power loss for commit speed.
+    // NORMAL sync trades durability on power loss for commit speed. Switching a new database
+    // to WAL can report "busy" without waiting while another process does the same, so retry.
+    retry_busy(|| conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())))?;
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = NORMAL;
-         PRAGMA busy_timeout = 10000;
+        "PRAGMA synchronous = NORMAL;
          PRAGMA cache_size = -65536;
-         PRAGMA foreign_keys = ON;
-         CREATE TABLE IF NOT EXISTS runs (
+         PRAGMA foreign_keys = ON;",
+    )?;
+    // One immediate transaction, which waits for the write lock, creates or upgrades the schema.
+    retry_busy(|| conn.execute_batch("BEGIN IMMEDIATE"))?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS runs (
              id TEXT PRIMARY KEY,
              job_name TEXT NOT NULL,
              job_path TEXT NOT NULL,
@@ -146,7 +153,24 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
          CREATE INDEX IF NOT EXISTS outputs_by_step ON outputs(run_id, step_key);",
     )?;
     migrate(&conn)?;
+    conn.execute_batch("COMMIT")?;
     Ok(conn)
+}
+
+/// Runs `attempt` again while SQLite reports the database busy, for up to about ten seconds.
+fn retry_busy<T>(mut attempt: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match attempt() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            result => return result,
+        }
+    }
 }
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -164,7 +188,10 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             conn.execute_batch("ALTER TABLE runs ADD COLUMN parent TEXT REFERENCES runs(id)")?;
         }
     }
-    conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+    if version != SCHEMA_VERSION {
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+    }
+    Ok(())
 }
 
 impl Store {

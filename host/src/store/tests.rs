@@ -153,3 +153,24 @@ fn migrates_a_store_without_the_parent_column() {
     record_run(&store, "r1");
     assert_eq!(store.run("r1").unwrap().parent, None);
 }
+
+#[test]
+fn many_processes_can_open_a_new_store_at_once() {
+    // Threads stand in for concurrent `host` processes: each opens its own connection.
+    let dir = tempfile::tempdir().unwrap();
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let path = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                let store = Store::open(&path).unwrap();
+                record_run(&store, &format!("r{i}"));
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle
+            .join()
+            .expect("open and write without `database is locked`");
+    }
+    assert_eq!(Store::open(dir.path()).unwrap().runs().unwrap().len(), 8);
+}
