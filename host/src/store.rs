@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::events::{Event, EventKind, EventSink};
 
@@ -361,7 +361,10 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sqlite)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
         tx.execute(
             "INSERT INTO events (run_id, seq, timestamp, step_key, event, json)
              SELECT ?2, seq, timestamp, step_key, event,
@@ -513,7 +516,7 @@ fn write_events(
     rx: &mpsc::Receiver<Pending>,
 ) -> Result<(), rusqlite::Error> {
     while let Ok(first) = rx.recv() {
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut insert_event = tx.prepare_cached(
                 "INSERT INTO events (run_id, seq, timestamp, step_key, event, json)
