@@ -20,7 +20,7 @@ use crate::outputs::DynamicValue;
 use crate::plan::{InputSource, Plan};
 use crate::step_error::StepError;
 use crate::step_key::StepKey;
-use crate::value;
+use crate::value::{self, KeyedValues, NamedValues};
 
 /// One step attempt, as handed to a [`StepRunner`].
 #[derive(Debug, Clone)]
@@ -32,7 +32,7 @@ pub struct StepCall {
     pub mapping_keys: Vec<String>,
     pub attempt: u32,
     /// Input name -> CBOR value, in the op's declared order.
-    pub inputs: Vec<(String, Vec<u8>)>,
+    pub inputs: NamedValues,
 }
 
 /// Runs one step attempt: the seam between scheduling and Wasm, so that the scheduler can be
@@ -43,7 +43,7 @@ pub trait StepRunner: Send + Sync + 'static {
         &self,
         call: StepCall,
         channel: StepChannel,
-    ) -> impl Future<Output = Result<Vec<(String, Vec<u8>)>, StepError>> + Send;
+    ) -> impl Future<Output = Result<NamedValues, StepError>> + Send;
 }
 
 enum Message {
@@ -54,7 +54,7 @@ enum Message {
         level: &'static str,
         message: String,
     },
-    Finished(Result<Vec<(String, Vec<u8>)>, StepError>),
+    Finished(Result<NamedValues, StepError>),
 }
 
 /// A running step's line back to the scheduler.
@@ -108,12 +108,6 @@ pub struct RunOptions {
     pub prior: Prior,
 }
 
-/// Values by name (inputs or outputs), as CBOR.
-pub type NamedValues = Vec<(String, Vec<u8>)>;
-
-/// Values of a dynamic output by mapping key, in emission order, as CBOR.
-pub type KeyedValues = Vec<(String, Vec<u8>)>;
-
 /// What a resumed run starts from: steps whose success was committed, with their outputs, and
 /// the dynamic values every producer yielded, in order (also those of producers that did not
 /// finish: their clones may have run, and a rerun must yield the same values again).
@@ -141,12 +135,12 @@ pub struct Step {
     pub name: String,
     pub status: Status,
     /// Non-dynamic outputs, once succeeded.
-    pub outputs: Vec<(String, Vec<u8>)>,
+    pub outputs: NamedValues,
     pub duration: Option<Duration>,
     /// Attempts started so far.
     pub attempts: u32,
     /// Inputs, kept until the step starts (and after, while it may be retried).
-    inputs: Vec<(String, Vec<u8>)>,
+    inputs: NamedValues,
     started: Option<Instant>,
     /// Per dynamic output, how many values the current attempt has yielded: a retry must yield
     /// again what earlier attempts yielded (clones of those already run), then may go on.
@@ -251,7 +245,7 @@ const DECLARED: &str = "a succeeded step has every declared output";
 
 /// What an input check concluded.
 enum Readiness {
-    Ready(Vec<(String, Vec<u8>)>),
+    Ready(NamedValues),
     Wait,
     Skip(String),
 }
@@ -548,9 +542,8 @@ impl Scheduler<'_> {
                 .map_or(0, IndexMap::len);
             let replayed = record.replayed.get(output).copied().unwrap_or(0);
             if replayed < earlier {
-                let values = earlier;
                 return Err(StepError::NondeterministicRetry(format!(
-                    "output `{output}` yielded {replayed} values, an earlier attempt {values}"
+                    "output `{output}` yielded {replayed} values, an earlier attempt {earlier}"
                 )));
             }
         }
@@ -562,7 +555,7 @@ impl Scheduler<'_> {
     fn finished(
         &mut self,
         step: usize,
-        result: Result<Vec<(String, Vec<u8>)>, StepError>,
+        result: Result<NamedValues, StepError>,
     ) -> Option<Duration> {
         let result = match (result, self.check_replay_complete(step)) {
             (_, Err(divergence)) => Err(divergence),
@@ -591,8 +584,6 @@ impl Scheduler<'_> {
             }
             Ok(outputs) => {
                 record.status = Status::Succeeded;
-                record.outputs = outputs;
-                let outputs = std::mem::take(&mut self.run.steps[step].outputs);
                 for (output, value) in &outputs {
                     self.event(
                         Some(step),
@@ -710,7 +701,7 @@ impl Scheduler<'_> {
     }
 
     /// Adds the record of step `key`.
-    fn create(&mut self, key: StepKey, status: Status, inputs: Vec<(String, Vec<u8>)>) -> usize {
+    fn create(&mut self, key: StepKey, status: Status, inputs: NamedValues) -> usize {
         let id = self.run.steps.len();
         let name = key.display(&self.run.plan.nodes[key.node].name).to_string();
         self.run.index.insert(key.clone(), id);

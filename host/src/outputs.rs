@@ -8,7 +8,7 @@ use crate::limits::Limits;
 use crate::name;
 use crate::op_info::OpInfo;
 use crate::step_error::StepError;
-use crate::value;
+use crate::value::{self, NamedValues};
 
 /// One accepted value of a dynamic output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,10 +141,7 @@ impl OutputGuard {
 
     /// Checks the op's returned non-dynamic values: each declared once, every one present,
     /// well-formed. Fails with an earlier violation of a dynamic output if there was one.
-    pub fn finish(
-        mut self,
-        values: Vec<(String, Vec<u8>)>,
-    ) -> Result<Vec<(String, Vec<u8>)>, StepError> {
+    pub fn finish(mut self, values: NamedValues) -> Result<NamedValues, StepError> {
         if let Some(err) = self.violation {
             return Err(err);
         }

@@ -17,6 +17,7 @@ use crate::limits::{Limits, MAX_MEMORY};
 use crate::op_info::OpInfo;
 use crate::plan::Plan;
 use crate::step_error::StepError;
+use crate::value::NamedValues;
 use bindings::{OpComponent, OpComponentPre};
 use state::StepState;
 
@@ -284,7 +285,7 @@ impl WasmRunner {
         &self,
         call: StepCall,
         channel: StepChannel,
-    ) -> Result<Vec<(String, Vec<u8>)>, StepError> {
+    ) -> Result<NamedValues, StepError> {
         let node = &self.plan.nodes[call.node];
         let limits = node.limits;
         let mut store = self.runtime.store(StepState::new(node, channel)?, &limits);
@@ -324,16 +325,12 @@ impl WasmRunner {
 }
 
 impl StepRunner for WasmRunner {
-    async fn run(
-        &self,
-        call: StepCall,
-        channel: StepChannel,
-    ) -> Result<Vec<(String, Vec<u8>)>, StepError> {
+    async fn run(&self, call: StepCall, channel: StepChannel) -> Result<NamedValues, StepError> {
         self.attempt(call, channel).await
     }
 }
 
-/// Loads every component of `plan`'s job, in order, reporting the first failure.
+/// Loads the components at `paths`, in order, reporting the first failure.
 pub async fn load_all(
     runtime: &Runtime,
     paths: impl IntoIterator<Item = &PathBuf>,

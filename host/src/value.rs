@@ -4,6 +4,12 @@
 
 use ciborium::Value;
 
+/// Values by name (inputs or outputs), as CBOR.
+pub type NamedValues = Vec<(String, Vec<u8>)>;
+
+/// Values of a dynamic output by mapping key, in emission order, as CBOR.
+pub type KeyedValues = Vec<(String, Vec<u8>)>;
+
 /// How deep CBOR arrays and maps may nest in a value from a guest.
 pub const MAX_DEPTH: usize = 64;
 

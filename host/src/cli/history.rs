@@ -10,10 +10,11 @@ use indexmap::IndexMap;
 use serde_json::Value as Json;
 
 use super::print_stdout;
-use crate::exec::{KeyedValues, NamedValues, Prior};
+use crate::exec::Prior;
 use crate::plan::Plan;
 use crate::store::{OutputRecord, Store};
 use crate::value;
+use crate::value::{KeyedValues, NamedValues};
 
 fn time(seconds: f64) -> String {
     let at = UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0));

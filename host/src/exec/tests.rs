@@ -40,7 +40,7 @@ fn int(call: &StepCall, name: &str) -> i64 {
     ciborium::from_reader(bytes.as_slice()).unwrap()
 }
 
-type Outcome = Result<Vec<(String, Vec<u8>)>, StepError>;
+type Outcome = Result<NamedValues, StepError>;
 
 impl FakeRunner {
     fn attempt(

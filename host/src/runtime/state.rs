@@ -13,6 +13,7 @@ use crate::limits::Limits;
 use crate::outputs::{self, OutputGuard};
 use crate::plan::Node;
 use crate::step_error::StepError;
+use crate::value::NamedValues;
 
 /// How much of a trapped guest's stderr goes into the error message (the end of it).
 const STDERR_IN_MESSAGE: usize = 512;
@@ -130,7 +131,7 @@ impl StepState {
     pub fn finish(
         self,
         returned: Result<Result<Outputs, OpError>, StepError>,
-    ) -> Result<Vec<(String, Vec<u8>)>, StepError> {
+    ) -> Result<NamedValues, StepError> {
         let (mut guard, channel) = self.step.expect("finish is only called on step states");
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let text = pipe.contents();
