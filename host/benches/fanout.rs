@@ -45,7 +45,7 @@ async fn baseline(calls: usize) -> Duration {
         let start = Instant::now();
         for _ in 0..calls {
             component
-                .call_once(&runtime, "identity", &inputs)
+                .call_once(&runtime, "identity", inputs.clone())
                 .await
                 .expect("identity runs");
         }

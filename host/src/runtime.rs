@@ -196,7 +196,7 @@ impl LoadedComponent {
         &self,
         runtime: &Runtime,
         name: &str,
-        inputs: &[(String, Vec<u8>)],
+        inputs: NamedValues,
     ) -> wasmtime::Result<()> {
         let limits = Limits::DEFAULT;
         let mut store = runtime.store(StepState::describing(&limits), &limits);
@@ -208,13 +208,7 @@ impl LoadedComponent {
             attempt: 1,
             config: Vec::new(),
         };
-        let inputs: Vec<bindings::NamedValue> = inputs
-            .iter()
-            .map(|(name, value)| bindings::NamedValue {
-                name: name.clone(),
-                value: value.clone(),
-            })
-            .collect();
+        let inputs = wit_inputs(inputs);
         let returned = instance
             .shoal_op_op()
             .call_run(&mut store, name, &ctx, &inputs)
@@ -223,6 +217,14 @@ impl LoadedComponent {
             .map(drop)
             .map_err(|err| wasmtime::format_err!("op `{name}` failed: {err:?}"))
     }
+}
+
+/// Inputs as the `run` export takes them.
+fn wit_inputs(inputs: NamedValues) -> Vec<bindings::NamedValue> {
+    inputs
+        .into_iter()
+        .map(|(name, value)| bindings::NamedValue { name, value })
+        .collect()
 }
 
 /// Distinguishes a core module from a component before compiling, for a clearer error.
@@ -280,12 +282,12 @@ impl WasmRunner {
             components,
         }
     }
+}
 
-    async fn attempt(
-        &self,
-        call: StepCall,
-        channel: StepChannel,
-    ) -> Result<NamedValues, StepError> {
+impl StepRunner for WasmRunner {
+    /// One attempt in a fresh store: instantiate, run under the op's limits and timeout, then
+    /// check what the op produced.
+    async fn run(&self, call: StepCall, channel: StepChannel) -> Result<NamedValues, StepError> {
         let node = &self.plan.nodes[call.node];
         let limits = node.limits;
         let mut store = self.runtime.store(StepState::new(node, channel)?, &limits);
@@ -297,11 +299,7 @@ impl WasmRunner {
             attempt: call.attempt,
             config: node.config.clone(),
         };
-        let inputs: Vec<bindings::NamedValue> = call
-            .inputs
-            .into_iter()
-            .map(|(name, value)| bindings::NamedValue { name, value })
-            .collect();
+        let inputs = wit_inputs(call.inputs);
         let run = async {
             let instance = pre
                 .instantiate_async(&mut store)
@@ -321,12 +319,6 @@ impl WasmRunner {
             }
         };
         store.into_data().finish(returned)
-    }
-}
-
-impl StepRunner for WasmRunner {
-    async fn run(&self, call: StepCall, channel: StepChannel) -> Result<NamedValues, StepError> {
-        self.attempt(call, channel).await
     }
 }
 
