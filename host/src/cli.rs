@@ -34,6 +34,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// How the commands that execute steps run and report them.
+#[derive(Debug, clap::Args)]
+pub struct ExecutionArgs {
+    /// Most steps running at once [default: number of cores].
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_concurrent: Option<usize>,
+    /// Write events to stdout as JSON Lines instead of the final outputs.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a job.
@@ -43,26 +54,18 @@ pub enum Command {
         /// A run config layered over the job (op config, execution settings).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
-        /// Most steps running at once [default: number of cores].
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-        max_concurrent: Option<u32>,
         /// Run one step at a time on one thread, in a deterministic order (for debugging).
         #[arg(long, conflicts_with = "max_concurrent")]
         sequential: bool,
-        /// Write events to stdout as JSON Lines instead of the final outputs.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        execution: ExecutionArgs,
     },
     /// Continue an interrupted run: only steps without a committed success run again.
     Resume {
         /// The run's id (see `host runs`).
         run_id: String,
-        /// Most steps running at once [default: number of cores].
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-        max_concurrent: Option<u32>,
-        /// Write events to stdout as JSON Lines instead of the final outputs.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        execution: ExecutionArgs,
     },
     /// Start a new run of a recorded run's job that reuses its committed outputs: run again the
     /// failed and unrun steps (`--from-failure`) and the selected ones (`--select`), with
@@ -76,12 +79,8 @@ pub enum Command {
         /// Steps to run again, in Dagster's syntax: `op`, `op[key]`, `*op`, `+op`, `op+`.
         #[arg(long, value_name = "SELECTION")]
         select: Vec<String>,
-        /// Most steps running at once [default: number of cores].
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-        max_concurrent: Option<u32>,
-        /// Write events to stdout as JSON Lines instead of the final outputs.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        execution: ExecutionArgs,
     },
     /// List recorded runs, newest first.
     Runs,
@@ -150,32 +149,21 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
         Command::Run {
             job,
             config,
-            max_concurrent,
             sequential,
-            json,
+            mut execution,
         } => {
-            let max_concurrent = if sequential {
-                Some(1)
-            } else {
-                max_concurrent.map(|n| n as usize)
-            };
-            run(&job, config.as_deref(), max_concurrent, json, store_dir).await
+            if sequential {
+                execution.max_concurrent = Some(1);
+            }
+            run(&job, config.as_deref(), &execution, store_dir).await
         }
-        Command::Resume {
-            run_id,
-            max_concurrent,
-            json,
-        } => resume(&run_id, max_concurrent.map(|n| n as usize), json, store_dir).await,
+        Command::Resume { run_id, execution } => resume(&run_id, &execution, store_dir).await,
         Command::Reexecute {
             run_id,
             from_failure: _,
             select,
-            max_concurrent,
-            json,
-        } => {
-            let max_concurrent = max_concurrent.map(|n| n as usize);
-            reexecute(&run_id, &select, max_concurrent, json, store_dir).await
-        }
+            execution,
+        } => reexecute(&run_id, &select, &execution, store_dir).await,
         Command::Runs => history::runs(&Store::open(store_dir)?),
         Command::Show { run_id } => history::show(&Store::open(store_dir)?, &run_id),
         Command::Logs { run_id, step } => {
@@ -282,14 +270,13 @@ pub async fn prepare(
 async fn run(
     job_path: &Path,
     run_config: Option<&Path>,
-    max_concurrent: Option<usize>,
-    json: bool,
+    execution: &ExecutionArgs,
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let prepared = prepare(job_path, run_config, max_concurrent).await?;
+    let prepared = prepare(job_path, run_config, execution.max_concurrent).await?;
     let store = Store::open(store_dir)?;
     let id = begin(&store, &prepared, job_path, run_config, None)?;
-    execute(prepared, &store, id, Prior::default(), json).await
+    execute(prepared, &store, id, Prior::default(), execution.json).await
 }
 
 /// Records a new run of `prepared` and returns its id.
@@ -318,12 +305,11 @@ fn begin(
 async fn reexecute(
     parent: &str,
     select: &[String],
-    max_concurrent: Option<usize>,
-    json: bool,
+    execution: &ExecutionArgs,
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(store_dir)?;
-    let (record, prepared) = rebuild(&store, parent, max_concurrent).await?;
+    let (record, prepared) = rebuild(&store, parent, execution.max_concurrent).await?;
     let selection = Selection::parse(&prepared.plan, select)?;
     let mut prior = history::prior(&store, parent, &prepared.plan)?;
     prior
@@ -349,7 +335,7 @@ async fn reexecute(
         .collect();
     store.adopt(parent, &id, &reused)?;
     eprintln!("run {id} re-executes run {parent}");
-    execute(prepared, &store, id, prior, json).await
+    execute(prepared, &store, id, prior, execution.json).await
 }
 
 /// The recorded run `run_id` and its job, prepared again from the job file and run config.
@@ -371,15 +357,14 @@ async fn rebuild(
 
 async fn resume(
     run_id: &str,
-    max_concurrent: Option<usize>,
-    json: bool,
+    execution: &ExecutionArgs,
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
     let store = Store::open(store_dir)?;
-    let (_, prepared) = rebuild(&store, run_id, max_concurrent).await?;
+    let (_, prepared) = rebuild(&store, run_id, execution.max_concurrent).await?;
     let prior = history::prior(&store, run_id, &prepared.plan)?;
     store.reopen_run(run_id)?;
-    execute(prepared, &store, run_id.to_string(), prior, json).await
+    execute(prepared, &store, run_id.to_string(), prior, execution.json).await
 }
 
 /// Runs `prepared` as run `run_id`, recording it in `store` and reporting it.
