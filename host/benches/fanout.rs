@@ -37,7 +37,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 async fn baseline(calls: usize) -> Duration {
-    let runtime = Runtime::new(1, None).expect("engine");
+    let runtime = Runtime::new(1, None, None).expect("engine");
     let component = runtime.load(&testkit()).await.expect("testkit loads");
     let inputs = vec![("value".to_string(), vec![0x01])];
     let mut rounds = Vec::new();
@@ -75,7 +75,7 @@ async fn shoal(
     .expect("write job");
     let mut rounds = Vec::new();
     for _ in 0..ROUNDS {
-        let prepared = cli::prepare(&job, None, Some(max_concurrent))
+        let prepared = cli::prepare(&job, None, Some(max_concurrent), None)
             .await
             .expect("job loads");
         let start = Instant::now();

@@ -180,7 +180,7 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
             output.as_deref(),
         ),
         Command::Validate { job } => {
-            let prepared = prepare(&job, None, None).await?;
+            let prepared = prepare(&job, None, None, Some(store_dir)).await?;
             let plan = &prepared.plan;
             let mapped = plan.nodes.iter().filter(|n| n.depth() > 0).count();
             eprintln!(
@@ -192,11 +192,11 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
         Command::Graph { job, format } => {
-            let prepared = prepare(&job, None, None).await?;
+            let prepared = prepare(&job, None, None, Some(store_dir)).await?;
             print_stdout(&graph::render(&prepared.plan, format))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Inspect { component } => inspect(&component).await,
+        Command::Inspect { component } => inspect(&component, store_dir).await,
     }
 }
 
@@ -228,21 +228,29 @@ impl Prepared {
 }
 
 /// Loads a job (with an optional run config layered on), loads its components and builds its
-/// plan: everything `host run` does before the first step starts.
+/// plan: everything `host run` does before the first step starts. With `store_dir`, compiled
+/// components are cached in it, and no op may be granted it.
 pub async fn prepare(
     job_path: &Path,
     run_config: Option<&Path>,
     max_concurrent: Option<usize>,
+    store_dir: Option<&Path>,
 ) -> anyhow::Result<Prepared> {
     let mut job = LoadedJob::load(job_path)?;
     if let Some(path) = run_config {
         job.apply(job::load_run_config(path)?)?;
     }
+
     let max_concurrent = max_concurrent
         .or(job.job.execution.max_concurrent)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let wasm_stack = job.job.execution.wasm_stack.map(|b| b.as_u64());
-    let runtime = Runtime::new(max_concurrent, wasm_stack)?;
+    let cache = store_dir.map(cache_dir);
+    // After the cache directory exists, so that the check sees the store's real path.
+    let runtime = Runtime::new(max_concurrent, wasm_stack, cache.as_deref())?;
+    if let Some(store_dir) = store_dir {
+        job.check_grants_avoid(store_dir)?;
+    }
     let paths: Vec<PathBuf> = job
         .job
         .components
@@ -250,6 +258,7 @@ pub async fn prepare(
         .map(|c| c.path.clone())
         .collect();
     let components = runtime::load_all(&runtime, &paths).await?;
+    report_compilation(&components, cache.as_deref());
     let described: IndexMap<String, Vec<_>> = job
         .job
         .components
@@ -267,13 +276,35 @@ pub async fn prepare(
     })
 }
 
+/// Where compiled components are cached: inside the run store.
+fn cache_dir(store_dir: &Path) -> PathBuf {
+    store_dir.join("cache")
+}
+
+/// Says on stderr how long compiling took when any component was not in the cache.
+fn report_compilation(components: &[LoadedComponent], cache: Option<&Path>) {
+    let compiled: Vec<_> = components.iter().filter(|c| c.compile.compiled).collect();
+    if compiled.is_empty() {
+        return;
+    }
+    let elapsed: std::time::Duration = compiled.iter().map(|c| c.compile.elapsed).sum();
+    let cached = cache.map_or(String::new(), |dir| {
+        format!(", cached in `{}`", dir.display())
+    });
+    eprintln!(
+        "compiled {} component(s) in {:.1} ms{cached}",
+        compiled.len(),
+        elapsed.as_secs_f64() * 1e3
+    );
+}
+
 async fn run(
     job_path: &Path,
     run_config: Option<&Path>,
     execution: &ExecutionArgs,
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let prepared = prepare(job_path, run_config, execution.max_concurrent).await?;
+    let prepared = prepare(job_path, run_config, execution.max_concurrent, Some(store_dir)).await?;
     let store = Store::open(store_dir)?;
     let id = begin(&store, &prepared, job_path, run_config, None)?;
     execute(prepared, &store, id, Prior::default(), execution.json).await
@@ -309,7 +340,7 @@ async fn reexecute(
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(store_dir)?;
-    let (record, prepared) = rebuild(&store, parent, execution.max_concurrent).await?;
+    let (record, prepared) = rebuild(&store, parent, execution.max_concurrent, store_dir).await?;
     let selection = Selection::parse(&prepared.plan, select)?;
     let mut prior = history::prior(&store, parent, &prepared.plan)?;
     prior
@@ -343,12 +374,14 @@ async fn rebuild(
     store: &Store,
     run_id: &str,
     max_concurrent: Option<usize>,
+    store_dir: &Path,
 ) -> anyhow::Result<(RunRecord, Prepared)> {
     let record = store.run(run_id)?;
     let prepared = prepare(
         &record.job_path,
         record.config_path.as_deref(),
         max_concurrent,
+        Some(store_dir),
     )
     .await
     .with_context(|| format!("cannot rebuild run `{run_id}` from its job file"))?;
@@ -361,7 +394,7 @@ async fn resume(
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
     let store = Store::open(store_dir)?;
-    let (_, prepared) = rebuild(&store, run_id, execution.max_concurrent).await?;
+    let (_, prepared) = rebuild(&store, run_id, execution.max_concurrent, store_dir).await?;
     let prior = history::prior(&store, run_id, &prepared.plan)?;
     store.reopen_run(run_id)?;
     execute(prepared, &store, run_id.to_string(), prior, execution.json).await
@@ -399,8 +432,8 @@ async fn execute(
     })
 }
 
-async fn inspect(path: &Path) -> anyhow::Result<ExitCode> {
-    let runtime = Runtime::new(1, None)?;
+async fn inspect(path: &Path, store_dir: &Path) -> anyhow::Result<ExitCode> {
+    let runtime = Runtime::new(1, None, Some(&cache_dir(store_dir)))?;
     let component = runtime.load(path).await?;
     let mut out = String::new();
     for op in &component.ops {

@@ -256,6 +256,36 @@ impl LoadedJob {
     }
 }
 
+impl LoadedJob {
+    /// Refuses a grant of `protected` (the run store, with the compiled-component cache), of a
+    /// directory inside it, or of one that contains it: an op that could write there could
+    /// corrupt recorded runs or plant machine code the host would load.
+    pub fn check_grants_avoid(&self, protected: &Path) -> Result<(), JobError> {
+        let protected = canonical(protected);
+        for (name, op) in &self.job.ops {
+            for dir in &op.dirs {
+                let host = canonical(&dir.host);
+                if host.starts_with(&protected) || protected.starts_with(&host) {
+                    return Err(JobError::BadGrant {
+                        op: name.clone(),
+                        host: dir.host.clone(),
+                        reason: format!(
+                            "it overlaps the run store `{}`, which ops may not reach",
+                            protected.display()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `path` with symlinks and `..` resolved, or as given when it does not exist yet.
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
 /// A grant must name an existing host directory and an absolute guest path.
 fn check_grant(op: &str, dir: &DirGrant) -> Result<(), JobError> {
     let bad = |reason: &str| JobError::BadGrant {

@@ -3,11 +3,12 @@
 
 mod bindings;
 mod budget;
+mod compile_cache;
 mod state;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
@@ -53,12 +54,24 @@ pub enum LoadError {
     BadDescription { path: PathBuf, message: String },
     #[error("cannot set up the wasm engine: {0}")]
     Engine(String),
+    #[error("cannot use the compiled-component cache `{path}`: {message}")]
+    Cache { path: PathBuf, message: String },
 }
 
 /// A compiled, pre-linked component and the ops it describes.
 pub struct LoadedComponent {
     pre: OpComponentPre<StepState>,
     pub ops: Vec<OpInfo>,
+    /// How long compiling (or loading from the cache) took, and whether it was compiled.
+    pub compile: CompileReport,
+}
+
+/// How a component's machine code was obtained.
+#[derive(Debug, Clone, Copy)]
+pub struct CompileReport {
+    pub elapsed: Duration,
+    /// False when the code came from the compiled-component cache.
+    pub compiled: bool,
 }
 
 /// The wasm stack of every step unless the job sets `[execution] wasm_stack`.
@@ -71,12 +84,18 @@ const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Runtime {
     engine: Engine,
     linker: Linker<StepState>,
+    cache: Option<wasmtime::Cache>,
 }
 
 impl Runtime {
     /// An engine whose instance pool has room for `max_concurrent` steps at once, giving every
-    /// step `wasm_stack` bytes of wasm stack (default 512 KiB).
-    pub fn new(max_concurrent: usize, wasm_stack: Option<u64>) -> Result<Self, LoadError> {
+    /// step `wasm_stack` bytes of wasm stack (default 512 KiB). With `cache`, compiled
+    /// components are kept in that directory and reused by later processes.
+    pub fn new(
+        max_concurrent: usize,
+        wasm_stack: Option<u64>,
+        cache: Option<&Path>,
+    ) -> Result<Self, LoadError> {
         let engine_error = |err: wasmtime::Error| LoadError::Engine(format!("{err:#}"));
         let slots = u32::try_from(max_concurrent.max(1) + 1).unwrap_or(u32::MAX);
         let mut pool = PoolingAllocationConfig::new();
@@ -101,6 +120,8 @@ impl Runtime {
             // Host functions run on the rest of the async stack; keep 1 MiB for them.
             .async_stack_size(wasm_stack + (1 << 20))
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let cache = cache.map(compile_cache::open).transpose()?;
+        config.cache(cache.clone());
         let engine = Engine::new(&config).map_err(engine_error)?;
 
         let mut linker = Linker::new(&engine);
@@ -117,7 +138,11 @@ impl Runtime {
                 std::thread::sleep(EPOCH_TICK);
             }
         });
-        Ok(Runtime { engine, linker })
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+        })
     }
 
     /// Compiles the component at `path`, links it and asks it to describe its ops.
@@ -140,7 +165,14 @@ impl Runtime {
             path: path.to_path_buf(),
             message: format!("{err:#}"),
         };
+        let hits = || self.cache.as_ref().map(wasmtime::Cache::cache_hits);
+        let hits_before = hits();
+        let start = Instant::now();
         let component = Component::new(&self.engine, bytes).map_err(compile_error)?;
+        let compile = CompileReport {
+            elapsed: start.elapsed(),
+            compiled: hits() == hits_before,
+        };
         let not_an_op = |err: wasmtime::Error| LoadError::NotAnOp {
             path: path.to_path_buf(),
             message: format!("{err:#}"),
@@ -167,7 +199,7 @@ impl Runtime {
             path: path.to_path_buf(),
             message,
         })?;
-        Ok(LoadedComponent { pre, ops })
+        Ok(LoadedComponent { pre, ops, compile })
     }
 
     fn store(&self, state: StepState, limits: &Limits) -> Store<StepState> {

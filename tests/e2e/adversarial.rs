@@ -351,7 +351,7 @@ fn the_same_host_process_runs_a_normal_job_after_attacks() {
         .unwrap();
     tokio.block_on(async {
         for round in 0..3 {
-            let prepared = host::cli::prepare(&attacks.path(), None, Some(2))
+            let prepared = host::cli::prepare(&attacks.path(), None, Some(2), None)
                 .await
                 .unwrap();
             let run = prepared.run(&mut NoEvents).await;
@@ -362,7 +362,7 @@ fn the_same_host_process_runs_a_normal_job_after_attacks() {
                 .filter(|s| matches!(s.status, host::exec::Status::Failed(_)));
             assert_eq!(failed.count(), 3, "round {round}");
 
-            let prepared = host::cli::prepare(&normal.path(), None, Some(2))
+            let prepared = host::cli::prepare(&normal.path(), None, Some(2), None)
                 .await
                 .unwrap();
             let run = prepared.run(&mut NoEvents).await;

@@ -2,6 +2,7 @@
 
 mod adversarial;
 mod cli;
+mod compile_cache;
 mod durability;
 mod examples;
 mod job_errors;

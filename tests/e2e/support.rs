@@ -114,7 +114,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    Command::new(env!("CARGO_BIN_EXE_host"))
+    host_command()
         .args(args)
         .output()
         .expect("host runs")
