@@ -220,6 +220,7 @@ impl Prepared {
         let options = RunOptions {
             run_id,
             max_concurrent: self.max_concurrent,
+            emit_window: exec::DEFAULT_EMIT_WINDOW,
             prior,
         };
         let runner = Arc::new(WasmRunner::new(self.runtime, plan.clone(), self.components));
@@ -304,7 +305,13 @@ async fn run(
     execution: &ExecutionArgs,
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let prepared = prepare(job_path, run_config, execution.max_concurrent, Some(store_dir)).await?;
+    let prepared = prepare(
+        job_path,
+        run_config,
+        execution.max_concurrent,
+        Some(store_dir),
+    )
+    .await?;
     let store = Store::open(store_dir)?;
     let id = begin(&store, &prepared, job_path, run_config, None)?;
     execute(prepared, &store, id, Prior::default(), execution.json).await

@@ -5,14 +5,20 @@
 //! One task owns all run state; steps run in their own tasks and report back over a channel
 //! (yielded values, logs, the final result), so no lock guards the state. A step whose input
 //! failed or was skipped is skipped; siblings of a failed clone go on.
+//!
+//! Backpressure: every yielded value takes one of `emit_window` credits, handed back once the
+//! scheduler has taken the value and fewer than `emit_window` steps wait to start. A producer
+//! out of credits pauses inside its `yield-output` call and gives its concurrency slot to the
+//! clones it is waiting for, so a fast producer cannot fill memory with queued clones, even at
+//! `--max-concurrent 1`.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::events::{Event, EventKind, EventSink};
 use crate::memory_usage;
@@ -46,10 +52,22 @@ pub trait StepRunner: Send + Sync + 'static {
     ) -> impl Future<Output = Result<NamedValues, StepError>> + Send;
 }
 
+/// How many yielded values may be in flight, and how many steps may wait to start, before
+/// producers pause: enough to keep every slot busy, small enough that queued clones stay a few
+/// MiB.
+pub const DEFAULT_EMIT_WINDOW: usize = 1024;
+
 enum Message {
     /// A retry's delay is over.
     Retry,
-    Emitted(DynamicValue),
+    /// `credited`: the value took an emit credit, to be handed back.
+    Emitted {
+        value: DynamicValue,
+        credited: bool,
+    },
+    /// The step waits for an emit credit (it gives up its slot meanwhile).
+    Paused,
+    Resumed,
     Log {
         level: &'static str,
         message: String,
@@ -62,18 +80,77 @@ enum Message {
 pub struct StepChannel {
     step: usize,
     tx: mpsc::UnboundedSender<(usize, Message)>,
+    credits: Arc<Semaphore>,
+    paused: Arc<PauseClock>,
 }
 
 impl StepChannel {
-    /// Hands over one accepted dynamic value.
-    pub fn emit(&self, value: DynamicValue) {
+    /// Hands over one value yielded while the step runs, first waiting for an emit credit when
+    /// the run has too much queued work.
+    pub async fn emit(&self, value: DynamicValue) {
+        match self.credits.try_acquire() {
+            Ok(permit) => permit.forget(),
+            Err(_) => {
+                self.paused.pause();
+                self.send(Message::Paused);
+                // The scheduler never closes the semaphore.
+                if let Ok(permit) = self.credits.acquire().await {
+                    permit.forget();
+                }
+                self.paused.resume();
+                self.send(Message::Resumed);
+            }
+        }
+        self.send(Message::Emitted {
+            value,
+            credited: true,
+        });
+    }
+
+    /// Hands over a dynamic value the step returned from `run`: it is in memory already, so
+    /// it does not wait for a credit.
+    pub fn emit_returned(&self, value: DynamicValue) {
+        self.send(Message::Emitted {
+            value,
+            credited: false,
+        });
+    }
+
+    /// How long this attempt has been paused by backpressure, which its timeout does not count.
+    pub fn paused_for(&self) -> Duration {
+        self.paused.total()
+    }
+
+    fn send(&self, message: Message) {
         // The scheduler outlives every step task; a send can only fail once it has stopped.
-        let _ignored = self.tx.send((self.step, Message::Emitted(value)));
+        let _ignored = self.tx.send((self.step, message));
     }
 
     /// Records a log line for the step.
     pub fn log(&self, level: &'static str, message: String) {
-        let _ignored = self.tx.send((self.step, Message::Log { level, message }));
+        self.send(Message::Log { level, message });
+    }
+}
+
+/// Time a step attempt spent paused, including a pause in progress.
+#[derive(Default)]
+struct PauseClock(Mutex<(Duration, Option<Instant>)>);
+
+impl PauseClock {
+    fn pause(&self) {
+        self.0.lock().expect("pause clock").1 = Some(Instant::now());
+    }
+
+    fn resume(&self) {
+        let mut clock = self.0.lock().expect("pause clock");
+        if let Some(since) = clock.1.take() {
+            clock.0 += since.elapsed();
+        }
+    }
+
+    fn total(&self) -> Duration {
+        let clock = self.0.lock().expect("pause clock");
+        clock.0 + clock.1.map_or(Duration::ZERO, |since| since.elapsed())
     }
 }
 
@@ -91,10 +168,7 @@ impl Drop for FinishGuard {
                 message: "wasm trap: the host lost this step (internal error)".into(),
                 backtrace: None,
             });
-            let _ignored = self
-                .channel
-                .tx
-                .send((self.channel.step, Message::Finished(lost)));
+            self.channel.send(Message::Finished(lost));
         }
     }
 }
@@ -104,6 +178,8 @@ impl Drop for FinishGuard {
 pub struct RunOptions {
     pub run_id: String,
     pub max_concurrent: usize,
+    /// See [`DEFAULT_EMIT_WINDOW`].
+    pub emit_window: usize,
     /// Work an earlier, interrupted execution of this run committed.
     pub prior: Prior,
 }
@@ -302,11 +378,19 @@ pub async fn execute<R: StepRunner>(
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     let max_concurrent = options.max_concurrent.max(1);
+    let window = options.emit_window.max(1);
+    let credits = Arc::new(Semaphore::new(window));
+    // Credits of values taken but not handed back yet.
+    let mut owed = 0usize;
     let mut running = 0usize;
+    // Running steps waiting for a credit: they do not count against `max_concurrent`.
+    let mut paused = 0usize;
     // Steps waiting out a retry delay.
     let mut delayed = 0usize;
     loop {
-        while running < max_concurrent {
+        // Paused steps still hold an instance: at most `max_concurrent` of them are allowed
+        // for (the instance pool has room for twice `max_concurrent`).
+        while running - paused < max_concurrent && running < 2 * max_concurrent {
             let Some(step) = scheduler.ready.pop_front() else {
                 break;
             };
@@ -315,6 +399,8 @@ pub async fn execute<R: StepRunner>(
             let channel = StepChannel {
                 step,
                 tx: tx.clone(),
+                credits: credits.clone(),
+                paused: Arc::default(),
             };
             let runner = runner.clone();
             tokio::spawn(async move {
@@ -323,7 +409,7 @@ pub async fn execute<R: StepRunner>(
                     sent: false,
                 };
                 let result = runner.run(call, guard.channel.clone()).await;
-                let _ignored = guard.channel.tx.send((step, Message::Finished(result)));
+                guard.channel.send(Message::Finished(result));
                 guard.sent = true;
             });
         }
@@ -336,7 +422,12 @@ pub async fn execute<R: StepRunner>(
                 delayed -= 1;
                 scheduler.ready.push_back(step);
             }
-            Message::Emitted(value) => scheduler.emitted(step, value),
+            Message::Emitted { value, credited } => {
+                scheduler.emitted(step, value);
+                owed += usize::from(credited);
+            }
+            Message::Paused => paused += 1,
+            Message::Resumed => paused -= 1,
             Message::Log { level, message } => scheduler.log(step, level, &message),
             Message::Finished(result) => {
                 running -= 1;
@@ -349,6 +440,12 @@ pub async fn execute<R: StepRunner>(
                     });
                 }
             }
+        }
+        // Hand credits back while the queue is short, or when so many producers are paused
+        // that no slot is left for them.
+        if owed > 0 && (scheduler.ready.len() < window || paused >= max_concurrent * 2) {
+            credits.add_permits(owed);
+            owed = 0;
         }
     }
 

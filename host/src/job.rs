@@ -283,7 +283,8 @@ impl LoadedJob {
 
 /// `path` with symlinks and `..` resolved, or as given when it does not exist yet.
 fn canonical(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
 }
 
 /// A grant must name an existing host directory and an absolute guest path.

@@ -97,7 +97,8 @@ impl Runtime {
         cache: Option<&Path>,
     ) -> Result<Self, LoadError> {
         let engine_error = |err: wasmtime::Error| LoadError::Engine(format!("{err:#}"));
-        let slots = u32::try_from(max_concurrent.max(1) + 1).unwrap_or(u32::MAX);
+        // Up to `max_concurrent` running steps, as many paused by backpressure, and one spare.
+        let slots = u32::try_from(max_concurrent.max(1) * 2 + 1).unwrap_or(u32::MAX);
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(slots)
             .total_core_instances(slots.saturating_mul(4))
@@ -322,6 +323,7 @@ impl StepRunner for WasmRunner {
     async fn run(&self, call: StepCall, channel: StepChannel) -> Result<NamedValues, StepError> {
         let node = &self.plan.nodes[call.node];
         let limits = node.limits;
+        let paused = channel.clone();
         let mut store = self.runtime.store(StepState::new(node, channel)?, &limits);
         let pre = &self.components[node.component].pre;
         let ctx = bindings::Context {
@@ -343,14 +345,31 @@ impl StepRunner for WasmRunner {
                 .await
                 .map_err(|err| (err, false))
         };
-        let returned = match tokio::time::timeout(limits.timeout, run).await {
-            Err(_elapsed) => Err(StepError::Timeout(limits.timeout)),
-            Ok(Ok(returned)) => Ok(returned),
-            Ok(Err((err, instantiating))) => {
+        let returned = match within(limits.timeout, &paused, run).await {
+            None => Err(StepError::Timeout(limits.timeout)),
+            Some(Ok(returned)) => Ok(returned),
+            Some(Err((err, instantiating))) => {
                 Err(store.data().classify(&err, instantiating, &limits))
             }
         };
         store.into_data().finish(returned)
+    }
+}
+
+/// Runs `work` for at most `limit`, not counting the time the step spent paused by
+/// backpressure (`channel` tells).
+async fn within<F: Future>(limit: Duration, channel: &StepChannel, work: F) -> Option<F::Output> {
+    let start = tokio::time::Instant::now();
+    let mut work = std::pin::pin!(work);
+    loop {
+        let deadline = start + limit + channel.paused_for();
+        match tokio::time::timeout_at(deadline, &mut work).await {
+            Ok(output) => return Some(output),
+            Err(_) if start + limit + channel.paused_for() <= tokio::time::Instant::now() => {
+                return None;
+            }
+            Err(_) => {}
+        }
     }
 }
 

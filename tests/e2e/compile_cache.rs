@@ -64,7 +64,11 @@ fn a_damaged_cache_entry_is_compiled_again() {
         std::fs::write(entry, b"not machine code").unwrap();
     }
     let ran = run_in_store(store.path(), &dynamic_graph()).expect_code(0);
-    assert!(ran.stderr.contains("compiled 1 component(s)"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("compiled 1 component(s)"),
+        "{}",
+        ran.stderr
+    );
     assert_eq!(ran.json(), json!({"merge_and_analyze": 9900}));
 }
 

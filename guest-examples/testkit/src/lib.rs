@@ -66,6 +66,19 @@ fn identity(_: &Context, inputs: &Inputs) -> Result<Value, OpError> {
 }
 
 #[derive(Deserialize)]
+struct NapConfig {
+    /// How long to sleep before returning the input.
+    ms: u64,
+}
+
+/// A slow clone: sleeps `config.ms`, then returns its input.
+fn nap(ctx: &Context, inputs: &Inputs) -> Result<Value, OpError> {
+    let NapConfig { ms } = ctx.config()?;
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    inputs.get("value")
+}
+
+#[derive(Deserialize)]
 struct FailOnConfig {
     /// Inputs that make the op fail.
     #[serde(default)]
@@ -128,6 +141,9 @@ fn ops() -> Vec<Op> {
         Op::dynamic("bad_cbor", bad_cbor).describe("yields bytes that are not CBOR"),
         Op::new("identity", identity)
             .describe("returns its input")
+            .input("value"),
+        Op::new("nap", nap)
+            .describe("sleeps config.ms, then returns its input")
             .input("value"),
         Op::new("fail_on", fail_on)
             .describe("returns its input; fails or panics on configured values")

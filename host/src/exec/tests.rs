@@ -2,6 +2,8 @@
 
 use std::pin::Pin;
 
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
 use serde::Deserialize;
 use tokio::sync::Notify;
 
@@ -16,6 +18,16 @@ struct FakeRunner {
     echo_started: Arc<Notify>,
     /// Step keys of every attempt run, in order.
     calls: std::sync::Mutex<Vec<String>>,
+    /// Values yielded and `echo` steps started so far, and the largest lead of the first over
+    /// the second: what backpressure bounds.
+    lead: Arc<Lead>,
+}
+
+#[derive(Default)]
+struct Lead {
+    yielded: AtomicUsize,
+    echoes: AtomicUsize,
+    max: AtomicUsize,
 }
 
 #[derive(Default, Deserialize)]
@@ -53,19 +65,29 @@ impl FakeRunner {
         let config: FakeConfig = ciborium::from_reader(node.config.as_slice()).unwrap();
         let op = node.op.name.clone();
         let echo_started = self.echo_started.clone();
+        let lead = self.lead.clone();
+        let emit_lead = lead.clone();
         let emit = move |output: &str, key: String, value: i64| {
-            channel.emit(DynamicValue {
+            let channel = channel.clone();
+            let lead = emit_lead.clone();
+            let value = DynamicValue {
                 output: output.into(),
                 key,
                 value: cbor(value),
-            })
+            };
+            async move {
+                channel.emit(value).await;
+                let yielded = lead.yielded.fetch_add(1, SeqCst) + 1;
+                let ahead = yielded.saturating_sub(lead.echoes.load(SeqCst));
+                lead.max.fetch_max(ahead, SeqCst);
+            }
         };
         Box::pin(async move {
             let result = |v: i64| Ok(vec![("result".to_string(), cbor(v))]);
             match op.as_str() {
                 "emit" => {
                     for i in 0..config.n {
-                        emit("result", format!("k{i}"), i);
+                        emit("result", format!("k{i}"), i).await;
                         if i == 0 && config.wait_for_clone {
                             echo_started.notified().await;
                         }
@@ -75,18 +97,19 @@ impl FakeRunner {
                 "emit_in" => {
                     let x = int(&call, "x");
                     for j in 0..x {
-                        emit("result", format!("j{j}"), x * 10 + j);
+                        emit("result", format!("j{j}"), x * 10 + j).await;
                     }
                     Ok(vec![])
                 }
                 "two" => {
                     for i in 0..2 {
-                        emit("values", format!("num_{i}"), i);
-                        emit("negatives", format!("neg_{i}"), -i);
+                        emit("values", format!("num_{i}"), i).await;
+                        emit("negatives", format!("neg_{i}"), -i).await;
                     }
                     Ok(vec![])
                 }
                 "echo" => {
+                    lead.echoes.fetch_add(1, SeqCst);
                     echo_started.notify_one();
                     let x = int(&call, "x");
                     if config.reverse_finish {
@@ -125,24 +148,36 @@ async fn run_job(ops: &str, max_concurrent: usize) -> Run {
 
 /// Runs `ops` starting from `prior`; also returns the step keys that ran.
 async fn run_job_from(ops: &str, max_concurrent: usize, prior: Prior) -> (Run, Vec<String>) {
+    let (run, runner) = run_with(ops, max_concurrent, prior, DEFAULT_EMIT_WINDOW).await;
+    let calls = runner.calls.lock().unwrap().clone();
+    (run, calls)
+}
+
+async fn run_with(
+    ops: &str,
+    max_concurrent: usize,
+    prior: Prior,
+    emit_window: usize,
+) -> (Run, Arc<FakeRunner>) {
     let plan = Arc::new(plan(ops).expect("test plan is valid"));
     let runner = Arc::new(FakeRunner {
         plan: plan.clone(),
         echo_started: Arc::new(Notify::new()),
         calls: Default::default(),
+        lead: Arc::default(),
     });
     let options = RunOptions {
         prior,
         run_id: "test".into(),
         max_concurrent,
+        emit_window,
     };
     let mut sink = NoEvents;
     let run = execute(plan, runner.clone(), options, &mut sink);
     let run = tokio::time::timeout(Duration::from_secs(10), run)
         .await
         .expect("run finishes");
-    let calls = runner.calls.lock().unwrap().clone();
-    (run, calls)
+    (run, runner)
 }
 
 fn output(run: &Run, op: &str) -> serde_json::Value {
@@ -188,6 +223,34 @@ async fn collect_keeps_emission_order_not_completion_order() {
         [ops.gather]\ncomponent = 'c'\ninputs.xs = { collect = 'echo' }\n";
     let run = run_job(ops, 5).await;
     assert_eq!(output(&run, "gather"), serde_json::json!([0, 1, 2, 3, 4]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_producer_is_paused_while_its_clones_catch_up() {
+    // 2,000 values through a window of 8: the producer may never be more than the window in
+    // flight plus the window queued (plus the clones running) ahead of the clones started,
+    // also when it holds the only slot (it gives it up while paused).
+    let ops = MAP_COLLECT.replace("n = 10", "n = 2000");
+    for max_concurrent in [1, 2, 4] {
+        let (run, runner) = run_with(&ops, max_concurrent, Prior::default(), 8).await;
+        assert!(run.succeeded());
+        assert_eq!(output(&run, "sum"), 1999 * 1000);
+        let max = runner.lead.max.load(SeqCst);
+        assert!(
+            max <= 2 * 8 + 2 * max_concurrent,
+            "max_concurrent {max_concurrent}: yielded {max} values ahead"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_backpressure_the_producer_runs_ahead() {
+    // The bound above is not vacuous: with a window larger than the fan-out, the producer,
+    // alone in its slot, yields everything before a clone starts.
+    let ops = MAP_COLLECT.replace("n = 10", "n = 2000");
+    let (run, runner) = run_with(&ops, 1, Prior::default(), 1 << 20).await;
+    assert!(run.succeeded());
+    assert_eq!(runner.lead.max.load(SeqCst), 2000);
 }
 
 #[tokio::test]

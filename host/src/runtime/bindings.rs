@@ -7,7 +7,8 @@ wasmtime::component::bindgen!({
     // rejected value.
     imports: {
         "shoal:op/log.log": trappable,
-        "shoal:op/emit.yield-output": trappable,
+        // Async: a producer waits here while the run has too much queued work.
+        "shoal:op/emit.yield-output": async | trappable,
     },
     exports: { default: async },
 });

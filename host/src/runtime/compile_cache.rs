@@ -53,6 +53,9 @@ mod tests {
         let file = root.path().join("file");
         std::fs::write(&file, "not a directory").unwrap();
         let err = open(&file.join("cache")).unwrap_err().to_string();
-        assert!(err.contains("cannot use the compiled-component cache"), "{err}");
+        assert!(
+            err.contains("cannot use the compiled-component cache"),
+            "{err}"
+        );
     }
 }

@@ -151,7 +151,7 @@ impl StepState {
             Err(OpError::BadInput(message)) => return Err(StepError::BadInput(message)),
         };
         for value in outputs.dynamic {
-            channel.emit(guard.accept_dynamic(dynamic(value))?);
+            channel.emit_returned(guard.accept_dynamic(dynamic(value))?);
         }
         guard.finish(
             outputs
@@ -234,9 +234,10 @@ impl shoal::op::log::Host for StepState {
 }
 
 impl shoal::op::emit::Host for StepState {
-    /// Checks and forwards one dynamic value. The first rejected value is reported to the
-    /// guest; a guest that keeps yielding after that is stopped.
-    fn yield_output(&mut self, value: DynamicValue) -> wasmtime::Result<Result<(), String>> {
+    /// Checks and forwards one dynamic value, waiting while the run has too much queued work.
+    /// The first rejected value is reported to the guest; a guest that keeps yielding after
+    /// that is stopped.
+    async fn yield_output(&mut self, value: DynamicValue) -> wasmtime::Result<Result<(), String>> {
         let Some((guard, channel)) = &mut self.step else {
             return Ok(Err("outputs cannot be yielded while describing".to_string()));
         };
@@ -245,7 +246,7 @@ impl shoal::op::emit::Host for StepState {
         }
         match guard.accept_dynamic(dynamic(value)) {
             Ok(accepted) => {
-                channel.emit(accepted);
+                channel.emit(accepted).await;
                 Ok(Ok(()))
             }
             Err(err) => Ok(Err(err.to_string())),
