@@ -130,6 +130,12 @@ pub trait EventSink: Send {
     fn event(&mut self, event: &Event<'_>);
 }
 
+impl<S: EventSink + ?Sized> EventSink for &mut S {
+    fn event(&mut self, event: &Event<'_>) {
+        (**self).event(event);
+    }
+}
+
 impl<S: EventSink + ?Sized> EventSink for Box<S> {
     fn event(&mut self, event: &Event<'_>) {
         (**self).event(event);

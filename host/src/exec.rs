@@ -23,10 +23,12 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::events::{Event, EventKind, EventSink};
 use crate::memory_usage;
 use crate::outputs::DynamicValue;
+use crate::packed::PackedValues;
 use crate::plan::{InputSource, Plan};
 use crate::step_error::StepError;
 use crate::step_key::StepKey;
 use crate::value::{self, KeyedValues, NamedValues};
+use step_index::StepIndex;
 
 /// One step attempt, as handed to a [`StepRunner`].
 #[derive(Debug, Clone)]
@@ -199,8 +201,9 @@ pub enum Status {
     Queued,
     Running,
     Succeeded,
-    Failed(StepError),
-    Skipped(String),
+    /// Boxed, like the reason below, to keep every step of a large fan-out small.
+    Failed(Box<StepError>),
+    Skipped(Box<str>),
 }
 
 /// One step of a run.
@@ -211,29 +214,33 @@ pub struct Step {
     pub name: String,
     pub status: Status,
     /// Non-dynamic outputs, once succeeded.
-    pub outputs: NamedValues,
+    pub outputs: PackedValues,
     pub duration: Option<Duration>,
     /// Attempts started so far.
     pub attempts: u32,
     /// Inputs, kept until the step starts (and after, while it may be retried).
     inputs: NamedValues,
     started: Option<Instant>,
+    /// Only for a retried or resumed producer (boxed: most steps of a large fan-out are not).
+    replay: Option<Box<Replay>>,
+    /// Set when an interrupted earlier execution yielded values this step must yield again.
+    has_prior: bool,
+}
+
+/// How a retried or resumed producer's values compare with what it yielded before.
+#[derive(Debug, Default)]
+struct Replay {
     /// Per dynamic output, how many values the current attempt has yielded: a retry must yield
     /// again what earlier attempts yielded (clones of those already run), then may go on.
     replayed: HashMap<String, usize>,
     /// Set when a retry yielded something other than an earlier attempt did.
     divergence: Option<StepError>,
-    /// Set when an interrupted earlier execution yielded values this step must yield again.
-    has_prior: bool,
 }
 
 impl Step {
     /// The value of the non-dynamic output `name`, once the step has succeeded.
     pub fn output(&self, name: &str) -> Option<&[u8]> {
-        self.outputs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, bytes)| bytes.as_slice())
+        self.outputs.get(name)
     }
 }
 
@@ -243,7 +250,7 @@ pub struct Run {
     pub run_id: String,
     pub plan: Arc<Plan>,
     pub steps: Vec<Step>,
-    index: HashMap<StepKey, usize>,
+    index: StepIndex,
     /// (producing step, output) -> mapping key -> value, in emission order.
     emitted: HashMap<(usize, String), IndexMap<String, Vec<u8>>>,
     pub duration: Duration,
@@ -259,12 +266,16 @@ impl Run {
 
     /// The step with this key, if it was created.
     pub fn step(&self, key: &StepKey) -> Option<&Step> {
-        self.index.get(key).map(|&i| &self.steps[i])
+        self.id_of(key).map(|id| &self.steps[id])
+    }
+
+    fn id_of(&self, key: &StepKey) -> Option<usize> {
+        self.index.get(key, |id| &self.steps[id].key)
     }
 
     /// The values a step yielded on a dynamic output, in emission order.
     pub fn emitted(&self, key: &StepKey, output: &str) -> Option<&IndexMap<String, Vec<u8>>> {
-        let &step = self.index.get(key)?;
+        let step = self.id_of(key)?;
         self.emitted.get(&(step, output.to_string()))
     }
 
@@ -350,7 +361,7 @@ pub async fn execute<R: StepRunner>(
         run_id: options.run_id,
         plan: plan.clone(),
         steps: Vec::new(),
-        index: HashMap::new(),
+        index: StepIndex::default(),
         emitted: HashMap::new(),
         duration: Duration::ZERO,
         peak_rss_bytes: None,
@@ -489,17 +500,13 @@ impl Scheduler<'_> {
         for (key, outputs) in prior.succeeded {
             let id = self.create(key, Status::Succeeded, Vec::new());
             let step = &mut self.run.steps[id];
-            step.outputs = outputs;
+            step.outputs = PackedValues::pack(&outputs);
             step.attempts = 1;
             restored.push(id);
         }
         for (producer, output, values) in prior.emitted {
-            match self.run.index.get(&producer) {
-                Some(&id) => {
-                    self.run
-                        .emitted
-                        .insert((id, output), values.into_iter().collect());
-                }
+            match self.run.id_of(&producer) {
+                Some(id) => self.adopt_emitted(id, output, values),
                 None => self
                     .prior_emitted
                     .entry(producer)
@@ -524,7 +531,9 @@ impl Scheduler<'_> {
         record.status = Status::Running;
         record.started = Some(Instant::now());
         record.attempts += 1;
-        record.replayed.clear();
+        if let Some(replay) = &mut record.replay {
+            replay.replayed.clear();
+        }
         let attempt = record.attempts;
         // Keep the inputs only while another attempt may need them.
         let inputs = if attempt <= retries {
@@ -571,6 +580,17 @@ impl Scheduler<'_> {
         self.start_clones(step, &output, &key);
     }
 
+    /// Records values an interrupted execution of step `id` yielded, and starts their clones.
+    fn adopt_emitted(&mut self, id: usize, output: String, values: KeyedValues) {
+        let keys: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
+        self.run
+            .emitted
+            .insert((id, output.clone()), values.into_iter().collect());
+        for key in keys {
+            self.start_clones(id, &output, &key);
+        }
+    }
+
     /// Considers the clones mapped over value `key` of output `output` of step `producer`.
     fn start_clones(&mut self, producer: usize, output: &str, key: &str) {
         let plan = self.run.plan.clone();
@@ -580,7 +600,9 @@ impl Scheduler<'_> {
                 matches!(&input.source, InputSource::Map(s) if s.node == producer.node && s.output == output)
             });
             if maps_this {
-                let mut keys = producer.keys.clone();
+                // Sized exactly: a million clones each keep their key path.
+                let mut keys = Vec::with_capacity(producer.keys.len() + 1);
+                keys.extend(producer.keys.iter().cloned());
                 keys.push(key.to_string());
                 self.consider(StepKey::new(dependent, keys));
             }
@@ -595,7 +617,7 @@ impl Scheduler<'_> {
             return true;
         }
         let earlier = self.run.emitted.get(&(step, output.to_string()));
-        let record = &mut self.run.steps[step];
+        let record = self.run.steps[step].replay.get_or_insert_default();
         let position = record.replayed.entry(output.to_string()).or_default();
         let index = *position;
         *position += 1;
@@ -624,7 +646,8 @@ impl Scheduler<'_> {
     /// A retry must have yielded at least everything earlier attempts did.
     fn check_replay_complete(&self, step: usize) -> Result<(), StepError> {
         let record = &self.run.steps[step];
-        if let Some(err) = &record.divergence {
+        let replay = record.replay.as_deref();
+        if let Some(err) = replay.and_then(|r| r.divergence.as_ref()) {
             return Err(err.clone());
         }
         if record.attempts == 1 && !record.has_prior {
@@ -637,7 +660,9 @@ impl Scheduler<'_> {
                 .emitted
                 .get(&(step, output.clone()))
                 .map_or(0, IndexMap::len);
-            let replayed = record.replayed.get(output).copied().unwrap_or(0);
+            let replayed = replay
+                .and_then(|r| r.replayed.get(output).copied())
+                .unwrap_or(0);
             if replayed < earlier {
                 return Err(StepError::NondeterministicRetry(format!(
                     "output `{output}` yielded {replayed} values, an earlier attempt {earlier}"
@@ -691,11 +716,11 @@ impl Scheduler<'_> {
                         },
                     );
                 }
-                self.run.steps[step].outputs = outputs;
+                self.run.steps[step].outputs = PackedValues::pack(&outputs);
                 self.event(Some(step), EventKind::StepSuccess { duration_ms });
             }
             Err(err) => {
-                record.status = Status::Failed(err.clone());
+                record.status = Status::Failed(Box::new(err.clone()));
                 self.event(
                     Some(step),
                     EventKind::StepFailure {
@@ -719,8 +744,13 @@ impl Scheduler<'_> {
             let depth = plan.nodes[dependent].depth();
             if depth <= key.keys.len() {
                 self.consider(StepKey::new(dependent, key.keys[..depth].to_vec()));
-            } else {
+            } else if plan.nodes[dependent]
+                .inputs
+                .iter()
+                .any(|input| matches!(&input.source, InputSource::From(s) if s.node == key.node))
+            {
                 // A value broadcast into a mapped op: every clone created so far may be waiting.
+                // (Clones mapped over this step's values never wait for it to finish.)
                 for keys in self.known_keys(dependent, key.keys.clone()) {
                     self.consider(StepKey::new(dependent, keys));
                 }
@@ -756,14 +786,14 @@ impl Scheduler<'_> {
     /// Creates step `key` if all its inputs are available (queued) or one of them never will be
     /// (skipped); otherwise leaves it to be considered again.
     fn consider(&mut self, key: StepKey) {
-        if self.run.index.contains_key(&key) {
+        if self.run.id_of(&key).is_some() {
             return;
         }
         let readiness = self.readiness(&key);
         let status = match readiness {
             Readiness::Wait => return,
             Readiness::Ready(_) => Status::Queued,
-            Readiness::Skip(ref reason) => Status::Skipped(reason.clone()),
+            Readiness::Skip(ref reason) => Status::Skipped(reason.as_str().into()),
         };
         self.collect_progress.retain(|(k, _), _| k != &key);
         let inputs = match readiness {
@@ -777,13 +807,7 @@ impl Scheduler<'_> {
             // their clones need not wait for that.
             self.run.steps[id].has_prior = true;
             for (output, values) in prior {
-                let keys: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
-                self.run
-                    .emitted
-                    .insert((id, output.clone()), values.into_iter().collect());
-                for key in keys {
-                    self.start_clones(id, &output, &key);
-                }
+                self.adopt_emitted(id, output, values);
             }
         }
         match &self.run.steps[id].status {
@@ -801,20 +825,22 @@ impl Scheduler<'_> {
     fn create(&mut self, key: StepKey, status: Status, inputs: NamedValues) -> usize {
         let id = self.run.steps.len();
         let name = key.display(&self.run.plan.nodes[key.node].name).to_string();
-        self.run.index.insert(key.clone(), id);
         self.run.steps.push(Step {
             key,
             name,
             status,
-            outputs: Vec::new(),
+            outputs: PackedValues::default(),
             duration: None,
             attempts: 0,
-            replayed: HashMap::new(),
-            divergence: None,
+            replay: None,
             has_prior: false,
             inputs,
             started: None,
         });
+        let steps = &self.run.steps;
+        self.run
+            .index
+            .insert(&steps[id].key, id, |other| &steps[other].key);
         id
     }
 
@@ -946,5 +972,6 @@ impl Scheduler<'_> {
     }
 }
 
+mod step_index;
 #[cfg(test)]
 mod tests;

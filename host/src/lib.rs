@@ -11,6 +11,7 @@ pub mod memory_usage;
 pub mod name;
 pub mod op_info;
 pub mod outputs;
+pub mod packed;
 pub mod plan;
 pub mod report;
 pub mod retry;

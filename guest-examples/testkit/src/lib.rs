@@ -14,6 +14,8 @@ struct FanOutConfig {
     /// Add `1000 × attempt` to every value, so that a retry yields different values.
     #[serde(default)]
     vary_by_attempt: bool,
+    /// Yield byte strings of this many bytes instead of integers (for benchmarks).
+    bytes: Option<usize>,
 }
 
 /// Yields `0..n` keyed `k0`, `k1`, ...
@@ -28,7 +30,14 @@ fn fan_out(ctx: &Context, _: &Inputs) -> Result<(), OpError> {
         if ctx.attempt() == 1 && config.fail_first_attempt_after == Some(i) {
             return Err(OpError::retry(format!("interrupted after {i} values")));
         }
-        ctx.yield_output(DynamicOutput::new(&(i + offset), format!("k{i}")))?;
+        let key = format!("k{i}");
+        match config.bytes {
+            Some(size) => ctx.yield_output(DynamicOutput::new(
+                &Value::Bytes(vec![i as u8; size]),
+                key,
+            ))?,
+            None => ctx.yield_output(DynamicOutput::new(&(i + offset), key))?,
+        }
     }
     Ok(())
 }
@@ -115,6 +124,30 @@ fn sum(_: &Context, inputs: &Inputs) -> Result<i64, OpError> {
     Ok(inputs.get::<Vec<i64>>("values")?.iter().sum())
 }
 
+/// Counts the values of any list.
+fn count(_: &Context, inputs: &Inputs) -> Result<usize, OpError> {
+    Ok(inputs.get::<Vec<Value>>("values")?.len())
+}
+
+#[derive(Deserialize)]
+struct BurnConfig {
+    /// Rounds of integer arithmetic to do.
+    rounds: u64,
+}
+
+/// A CPU-bound clone: `config.rounds` rounds of xorshift, then returns its input.
+fn burn(ctx: &Context, inputs: &Inputs) -> Result<Value, OpError> {
+    let BurnConfig { rounds } = ctx.config()?;
+    let mut x = std::hint::black_box(0x9e37_79b9_7f4a_7c15_u64);
+    for _ in 0..rounds {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    std::hint::black_box(x);
+    inputs.get("value")
+}
+
 /// Returns a value for an output it never declared.
 fn undeclared_output(_: &Context, _: &Inputs) -> Result<Outputs, OpError> {
     Ok(Outputs::new().value("surprise", &1))
@@ -141,6 +174,12 @@ fn ops() -> Vec<Op> {
         Op::dynamic("bad_cbor", bad_cbor).describe("yields bytes that are not CBOR"),
         Op::new("identity", identity)
             .describe("returns its input")
+            .input("value"),
+        Op::new("count", count)
+            .describe("returns the length of its input list")
+            .input("values"),
+        Op::new("burn", burn)
+            .describe("burns config.rounds rounds of CPU, then returns its input")
             .input("value"),
         Op::new("nap", nap)
             .describe("sleeps config.ms, then returns its input")

@@ -271,7 +271,7 @@ async fn a_failed_clone_skips_its_downstream_and_the_collect_but_not_its_sibling
     assert!(!run.succeeded());
     assert_eq!(
         status(&run, "echo[k2]"),
-        Status::Failed(StepError::OpFailed("2 is unlucky".into()))
+        Status::Failed(Box::new(StepError::OpFailed("2 is unlucky".into())))
     );
     assert_eq!(
         status(&run, "echo_2[k2]"),
@@ -354,7 +354,7 @@ fn interrupted(full: &Run, yielded: usize, emit_done: bool, cloned: usize) -> Pr
     }
     for k in 0..cloned {
         let clone = key(full, "echo", &[&format!("k{k}")]);
-        let outputs = full.step(&clone).unwrap().outputs.clone();
+        let outputs = full.step(&clone).unwrap().outputs.unpack();
         prior.succeeded.push((clone, outputs));
     }
     prior
