@@ -32,10 +32,9 @@ fn fan_out(ctx: &Context, _: &Inputs) -> Result<(), OpError> {
         }
         let key = format!("k{i}");
         match config.bytes {
-            Some(size) => ctx.yield_output(DynamicOutput::new(
-                &Value::Bytes(vec![i as u8; size]),
-                key,
-            ))?,
+            Some(size) => {
+                ctx.yield_output(DynamicOutput::new(&Value::Bytes(vec![i as u8; size]), key))?
+            }
             None => ctx.yield_output(DynamicOutput::new(&(i + offset), key))?,
         }
     }
