@@ -141,7 +141,14 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         .enable_time()
         .build()
         .context("cannot start the async runtime")?;
-    tokio.block_on(dispatch(cli.command, &store_dir))
+    // On a worker thread rather than this one: the scheduler then wakes on the thread where a
+    // step just finished (tokio runs a task it woke next), instead of waiting for this thread
+    // to be unparked after every step.
+    tokio.block_on(async move {
+        tokio::spawn(async move { dispatch(cli.command, &store_dir).await })
+            .await
+            .context("the command panicked")?
+    })
 }
 
 async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode> {
@@ -314,7 +321,8 @@ async fn run(
     .await?;
     let store = Store::open(store_dir)?;
     let id = begin(&store, &prepared, job_path, run_config, None)?;
-    execute(prepared, &store, id, Prior::default(), execution.json).await
+    let recorded = store.sink(&id)?;
+    execute(prepared, recorded, id, Prior::default(), execution.json).await
 }
 
 /// Records a new run of `prepared` and returns its id.
@@ -347,7 +355,8 @@ async fn reexecute(
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(store_dir)?;
-    let (record, prepared) = rebuild(&store, parent, execution.max_concurrent, store_dir).await?;
+    let record = store.run(parent)?;
+    let prepared = rebuild(&record, execution.max_concurrent, store_dir).await?;
     let selection = Selection::parse(&prepared.plan, select)?;
     let mut prior = history::prior(&store, parent, &prepared.plan)?;
     prior
@@ -373,26 +382,25 @@ async fn reexecute(
         .collect();
     store.adopt(parent, &id, &reused)?;
     eprintln!("run {id} re-executes run {parent}");
-    execute(prepared, &store, id, prior, execution.json).await
+    let recorded = store.sink(&id)?;
+    execute(prepared, recorded, id, prior, execution.json).await
 }
 
-/// The recorded run `run_id` and its job, prepared again from the job file and run config.
+/// The recorded run `record`'s job, prepared again from the job file and run config.
 async fn rebuild(
-    store: &Store,
-    run_id: &str,
+    record: &RunRecord,
     max_concurrent: Option<usize>,
     store_dir: &Path,
-) -> anyhow::Result<(RunRecord, Prepared)> {
-    let record = store.run(run_id)?;
-    let prepared = prepare(
+) -> anyhow::Result<Prepared> {
+    let run_id = &record.id;
+    prepare(
         &record.job_path,
         record.config_path.as_deref(),
         max_concurrent,
         Some(store_dir),
     )
     .await
-    .with_context(|| format!("cannot rebuild run `{run_id}` from its job file"))?;
-    Ok((record, prepared))
+    .with_context(|| format!("cannot rebuild run `{run_id}` from its job file"))
 }
 
 async fn resume(
@@ -401,16 +409,25 @@ async fn resume(
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
     let store = Store::open(store_dir)?;
-    let (_, prepared) = rebuild(&store, run_id, execution.max_concurrent, store_dir).await?;
+    let record = store.run(run_id)?;
+    let prepared = rebuild(&record, execution.max_concurrent, store_dir).await?;
     let prior = history::prior(&store, run_id, &prepared.plan)?;
     store.reopen_run(run_id)?;
-    execute(prepared, &store, run_id.to_string(), prior, execution.json).await
+    let recorded = store.sink(run_id)?;
+    execute(
+        prepared,
+        recorded,
+        run_id.to_string(),
+        prior,
+        execution.json,
+    )
+    .await
 }
 
-/// Runs `prepared` as run `run_id`, recording it in `store` and reporting it.
+/// Runs `prepared` as run `run_id`, recording it with `recorded` and reporting it.
 async fn execute(
     prepared: Prepared,
-    store: &Store,
+    recorded: store::StoreSink,
     run_id: String,
     prior: Prior,
     json: bool,
@@ -420,7 +437,7 @@ async fn execute(
     } else {
         Box::new(report::Live(std::io::stderr()))
     };
-    let mut sink = Both(shown, store.sink(&run_id)?);
+    let mut sink = Both(shown, recorded);
     let run = prepared.run_as(run_id, prior, &mut sink).await;
     let Both(shown, recorded) = sink;
     drop(shown);

@@ -7,7 +7,7 @@
 //! failed or was skipped is skipped; siblings of a failed clone go on.
 //!
 //! Backpressure: every yielded value takes one of `emit_window` credits, handed back once the
-//! scheduler has taken the value and fewer than `emit_window` steps wait to start. A producer
+//! scheduler has taken the value and at most half of `emit_window` steps wait to start. A producer
 //! out of credits pauses inside its `yield-output` call and gives its concurrency slot to the
 //! clones it is waiting for, so a fast producer cannot fill memory with queued clones, even at
 //! `--max-concurrent 1`.
@@ -452,9 +452,10 @@ pub async fn execute<R: StepRunner>(
                 }
             }
         }
-        // Hand credits back while the queue is short, or when so many producers are paused
-        // that no slot is left for them.
-        if owed > 0 && (scheduler.ready.len() < window || paused >= max_concurrent * 2) {
+        // Hand credits back once the queue is down to half the window, all at once so that a
+        // producer yields in batches rather than pausing at every value; or when so many
+        // producers are paused that no slot is left for them.
+        if owed > 0 && (scheduler.ready.len() <= window / 2 || paused >= max_concurrent * 2) {
             credits.add_permits(owed);
             owed = 0;
         }

@@ -110,7 +110,8 @@ impl Runtime {
             // Reset a reused slot's first pages with memset instead of madvise: it saves page
             // faults and TLB shootdowns on every step (measured by the fanout bench).
             .linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(KEEP_RESIDENT);
+            .table_keep_resident(KEEP_RESIDENT)
+            .pagemap_scan(wasmtime::Enabled::Auto);
         let wasm_stack = usize::try_from(wasm_stack.unwrap_or(DEFAULT_WASM_STACK))
             .map_err(|_| LoadError::Engine("`wasm_stack` is too large".to_string()))?;
         let mut config = Config::new();
