@@ -103,6 +103,7 @@ impl Job {
             format!(
                 "[components.testkit]\npath = {:?}\n\
                  [limits]\nmax_fanout = 10_000_000\nmemory = '2GiB'\n\
+                 max_step_output_size = '1GiB'\n\
                  [ops.fan_out]\ncomponent = 'testkit'\nconfig = {{ {} }}\n\
                  [ops.{mapped}]\ncomponent = 'testkit'\nconfig = {{ {} }}\n\
                  inputs.value = {{ map = 'fan_out' }}\n\
@@ -339,5 +340,6 @@ fn main() {
             }
         }
     };
-    tokio.block_on(tokio::spawn(body)).expect("benchmarks ran");
+    let handle = tokio.spawn(body);
+    tokio.block_on(handle).expect("benchmarks ran");
 }

@@ -478,7 +478,24 @@ impl Drop for StoreSink {
 
 impl EventSink for StoreSink {
     fn event(&mut self, event: &Event<'_>) {
-        let json = serde_json::to_string(event).expect("events serialize");
+        let json = match &event.kind {
+            // The value itself goes to `blobs` (linked through `outputs`); rendering it as JSON
+            // too cost more than the rest of the step for a 4 KiB value.
+            EventKind::StepOutput {
+                output,
+                mapping_key,
+                ..
+            } => serde_json::json!({
+                "event": event.kind.name(),
+                "output": output,
+                "mapping_key": mapping_key,
+                "run_id": event.run_id,
+                "timestamp": event.timestamp,
+                "step_key": event.step_key,
+            })
+            .to_string(),
+            _ => serde_json::to_string(event).expect("events serialize"),
+        };
         let (output, finished) = match &event.kind {
             EventKind::StepOutput {
                 output,

@@ -81,6 +81,12 @@ fn records_runs_events_and_outputs() {
         ]
     );
     assert_eq!(store.events("r1", Some("emit")).unwrap().len(), 3);
+    // A stored STEP_OUTPUT names the output; its value is kept once, as a blob.
+    let output: serde_json::Value = serde_json::from_str(&events[2].json).unwrap();
+    assert_eq!(output["output"], "result");
+    assert_eq!(output["mapping_key"], "k0");
+    assert_eq!(output["step_key"], "emit");
+    assert!(output.get("value").is_none(), "{output}");
     assert_eq!(store.succeeded_steps("r1").unwrap(), ["emit"]);
     let outputs = store.outputs("r1", Some("echo")).unwrap();
     assert_eq!(
