@@ -21,6 +21,10 @@ pub const STORE_ENV: &str = "SHOAL_STORE";
 /// Most events written in one transaction.
 const BATCH: usize = 4096;
 
+/// Most events waiting for the writer. When SQLite falls behind, the run waits for it rather
+/// than queueing without bound: a 1M-step run queued 700 MiB of events before this bound.
+const QUEUE: usize = 4 * BATCH;
+
 /// Why the store could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -413,7 +417,7 @@ impl Store {
     pub fn sink(&self, id: &str) -> Result<StoreSink, StoreError> {
         let seq = self.next_seq(id)?;
         let conn = open_connection(&self.path).map_err(|e| self.sqlite(e))?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
         let run_id = id.to_string();
         let writer = std::thread::spawn(move || write_events(conn, &run_id, seq, &rx));
         Ok(StoreSink {
@@ -450,7 +454,7 @@ struct Pending {
 
 /// Streams a run's events into the store. Dropping it flushes and waits for the writer.
 pub struct StoreSink {
-    tx: Option<mpsc::Sender<Pending>>,
+    tx: Option<mpsc::SyncSender<Pending>>,
     writer: Option<JoinHandle<Result<(), rusqlite::Error>>>,
 }
 
