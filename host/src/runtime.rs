@@ -27,8 +27,9 @@ use state::StepState;
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// How much of a pooled memory or table stays mapped between steps, reset with memset rather
-/// than madvise. The fanout bench's raw figure per call: 43 µs with none, 32 µs with 1 MiB
-/// (which memsets more than a small op touches), 25 µs with 64 KiB or 256 KiB.
+/// than madvise. The fanout bench's raw figure per call, without `pagemap_scan`: 43 µs with
+/// none, 32 µs with 1 MiB (which memsets more than a small op touches), 25 µs with 256 KiB;
+/// with it, 11 µs, and 1 to 8 MiB did no better (BENCHMARKS.md).
 const KEEP_RESIDENT: usize = 256 << 10;
 
 /// Why a component could not be loaded.
@@ -107,8 +108,10 @@ impl Runtime {
             .total_stacks(slots)
             // Each step's own memory limit is enforced by its store's limiter.
             .max_memory_size(MAX_MEMORY as usize)
-            // Reset a reused slot's first pages with memset instead of madvise: it saves page
-            // faults and TLB shootdowns on every step (measured by the fanout bench).
+            // Reset a reused slot's pages with memset instead of madvise: it saves page faults
+            // and TLB shootdowns on every step. With PAGEMAP_SCAN (Linux 6.7+) only the pages
+            // the step dirtied are reset, wherever they are: a Rust guest's stack and data sit
+            // above 1 MiB, beyond the first-pages window.
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(KEEP_RESIDENT)
             .pagemap_scan(wasmtime::Enabled::Auto);
