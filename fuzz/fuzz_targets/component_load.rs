@@ -6,13 +6,14 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use host::runtime::Runtime;
+use host::runtime::footprint::Footprint;
 use libfuzzer_sys::fuzz_target;
 
 fn setup() -> &'static (tokio::runtime::Runtime, Runtime) {
     static SETUP: OnceLock<(tokio::runtime::Runtime, Runtime)> = OnceLock::new();
     SETUP.get_or_init(|| {
         let tokio = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-        let runtime = Runtime::new(1, None).expect("engine");
+        let runtime = Runtime::new(1, None, None, Footprint::RUST).expect("engine");
         (tokio, runtime)
     })
 }

@@ -19,7 +19,7 @@ use crate::graph::{self, Format};
 use crate::job::{self, LoadedJob};
 use crate::plan::{self, Plan};
 use crate::report;
-use crate::runtime::{self, LoadedComponent, Runtime, WasmRunner};
+use crate::runtime::{self, ComponentFile, LoadedComponent, Runtime, WasmRunner};
 use crate::selection::Selection;
 use crate::store::{self, RunRecord, Store};
 
@@ -254,18 +254,19 @@ pub async fn prepare(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let wasm_stack = job.job.execution.wasm_stack.map(|b| b.as_u64());
     let cache = store_dir.map(cache_dir);
-    // After the cache directory exists, so that the check sees the store's real path.
-    let runtime = Runtime::new(max_concurrent, wasm_stack, cache.as_deref())?;
-    if let Some(store_dir) = store_dir {
-        job.check_grants_avoid(store_dir)?;
-    }
-    let paths: Vec<PathBuf> = job
+    let files = job
         .job
         .components
         .values()
-        .map(|c| c.path.clone())
-        .collect();
-    let components = runtime::load_all(&runtime, &paths).await?;
+        .map(|c| ComponentFile::read(&c.path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let footprint = runtime::footprint(&files);
+    // After the cache directory exists, so that the check sees the store's real path.
+    let runtime = Runtime::new(max_concurrent, wasm_stack, cache.as_deref(), footprint)?;
+    if let Some(store_dir) = store_dir {
+        job.check_grants_avoid(store_dir)?;
+    }
+    let components = runtime::load_all(&runtime, &files).await?;
     report_compilation(&components, cache.as_deref());
     let described: IndexMap<String, Vec<_>> = job
         .job
@@ -457,8 +458,10 @@ async fn execute(
 }
 
 async fn inspect(path: &Path, store_dir: &Path) -> anyhow::Result<ExitCode> {
-    let runtime = Runtime::new(1, None, Some(&cache_dir(store_dir)))?;
-    let component = runtime.load(path).await?;
+    let file = ComponentFile::read(path)?;
+    let footprint = runtime::footprint(std::slice::from_ref(&file));
+    let runtime = Runtime::new(1, None, Some(&cache_dir(store_dir)), footprint)?;
+    let component = runtime.load_bytes(path, &file.bytes).await?;
     let mut out = String::new();
     for op in &component.ops {
         out.push_str(&format!("{}\n", op.name));

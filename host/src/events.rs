@@ -77,6 +77,9 @@ pub enum EventKind<'a> {
     RunFailure {
         duration_ms: f64,
         failed_steps: Vec<String>,
+        /// Steps the plan called for that never finished (see `Run::unresolved`).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        unresolved_steps: Vec<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         peak_rss_bytes: Option<u64>,
     },
@@ -235,6 +238,7 @@ mod tests {
             EventKind::RunFailure {
                 duration_ms: 0.0,
                 failed_steps: vec![],
+                unresolved_steps: vec![],
                 peak_rss_bytes: None,
             },
         ];

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::events::{Event, EventKind, EventSink};
 use crate::memory_usage;
@@ -62,17 +62,21 @@ pub const DEFAULT_EMIT_WINDOW: usize = 1024;
 enum Message {
     /// A retry's delay is over.
     Retry,
-    /// `credited`: the value took an emit credit, to be handed back.
+    /// `credited`: the value took an emit credit, to be handed back. `verdict`, for an
+    /// attempt that must replay what an earlier one yielded, learns whether the value matched.
     Emitted {
         value: DynamicValue,
         credited: bool,
+        verdict: Option<oneshot::Sender<Result<(), StepError>>>,
     },
     /// The step waits for an emit credit (it gives up its slot meanwhile).
     Paused,
     Resumed,
+    /// `charged`: log-queue bytes the message holds, to be handed back.
     Log {
         level: &'static str,
         message: String,
+        charged: u32,
     },
     Finished(Result<NamedValues, StepError>),
 }
@@ -84,12 +88,30 @@ pub struct StepChannel {
     tx: mpsc::UnboundedSender<(usize, Message)>,
     credits: Arc<Semaphore>,
     paused: Arc<PauseClock>,
+    /// Set for a retried or resumed producer: each value waits for the scheduler's comparison
+    /// with what an earlier attempt yielded, so that a divergent value is refused at once.
+    replaying: bool,
+    /// Bytes of log messages sent but not yet taken by the scheduler, run-wide.
+    log_queue: Arc<Semaphore>,
+}
+
+/// How many bytes of log messages may wait for the scheduler, all steps together.
+const LOG_QUEUE_BYTES: u32 = 4 << 20;
+
+/// What a log message holds of the log queue: its bytes and a fixed cost per message, at most
+/// the whole queue (a message larger than the queue waits until the queue is empty).
+fn queued_size(message: &str) -> u32 {
+    let size = message
+        .len()
+        .saturating_add(crate::limits::LOG_CALL_OVERHEAD as usize);
+    u32::try_from(size).unwrap_or(u32::MAX).min(LOG_QUEUE_BYTES)
 }
 
 impl StepChannel {
     /// Hands over one value yielded while the step runs, first waiting for an emit credit when
-    /// the run has too much queued work.
-    pub async fn emit(&self, value: DynamicValue) {
+    /// the run has too much queued work. An error means the value diverges from what an earlier
+    /// attempt yielded: it was not recorded, and the step fails with that error.
+    pub async fn emit(&self, value: DynamicValue) -> Result<(), StepError> {
         match self.credits.try_acquire() {
             Ok(permit) => permit.forget(),
             Err(_) => {
@@ -103,10 +125,22 @@ impl StepChannel {
                 self.send(Message::Resumed);
             }
         }
+        if !self.replaying {
+            self.send(Message::Emitted {
+                value,
+                credited: true,
+                verdict: None,
+            });
+            return Ok(());
+        }
+        let (tx, rx) = oneshot::channel();
         self.send(Message::Emitted {
             value,
             credited: true,
+            verdict: Some(tx),
         });
+        // The scheduler answers every verdict it receives; no answer means it has stopped.
+        rx.await.unwrap_or(Ok(()))
     }
 
     /// Hands over a dynamic value the step returned from `run`: it is in memory already, so
@@ -115,6 +149,7 @@ impl StepChannel {
         self.send(Message::Emitted {
             value,
             credited: false,
+            verdict: None,
         });
     }
 
@@ -128,9 +163,29 @@ impl StepChannel {
         let _ignored = self.tx.send((self.step, message));
     }
 
-    /// Records a log line for the step.
-    pub fn log(&self, level: &'static str, message: String) {
-        self.send(Message::Log { level, message });
+    /// Records a log line the guest sent, first waiting for room in the log queue: a guest
+    /// that logs faster than the run store writes is slowed down rather than queued in memory.
+    pub async fn log(&self, level: &'static str, message: String) {
+        let charged = queued_size(&message);
+        // The scheduler never closes the semaphore.
+        if let Ok(permits) = self.log_queue.acquire_many(charged).await {
+            permits.forget();
+        }
+        self.send(Message::Log {
+            level,
+            message,
+            charged,
+        });
+    }
+
+    /// Records captured output once the attempt is over; it is bounded by the log limit and
+    /// held in memory already, so it does not wait.
+    pub fn log_captured(&self, stream: &'static str, message: String) {
+        self.send(Message::Log {
+            level: stream,
+            message,
+            charged: 0,
+        });
     }
 }
 
@@ -256,12 +311,15 @@ pub struct Run {
     pub duration: Duration,
     /// The host's peak resident memory at the end of the run.
     pub peak_rss_bytes: Option<u64>,
+    /// Steps the plan called for that the run ended without resolving (neither succeeded,
+    /// failed nor skipped): a scheduler bug, which must fail the run rather than drop data.
+    pub unresolved: Vec<String>,
 }
 
 impl Run {
-    /// True when every step succeeded.
+    /// True when every step the plan called for succeeded.
     pub fn succeeded(&self) -> bool {
-        self.steps.iter().all(|s| s.status == Status::Succeeded)
+        self.unresolved.is_empty() && self.steps.iter().all(|s| s.status == Status::Succeeded)
     }
 
     /// The step with this key, if it was created.
@@ -282,12 +340,18 @@ impl Run {
     /// The output of op `node` as JSON (Dagster's `output_for_node`): the value of a plain step;
     /// for a mapped op, an object from mapping key to value (nested when mapped twice); for a
     /// dynamic output, an object from mapping key to value. Steps that did not succeed are left
-    /// out.
+    /// out (a plain step that did not succeed gives `null`); a value that is `null` is kept.
     pub fn output_for_node(&self, node: usize, output: &str) -> serde_json::Value {
         self.output_below(node, output, &mut Vec::new())
+            .unwrap_or(serde_json::Value::Null)
     }
 
-    fn output_below(&self, node: usize, output: &str, keys: &mut Vec<String>) -> serde_json::Value {
+    fn output_below(
+        &self,
+        node: usize,
+        output: &str,
+        keys: &mut Vec<String>,
+    ) -> Option<serde_json::Value> {
         let plan_node = &self.plan.nodes[node];
         if keys.len() < plan_node.depth() {
             let creator = &plan_node.scope[keys.len()];
@@ -301,28 +365,27 @@ impl Run {
                 keys.push(key.clone());
                 let value = self.output_below(node, output, keys);
                 keys.pop();
-                if !value.is_null() {
+                if let Some(value) = value {
                     object.insert(key, value);
                 }
             }
-            return serde_json::Value::Object(object);
+            return Some(serde_json::Value::Object(object));
         }
         let key = StepKey::new(node, keys.clone());
-        let Some(step) = self.step(&key).filter(|s| s.status == Status::Succeeded) else {
-            return serde_json::Value::Null;
-        };
+        let step = self.step(&key).filter(|s| s.status == Status::Succeeded)?;
         if let Some(values) = self.emitted(&key, output) {
-            return values
-                .iter()
-                .map(|(k, v)| (k.clone(), value::to_json(v)))
-                .collect();
+            return Some(
+                values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), value::to_json(v)))
+                    .collect(),
+            );
         }
         let is_dynamic = plan_node.op.output(output).is_some_and(|o| o.dynamic);
         if is_dynamic {
-            return serde_json::Value::Object(serde_json::Map::new());
+            return Some(serde_json::Value::Object(serde_json::Map::new()));
         }
-        step.output(output)
-            .map_or(serde_json::Value::Null, value::to_json)
+        step.output(output).map(value::to_json)
     }
 }
 
@@ -365,6 +428,7 @@ pub async fn execute<R: StepRunner>(
         emitted: HashMap::new(),
         duration: Duration::ZERO,
         peak_rss_bytes: None,
+        unresolved: Vec::new(),
     };
     let mut scheduler = Scheduler {
         run,
@@ -391,6 +455,7 @@ pub async fn execute<R: StepRunner>(
     let max_concurrent = options.max_concurrent.max(1);
     let window = options.emit_window.max(1);
     let credits = Arc::new(Semaphore::new(window));
+    let log_queue = Arc::new(Semaphore::new(LOG_QUEUE_BYTES as usize));
     // Credits of values taken but not handed back yet.
     let mut owed = 0usize;
     let mut running = 0usize;
@@ -407,11 +472,14 @@ pub async fn execute<R: StepRunner>(
             };
             running += 1;
             let call = scheduler.start(step);
+            let record = &scheduler.run.steps[step];
             let channel = StepChannel {
                 step,
                 tx: tx.clone(),
                 credits: credits.clone(),
                 paused: Arc::default(),
+                replaying: record.attempts > 1 || record.has_prior,
+                log_queue: log_queue.clone(),
             };
             let runner = runner.clone();
             tokio::spawn(async move {
@@ -433,13 +501,27 @@ pub async fn execute<R: StepRunner>(
                 delayed -= 1;
                 scheduler.ready.push_back(step);
             }
-            Message::Emitted { value, credited } => {
-                scheduler.emitted(step, value);
+            Message::Emitted {
+                value,
+                credited,
+                verdict,
+            } => {
+                let recorded = scheduler.emitted(step, value);
+                if let Some(verdict) = verdict {
+                    let _ignored = verdict.send(recorded);
+                }
                 owed += usize::from(credited);
             }
             Message::Paused => paused += 1,
             Message::Resumed => paused -= 1,
-            Message::Log { level, message } => scheduler.log(step, level, &message),
+            Message::Log {
+                level,
+                message,
+                charged,
+            } => {
+                scheduler.log(step, level, &message);
+                log_queue.add_permits(charged as usize);
+            }
             Message::Finished(result) => {
                 running -= 1;
                 if let Some(delay) = scheduler.finished(step, result) {
@@ -461,6 +543,7 @@ pub async fn execute<R: StepRunner>(
         }
     }
 
+    scheduler.run.unresolved = scheduler.unresolved();
     scheduler.run.duration = started.elapsed();
     let duration_ms = scheduler.run.duration.as_secs_f64() * 1e3;
     let failed_steps: Vec<String> = scheduler
@@ -481,6 +564,7 @@ pub async fn execute<R: StepRunner>(
         EventKind::RunFailure {
             duration_ms,
             failed_steps,
+            unresolved_steps: scheduler.run.unresolved.clone(),
             peak_rss_bytes,
         }
     };
@@ -559,10 +643,12 @@ impl Scheduler<'_> {
         call
     }
 
-    fn emitted(&mut self, step: usize, value: DynamicValue) {
+    /// Records a yielded value and starts its clones; a retry's value is first matched against
+    /// what earlier attempts yielded.
+    fn emitted(&mut self, step: usize, value: DynamicValue) -> Result<(), StepError> {
         let DynamicValue { output, key, value } = value;
-        if !self.replay(step, &output, &key, &value) {
-            return;
+        if !self.replay(step, &output, &key, &value)? {
+            return Ok(());
         }
         self.event(
             Some(step),
@@ -579,6 +665,7 @@ impl Scheduler<'_> {
             .insert(key.clone(), value);
         // Start the clones mapped over this value now, while the producer keeps running.
         self.start_clones(step, &output, &key);
+        Ok(())
     }
 
     /// Records values an interrupted execution of step `id` yielded, and starts their clones.
@@ -611,37 +698,49 @@ impl Scheduler<'_> {
     }
 
     /// Matches a value yielded by a retry against what earlier attempts yielded. Returns true
-    /// when the value is new and must be recorded; false when it repeats an earlier one (its
-    /// clones exist already) or diverges from it (the step will fail).
-    fn replay(&mut self, step: usize, output: &str, key: &str, value: &[u8]) -> bool {
+    /// when the value is new and must be recorded, false when it repeats an earlier one (its
+    /// clones exist already). Once the attempt has diverged, every value is refused: nothing
+    /// from an attempt that contradicts the recorded values may start a clone.
+    fn replay(
+        &mut self,
+        step: usize,
+        output: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<bool, StepError> {
         if self.run.steps[step].attempts == 1 && !self.run.steps[step].has_prior {
-            return true;
+            return Ok(true);
         }
         let earlier = self.run.emitted.get(&(step, output.to_string()));
         let record = self.run.steps[step].replay.get_or_insert_default();
+        if let Some(divergence) = &record.divergence {
+            return Err(divergence.clone());
+        }
         let position = record.replayed.entry(output.to_string()).or_default();
         let index = *position;
         *position += 1;
-        match earlier.and_then(|values| values.get_index(index)) {
-            Some((k, v)) if k == key && v == value => false,
-            Some((k, _)) => {
-                record.divergence.get_or_insert_with(|| {
-                    StepError::NondeterministicRetry(format!(
-                        "value {index} of output `{output}` was `{k}` and is now `{key}` or differs"
-                    ))
-                });
-                false
-            }
-            None if earlier.is_some_and(|values| values.contains_key(key)) => {
-                record.divergence.get_or_insert_with(|| {
-                    StepError::NondeterministicRetry(format!(
-                        "key `{key}` of output `{output}` moved"
-                    ))
-                });
-                false
-            }
-            None => true,
-        }
+        let divergence = match earlier.and_then(|values| values.get_index(index)) {
+            Some((k, v)) if k == key && v == value => return Ok(false),
+            Some((k, v)) if k == key => format!(
+                "key `{key}` of output `{output}` was recorded with value {} and is now yielded with value {}",
+                value::preview(v),
+                value::preview(value)
+            ),
+            Some((k, v)) => format!(
+                "value {index} of output `{output}` was recorded as key `{k}` (value {}) and is now yielded as key `{key}` (value {})",
+                value::preview(v),
+                value::preview(value)
+            ),
+            None => match earlier.and_then(|values| values.get_index_of(key)) {
+                Some(recorded) => format!(
+                    "key `{key}` of output `{output}` was recorded as value {recorded} and is now yielded as value {index}"
+                ),
+                None => return Ok(true),
+            },
+        };
+        let err = StepError::NondeterministicRetry(divergence);
+        record.divergence = Some(err.clone());
+        Err(err)
     }
 
     /// A retry must have yielded at least everything earlier attempts did.
@@ -757,6 +856,29 @@ impl Scheduler<'_> {
                 }
             }
         }
+    }
+
+    /// The steps the plan calls for, given the values yielded, that are missing or not finished:
+    /// every plain op's step and one clone per mapping-key path must have succeeded, failed or
+    /// been skipped by the time the run ends.
+    fn unresolved(&self) -> Vec<String> {
+        let plan = &self.run.plan;
+        let mut unresolved = Vec::new();
+        for node in 0..plan.nodes.len() {
+            for keys in self.known_keys(node, Vec::new()) {
+                let key = StepKey::new(node, keys);
+                let finished = self.run.step(&key).is_some_and(|step| {
+                    matches!(
+                        step.status,
+                        Status::Succeeded | Status::Failed(_) | Status::Skipped(_)
+                    )
+                });
+                if !finished {
+                    unresolved.push(key.display(&plan.nodes[node].name).to_string());
+                }
+            }
+        }
+        unresolved
     }
 
     /// All mapping-key paths of op `node` that extend `prefix`, from the values emitted so far.

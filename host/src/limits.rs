@@ -10,6 +10,10 @@ use serde::Deserialize;
 /// The most linear memory any op may be given: the size of one slot of the instance pool.
 pub const MAX_MEMORY: u64 = 4 << 30;
 
+/// What each `log` call costs against `max_log_size` beyond its message: an event costs the
+/// host and the run store about this much even when the message is empty.
+pub const LOG_CALL_OVERHEAD: u64 = 64;
+
 /// Limits as written in a job file; every field optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -114,7 +114,7 @@ impl OutputGuard {
             key: v.key.clone(),
             reason,
         })?;
-        value::decode(&v.value).map_err(|source| StepError::InvalidCbor {
+        value::check(&v.value).map_err(|source| StepError::InvalidCbor {
             output: v.output.clone(),
             key: Some(v.key.clone()),
             source,
@@ -131,6 +131,12 @@ impl OutputGuard {
             });
         }
         Ok(())
+    }
+
+    /// Records that the scheduler refused an accepted value (a retry that diverged from an
+    /// earlier attempt): the step fails with `err`, and later values are rejected with it.
+    pub fn refuse(&mut self, err: StepError) -> StepError {
+        self.violation.get_or_insert(err).clone()
     }
 
     /// The first rule the step broke, if any. It wins over whatever the op returned: an op that
@@ -168,7 +174,7 @@ impl OutputGuard {
                     output: output.clone(),
                 });
             }
-            value::decode(bytes).map_err(|source| StepError::InvalidCbor {
+            value::check(bytes).map_err(|source| StepError::InvalidCbor {
                 output: output.clone(),
                 key: None,
                 source,

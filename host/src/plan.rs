@@ -102,6 +102,15 @@ pub enum PlanError {
         first: String,
         second: String,
     },
+    #[error(
+        "op `{op}` cannot both collect over dynamic output `{dynamic}` (input `{collecting}`) and be downstream of it (input `{mapped}`)"
+    )]
+    CollectWhileMapped {
+        op: String,
+        dynamic: String,
+        collecting: String,
+        mapped: String,
+    },
     #[error("the job has a cycle through op `{op}`")]
     Cycle { op: String },
     #[error("op `{op}`: {source}")]
@@ -429,32 +438,74 @@ fn topological_order(nodes: &[Node]) -> Result<Vec<usize>, PlanError> {
 }
 
 /// The scope an op gets from its inputs: the deepest input scope, which every other input's
-/// scope must be a prefix of (values from outer scopes are broadcast to every clone).
+/// scope must be a prefix of (values from outer scopes are broadcast to every clone). An op may
+/// not collect a dynamic output it is also mapped over: each of its clones would wait for the
+/// list of all clones, its own included (Dagster refuses this too).
 fn scope_of(node: &Node, nodes: &[Node]) -> Result<Vec<Source>, PlanError> {
+    let scope = input_scope(node, nodes)?;
+    for input in &node.inputs {
+        let InputSource::Collect(s) = &input.source else {
+            continue;
+        };
+        let closed = if is_dynamic(nodes, s) {
+            s
+        } else {
+            nodes[s.node].scope.last().expect("checked by input_scope")
+        };
+        if scope.contains(closed) {
+            let mapped = node
+                .inputs
+                .iter()
+                .find(|other| {
+                    other.name != input.name && input_scope_of(other, nodes).contains(closed)
+                })
+                .map_or_else(String::new, |other| other.name.clone());
+            return Err(PlanError::CollectWhileMapped {
+                op: node.name.clone(),
+                dynamic: format!("{}.{}", nodes[closed.node].name, closed.output),
+                collecting: input.name.clone(),
+                mapped,
+            });
+        }
+    }
+    Ok(scope)
+}
+
+/// The scope one input brings: its source's scope, one deeper for `map`, one shallower for a
+/// collect of clones; empty for a literal.
+fn input_scope_of(input: &Input, nodes: &[Node]) -> Vec<Source> {
+    match &input.source {
+        InputSource::Value(_) => Vec::new(),
+        InputSource::From(s) => nodes[s.node].scope.clone(),
+        InputSource::Map(s) => {
+            let mut scope = nodes[s.node].scope.clone();
+            scope.push(s.clone());
+            scope
+        }
+        InputSource::Collect(s) if is_dynamic(nodes, s) => nodes[s.node].scope.clone(),
+        InputSource::Collect(s) => {
+            let mut scope = nodes[s.node].scope.clone();
+            scope.pop();
+            scope
+        }
+    }
+}
+
+fn input_scope(node: &Node, nodes: &[Node]) -> Result<Vec<Source>, PlanError> {
     let mut scope: Vec<Source> = Vec::new();
     for input in &node.inputs {
-        let candidate = match &input.source {
-            InputSource::Value(_) => continue,
-            InputSource::From(s) => nodes[s.node].scope.clone(),
-            InputSource::Map(s) => {
-                let mut scope = nodes[s.node].scope.clone();
-                scope.push(s.clone());
-                scope
-            }
-            InputSource::Collect(s) if is_dynamic(nodes, s) => nodes[s.node].scope.clone(),
-            InputSource::Collect(s) => {
-                let mut scope = nodes[s.node].scope.clone();
-                if scope.pop().is_none() {
-                    return Err(PlanError::CollectOfUnmapped {
-                        op: node.name.clone(),
-                        input: input.name.clone(),
-                        source_op: nodes[s.node].name.clone(),
-                        output: s.output.clone(),
-                    });
-                }
-                scope
-            }
-        };
+        if let InputSource::Collect(s) = &input.source
+            && !is_dynamic(nodes, s)
+            && nodes[s.node].scope.is_empty()
+        {
+            return Err(PlanError::CollectOfUnmapped {
+                op: node.name.clone(),
+                input: input.name.clone(),
+                source_op: nodes[s.node].name.clone(),
+                output: s.output.clone(),
+            });
+        }
+        let candidate = input_scope_of(input, nodes);
         let (short, long) = if candidate.len() > scope.len() {
             (&scope, &candidate)
         } else {

@@ -1,6 +1,7 @@
 //! Human output of `host run`: live logs and failures on stderr, then a summary per op, and the
 //! final outputs as JSON.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use indexmap::IndexMap;
@@ -8,22 +9,54 @@ use indexmap::IndexMap;
 use crate::events::{Event, EventKind, EventSink};
 use crate::exec::{Run, Status};
 
-/// Prints guest logs and step failures to stderr as they happen.
+/// Prints guest logs and step failures to stderr as they happen. Guest text is escaped (see
+/// [`escape`]) and every line of a log message carries the step's prefix, so a guest cannot
+/// forge the host's own lines; `--json` and the run store keep the raw text.
 pub struct Live<W: Write + Send>(pub W);
 
 impl<W: Write + Send> EventSink for Live<W> {
     fn event(&mut self, event: &Event<'_>) {
-        let step = event.step_key.unwrap_or("");
-        let line = match &event.kind {
-            EventKind::Logs { level, message } => {
-                let message = message.trim_end();
-                format!("[{step}] {level}: {message}")
+        let step = escape(event.step_key.unwrap_or(""));
+        let text = match &event.kind {
+            EventKind::Logs { level, message } => log_lines(&step, level, message),
+            EventKind::StepFailure { error, .. } => {
+                format!("step `{step}` failed: {}\n", escape(error))
             }
-            EventKind::StepFailure { error, .. } => format!("step `{step}` failed: {error}"),
             _ => return,
         };
-        let _ignored = writeln!(self.0, "{line}");
+        let _ignored = self.0.write_all(text.as_bytes());
     }
+}
+
+/// A log message as lines prefixed `[step] level: `, each escaped.
+pub fn log_lines(step: &str, level: &str, message: &str) -> String {
+    let mut out = String::new();
+    for line in message.trim_end().split('\n') {
+        out.push_str(&format!("[{step}] {}: {}\n", escape(level), escape(line)));
+    }
+    out
+}
+
+/// Guest text made safe for a terminal: control characters (escape sequences, carriage
+/// returns, newlines, ...) and Unicode bidirectional controls are written as `\u{..}`, so that
+/// a guest can neither move the cursor nor make its text look like the host's.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Per-op counts and the failures of a finished run, for stderr.
@@ -43,11 +76,15 @@ pub fn summary(run: &Run) -> String {
             Status::Succeeded => count[0] += 1,
             Status::Failed(err) => {
                 count[1] += 1;
-                problems.push(format!("  failed  {}: {err}", step.name));
+                problems.push(format!(
+                    "  failed  {}: {}",
+                    step.name,
+                    escape(&err.to_string())
+                ));
             }
             Status::Skipped(reason) => {
                 count[2] += 1;
-                problems.push(format!("  skipped {}: {reason}", step.name));
+                problems.push(format!("  skipped {}: {}", step.name, escape(reason)));
             }
             Status::Queued | Status::Running => {}
         }
@@ -65,6 +102,9 @@ pub fn summary(run: &Run) -> String {
         out.push_str(&line);
         out.push('\n');
     }
+    problems.extend(run.unresolved.iter().map(|step| {
+        format!("  never finished {step}: the run ended before it ran (internal error)")
+    }));
     for problem in problems {
         out.push_str(&problem);
         out.push('\n');
@@ -103,4 +143,22 @@ pub fn final_outputs(run: &Run) -> serde_json::Value {
         outputs.insert(node.name.clone(), value);
     }
     serde_json::Value::Object(outputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_text_cannot_steer_the_terminal_or_forge_lines() {
+        assert_eq!(escape("plain text\tand a tab"), "plain text\tand a tab");
+        assert_eq!(
+            escape("\u{1b}[31mred\r\nrun x succeeded\u{202e}"),
+            "\\u{1b}[31mred\\u{d}\\u{a}run x succeeded\\u{202e}"
+        );
+        assert_eq!(
+            log_lines("op[k]", "info", "one\nrun x succeeded in 1 ms\n"),
+            "[op[k]] info: one\n[op[k]] info: run x succeeded in 1 ms\n"
+        );
+    }
 }

@@ -4,6 +4,7 @@
 mod bindings;
 mod budget;
 mod compile_cache;
+pub mod footprint;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use crate::plan::Plan;
 use crate::step_error::StepError;
 use crate::value::NamedValues;
 use bindings::{OpComponent, OpComponentPre};
+use footprint::Footprint;
 use state::StepState;
 
 /// How often the epoch advances: the granularity of step timeouts and of yielding to the
@@ -49,6 +51,13 @@ pub enum LoadError {
     Compile { path: PathBuf, message: String },
     #[error("component `{path}` does not implement the shoal:op interface: {message}")]
     NotAnOp { path: PathBuf, message: String },
+    #[error("component `{path}` imports `{import}`, which the host does not provide to ops{hint}")]
+    MissingImport {
+        path: PathBuf,
+        import: String,
+        /// What to do about it, when known.
+        hint: &'static str,
+    },
     #[error("component `{path}` failed to describe its ops: {message}")]
     Describe { path: PathBuf, message: String },
     #[error("component `{path}`: {message}")]
@@ -81,6 +90,38 @@ const DEFAULT_WASM_STACK: u64 = 512 << 10;
 /// How long a component may take to describe its ops.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a step waits before trying again when the instance pool is momentarily full.
+const POOL_RETRY: Duration = Duration::from_millis(2);
+
+/// A component file's bytes, read before the engine is built so that the instance pool can be
+/// sized for it.
+pub struct ComponentFile {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+impl ComponentFile {
+    pub fn read(path: &Path) -> Result<ComponentFile, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(ComponentFile {
+            path: path.to_path_buf(),
+            bytes,
+        })
+    }
+}
+
+/// Pool room for one instance of any of `files`: at least what a Rust component needs; a file
+/// that cannot be read as a component fails to compile later, with a clearer error.
+pub fn footprint(files: &[ComponentFile]) -> Footprint {
+    files
+        .iter()
+        .filter_map(|file| footprint::of_component(&file.bytes).ok())
+        .fold(Footprint::RUST, Footprint::max)
+}
+
 /// The engine and the linker with Shoal's and WASI's imports.
 pub struct Runtime {
     engine: Engine,
@@ -89,22 +130,31 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// An engine whose instance pool has room for `max_concurrent` steps at once, giving every
-    /// step `wasm_stack` bytes of wasm stack (default 512 KiB). With `cache`, compiled
-    /// components are kept in that directory and reused by later processes.
+    /// An engine whose instance pool has room for `max_concurrent` steps at once of components
+    /// that each take at most `footprint` (see [`footprint`]), giving every step `wasm_stack`
+    /// bytes of wasm stack (default 512 KiB). With `cache`, compiled components are kept in that
+    /// directory and reused by later processes.
     pub fn new(
         max_concurrent: usize,
         wasm_stack: Option<u64>,
         cache: Option<&Path>,
+        footprint: Footprint,
     ) -> Result<Self, LoadError> {
         let engine_error = |err: wasmtime::Error| LoadError::Engine(format!("{err:#}"));
         // Up to `max_concurrent` running steps, as many paused by backpressure, and one spare.
         let slots = u32::try_from(max_concurrent.max(1) * 2 + 1).unwrap_or(u32::MAX);
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(slots)
-            .total_core_instances(slots.saturating_mul(4))
-            .total_memories(slots.saturating_mul(2))
-            .total_tables(slots.saturating_mul(4))
+            .total_core_instances(slots.saturating_mul(footprint.core_instances.max(1)))
+            .total_memories(slots.saturating_mul(footprint.memories.max(1)))
+            .total_tables(slots.saturating_mul(footprint.tables.max(1)))
+            .max_memories_per_module(footprint.memories_per_module.max(1))
+            .max_tables_per_module(footprint.tables_per_module.max(1))
+            .table_elements(
+                usize::try_from(footprint.table_elements)
+                    .unwrap_or(usize::MAX)
+                    .max(budget::MAX_TABLE_ELEMENTS),
+            )
             .total_stacks(slots)
             // Each step's own memory limit is enforced by its store's limiter.
             .max_memory_size(MAX_MEMORY as usize)
@@ -152,11 +202,8 @@ impl Runtime {
 
     /// Compiles the component at `path`, links it and asks it to describe its ops.
     pub async fn load(&self, path: &Path) -> Result<LoadedComponent, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        self.load_bytes(path, &bytes).await
+        let file = ComponentFile::read(path)?;
+        self.load_bytes(path, &file.bytes).await
     }
 
     /// Like [`Runtime::load`], for bytes already read; `path` names them in errors.
@@ -178,12 +225,14 @@ impl Runtime {
             elapsed: start.elapsed(),
             compiled: hits() == hits_before,
         };
-        let not_an_op = |err: wasmtime::Error| LoadError::NotAnOp {
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|err| missing_import(path, &err))?;
+        let pre = OpComponentPre::new(pre).map_err(|err| LoadError::NotAnOp {
             path: path.to_path_buf(),
             message: format!("{err:#}"),
-        };
-        let pre = self.linker.instantiate_pre(&component).map_err(not_an_op)?;
-        let pre = OpComponentPre::new(pre).map_err(not_an_op)?;
+        })?;
 
         let limits = Limits::DEFAULT;
         let mut store = self.store(StepState::describing(&limits), &limits);
@@ -195,10 +244,19 @@ impl Runtime {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.shoal_op_op().call_describe(&mut store).await
         };
-        let described = tokio::time::timeout(DESCRIBE_TIMEOUT, describe)
-            .await
-            .map_err(|_| describe_error(format!("no answer within {DESCRIBE_TIMEOUT:?}")))?
-            .map_err(|err| describe_error(format!("{err:#}")))?;
+        let described = match tokio::time::timeout(DESCRIBE_TIMEOUT, describe).await {
+            Err(_) => Err(format!("no answer within {DESCRIBE_TIMEOUT:?}")),
+            // Said as a step's trap is: the guest's panic message, its limits, its call stack.
+            Ok(Err(err)) => {
+                let err = store.data().classify(&err, true, &limits);
+                Err(match err.backtrace() {
+                    Some(backtrace) => format!("{err}\n{backtrace}"),
+                    None => err.to_string(),
+                })
+            }
+            Ok(Ok(described)) => Ok(described),
+        }
+        .map_err(describe_error)?;
         let ops: Vec<OpInfo> = described.into_iter().map(OpInfo::from).collect();
         check_description(&ops).map_err(|message| LoadError::BadDescription {
             path: path.to_path_buf(),
@@ -213,10 +271,7 @@ impl Runtime {
         store
             .set_fuel(limits.fuel)
             .expect("fuel is enabled in the engine config");
-        // Bounds the bytes the guest hands the host in one call, including `run`'s results:
-        // all outputs of a step, plus room for their framing.
-        let hostcall_bytes = limits.max_step_output_size.saturating_add(1 << 20);
-        store.set_hostcall_fuel(usize::try_from(hostcall_bytes).unwrap_or(usize::MAX));
+        store.set_hostcall_fuel(usize::try_from(hostcall_fuel(limits)).unwrap_or(usize::MAX));
         // Yield to the scheduler at every tick so that a busy guest cannot starve the other
         // steps on its thread, and so that the step's timeout can fire.
         store.set_epoch_deadline(1);
@@ -256,12 +311,48 @@ impl LoadedComponent {
     }
 }
 
+/// The most bytes a guest may hand the host in one call (wasmtime's hostcall fuel). A guest
+/// can only pass what its memory holds, so this is its memory limit, or the step output limit if
+/// larger: a log message or an output past its own limit then reaches the check that names it
+/// (`log_limit`, `output_too_large`, ...). Only a call whose arguments alias the same memory
+/// many times over exceeds it.
+pub(crate) fn hostcall_fuel(limits: &Limits) -> u64 {
+    limits
+        .memory
+        .max(limits.max_step_output_size)
+        .saturating_add(1 << 20)
+}
+
 /// Inputs as the `run` export takes them.
 fn wit_inputs(inputs: NamedValues) -> Vec<bindings::NamedValue> {
     inputs
         .into_iter()
         .map(|(name, value)| bindings::NamedValue { name, value })
         .collect()
+}
+
+/// Names the import the linker could not satisfy (wasmtime says "component imports instance
+/// `NAME`, but a matching implementation was not found in the linker") and how to avoid it.
+fn missing_import(path: &Path, err: &wasmtime::Error) -> LoadError {
+    let outer = err.to_string();
+    let import = outer
+        .split('`')
+        .nth(1)
+        .map_or_else(|| format!("{err:#}"), str::to_string);
+    let hint = if import.starts_with("wasi:http/") {
+        "; ops have no network access: build the component without wasi:http (a Rust op must \
+         not depend on an HTTP client; componentize-py and jco need a world without wasi:http)"
+    } else if import.starts_with("shoal:op/") {
+        "; this host implements shoal:op@0.1.0 (`wit/op.wit`): build the component against it"
+    } else {
+        "; ops may import WASI 0.2 (wasi:cli, clocks, filesystem, io, random, sockets) and \
+         shoal:op/log and shoal:op/emit"
+    };
+    LoadError::MissingImport {
+        path: path.to_path_buf(),
+        import,
+        hint,
+    }
 }
 
 /// Distinguishes a core module from a component before compiling, for a clearer error.
@@ -281,8 +372,22 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
 fn check_description(ops: &[OpInfo]) -> Result<(), String> {
     let mut names = std::collections::HashSet::new();
     for op in ops {
+        crate::name::check(&op.name)
+            .map_err(|reason| format!("invalid op name `{}`: {reason}", op.name))?;
         if !names.insert(op.name.as_str()) {
             return Err(format!("op `{}` is described twice", op.name));
+        }
+        let mut inputs = std::collections::HashSet::new();
+        for input in &op.inputs {
+            crate::name::check(input).map_err(|reason| {
+                format!(
+                    "op `{}` has an invalid input name `{input}`: {reason}",
+                    op.name
+                )
+            })?;
+            if !inputs.insert(input.as_str()) {
+                return Err(format!("op `{}` declares input `{input}` twice", op.name));
+            }
         }
         let mut outputs = std::collections::HashSet::new();
         for output in &op.outputs {
@@ -323,13 +428,45 @@ impl WasmRunner {
 
 impl StepRunner for WasmRunner {
     /// One attempt in a fresh store: instantiate, run under the op's limits and timeout, then
-    /// check what the op produced.
+    /// check what the op produced. When the instance pool is momentarily full (more components
+    /// of a larger shape than it was sized for are running), the step waits for room, and the
+    /// wait does not count against its timeout.
     async fn run(&self, call: StepCall, channel: StepChannel) -> Result<NamedValues, StepError> {
         let node = &self.plan.nodes[call.node];
         let limits = node.limits;
-        let paused = channel.clone();
-        let mut store = self.runtime.store(StepState::new(node, channel)?, &limits);
         let pre = &self.components[node.component].pre;
+        let started = tokio::time::Instant::now();
+        let mut pool_wait = Duration::ZERO;
+        let (mut store, instantiated) = loop {
+            let mut store = self
+                .runtime
+                .store(StepState::new(node, channel.clone())?, &limits);
+            let instantiated =
+                within(limits.timeout, &channel, pre.instantiate_async(&mut store)).await;
+            match instantiated {
+                Some(Err(err))
+                    if err.is::<wasmtime::PoolConcurrencyLimitError>()
+                        && pool_wait < limits.timeout =>
+                {
+                    drop(store);
+                    tokio::time::sleep(POOL_RETRY).await;
+                    pool_wait += POOL_RETRY;
+                }
+                instantiated => break (store, instantiated),
+            }
+        };
+        let instance = match instantiated {
+            None => {
+                return store
+                    .into_data()
+                    .finish(Err(StepError::Timeout(limits.timeout)));
+            }
+            Some(Err(err)) => {
+                let err = store.data().classify(&err, true, &limits);
+                return store.into_data().finish(Err(err));
+            }
+            Some(Ok(instance)) => instance,
+        };
         let ctx = bindings::Context {
             run_id: call.run_id,
             step_key: call.step_key,
@@ -338,23 +475,16 @@ impl StepRunner for WasmRunner {
             config: node.config.clone(),
         };
         let inputs = wit_inputs(call.inputs);
-        let run = async {
-            let instance = pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|err| (err, true))?;
-            instance
-                .shoal_op_op()
-                .call_run(&mut store, &node.op.name, &ctx, &inputs)
-                .await
-                .map_err(|err| (err, false))
-        };
-        let returned = match within(limits.timeout, &paused, run).await {
+        let left = limits
+            .timeout
+            .saturating_sub(started.elapsed().saturating_sub(pool_wait));
+        let run = instance
+            .shoal_op_op()
+            .call_run(&mut store, &node.op.name, &ctx, &inputs);
+        let returned = match within(left, &channel, run).await {
             None => Err(StepError::Timeout(limits.timeout)),
             Some(Ok(returned)) => Ok(returned),
-            Some(Err((err, instantiating))) => {
-                Err(store.data().classify(&err, instantiating, &limits))
-            }
+            Some(Err(err)) => Err(store.data().classify(&err, false, &limits)),
         };
         store.into_data().finish(returned)
     }
@@ -377,14 +507,47 @@ async fn within<F: Future>(limit: Duration, channel: &StepChannel, work: F) -> O
     }
 }
 
-/// Loads the components at `paths`, in order, reporting the first failure.
+/// Loads the components in `files`, in order, reporting the first failure.
 pub async fn load_all(
     runtime: &Runtime,
-    paths: impl IntoIterator<Item = &PathBuf>,
+    files: &[ComponentFile],
 ) -> Result<Vec<LoadedComponent>, LoadError> {
     let mut loaded = Vec::new();
-    for path in paths {
-        loaded.push(runtime.load(path).await?);
+    for file in files {
+        loaded.push(runtime.load_bytes(&file.path, &file.bytes).await?);
     }
     Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_follow_the_naming_rules_for_ops_inputs_and_outputs() {
+        let op = |name: &str, inputs: &[&str], outputs: &[(&str, bool)]| {
+            check_description(&[OpInfo::new(name, inputs, outputs)])
+        };
+        assert_eq!(op("ok", &["a", "b"], &[("result", false)]), Ok(()));
+        assert_eq!(
+            op("ok", &["a", "a"], &[]),
+            Err("op `ok` declares input `a` twice".into())
+        );
+        assert_eq!(
+            op("ok", &["a b"], &[]),
+            Err("op `ok` has an invalid input name `a b`: it contains ' '; only ASCII letters, digits and `_` are allowed".into())
+        );
+        assert_eq!(
+            op("ok", &[""], &[]),
+            Err("op `ok` has an invalid input name ``: it is empty".into())
+        );
+        assert_eq!(
+            op("a-b", &[], &[]),
+            Err("invalid op name `a-b`: it contains '-'; only ASCII letters, digits and `_` are allowed".into())
+        );
+        assert_eq!(
+            op("ok", &[], &[("x", true), ("x", false)]),
+            Err("op `ok` declares output `x` twice".into())
+        );
+    }
 }

@@ -69,6 +69,8 @@ pub enum StepError {
     },
     #[error("the op's outputs together are more than the limit of {}", ByteSize(*.0))]
     StepOutputsTooLarge(u64),
+    #[error("the op handed the host more than {} in one call", ByteSize(*.0))]
+    HostCallTooLarge(u64),
     #[error("fan-out limit exceeded: the op yielded more than {0} dynamic values")]
     FanoutLimit(u64),
     #[error("a retry yielded different dynamic values than an earlier attempt: {0}")]
@@ -120,6 +122,7 @@ impl StepError {
             StepError::LogLimit(_) => "log_limit",
             StepError::OutputTooLarge { .. } => "output_too_large",
             StepError::StepOutputsTooLarge(_) => "step_outputs_too_large",
+            StepError::HostCallTooLarge(_) => "host_call_too_large",
             StepError::FanoutLimit(_) => "fanout_limit",
             StepError::NondeterministicRetry(_) => "nondeterministic_retry",
         }

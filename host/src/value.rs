@@ -22,16 +22,11 @@ pub enum CborError {
     TrailingBytes(usize),
 }
 
-/// Decodes exactly one CBOR value from `bytes`, nested at most [`MAX_DEPTH`] deep.
-pub fn decode(bytes: &[u8]) -> Result<Value, CborError> {
-    let mut rest = bytes;
-    let value = ciborium::de::from_reader_with_recursion_limit(&mut rest, MAX_DEPTH).map_err(
-        |err: ciborium::de::Error<std::io::Error>| CborError::Malformed(err.to_string()),
-    )?;
-    if !rest.is_empty() {
-        return Err(CborError::TrailingBytes(rest.len()));
-    }
-    Ok(value)
+/// Checks that `bytes` hold exactly one well-formed CBOR item (RFC 8949, Appendix C), nested
+/// at most [`MAX_DEPTH`] deep. Nothing else is checked: the WIT promises ops that the host
+/// routes any well-formed value.
+pub fn check(bytes: &[u8]) -> Result<(), CborError> {
+    cbor::parse(bytes, MAX_DEPTH).map(drop)
 }
 
 /// Encodes a CBOR value.
@@ -87,97 +82,26 @@ pub fn from_toml(value: &toml::Value) -> Value {
     }
 }
 
-/// Renders CBOR bytes as JSON for events and `host run` output. Bytes that are not CBOR render
-/// as JSON `null` (the host never stores such values; this keeps display total).
+/// Renders CBOR bytes as JSON for events and `host run` output, by the rules in
+/// [`json`]. Bytes that are not CBOR render as JSON `null` (the host never stores such values;
+/// this keeps display total).
 pub fn to_json(bytes: &[u8]) -> serde_json::Value {
-    decode(bytes).map_or(serde_json::Value::Null, |value| json(&value))
+    // One level deeper than guests may send: a collected list holds values of the full depth.
+    cbor::parse(bytes, MAX_DEPTH + 1).map_or(serde_json::Value::Null, |item| json::render(&item))
 }
 
-fn json(value: &Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    match value {
-        Value::Integer(i) => {
-            let i = i128::from(*i);
-            i64::try_from(i)
-                .map(J::from)
-                .or_else(|_| u64::try_from(i).map(J::from))
-                .unwrap_or_else(|_| J::String(i.to_string()))
-        }
-        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-        Value::Bytes(bytes) => J::Array(bytes.iter().map(|b| J::from(*b)).collect()),
-        Value::Text(s) => J::String(s.clone()),
-        Value::Bool(b) => J::Bool(*b),
-        Value::Null => J::Null,
-        Value::Tag(_, inner) => json(inner),
-        Value::Array(items) => J::Array(items.iter().map(json).collect()),
-        Value::Map(pairs) => J::Object(
-            pairs
-                .iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Value::Text(s) => s.clone(),
-                        other => {
-                            let mut key = String::new();
-                            diagnostic(other, &mut key);
-                            key
-                        }
-                    };
-                    (key, json(v))
-                })
-                .collect(),
-        ),
-        _ => J::Null,
+/// A value's JSON, cut to about 80 characters, for error messages.
+pub fn preview(bytes: &[u8]) -> String {
+    const WIDTH: usize = 80;
+    let text = to_json(bytes).to_string();
+    match text.char_indices().nth(WIDTH) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
     }
 }
 
-/// Writes a non-text map key in CBOR diagnostic notation (RFC 8949 §8), e.g. `{1: [h'00']}`.
-/// Written in one pass: rendering nested keys as JSON text inside JSON text would escape every
-/// level again and grow exponentially with the depth (found by the `guest_cbor` fuzz target).
-fn diagnostic(value: &Value, out: &mut String) {
-    use std::fmt::Write;
-    match value {
-        Value::Integer(i) => write!(out, "{}", i128::from(*i)).expect("writing to a String"),
-        Value::Float(f) => write!(out, "{f:?}").expect("writing to a String"),
-        Value::Bytes(bytes) => {
-            out.push_str("h'");
-            for b in bytes {
-                write!(out, "{b:02x}").expect("writing to a String");
-            }
-            out.push('\'');
-        }
-        Value::Text(s) => write!(out, "{s:?}").expect("writing to a String"),
-        Value::Bool(b) => write!(out, "{b}").expect("writing to a String"),
-        Value::Null => out.push_str("null"),
-        Value::Tag(tag, inner) => {
-            write!(out, "{tag}(").expect("writing to a String");
-            diagnostic(inner, out);
-            out.push(')');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                diagnostic(item, out);
-            }
-            out.push(']');
-        }
-        Value::Map(pairs) => {
-            out.push('{');
-            for (i, (k, v)) in pairs.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                diagnostic(k, out);
-                out.push_str(": ");
-                diagnostic(v, out);
-            }
-            out.push('}');
-        }
-        _ => out.push_str("undefined"),
-    }
-}
+mod cbor;
+mod json;
 
 #[cfg(test)]
 mod tests {
@@ -200,19 +124,22 @@ mod tests {
     }
 
     #[test]
-    fn decode_rejects_truncated_trailing_and_too_deep_values() {
-        assert!(matches!(
-            decode(&[0xb8, 0x18]),
-            Err(CborError::Malformed(_))
-        ));
-        assert_eq!(decode(&[0x01, 0x02]), Err(CborError::TrailingBytes(1)));
+    fn check_rejects_truncated_trailing_and_too_deep_values() {
+        assert!(matches!(check(&[0xb8, 0x18]), Err(CborError::Malformed(_))));
+        assert_eq!(check(&[0x01, 0x02]), Err(CborError::TrailingBytes(1)));
         let mut deep = vec![0x81; MAX_DEPTH + 1];
         deep.push(0x00);
-        assert!(matches!(decode(&deep), Err(CborError::Malformed(_))));
-        assert_eq!(
-            decode(&cbor(&vec![1, 2])),
-            Ok(Value::Array(vec![1.into(), 2.into()]))
-        );
+        assert!(matches!(check(&deep), Err(CborError::Malformed(_))));
+        assert_eq!(check(&deep[1..]), Ok(()));
+        assert_eq!(check(&cbor(&vec![1, 2])), Ok(()));
+    }
+
+    #[test]
+    fn preview_cuts_long_values() {
+        assert_eq!(preview(&cbor(&"short")), "\"short\"");
+        let long = preview(&cbor(&"x".repeat(500)));
+        assert_eq!(long.len(), 83);
+        assert!(long.ends_with("..."));
     }
 
     #[test]
@@ -225,28 +152,5 @@ mod tests {
             serde_json::json!({"a": [1, -2.5, "x", true], "b": {"c": "1979-05-27"}})
         );
         assert_eq!(to_json(&cbor(&u64::MAX)), serde_json::json!(u64::MAX));
-    }
-
-    #[test]
-    fn non_text_keys_render_in_diagnostic_notation_in_linear_time() {
-        let key = Value::Map(vec![(
-            Value::Bytes(vec![0, 255]),
-            Value::Array(vec![1.into(), "a".into()]),
-        )]);
-        let value = Value::Map(vec![
-            (key, true.into()),
-            (Value::Integer(7.into()), Value::Null),
-        ]);
-        assert_eq!(
-            to_json(&encode(&value)),
-            serde_json::json!({"{h'00ff': [1, \"a\"]}": true, "7": null})
-        );
-        // Maps keyed by maps, 60 deep: the key text must stay small (it once doubled per level).
-        let mut nested = Value::Text("x\"y".into());
-        for _ in 0..60 {
-            nested = Value::Map(vec![(nested, Value::Null)]);
-        }
-        let rendered = to_json(&encode(&nested)).to_string();
-        assert!(rendered.len() < 2_000, "{} bytes", rendered.len());
     }
 }

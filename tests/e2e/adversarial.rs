@@ -122,7 +122,21 @@ fn a_huge_single_output_is_refused() {
 }
 
 #[test]
-fn outputs_over_the_step_total_are_stopped_while_copied_out() {
+fn outputs_over_the_step_total_are_refused() {
+    let events = attack(
+        "[ops.big_values]\ncomponent = 'testkit'\nop = 'fan_out'\nconfig = { n = 3, bytes = 1_500_000 }\n\
+         limits = { max_output_size = '2MiB', max_step_output_size = '4MiB' }\n",
+    );
+    assert_failed(
+        &events,
+        "big_values",
+        "step_outputs_too_large",
+        "more than the limit of 4.0 MiB",
+    );
+}
+
+#[test]
+fn an_output_over_its_own_limit_is_named_even_past_the_step_total() {
     let events = attack(
         "[ops.huge_output]\ncomponent = 'adversary'\nconfig = { bytes = 4_000_000 }\n\
          limits = { max_output_size = '1MiB', max_step_output_size = '2MiB' }\n",
@@ -130,8 +144,8 @@ fn outputs_over_the_step_total_are_stopped_while_copied_out() {
     assert_failed(
         &events,
         "huge_output",
-        "step_outputs_too_large",
-        "more than the limit of 2.0 MiB",
+        "output_too_large",
+        "output `result`: 4000005 bytes is more than the limit of 1.0 MiB",
     );
 }
 
@@ -280,6 +294,71 @@ fn a_log_flood_hits_the_log_limit() {
     let events =
         attack("[ops.log_flood]\ncomponent = 'adversary'\nlimits = { max_log_size = '64KiB' }\n");
     assert_failed(&events, "log_flood", "log_limit", "more than 64.0 KiB");
+}
+
+#[test]
+fn empty_log_messages_are_not_free() {
+    let events = attack(
+        "[ops.empty_log_flood]\ncomponent = 'adversary'\nlimits = { max_log_size = '64KiB' }\n",
+    );
+    assert_failed(
+        &events,
+        "empty_log_flood",
+        "log_limit",
+        "more than 64.0 KiB",
+    );
+    // Each call costs 64 bytes of the budget: at most 1,024 events reach the store.
+    let logged = of_kind(&events, "LOGS")
+        .iter()
+        .filter(|e| e["step_key"] == "empty_log_flood")
+        .count();
+    assert!((1..=1024).contains(&logged), "{logged} log events");
+}
+
+#[test]
+fn one_huge_log_message_hits_the_log_limit() {
+    let events =
+        attack("[ops.huge_log]\ncomponent = 'adversary'\nconfig = { bytes = 70_000_000 }\n");
+    assert_failed(&events, "huge_log", "log_limit", "more than 1.0 MiB");
+}
+
+#[test]
+fn stdout_past_the_limit_fails_even_when_the_guest_ignores_write_errors() {
+    let events = attack(
+        "[ops.print_ignoring_errors]\ncomponent = 'adversary'\nconfig = { bytes = 100_000 }\n\
+         limits = { max_log_size = '64KiB' }\n",
+    );
+    assert_failed(
+        &events,
+        "print_ignoring_errors",
+        "log_limit",
+        "more than 64.0 KiB",
+    );
+}
+
+#[test]
+fn stdout_of_exactly_the_limit_is_not_past_it() {
+    // The limit is not exceeded: the step's own trap is reported.
+    let events = attack(
+        "[ops.print_ignoring_errors]\ncomponent = 'adversary'\nconfig = { bytes = 65_536, panic = true }\n\
+         limits = { max_log_size = '64KiB' }\n",
+    );
+    assert_failed(
+        &events,
+        "print_ignoring_errors",
+        "trap",
+        "panicked after printing 65536 bytes",
+    );
+    let job = TempJob::new(
+        "[ops.print_ignoring_errors]\ncomponent = 'adversary'\nconfig = { bytes = 65_536 }\n\
+         limits = { max_log_size = '64KiB' }\n",
+    );
+    let events = job.run(&["--json"]).expect_code(0).events();
+    let printed: usize = of_kind(&events, "LOGS")
+        .iter()
+        .map(|e| e["message"].as_str().unwrap().len())
+        .sum();
+    assert_eq!(printed, 65_536);
 }
 
 /// A tiny deterministic generator, so the test needs no `rand` and a failure reproduces.

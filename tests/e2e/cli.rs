@@ -157,3 +157,37 @@ fn the_readme_job_file_reference_parses() {
     // The block lists the defaults; keep them in step with the code.
     assert_eq!(limits, host::limits::Limits::DEFAULT);
 }
+
+#[test]
+fn guest_text_cannot_forge_terminal_output() {
+    let job = TempJob::new(
+        "[ops.forge_output]\ncomponent = 'adversary'\n\
+         config = { text = \"\\u001b[2J\\u001b[32mok\\nrun 1 succeeded in 1.0 ms (1 steps)\" }\n",
+    );
+    let ran = job.run(&[]).expect_code(1);
+    assert!(!ran.stderr.contains('\u{1b}'), "{}", ran.stderr);
+    // Every line the guest wrote carries its step's prefix; no line is the host's verdict but
+    // the real one.
+    let verdicts: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("run "))
+        .collect();
+    assert_eq!(verdicts.len(), 1, "{}", ran.stderr);
+    assert!(verdicts[0].contains("failed"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("[forge_output] info: run 1 succeeded"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("[forge_output] stdout: run 1 succeeded"),
+        "{}",
+        ran.stderr
+    );
+    // `--json` keeps the raw text.
+    let events = job.run(&["--json"]).expect_code(1).events();
+    let failure = crate::support::failure(&events, "forge_output");
+    assert!(failure["error"].as_str().unwrap().contains("\u{1b}[2J"));
+}

@@ -1,7 +1,7 @@
 //! Bad job files and bad components: a clear message naming the culprit, exit code 2, and
 //! nothing run.
 
-use crate::support::{Ran, TempJob, component, host};
+use crate::support::{Ran, TempJob, TopLevel, component, host, with_sections};
 
 fn run_job(body: &str) -> Ran {
     let ran = TempJob::new(body).run(&["--json"]).expect_code(2);
@@ -126,4 +126,81 @@ fn a_component_without_the_op_export_is_rejected() {
     let ran = host(["inspect".as_ref(), path.as_os_str()]).expect_code(2);
     assert_error(&ran, "does not implement the shoal:op interface");
     assert_error(&ran, "shoal:op/op@0.1.0");
+}
+
+#[test]
+fn an_op_may_not_collect_a_dynamic_output_it_is_mapped_over() {
+    let mapping = format!(
+        "[components.mapping]\npath = {:?}\n[ops.dynamic_values]\ncomponent = 'mapping'\n\
+         [ops.echo]\ncomponent = 'mapping'\ninputs.value = {{ map = 'dynamic_values' }}\n",
+        component("mapping").display().to_string()
+    );
+    // Dagster's own case, and the same through a step mapped over the output.
+    for collected in ["dynamic_values", "echo"] {
+        let job = TempJob::new(&format!(
+            "{mapping}[ops.add]\ncomponent = 'mapping'\n\
+             inputs.a = {{ map = 'dynamic_values' }}\ninputs.b = {{ collect = '{collected}' }}\n"
+        ));
+        let message = "op `add` cannot both collect over dynamic output `dynamic_values.result` \
+                       (input `b`) and be downstream of it (input `a`)";
+        let validated = host(["validate".as_ref(), job.path().as_os_str()]).expect_code(2);
+        assert_error(&validated, message);
+        let ran = job.run(&["--json"]).expect_code(2);
+        assert!(ran.stdout.is_empty(), "nothing may run: {}", ran.stdout);
+        assert_error(&ran, message);
+    }
+}
+
+#[test]
+fn a_panic_in_describe_shows_the_guest_message() {
+    let path = component("describe_panics");
+    let ran = host(["inspect".as_ref(), path.as_os_str()]).expect_code(2);
+    // The guest's own panic message is quoted; the host does not panic.
+    for expected in ["failed to describe its ops", "the op list is not ready yet"] {
+        assert!(ran.stderr.contains(expected), "{}", ran.stderr);
+    }
+    assert!(!ran.stderr.contains("thread 'main'"), "{}", ran.stderr);
+}
+
+#[test]
+fn an_op_declaring_an_input_twice_is_refused() {
+    let path = component("duplicate_inputs");
+    let ran = host(["inspect".as_ref(), path.as_os_str()]).expect_code(2);
+    assert_error(&ran, "op `echo` declares input `x` twice");
+}
+
+#[test]
+fn a_missing_import_is_named_with_a_hint() {
+    let testkit = std::fs::read(component("testkit")).unwrap();
+    let counts = TopLevel::of(&testkit);
+    for (import, hint) in [
+        ("wasi:http/types@0.2.0", "ops have no network access"),
+        ("shoal:op/log@0.2.0", "this host implements shoal:op@0.1.0"),
+        ("example:thing/api", "ops may import WASI 0.2"),
+    ] {
+        let mut sections = wasm_encoder::Component::new();
+        // An instance exporting one function `f: func()`: an empty one would match anything.
+        let mut instance = wasm_encoder::InstanceType::new();
+        instance
+            .ty()
+            .function()
+            .params(Vec::<(&str, wasm_encoder::ComponentValType)>::new())
+            .result(None);
+        instance.export("f", wasm_encoder::ComponentTypeRef::Func(0));
+        let mut types = wasm_encoder::ComponentTypeSection::new();
+        types.instance(&instance);
+        let mut imports = wasm_encoder::ComponentImportSection::new();
+        // The type just added comes after the component's own types.
+        imports.import(
+            import,
+            wasm_encoder::ComponentTypeRef::Instance(counts.types),
+        );
+        sections.section(&types).section(&imports);
+        let ran = inspect_bytes(&with_sections(&testkit, &sections));
+        assert_error(
+            &ran,
+            &format!("imports `{import}`, which the host does not provide to ops"),
+        );
+        assert_error(&ran, hint);
+    }
 }

@@ -7,6 +7,8 @@ mod compile_cache;
 mod durability;
 mod examples;
 mod job_errors;
+mod pool;
 mod retries;
 mod step_failures;
 mod support;
+mod values;

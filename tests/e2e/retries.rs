@@ -143,3 +143,36 @@ fn a_retry_that_yields_different_values_fails() {
             .any(|e| e["step_key"] == "sum")
     );
 }
+
+#[test]
+fn a_divergent_retry_records_nothing_more_and_starts_no_clone() {
+    // The retry yields k0 with another value, ignores the refusal and yields k1..k4: none of
+    // that may be recorded or cloned.
+    let job = TempJob::new(
+        "[ops.fan_out]\ncomponent = 'testkit'\n\
+         config = { n = 5, fail_first_attempt_after = 2, vary_by_attempt = true, ignore_rejections = true }\n\
+         retry = { max_retries = 1 }\n\
+         [ops.identity]\ncomponent = 'testkit'\ninputs.value = { map = 'fan_out' }\n\
+         [ops.sum]\ncomponent = 'testkit'\ninputs.values = { collect = 'identity' }\n",
+    );
+    let events = job.run(&["--json"]).expect_code(1).events();
+    let failed = failure(&events, "fan_out");
+    assert_eq!(failed["error_kind"], "nondeterministic_retry");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("key `k0` of output `result` was recorded with value 1000 and is now yielded with value 2000"),
+        "{error}"
+    );
+    let yielded: Vec<&str> = of_kind(&events, "STEP_OUTPUT")
+        .iter()
+        .filter(|e| e["step_key"] == "fan_out")
+        .map(|e| e["mapping_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(yielded, ["k0", "k1"]);
+    let started: Vec<&str> = of_kind(&events, "STEP_START")
+        .iter()
+        .filter_map(|e| e["step_key"].as_str())
+        .filter(|key| key.starts_with("identity"))
+        .collect();
+    assert_eq!(started, ["identity[k0]", "identity[k1]"]);
+}

@@ -191,3 +191,93 @@ pub fn failure<'a>(events: &'a [serde_json::Value], step: &str) -> &'a serde_jso
     );
     failures[0]
 }
+
+/// `component`'s bytes with `sections` (written by wasm-encoder) appended to its top level, as
+/// a third-party toolchain might have laid it out: existing indices stay as they are.
+pub fn with_sections(component: &[u8], sections: &wasm_encoder::Component) -> Vec<u8> {
+    let extra = sections.clone().finish();
+    // Both start with the same 8-byte component header.
+    let mut bytes = component.to_vec();
+    bytes.extend_from_slice(&extra[8..]);
+    bytes
+}
+
+/// The sizes of a component's top-level type and core module index spaces: where appended
+/// definitions land.
+pub struct TopLevel {
+    pub types: u32,
+    pub core_modules: u32,
+}
+
+impl TopLevel {
+    pub fn of(bytes: &[u8]) -> TopLevel {
+        use wasmparser::{
+            ComponentAlias, ComponentExternalKind as Kind, ComponentOuterAliasKind as Outer,
+            ComponentTypeRef, Payload,
+        };
+        let mut top = TopLevel {
+            types: 0,
+            core_modules: 0,
+        };
+        let mut depth = 0usize;
+        for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+            let payload = payload.expect("a valid component");
+            if depth > 1 {
+                match payload {
+                    Payload::Version { .. } => depth += 1,
+                    Payload::End(_) => depth -= 1,
+                    _ => {}
+                }
+                continue;
+            }
+            match payload {
+                Payload::Version { .. } => depth += 1,
+                Payload::End(_) => depth -= 1,
+                Payload::ModuleSection { .. } => top.core_modules += 1,
+                Payload::ComponentTypeSection(reader) => top.types += reader.count(),
+                Payload::ComponentImportSection(reader) => {
+                    for import in reader {
+                        match import.unwrap().ty {
+                            ComponentTypeRef::Type(_) => top.types += 1,
+                            ComponentTypeRef::Module(_) => top.core_modules += 1,
+                            _ => {}
+                        }
+                    }
+                }
+                Payload::ComponentAliasSection(reader) => {
+                    for alias in reader {
+                        match alias.unwrap() {
+                            ComponentAlias::InstanceExport {
+                                kind: Kind::Type, ..
+                            }
+                            | ComponentAlias::Outer {
+                                kind: Outer::Type, ..
+                            } => top.types += 1,
+                            ComponentAlias::InstanceExport {
+                                kind: Kind::Module, ..
+                            }
+                            | ComponentAlias::Outer {
+                                kind: Outer::CoreModule,
+                                ..
+                            } => {
+                                top.core_modules += 1;
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Payload::ComponentExportSection(reader) => {
+                    for export in reader {
+                        match export.unwrap().kind {
+                            Kind::Type => top.types += 1,
+                            Kind::Module => top.core_modules += 1,
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        top
+    }
+}

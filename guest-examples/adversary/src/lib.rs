@@ -129,6 +129,65 @@ fn log_flood(_: &Context, _: &Inputs) -> Result<i64, OpError> {
     }
 }
 
+/// Logs empty messages forever: each must still cost something.
+fn empty_log_flood(_: &Context, _: &Inputs) -> Result<i64, OpError> {
+    loop {
+        shoal_sdk::bindings::shoal::op::log::log(
+            shoal_sdk::bindings::shoal::op::log::Level::Info,
+            "",
+        );
+    }
+}
+
+/// Logs one message of `config.bytes` bytes.
+fn huge_log(ctx: &Context, _: &Inputs) -> Result<i64, OpError> {
+    let Sized { bytes } = ctx.config()?;
+    shoal_sdk::info!("{}", "x".repeat(bytes));
+    Ok(0)
+}
+
+#[derive(Deserialize)]
+struct PrintConfig {
+    /// Bytes to write to stdout, ignoring every write error.
+    bytes: usize,
+    /// Panic afterwards.
+    #[serde(default)]
+    panic: bool,
+}
+
+/// Writes `config.bytes` bytes to stdout, ignoring failed writes, then returns (or panics).
+fn print_ignoring_errors(ctx: &Context, _: &Inputs) -> Result<i64, OpError> {
+    use std::io::Write;
+    let PrintConfig { bytes, panic } = ctx.config()?;
+    let mut stdout = std::io::stdout();
+    let chunk = [b'y'; 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        let _ignored = stdout.write_all(&chunk[..n]);
+        left -= n;
+    }
+    let _ignored = stdout.flush();
+    if panic {
+        panic!("panicked after printing {bytes} bytes");
+    }
+    Ok(0)
+}
+
+#[derive(Deserialize)]
+struct TextConfig {
+    text: String,
+}
+
+/// Writes `config.text` (terminal escapes, forged summary lines) to the log and to stdout, then
+/// fails with it as its error message.
+fn forge_output(ctx: &Context, _: &Inputs) -> Result<i64, OpError> {
+    let TextConfig { text } = ctx.config()?;
+    shoal_sdk::info!("{text}");
+    println!("{text}");
+    Err(OpError::failed(text))
+}
+
 fn ops() -> Vec<Op> {
     vec![
         Op::new("spin", spin).describe("loops forever"),
@@ -144,6 +203,11 @@ fn ops() -> Vec<Op> {
         Op::new("connect", connect).describe("connects to config.address over TCP"),
         Op::new("print_flood", print_flood).describe("prints forever"),
         Op::new("log_flood", log_flood).describe("logs forever"),
+        Op::new("empty_log_flood", empty_log_flood).describe("logs empty messages forever"),
+        Op::new("forge_output", forge_output).describe("writes config.text everywhere it can"),
+        Op::new("huge_log", huge_log).describe("logs one message of config.bytes bytes"),
+        Op::new("print_ignoring_errors", print_ignoring_errors)
+            .describe("prints config.bytes bytes ignoring write errors, then may panic"),
     ]
 }
 

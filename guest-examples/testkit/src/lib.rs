@@ -16,6 +16,9 @@ struct FanOutConfig {
     vary_by_attempt: bool,
     /// Yield byte strings of this many bytes instead of integers (for benchmarks).
     bytes: Option<usize>,
+    /// Keep yielding when the host rejects a value, as a careless third-party op would.
+    #[serde(default)]
+    ignore_rejections: bool,
 }
 
 /// Yields `0..n` keyed `k0`, `k1`, ...
@@ -31,11 +34,14 @@ fn fan_out(ctx: &Context, _: &Inputs) -> Result<(), OpError> {
             return Err(OpError::retry(format!("interrupted after {i} values")));
         }
         let key = format!("k{i}");
-        match config.bytes {
+        let yielded = match config.bytes {
             Some(size) => {
-                ctx.yield_output(DynamicOutput::new(&Value::Bytes(vec![i as u8; size]), key))?
+                ctx.yield_output(DynamicOutput::new(&Value::Bytes(vec![i as u8; size]), key))
             }
-            None => ctx.yield_output(DynamicOutput::new(&(i + offset), key))?,
+            None => ctx.yield_output(DynamicOutput::new(&(i + offset), key)),
+        };
+        if !config.ignore_rejections {
+            yielded?;
         }
     }
     Ok(())
@@ -66,6 +72,37 @@ fn bad_cbor(_: &Context, _: &Inputs) -> Result<(), OpError> {
         value: vec![0xb8, 0x18],
     };
     emit::yield_output(&value).map_err(OpError::failed)
+}
+
+#[derive(Deserialize)]
+struct RawEmitConfig {
+    /// `[mapping key, CBOR bytes in hex]` pairs to yield as they are.
+    values: Vec<(String, String)>,
+}
+
+fn unhex(text: &str) -> Result<Vec<u8>, OpError> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .ok_or_else(|| OpError::bad_input(format!("`{text}` is not hex")))
+        })
+        .collect()
+}
+
+/// Yields raw CBOR bytes, as a component written without the SDK would.
+fn raw_emit(ctx: &Context, _: &Inputs) -> Result<(), OpError> {
+    let RawEmitConfig { values } = ctx.config()?;
+    for (key, hex) in values {
+        let value = DynamicValue {
+            output: "result".to_string(),
+            mapping_key: key,
+            value: unhex(&hex)?,
+        };
+        emit::yield_output(&value).map_err(OpError::failed)?;
+    }
+    Ok(())
 }
 
 /// Returns its input unchanged.
@@ -171,6 +208,7 @@ fn ops() -> Vec<Op> {
         Op::dynamic("fan_out", fan_out).describe("yields 0..config.n keyed k0, k1, ..."),
         Op::dynamic("emit_keys", emit_keys).describe("yields the keys in config.keys"),
         Op::dynamic("bad_cbor", bad_cbor).describe("yields bytes that are not CBOR"),
+        Op::dynamic("raw_emit", raw_emit).describe("yields config.values: raw CBOR by key"),
         Op::new("identity", identity)
             .describe("returns its input")
             .input("value"),

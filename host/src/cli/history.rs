@@ -103,7 +103,9 @@ pub fn show(store: &Store, run_id: &str) -> anyhow::Result<ExitCode> {
             .unwrap_or_default();
         out.push_str(&format!(
             "  {step:<width$}  {:<8} attempts {}  {duration:>10}  {}\n",
-            s.status, s.attempts, s.detail
+            s.status,
+            s.attempts,
+            crate::report::escape(&s.detail)
         ));
     }
     print_stdout(&out)?;
@@ -119,11 +121,10 @@ pub fn logs(store: &Store, run_id: &str, step: Option<&str>) -> anyhow::Result<E
         .filter(|e| e.event == "LOGS")
     {
         let json: Json = serde_json::from_str(&event.json).context("a stored event is not JSON")?;
-        out.push_str(&format!(
-            "[{}] {}: {}\n",
-            event.step_key.unwrap_or_default(),
+        out.push_str(&crate::report::log_lines(
+            &event.step_key.unwrap_or_default(),
             json["level"].as_str().unwrap_or_default(),
-            json["message"].as_str().unwrap_or_default().trim_end()
+            json["message"].as_str().unwrap_or_default(),
         ));
     }
     print_stdout(&out)?;

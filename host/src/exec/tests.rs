@@ -76,7 +76,7 @@ impl FakeRunner {
                 value: cbor(value),
             };
             async move {
-                channel.emit(value).await;
+                channel.emit(value).await.expect("fake ops never replay");
                 let yielded = lead.yielded.fetch_add(1, SeqCst) + 1;
                 let ahead = yielded.saturating_sub(lead.echoes.load(SeqCst));
                 lead.max.fetch_max(ahead, SeqCst);
@@ -159,7 +159,17 @@ async fn run_with(
     prior: Prior,
     emit_window: usize,
 ) -> (Run, Arc<FakeRunner>) {
-    let plan = Arc::new(plan(ops).expect("test plan is valid"));
+    let plan = plan(ops).expect("test plan is valid");
+    run_plan(plan, max_concurrent, prior, emit_window).await
+}
+
+async fn run_plan(
+    plan: Plan,
+    max_concurrent: usize,
+    prior: Prior,
+    emit_window: usize,
+) -> (Run, Arc<FakeRunner>) {
+    let plan = Arc::new(plan);
     let runner = Arc::new(FakeRunner {
         plan: plan.clone(),
         echo_started: Arc::new(Notify::new()),
@@ -203,6 +213,25 @@ async fn map_then_collect_sums_every_clone() {
     assert_eq!(output(&run, "sum"), 45);
     assert_eq!(run.steps.len(), 12);
     assert_eq!(output(&run, "echo")["k7"], 7);
+}
+
+#[tokio::test]
+async fn a_run_that_ends_with_planned_steps_never_run_fails_naming_them() {
+    // A plan the checks refuse (an op mapped over and collecting the same output) stands for
+    // any scheduler bug that leaves steps waiting forever: the run must not succeed.
+    let mut plan = plan(
+        "[ops.one]\ncomponent = 'c'\n[ops.emit]\ncomponent = 'c'\nconfig = { n = 2 }\n\
+         [ops.add]\ncomponent = 'c'\ninputs.a = { map = 'emit' }\ninputs.b = { from = 'one' }\n",
+    )
+    .unwrap();
+    let (add, emit) = (plan.node("add").unwrap(), plan.node("emit").unwrap());
+    plan.nodes[add].inputs[1].source = InputSource::Collect(crate::plan::Source {
+        node: emit,
+        output: "result".into(),
+    });
+    let (run, _) = run_plan(plan, 2, Prior::default(), DEFAULT_EMIT_WINDOW).await;
+    assert_eq!(run.unresolved, ["add[k0]", "add[k1]"]);
+    assert!(!run.succeeded());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -133,6 +133,33 @@ fn reports_misuse_of_map_and_collect() {
 }
 
 #[test]
+fn rejects_collecting_a_dynamic_output_the_op_is_mapped_over() {
+    let emit = "[ops.emit]\ncomponent = 'c'\n";
+    assert_eq!(
+        error(&format!(
+            "{emit}[ops.add]\ncomponent = 'c'\ninputs.a = {{ map = 'emit' }}\ninputs.b = {{ collect = 'emit' }}\n"
+        )),
+        "op `add` cannot both collect over dynamic output `emit.result` (input `b`) and be downstream of it (input `a`)"
+    );
+    // Collecting the clones of a step mapped over the same output.
+    assert_eq!(
+        error(&format!(
+            "{emit}[ops.echo]\ncomponent = 'c'\ninputs.x = {{ map = 'emit' }}\n\
+             [ops.add]\ncomponent = 'c'\ninputs.a = {{ from = 'echo' }}\ninputs.b = {{ collect = 'echo' }}\n"
+        )),
+        "op `add` cannot both collect over dynamic output `emit.result` (input `b`) and be downstream of it (input `a`)"
+    );
+    // Collecting the outer output from inside a nested map.
+    assert_eq!(
+        error(&format!(
+            "{emit}[ops.emit_in]\ncomponent = 'c'\ninputs.x = {{ map = 'emit' }}\n\
+             [ops.add]\ncomponent = 'c'\ninputs.a = {{ map = 'emit_in' }}\ninputs.b = {{ collect = 'emit' }}\n"
+        )),
+        "op `add` cannot both collect over dynamic output `emit.result` (input `b`) and be downstream of it (input `a`)"
+    );
+}
+
+#[test]
 fn rejects_two_unrelated_dynamic_sources() {
     assert_eq!(
         error(

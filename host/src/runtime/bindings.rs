@@ -6,8 +6,9 @@ wasmtime::component::bindgen!({
     // Both can stop the guest: past its log budget, or when it keeps yielding after a
     // rejected value.
     imports: {
-        "shoal:op/log.log": trappable,
-        // Async: a producer waits here while the run has too much queued work.
+        // Async: a guest waits in `log` while the log queue is full, and a producer waits in
+        // `yield-output` while the run has too much queued work.
+        "shoal:op/log.log": async | trappable,
         "shoal:op/emit.yield-output": async | trappable,
     },
     exports: { default: async },

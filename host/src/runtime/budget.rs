@@ -5,7 +5,7 @@ use wasmtime::ResourceLimiter;
 
 /// Table elements one table may grow to; tables hold function references, and Rust guests
 /// use a few hundred.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
+pub const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 /// Tracks the memory a step's instance uses and refuses growth past its limit.
 #[derive(Debug)]

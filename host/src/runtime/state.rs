@@ -9,7 +9,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::bindings::{DynamicValue, OpError, Outputs, shoal};
 use super::budget::MemoryBudget;
 use crate::exec::StepChannel;
-use crate::limits::Limits;
+use crate::limits::{LOG_CALL_OVERHEAD, Limits};
 use crate::outputs::{self, OutputGuard};
 use crate::plan::Node;
 use crate::step_error::StepError;
@@ -70,7 +70,9 @@ impl StepState {
         step: Option<(OutputGuard, StepChannel)>,
         limits: &Limits,
     ) -> Self {
-        let capture = usize::try_from(limits.max_log_size).unwrap_or(usize::MAX);
+        // One byte past the limit, so that output past it is seen (the guest may ignore the
+        // failed write) while output of exactly the limit is not mistaken for it.
+        let capture = usize::try_from(limits.max_log_size.saturating_add(1)).unwrap_or(usize::MAX);
         let stdout = MemoryOutputPipe::new(capture);
         let stderr = MemoryOutputPipe::new(capture);
         wasi.stdout(stdout.clone())
@@ -98,12 +100,10 @@ impl StepState {
         instantiating: bool,
         limits: &Limits,
     ) -> StepError {
-        let stdio_full =
-            |pipe: &MemoryOutputPipe| pipe.contents().len() as u64 >= self.max_log_size;
         if self.memory.exceeded {
             return StepError::MemoryLimit(limits.memory);
         }
-        if self.log_exceeded || stdio_full(&self.stdout) || stdio_full(&self.stderr) {
+        if self.log_exceeded() {
             return StepError::LogLimit(self.max_log_size);
         }
         if let Some(err) = self.step.as_ref().and_then(|(guard, _)| guard.violation()) {
@@ -115,15 +115,21 @@ impl StepState {
             _ => {}
         }
         let message = format!("{err:#}");
-        // wasmtime's hostcall fuel caps the bytes one call hands the host; `run`'s results are
-        // all of a step's returned outputs.
+        // wasmtime's hostcall fuel caps the bytes one call hands the host (see `hostcall_fuel`).
         if message.contains("fuel allocated for hostcalls has been exhausted") {
-            return StepError::StepOutputsTooLarge(limits.max_step_output_size);
+            return StepError::HostCallTooLarge(super::hostcall_fuel(limits));
         }
         if instantiating && err.downcast_ref::<wasmtime::Trap>().is_none() {
             return StepError::Instantiate(message);
         }
         trap(err, &self.stderr.contents())
+    }
+
+    /// True when the guest logged, or wrote to stdout or stderr, more than its limit allows
+    /// (even if it ignored the failed write and went on).
+    fn log_exceeded(&self) -> bool {
+        let over = |pipe: &MemoryOutputPipe| pipe.contents().len() as u64 > self.max_log_size;
+        self.log_exceeded || over(&self.stdout) || over(&self.stderr)
     }
 
     /// Turns what `run` returned into the step's outputs: returned dynamic values go through the
@@ -132,12 +138,21 @@ impl StepState {
         self,
         returned: Result<Result<Outputs, OpError>, StepError>,
     ) -> Result<NamedValues, StepError> {
+        let log_exceeded = self.log_exceeded();
         let (mut guard, channel) = self.step.expect("finish is only called on step states");
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let text = pipe.contents();
-            if !text.is_empty() {
-                channel.log(stream, String::from_utf8_lossy(&text).into_owned());
+            // The byte past the limit only told that the limit was passed.
+            let kept = text
+                .len()
+                .min(usize::try_from(self.max_log_size).unwrap_or(usize::MAX));
+            if kept > 0 {
+                channel.log_captured(stream, String::from_utf8_lossy(&text[..kept]).into_owned());
             }
+        }
+        // The same order as `classify`: the memory limit, then the log limit, then the outputs.
+        if log_exceeded && !matches!(returned, Err(StepError::MemoryLimit(_))) {
+            return Err(StepError::LogLimit(self.max_log_size));
         }
         if let Some(err) = guard.violation() {
             return Err(err.clone());
@@ -210,10 +225,11 @@ impl WasiView for StepState {
 impl shoal::op::types::Host for StepState {}
 
 impl shoal::op::log::Host for StepState {
-    /// Forwards a log line; past the step's log budget the guest is stopped.
-    fn log(&mut self, level: shoal::op::log::Level, message: String) -> wasmtime::Result<()> {
+    /// Forwards a log line; past the step's log budget the guest is stopped. Every call costs
+    /// [`LOG_CALL_OVERHEAD`] beyond its message, so that empty messages are not free.
+    async fn log(&mut self, level: shoal::op::log::Level, message: String) -> wasmtime::Result<()> {
         use shoal::op::log::Level;
-        let size = message.len() as u64;
+        let size = (message.len() as u64).saturating_add(LOG_CALL_OVERHEAD);
         if size > self.log_left {
             self.log_exceeded = true;
             wasmtime::bail!("log limit of {} bytes exceeded", self.max_log_size);
@@ -227,7 +243,7 @@ impl shoal::op::log::Host for StepState {
             Level::Error => "error",
         };
         if let Some((_, channel)) = &self.step {
-            channel.log(level, message);
+            channel.log(level, message).await;
         }
         Ok(())
     }
@@ -244,12 +260,13 @@ impl shoal::op::emit::Host for StepState {
         if let Some(err) = guard.violation() {
             wasmtime::bail!("the op kept yielding after its output was rejected: {err}");
         }
-        match guard.accept_dynamic(dynamic(value)) {
-            Ok(accepted) => {
-                channel.emit(accepted).await;
-                Ok(Ok(()))
-            }
-            Err(err) => Ok(Err(err.to_string())),
-        }
+        let refused = match guard.accept_dynamic(dynamic(value)) {
+            Ok(accepted) => match channel.emit(accepted).await {
+                Ok(()) => return Ok(Ok(())),
+                Err(err) => guard.refuse(err),
+            },
+            Err(err) => err,
+        };
+        Ok(Err(refused.to_string()))
     }
 }

@@ -115,6 +115,7 @@ fn appends_to_a_reopened_run_after_its_last_event() {
         EventKind::RunFailure {
             duration_ms: 1.0,
             failed_steps: vec![],
+            unresolved_steps: vec![],
             peak_rss_bytes: None,
         },
     ));
