@@ -14,9 +14,18 @@ fn main() -> ExitCode {
     match host::cli::main(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
+            // Messages may quote guest text (a panic in `describe`): escaped, and every line
+            // after the first indented, so that it cannot pass for the host's own output.
+            let text = |message: String| {
+                message
+                    .lines()
+                    .map(|line| host::report::escape(line).into_owned())
+                    .collect::<Vec<_>>()
+                    .join("\n    ")
+            };
+            eprintln!("error: {}", text(err.to_string()));
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", text(cause.to_string()));
             }
             ExitCode::from(2)
         }
