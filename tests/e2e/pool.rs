@@ -57,3 +57,64 @@ fn a_multi_module_component_runs_at_max_concurrent_1_past_an_emit_window() {
         assert!(of_kind(&events, "STEP_FAILURE").is_empty());
     }
 }
+
+/// A pool sized for one instance of the component at a time (as if its shape had been
+/// under-counted): the producer and its clones must take turns, and none may fail for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_finds_the_pool_full_waits_for_room() {
+    use host::exec::{self, Prior, RunOptions};
+    use host::runtime::footprint::Footprint;
+    use host::runtime::{self, ComponentFile, Runtime, WasmRunner};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = ComponentFile::read(&multi_module_testkit(dir.path(), 10)).unwrap();
+    let needs = runtime::footprint(std::slice::from_ref(&file));
+    // `--max-concurrent 2` makes 5 slots: a fifth of the need per slot is one instance in all,
+    // while the scheduler runs two steps at once.
+    let fifth = |n: u32| n.div_ceil(5);
+    let tight = Footprint {
+        core_instances: fifth(needs.core_instances),
+        memories: fifth(needs.memories),
+        tables: fifth(needs.tables),
+        ..needs
+    };
+    let runtime = Runtime::new(2, None, None, tight).unwrap();
+    let component = runtime.load_bytes(&file.path, &file.bytes).await.unwrap();
+    let job_path = dir.path().join("job.toml");
+    std::fs::write(
+        &job_path,
+        format!(
+            "[components.big]\npath = {:?}\n\
+             [ops.fan_out]\ncomponent = 'big'\nconfig = {{ n = 20 }}\n\
+             [ops.identity]\ncomponent = 'big'\ninputs.value = {{ map = 'fan_out' }}\n\
+             [ops.sum]\ncomponent = 'big'\ninputs.values = {{ collect = 'identity' }}\n",
+            file.path.display().to_string()
+        ),
+    )
+    .unwrap();
+    let job = host::job::LoadedJob::load(&job_path).unwrap();
+    let described = indexmap::IndexMap::from([("big".to_string(), component.ops.clone())]);
+    let plan = Arc::new(host::plan::build(&job, &described).unwrap());
+    let runner = Arc::new(WasmRunner::new(runtime, plan.clone(), vec![component]));
+    let options = RunOptions {
+        run_id: "pool".into(),
+        max_concurrent: 2,
+        emit_window: exec::DEFAULT_EMIT_WINDOW,
+        prior: Prior::default(),
+    };
+    let run = exec::execute(plan.clone(), runner, options, &mut host::events::NoEvents).await;
+    let failures: Vec<String> = run
+        .steps
+        .iter()
+        .filter_map(|s| match &s.status {
+            exec::Status::Failed(err) => Some(format!("{}: {err}", s.name)),
+            _ => None,
+        })
+        .collect();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(
+        run.output_for_node(plan.node("sum").unwrap(), "result"),
+        190
+    );
+}
