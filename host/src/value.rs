@@ -104,10 +104,11 @@ mod cbor;
 mod json;
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn cbor<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    /// `value` encoded by ciborium, as guests encode theirs.
+    pub(super) fn cbor<T: serde::Serialize>(value: &T) -> Vec<u8> {
         let mut bytes = Vec::new();
         ciborium::into_writer(value, &mut bytes).unwrap();
         bytes

@@ -219,13 +219,8 @@ fn diagnostic(item: &Item<'_>, out: &mut String) {
 mod tests {
     use serde_json::json;
 
+    use super::super::tests::cbor;
     use super::super::{encode, to_json};
-
-    fn cbor<T: serde::Serialize>(value: &T) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        ciborium::into_writer(value, &mut bytes).unwrap();
-        bytes
-    }
 
     #[test]
     fn scalars_that_json_lacks_keep_a_stated_form() {
