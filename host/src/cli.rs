@@ -358,14 +358,10 @@ async fn reexecute(
     let mut store = Store::open(store_dir)?;
     let record = store.run(parent)?;
     let prepared = rebuild(&record, execution.max_concurrent, store_dir).await?;
-    let selection = Selection::parse(&prepared.plan, select)?;
     let mut prior = history::prior(&store, parent, &prepared.plan)?;
-    prior
-        .succeeded
-        .retain(|(key, _)| !selection.covers(&prepared.plan, key));
-    prior
-        .emitted
-        .retain(|(key, _, _)| !selection.covers(&prepared.plan, key));
+    let selection = Selection::parse(&prepared.plan, select, &prior)?;
+    prior.succeeded.retain(|(key, _)| !selection.covers(key));
+    prior.emitted.retain(|(key, _, _)| !selection.covers(key));
     let id = begin(
         &store,
         &prepared,

@@ -1,22 +1,56 @@
 //! Step selection for re-execution, in Dagster's syntax: `op` (every step of the op), `op[key]`
 //! (one clone), `*op` (the op and all its ancestors), `+op` (and its direct parents), `op+` and
-//! `op*` (accepted: downstream steps are always included).
+//! `op*` (accepted: downstream steps are always included). `+` and `*` also apply to a clone:
+//! `+op[key]` adds the steps it read from (all clones under the key when it collects them).
 //!
 //! A selected step is run again, and so is everything downstream of it: outputs computed from
-//! a value that changed must not be reused.
+//! a value that changed must not be reused. A clone must be one the parent run had, so that a
+//! mistyped key is an error rather than a re-execution of nothing; a whole op is always valid,
+//! even when the parent ran none of its steps (its steps run anyway, as nothing of them was
+//! committed).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use crate::plan::{InputSource, Plan};
+use crate::exec::Prior;
+use crate::plan::{InputSource, Plan, Source};
 use crate::step_key::StepKey;
+use crate::value::KeyedValues;
 
-/// A selection that names nothing in the plan.
+/// How many of the parent's steps an error shows.
+const SHOWN: usize = 3;
+
+/// A selection that names nothing in the plan or in the parent run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SelectError {
     #[error("selection `{0}` names no op of the job")]
     UnknownOp(String),
-    #[error("selection `{0}` is not a step key of the job (mapped ops take one `[key]` per level)")]
-    BadStepKey(String),
+    #[error(
+        "selection `{selector}` names no step of the parent run, which had {}",
+        steps_of(op, *.count, examples, *.depth)
+    )]
+    UnknownStep {
+        selector: String,
+        op: String,
+        /// The op's mapping depth: how many `[key]`s its steps take.
+        depth: usize,
+        /// How many steps of the op the parent had, and the first few.
+        count: usize,
+        examples: Vec<String>,
+    },
+}
+
+/// "50 steps of op `op`: `op[0]`, `op[1]`, `op[2]`, ...", or with none, their shape.
+fn steps_of(op: &str, count: usize, examples: &[String], depth: usize) -> String {
+    let listed: Vec<String> = examples.iter().map(|e| format!("`{e}`")).collect();
+    let more = if count > examples.len() { ", ..." } else { "" };
+    match count {
+        0 => format!(
+            "no steps of op `{op}` (they would be named like `{op}{}`)",
+            "[key]".repeat(depth)
+        ),
+        1 => format!("1 step of op `{op}`: {}", listed.join(", ")),
+        _ => format!("{count} steps of op `{op}`: {}{more}", listed.join(", ")),
+    }
 }
 
 /// What `--select` arguments cover.
@@ -24,14 +58,20 @@ pub enum SelectError {
 pub struct Selection {
     /// Ops selected whole, with everything downstream.
     nodes: HashSet<usize>,
-    /// Single steps selected, each with its own downstream steps.
-    steps: Vec<StepKey>,
+    /// Steps selected alone (or all clones under a key prefix), each with the ops downstream
+    /// of its op.
+    steps: Vec<(StepKey, HashSet<usize>)>,
 }
 
 impl Selection {
-    /// Parses `selectors` against `plan`.
-    pub fn parse(plan: &Plan, selectors: &[String]) -> Result<Selection, SelectError> {
-        let mut selection = Selection::default();
+    /// Parses `selectors` against `plan` and the parent run's committed state.
+    pub fn parse(
+        plan: &Plan,
+        selectors: &[String],
+        parent: &Prior,
+    ) -> Result<Selection, SelectError> {
+        let yielded = Yielded::new(parent);
+        let mut selected: HashSet<StepKey> = HashSet::new();
         for selector in selectors {
             let text = selector.trim_end_matches(['+', '*']);
             let (ancestors, name) = match text.strip_prefix('*') {
@@ -41,56 +81,147 @@ impl Selection {
                     (text.len() - name.len(), name)
                 }
             };
-            if name.contains('[') {
-                let key = plan
-                    .step_key(name)
-                    .ok_or_else(|| SelectError::BadStepKey(selector.clone()))?;
-                selection.steps.push(key);
-                continue;
-            }
+            let op = name.split_once('[').map_or(name, |(op, _)| op);
             let node = plan
-                .node(name)
+                .node(op)
                 .ok_or_else(|| SelectError::UnknownOp(selector.clone()))?;
-            selection.nodes.insert(node);
-            selection.nodes.extend(ancestors_of(plan, node, ancestors));
+            let step = if name.contains('[') {
+                plan.step_key(name)
+                    .filter(|key| yielded.has(plan, key))
+                    .ok_or_else(|| yielded.unknown_step(plan, selector, node))?
+            } else {
+                StepKey::new(node, Vec::new())
+            };
+            selected.extend(with_ancestors(plan, step, ancestors));
         }
-        let downstream = downstream_of(plan, selection.nodes.iter().copied());
-        selection.nodes = downstream;
+        let mut selection = Selection::default();
+        for step in selected {
+            let downstream = downstream_of(plan, [step.node]);
+            if step.keys.is_empty() {
+                selection.nodes.extend(downstream);
+            } else {
+                selection.steps.push((step, downstream));
+            }
+        }
         Ok(selection)
     }
 
     /// Whether step `key` is selected or downstream of a selected step.
-    pub fn covers(&self, plan: &Plan, key: &StepKey) -> bool {
-        if self.nodes.contains(&key.node) {
-            return true;
-        }
-        self.steps.iter().any(|step| {
-            let shared = step.keys.len().min(key.keys.len());
-            downstream_of(plan, [step.node]).contains(&key.node)
-                && step.keys[..shared] == key.keys[..shared]
-        })
+    pub fn covers(&self, key: &StepKey) -> bool {
+        self.nodes.contains(&key.node)
+            || self.steps.iter().any(|(step, downstream)| {
+                let shared = step.keys.len().min(key.keys.len());
+                downstream.contains(&key.node) && step.keys[..shared] == key.keys[..shared]
+            })
     }
 }
 
-fn upstream(plan: &Plan, node: usize) -> impl Iterator<Item = usize> + '_ {
-    plan.nodes[node]
+/// The mapping keys the parent run yielded, by producing step and output.
+struct Yielded<'a>(HashMap<(&'a StepKey, &'a str), &'a KeyedValues>);
+
+impl<'a> Yielded<'a> {
+    fn new(parent: &'a Prior) -> Self {
+        let by_step = parent
+            .emitted
+            .iter()
+            .map(|(step, output, values)| ((step, output.as_str()), values));
+        Yielded(by_step.collect())
+    }
+
+    /// The values, with their keys, yielded on dynamic output `source` by its step with outer
+    /// keys `outer`.
+    fn values(&self, plan: &Plan, source: &Source, outer: &[String]) -> &'a [(String, Vec<u8>)] {
+        let producer = StepKey::new(
+            source.node,
+            outer[..plan.nodes[source.node].depth()].to_vec(),
+        );
+        self.0
+            .get(&(&producer, source.output.as_str()))
+            .map_or(&[], |values| values.as_slice())
+    }
+
+    /// Whether the parent had step `key`: every key of it was yielded by the step it maps over.
+    fn has(&self, plan: &Plan, key: &StepKey) -> bool {
+        let scope = &plan.nodes[key.node].scope;
+        scope
+            .iter()
+            .zip(&key.keys)
+            .enumerate()
+            .all(|(level, (source, own))| {
+                let values = self.values(plan, source, &key.keys[..level]);
+                values.iter().any(|(k, _)| k == own)
+            })
+    }
+
+    /// The error for `selector`, which names no step of `node` the parent had.
+    fn unknown_step(&self, plan: &Plan, selector: &str, node: usize) -> SelectError {
+        let op = &plan.nodes[node];
+        let mut count = 0;
+        let mut examples = Vec::new();
+        self.each_step(plan, &op.scope, &mut Vec::new(), &mut |keys| {
+            count += 1;
+            if examples.len() < SHOWN {
+                examples.push(
+                    StepKey::new(node, keys.to_vec())
+                        .display(&op.name)
+                        .to_string(),
+                );
+            }
+        });
+        SelectError::UnknownStep {
+            selector: selector.to_string(),
+            op: op.name.clone(),
+            depth: op.depth(),
+            count,
+            examples,
+        }
+    }
+
+    /// Calls `visit` with the keys of every step the parent had under `scope` (the rest of an
+    /// op's scope, below the keys in `outer`).
+    fn each_step(
+        &self,
+        plan: &Plan,
+        scope: &[Source],
+        outer: &mut Vec<String>,
+        visit: &mut dyn FnMut(&[String]),
+    ) {
+        let Some((source, inner)) = scope.split_first() else {
+            visit(outer);
+            return;
+        };
+        for (key, _) in self.values(plan, source, outer) {
+            outer.push(key.clone());
+            self.each_step(plan, inner, outer, visit);
+            outer.pop();
+        }
+    }
+}
+
+/// The steps `step` reads from. A key prefix stands for every clone under it: a collected op's
+/// clones, or all of an op's steps when `step` has no keys.
+fn upstream<'a>(plan: &'a Plan, step: &'a StepKey) -> impl Iterator<Item = StepKey> + 'a {
+    plan.nodes[step.node]
         .inputs
         .iter()
-        .filter_map(|input| match &input.source {
-            InputSource::From(s) | InputSource::Map(s) | InputSource::Collect(s) => Some(s.node),
+        .filter_map(move |input| match &input.source {
+            InputSource::From(s) | InputSource::Map(s) | InputSource::Collect(s) => {
+                let keys = step.keys.len().min(plan.nodes[s.node].depth());
+                Some(StepKey::new(s.node, step.keys[..keys].to_vec()))
+            }
             InputSource::Value(_) => None,
         })
 }
 
-/// Ops up to `levels` levels upstream of `node`.
-fn ancestors_of(plan: &Plan, node: usize, levels: usize) -> HashSet<usize> {
-    let mut found = HashSet::new();
-    let mut frontier = vec![node];
+/// `step` and the steps up to `levels` levels upstream of it.
+fn with_ancestors(plan: &Plan, step: StepKey, levels: usize) -> HashSet<StepKey> {
+    let mut found = HashSet::from([step.clone()]);
+    let mut frontier = vec![step];
     for _ in 0..levels.min(plan.nodes.len()) {
         frontier = frontier
-            .into_iter()
-            .flat_map(|n| upstream(plan, n))
-            .filter(|n| found.insert(*n))
+            .iter()
+            .flat_map(|s| upstream(plan, s))
+            .filter(|s| found.insert(s.clone()))
             .collect();
         if frontier.is_empty() {
             break;
@@ -122,13 +253,27 @@ mod tests {
         [ops.echo]\ncomponent = 'c'\ninputs.x = { from = 'add' }\n\
         [ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'echo' }\n";
 
+    /// A parent run in which step `producer` yielded `keys` on output `result`.
+    fn yielded(parent: &mut Prior, plan: &Plan, producer: &str, keys: &[&str]) {
+        let producer = plan.step_key(producer).unwrap();
+        let values = keys.iter().map(|k| (k.to_string(), Vec::new())).collect();
+        parent.emitted.push((producer, "result".into(), values));
+    }
+
+    fn parse(plan: &Plan, selectors: &[&str], parent: &Prior) -> Result<Selection, SelectError> {
+        let selectors: Vec<String> = selectors.iter().map(|s| s.to_string()).collect();
+        Selection::parse(plan, &selectors, parent)
+    }
+
+    /// Which of `steps` `selectors` cover, the parent of CHAIN having yielded `a` and `b`.
     fn covered(selectors: &[&str], steps: &[&str]) -> Vec<bool> {
         let plan = plan(CHAIN).unwrap();
-        let selectors: Vec<String> = selectors.iter().map(|s| s.to_string()).collect();
-        let selection = Selection::parse(&plan, &selectors).unwrap();
+        let mut parent = Prior::default();
+        yielded(&mut parent, &plan, "emit", &["a", "b"]);
+        let selection = parse(&plan, selectors, &parent).unwrap();
         steps
             .iter()
-            .map(|s| selection.covers(&plan, &plan.step_key(s).unwrap()))
+            .map(|s| selection.covers(&plan.step_key(s).unwrap()))
             .collect()
     }
 
@@ -163,11 +308,99 @@ mod tests {
     }
 
     #[test]
-    fn unknown_names_are_errors() {
+    fn the_ancestors_of_a_clone_are_the_steps_it_read_from() {
+        let steps = [
+            "emit", "one", "add[a]", "add[b]", "echo[a]", "echo[b]", "sum",
+        ];
+        assert_eq!(
+            covered(&["+echo[a]"], &steps),
+            [false, false, true, false, true, false, true]
+        );
+        // `add[a]` read `emit` and `one`, which are not mapped: re-running them re-runs every
+        // clone.
+        assert_eq!(covered(&["++echo[a]"], &steps), [true; 7]);
+        assert_eq!(covered(&["*echo[b]"], &steps), [true; 7]);
+    }
+
+    #[test]
+    fn unknown_ops_are_errors() {
         let plan = plan(CHAIN).unwrap();
-        let err = Selection::parse(&plan, &["nope".into()]).unwrap_err();
-        assert_eq!(err.to_string(), "selection `nope` names no op of the job");
-        let err = Selection::parse(&plan, &["sum[a]".into()]).unwrap_err();
-        assert!(matches!(err, SelectError::BadStepKey(_)));
+        for selector in ["nope", "nope[a]", "*nope"] {
+            let err = parse(&plan, &[selector], &Prior::default()).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("selection `{selector}` names no op of the job")
+            );
+        }
+    }
+
+    #[test]
+    fn a_step_the_parent_did_not_have_is_an_error_showing_those_it_had() {
+        let plan = plan(CHAIN).unwrap();
+        let mut parent = Prior::default();
+        yielded(&mut parent, &plan, "emit", &["k0", "k1", "k2", "k3"]);
+        let error = |selector: &str| parse(&plan, &[selector], &parent).unwrap_err().to_string();
+        let had = "names no step of the parent run, which had 4 steps of op `add`: \
+                   `add[k0]`, `add[k1]`, `add[k2]`, ...";
+        // A key it did not yield, too many or too few keys, a malformed key.
+        for selector in [
+            "add[k99]",
+            "+add[k99]",
+            "add[k0][k1]",
+            "add[]",
+            "add[k0",
+            "add[k0]x",
+        ] {
+            assert_eq!(error(selector), format!("selection `{selector}` {had}"));
+        }
+        assert_eq!(
+            error("sum[k0]"),
+            "selection `sum[k0]` names no step of the parent run, which had 1 step of op `sum`: `sum`"
+        );
+        assert!(parse(&plan, &["add[k3]", "echo[k0]"], &parent).is_ok());
+    }
+
+    #[test]
+    fn a_clone_of_an_op_that_never_ran_is_an_error_but_the_op_is_not() {
+        let plan = plan(CHAIN).unwrap();
+        let err = parse(&plan, &["echo[a]"], &Prior::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "selection `echo[a]` names no step of the parent run, which had no steps of op \
+             `echo` (they would be named like `echo[key]`)"
+        );
+        let selection = parse(&plan, &["echo"], &Prior::default()).unwrap();
+        assert!(selection.covers(&plan.step_key("sum").unwrap()));
+    }
+
+    #[test]
+    fn nested_clones_are_checked_level_by_level() {
+        let plan = plan(
+            "[ops.emit]\ncomponent = 'c'\n\
+             [ops.inner]\ncomponent = 'c'\nop = 'emit_in'\ninputs.x = { map = 'emit' }\n\
+             [ops.echo]\ncomponent = 'c'\ninputs.x = { map = 'inner' }\n\
+             [ops.gather]\ncomponent = 'c'\ninputs.xs = { collect = 'echo' }\n",
+        )
+        .unwrap();
+        let mut parent = Prior::default();
+        yielded(&mut parent, &plan, "emit", &["a", "b"]);
+        yielded(&mut parent, &plan, "inner[a]", &["x", "y"]);
+        yielded(&mut parent, &plan, "inner[b]", &["z"]);
+        assert!(parse(&plan, &["echo[a][y]", "echo[b][z]", "inner[b]"], &parent).is_ok());
+        let had = "names no step of the parent run, which had 3 steps of op `echo`: \
+                   `echo[a][x]`, `echo[a][y]`, `echo[b][z]`";
+        for selector in ["echo[b][x]", "echo[c][x]", "echo[a]"] {
+            let err = parse(&plan, &[selector], &parent).unwrap_err();
+            assert_eq!(err.to_string(), format!("selection `{selector}` {had}"));
+        }
+        let selection = parse(&plan, &["+echo[a][x]"], &parent).unwrap();
+        let covers = |step: &str| selection.covers(&plan.step_key(step).unwrap());
+        assert!(covers("inner[a]") && covers("echo[a][y]") && covers("gather[a]"));
+        assert!(!covers("emit") && !covers("inner[b]") && !covers("echo[b][z]"));
+        // A collecting clone's parents are all the clones it collected.
+        let selection = parse(&plan, &["+gather[a]"], &parent).unwrap();
+        let covers = |step: &str| selection.covers(&plan.step_key(step).unwrap());
+        assert!(covers("echo[a][x]") && covers("echo[a][y]") && covers("gather[a]"));
+        assert!(!covers("inner[a]") && !covers("echo[b][z]") && !covers("gather[b]"));
     }
 }

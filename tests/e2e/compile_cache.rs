@@ -1,6 +1,6 @@
 //! The compiled-component cache in the run store: the first run compiles and says how long it
-//! took, later processes load the machine code, a damaged entry is compiled again, and no op
-//! may be granted the store that holds it.
+//! took, later processes load the machine code, a damaged entry is compiled again, no op may be
+//! granted the store that holds it, and the store may be given as a relative path.
 
 use std::path::Path;
 
@@ -89,4 +89,56 @@ fn an_op_may_not_be_granted_the_run_store() {
             ran.stderr
         );
     }
+}
+
+#[test]
+fn a_relative_store_path_works_for_every_command() {
+    let cwd = tempfile::tempdir().unwrap();
+    let job = dynamic_graph();
+    let in_cwd = |store_flag: bool, args: &[&std::ffi::OsStr]| -> Ran {
+        let mut command = host_command();
+        command.current_dir(cwd.path());
+        if store_flag {
+            command
+                .env_remove("SHOAL_STORE")
+                .arg("--store")
+                .arg("./store");
+        } else {
+            command.env("SHOAL_STORE", "store");
+        }
+        command.args(args).output().expect("host runs").into()
+    };
+    let cold = in_cwd(true, &["run".as_ref(), job.as_os_str()]).expect_code(0);
+    assert!(
+        cold.stderr.contains("compiled 1 component(s)"),
+        "{}",
+        cold.stderr
+    );
+    assert!(!files(&cwd.path().join("store/cache")).is_empty());
+    let warm = in_cwd(false, &["run".as_ref(), job.as_os_str()]).expect_code(0);
+    assert!(!warm.stderr.contains("compiled"), "{}", warm.stderr);
+    assert_eq!(warm.json(), json!({"merge_and_analyze": 9900}));
+
+    let component = crate::support::component("dynamic_graph");
+    for args in [
+        vec!["validate".as_ref(), job.as_os_str()],
+        vec!["graph".as_ref(), job.as_os_str()],
+        vec!["inspect".as_ref(), component.as_os_str()],
+    ] {
+        in_cwd(true, &args).expect_code(0);
+        in_cwd(false, &args).expect_code(0);
+    }
+    let runs = in_cwd(false, &["runs".as_ref()]).expect_code(0);
+    assert_eq!(runs.stdout.lines().count(), 2, "{}", runs.stdout);
+    let parent = runs.stdout.split_whitespace().next().unwrap().to_string();
+    in_cwd(
+        true,
+        &[
+            "reexecute".as_ref(),
+            parent.as_ref(),
+            "--select".as_ref(),
+            "merge_and_analyze".as_ref(),
+        ],
+    )
+    .expect_code(0);
 }

@@ -301,3 +301,38 @@ fn reexecution_of_a_selection_reruns_it_and_what_is_downstream() {
         neither.stderr
     );
 }
+
+#[test]
+fn reexecution_of_a_step_the_parent_did_not_have_is_an_error_showing_those_it_had() {
+    let store = tempfile::tempdir().unwrap();
+    let job = root().join("guest-examples/jobs/chained.toml");
+    run_example("chained", &[]).expect_code(0);
+    host_in(store.path(), &["run", job.to_str().unwrap()]).expect_code(0);
+    let parent = only_run(store.path());
+
+    let clones = "10 steps of op `echo_2`: `echo_2[1]`, `echo_2[2]`, `echo_2[3]`, ...";
+    for (selector, had) in [
+        ("echo_2[99]", clones),
+        ("+echo_2[99]", clones),
+        ("echo_2[3][1]", clones),
+        ("process[3]", "1 step of op `process`: `process`"),
+    ] {
+        let bad =
+            host_in(store.path(), &["reexecute", &parent, "--select", selector]).expect_code(2);
+        let expected =
+            format!("selection `{selector}` names no step of the parent run, which had {had}");
+        assert!(bad.stderr.contains(&expected), "{}", bad.stderr);
+    }
+    only_run(store.path());
+
+    // `+` on a clone adds the clone it read from.
+    host_in(
+        store.path(),
+        &["reexecute", &parent, "--select", "+echo_2[3]"],
+    )
+    .expect_code(0);
+    assert_eq!(
+        started(store.path(), &newest_run(store.path()).id),
+        ["echo[3]", "echo_2[3]", "echo_3[3]", "process"]
+    );
+}

@@ -205,11 +205,50 @@ fn op_errors_are_typed() {
     );
     let bad_input = failure(&events, "fail_on");
     assert_eq!(bad_input["error_kind"], "bad_input");
-    assert!(
-        bad_input["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("op rejected its input: input `value`"),
-        "{bad_input}"
+    assert_eq!(
+        bad_input["error"],
+        "op rejected its input: op `fail_on`: input `value`: invalid type: string, expected integer"
     );
+}
+
+#[test]
+fn config_and_inputs_of_the_wrong_type_name_the_op_the_field_and_the_type() {
+    let job = TempJob::new(
+        "[ops.fan_out]\ncomponent = 'testkit'\nconfig = { n = 'x' }\n\
+         [ops.fan_out_2]\ncomponent = 'testkit'\nop = 'fan_out'\n\
+         [ops.fail_on]\ncomponent = 'testkit'\nconfig = { fail_on = [1, 'two'] }\n\
+         inputs.value = { value = 1 }\n\
+         [ops.identity]\ncomponent = 'testkit'\ninputs.value = { value = 'x' }\n\
+         [ops.fail_on_2]\ncomponent = 'testkit'\nop = 'fail_on'\ninputs.value = { from = 'identity' }\n\
+         [ops.sum]\ncomponent = 'testkit'\ninputs.values = { value = [1, 2, 'three'] }\n",
+    );
+    let ran = job.run(&["--json"]).expect_code(1);
+    let events = ran.events();
+    for (step, error) in [
+        (
+            "fan_out",
+            "op `fan_out`: config field `n`: invalid type: string, expected integer",
+        ),
+        ("fan_out_2", "op `fan_out_2`: config: missing field `n`"),
+        (
+            "fail_on",
+            "op `fail_on`: config field `fail_on[1]`: invalid type: string, expected integer",
+        ),
+        (
+            "fail_on_2",
+            "op `fail_on_2`: input `value`: invalid type: string, expected integer",
+        ),
+        (
+            "sum",
+            "op `sum`: input `values` at `[2]`: invalid type: string, expected integer",
+        ),
+    ] {
+        let failed = failure(&events, step);
+        assert_eq!(failed["error_kind"], "bad_input", "{failed}");
+        assert_eq!(
+            failed["error"],
+            format!("op rejected its input: {error}"),
+            "{failed}"
+        );
+    }
 }

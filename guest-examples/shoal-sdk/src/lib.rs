@@ -29,6 +29,8 @@
 //! shoal_sdk::export!(ops);
 //! ```
 
+mod decode;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -58,9 +60,10 @@ pub fn to_cbor<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     bytes
 }
 
-/// Decodes CBOR `bytes` as a `T`; `what` names the value in the error.
+/// Decodes CBOR `bytes` as a `T`; `what` names the value in the error, which also says where in
+/// the value decoding failed.
 pub fn from_cbor<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, OpError> {
-    ciborium::from_reader(bytes).map_err(|err| OpError::bad_input(format!("{what}: {err}")))
+    decode::decode(bytes).map_err(|err| OpError::bad_input(err.describe(what, "at")))
 }
 
 impl OpError {
@@ -109,9 +112,23 @@ impl Context {
         self.0.attempt
     }
 
-    /// The op's config table decoded as `T`; an op without config sees an empty table.
+    /// The op's name in the job (its step key without mapping keys), which its config and
+    /// inputs are wired under.
+    fn op(&self) -> &str {
+        let key = &self.0.step_key;
+        key.split_once('[').map_or(key.as_str(), |(op, _)| op)
+    }
+
+    /// The op's config table decoded as `T`; an op without config sees an empty table. The
+    /// error names the op and the field.
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, OpError> {
-        from_cbor(&self.0.config, "config")
+        decode::decode(&self.0.config).map_err(|err| {
+            OpError::bad_input(format!(
+                "op `{}`: {}",
+                self.op(),
+                err.describe("config", "field")
+            ))
+        })
     }
 
     /// Hands one dynamic output to the host now (Dagster's `yield DynamicOutput(...)`); steps
@@ -123,17 +140,28 @@ impl Context {
 }
 
 /// The step's inputs, by name.
-pub struct Inputs(Vec<NamedValue>);
+pub struct Inputs {
+    /// The op's name in the job, for errors.
+    op: String,
+    values: Vec<NamedValue>,
+}
 
 impl Inputs {
-    /// Decodes input `name` as a `T`. A collected input is a list of the clones' values.
+    /// Decodes input `name` as a `T`. A collected input is a list of the clones' values. The
+    /// error names the op, the input and where in it decoding failed.
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, OpError> {
+        let op = &self.op;
         let input = self
-            .0
+            .values
             .iter()
             .find(|input| input.name == name)
-            .ok_or_else(|| OpError::bad_input(format!("missing input `{name}`")))?;
-        from_cbor(&input.value, &format!("input `{name}`"))
+            .ok_or_else(|| OpError::bad_input(format!("op `{op}`: missing input `{name}`")))?;
+        decode::decode(&input.value).map_err(|err| {
+            OpError::bad_input(format!(
+                "op `{op}`: {}",
+                err.describe(&format!("input `{name}`"), "at")
+            ))
+        })
     }
 }
 
@@ -292,7 +320,12 @@ pub fn __run(
         .iter()
         .find(|op| op.info.name == name)
         .ok_or_else(|| OpError::failed(format!("this component has no op `{name}`")))?;
-    (op.run)(&Context(ctx), &Inputs(inputs)).map(|outputs| outputs.0)
+    let ctx = Context(ctx);
+    let inputs = Inputs {
+        op: ctx.op().to_string(),
+        values: inputs,
+    };
+    (op.run)(&ctx, &inputs).map(|outputs| outputs.0)
 }
 
 /// Exports the ops that `$ops()` returns as this component's `shoal:op/op` interface.

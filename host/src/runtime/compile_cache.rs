@@ -10,15 +10,17 @@ use wasmtime::{Cache, CacheConfig};
 
 use super::LoadError;
 
-/// Opens (creating, mode 0700) the cache in `dir`.
+/// Opens (creating, mode 0700) the cache in `dir`, which may be relative: wasmtime takes only
+/// absolute paths, so it is given the canonical one.
 pub(super) fn open(dir: &Path) -> Result<Cache, LoadError> {
     let error = |message: String| LoadError::Cache {
         path: dir.to_path_buf(),
         message,
     };
     create_private_dir(dir).map_err(|err| error(err.to_string()))?;
+    let absolute = std::fs::canonicalize(dir).map_err(|err| error(err.to_string()))?;
     let mut config = CacheConfig::new();
-    config.with_directory(dir);
+    config.with_directory(absolute);
     Cache::new(config).map_err(|err| error(format!("{err:#}")))
 }
 
