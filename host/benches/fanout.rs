@@ -22,7 +22,7 @@ use host::cli;
 use host::events::{Event, EventKind, EventSink, NoEvents};
 use host::exec::{Prior, Run};
 use host::runtime::Runtime;
-use host::store::{RunRecord, Store};
+use host::store::{RunRecord, RunStatus, Store};
 
 /// The allocator `host` itself uses, so that figures match the binary.
 #[global_allocator]
@@ -144,17 +144,18 @@ async fn run_once(
         .expect("job loads");
     let start = Instant::now();
     let run = if stored {
-        let store = Store::open(&dir.join("store")).expect("store opens");
+        let mut store = Store::open(&dir.join("store")).expect("store opens");
         let id = format!("bench-{}", fastrand::u64(..));
         let record = RunRecord {
             id: id.clone(),
             job_name: "bench".into(),
             job_path: job.to_path_buf(),
             config_path: None,
-            status: "RUNNING".into(),
+            status: RunStatus::Running,
             started: 0.0,
             finished: None,
             parent: None,
+            owner: None,
         };
         store.begin_run(&record).expect("run recorded");
         let mut recorded = store.sink(&id).expect("sink");

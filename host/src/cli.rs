@@ -21,7 +21,7 @@ use crate::plan::{self, Plan};
 use crate::report;
 use crate::runtime::{self, LoadedComponent, Runtime, WasmRunner};
 use crate::selection::Selection;
-use crate::store::{self, RunRecord, Store};
+use crate::store::{self, RunRecord, RunStatus, Store};
 
 /// Shoal: run WebAssembly component ops as jobs with dynamic map/collect.
 #[derive(Debug, Parser)]
@@ -60,7 +60,8 @@ pub enum Command {
         #[command(flatten)]
         execution: ExecutionArgs,
     },
-    /// Continue an interrupted run: only steps without a committed success run again.
+    /// Continue an interrupted or failed run: only steps without a committed success run
+    /// again. Refused while another process executes the run, and for a run that succeeded.
     Resume {
         /// The run's id (see `host runs`).
         run_id: String,
@@ -69,7 +70,7 @@ pub enum Command {
     },
     /// Start a new run of a recorded run's job that reuses its committed outputs: run again the
     /// failed and unrun steps (`--from-failure`) and the selected ones (`--select`), with
-    /// everything downstream of them.
+    /// everything downstream of them. Refused while another process executes the parent.
     Reexecute {
         /// The parent run's id.
         run_id: String,
@@ -319,15 +320,15 @@ async fn run(
         Some(store_dir),
     )
     .await?;
-    let store = Store::open(store_dir)?;
-    let id = begin(&store, &prepared, job_path, run_config, None)?;
+    let mut store = Store::open(store_dir)?;
+    let id = begin(&mut store, &prepared, job_path, run_config, None)?;
     let recorded = store.sink(&id)?;
     execute(prepared, recorded, id, Prior::default(), execution.json).await
 }
 
-/// Records a new run of `prepared` and returns its id.
+/// Records a new run of `prepared`, leased to this process, and returns its id.
 fn begin(
-    store: &Store,
+    store: &mut Store,
     prepared: &Prepared,
     job_path: &Path,
     run_config: Option<&Path>,
@@ -339,10 +340,11 @@ fn begin(
         job_name: prepared.plan.job_name.clone(),
         job_path: absolute(job_path),
         config_path: run_config.map(absolute),
-        status: "RUNNING".to_string(),
+        status: RunStatus::Running,
         started: crate::events::unix_now(),
         finished: None,
         parent: parent.map(str::to_string),
+        owner: None,
     };
     store.begin_run(&record)?;
     Ok(record.id)
@@ -356,6 +358,10 @@ async fn reexecute(
 ) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(store_dir)?;
     let record = store.run(parent)?;
+    // Its committed outputs would still change, and the steps it runs would run twice.
+    record
+        .ensure_not_running()
+        .with_context(|| format!("cannot re-execute run `{parent}` while it runs"))?;
     let prepared = rebuild(&record, execution.max_concurrent, store_dir).await?;
     let selection = Selection::parse(&prepared.plan, select)?;
     let mut prior = history::prior(&store, parent, &prepared.plan)?;
@@ -366,7 +372,7 @@ async fn reexecute(
         .emitted
         .retain(|(key, _, _)| !selection.covers(&prepared.plan, key));
     let id = begin(
-        &store,
+        &mut store,
         &prepared,
         &record.job_path,
         record.config_path.as_deref(),
@@ -408,11 +414,16 @@ async fn resume(
     execution: &ExecutionArgs,
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let store = Store::open(store_dir)?;
+    let mut store = Store::open(store_dir)?;
     let record = store.run(run_id)?;
+    let cannot = || format!("cannot resume run `{run_id}`");
+    // Checked before loading anything, so that a refusal is quick; again when taking the run
+    // over, in one transaction with it.
+    record.ensure_resumable().with_context(cannot)?;
     let prepared = rebuild(&record, execution.max_concurrent, store_dir).await?;
+    store.claim(run_id).with_context(cannot)?;
+    // Read once this process owns the run, so that no other can add to it meanwhile.
     let prior = history::prior(&store, run_id, &prepared.plan)?;
-    store.reopen_run(run_id)?;
     let recorded = store.sink(run_id)?;
     execute(
         prepared,

@@ -7,6 +7,7 @@ mod compile_cache;
 mod durability;
 mod examples;
 mod job_errors;
+mod leases;
 mod retries;
 mod step_failures;
 mod support;
