@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use host::cancel::Cancel;
 use host::cli;
 use host::events::{Event, EventKind, EventSink, NoEvents};
 use host::exec::{Prior, Run};
@@ -160,7 +161,9 @@ async fn run_once(
         store.begin_run(&record).expect("run recorded");
         let mut recorded = store.sink(&id).expect("sink");
         let mut both = host::events::Both(sink, &mut recorded);
-        let run = prepared.run_as(id, Prior::default(), &mut both).await;
+        let run = prepared
+            .run_as(id, Prior::default(), Cancel::default(), &mut both)
+            .await;
         recorded.finish().expect("store written");
         run
     } else {

@@ -2,6 +2,7 @@
 //! that turns typed errors into `anyhow` errors with context.
 
 mod history;
+mod interrupt;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use indexmap::IndexMap;
 
+use crate::cancel::Cancel;
 use crate::events::{Both, EventSink, JsonLines};
 use crate::exec::{self, Prior, RunOptions};
 use crate::graph::{self, Format};
@@ -22,6 +24,7 @@ use crate::report;
 use crate::runtime::{self, LoadedComponent, Runtime, WasmRunner};
 use crate::selection::Selection;
 use crate::store::{self, RunRecord, RunStatus, Store};
+use interrupt::Interrupts;
 
 /// Shoal: run WebAssembly component ops as jobs with dynamic map/collect.
 #[derive(Debug, Parser)]
@@ -60,8 +63,8 @@ pub enum Command {
         #[command(flatten)]
         execution: ExecutionArgs,
     },
-    /// Continue an interrupted or failed run: only steps without a committed success run
-    /// again. Refused while another process executes the run, and for a run that succeeded.
+    /// Continue an interrupted, canceled or failed run: only steps without a committed success
+    /// run again. Refused while another process executes the run, and for a run that succeeded.
     Resume {
         /// The run's id (see `host runs`).
         run_id: String,
@@ -122,8 +125,9 @@ pub enum Command {
     },
 }
 
-/// Runs the command; the exit code says whether a run succeeded (0) or failed (1). Errors in
-/// the job or the components are returned (the caller exits with 2).
+/// Runs the command; the exit code says whether a run succeeded (0), failed (1) or was stopped
+/// by a signal (130 for SIGINT, 143 for SIGTERM). Errors in the job or the components are
+/// returned (the caller exits with 2).
 pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     let sequential = matches!(
         cli.command,
@@ -138,8 +142,10 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         tokio::runtime::Builder::new_multi_thread()
     };
+    // I/O for the signal listener.
     let tokio = builder
         .enable_time()
+        .enable_io()
         .build()
         .context("cannot start the async runtime")?;
     // On a worker thread rather than this one: the scheduler then wakes on the thread where a
@@ -219,17 +225,26 @@ pub struct Prepared {
 impl Prepared {
     /// Runs the plan as a new run, sending events to `sink`.
     pub async fn run(self, sink: &mut dyn EventSink) -> exec::Run {
-        self.run_as(new_run_id(), Prior::default(), sink).await
+        self.run_as(new_run_id(), Prior::default(), Cancel::default(), sink)
+            .await
     }
 
-    /// Runs the plan as run `run_id`, starting from what an earlier execution committed.
-    pub async fn run_as(self, run_id: String, prior: Prior, sink: &mut dyn EventSink) -> exec::Run {
+    /// Runs the plan as run `run_id`, starting from what an earlier execution committed, until
+    /// it ends or `cancel` stops it.
+    pub async fn run_as(
+        self,
+        run_id: String,
+        prior: Prior,
+        cancel: Cancel,
+        sink: &mut dyn EventSink,
+    ) -> exec::Run {
         let plan = Arc::new(self.plan);
         let options = RunOptions {
             run_id,
             max_concurrent: self.max_concurrent,
             emit_window: exec::DEFAULT_EMIT_WINDOW,
             prior,
+            cancel,
         };
         let runner = Arc::new(WasmRunner::new(self.runtime, plan.clone(), self.components));
         exec::execute(plan, runner, options, sink).await
@@ -323,7 +338,15 @@ async fn run(
     let mut store = Store::open(store_dir)?;
     let id = begin(&mut store, &prepared, job_path, run_config, None)?;
     let recorded = store.sink(&id)?;
-    execute(prepared, recorded, id, Prior::default(), execution.json).await
+    execute(
+        prepared,
+        recorded,
+        id,
+        Prior::default(),
+        execution.json,
+        store_dir,
+    )
+    .await
 }
 
 /// Records a new run of `prepared`, leased to this process, and returns its id.
@@ -389,7 +412,7 @@ async fn reexecute(
     store.adopt(parent, &id, &reused)?;
     eprintln!("run {id} re-executes run {parent}");
     let recorded = store.sink(&id)?;
-    execute(prepared, recorded, id, prior, execution.json).await
+    execute(prepared, recorded, id, prior, execution.json, store_dir).await
 }
 
 /// The recorded run `record`'s job, prepared again from the job file and run config.
@@ -431,17 +454,20 @@ async fn resume(
         run_id.to_string(),
         prior,
         execution.json,
+        store_dir,
     )
     .await
 }
 
-/// Runs `prepared` as run `run_id`, recording it with `recorded` and reporting it.
+/// Runs `prepared` as run `run_id`, recording it with `recorded` and reporting it; SIGINT or
+/// SIGTERM stops it (see [`interrupt`]).
 async fn execute(
     prepared: Prepared,
     recorded: store::StoreSink,
     run_id: String,
     prior: Prior,
     json: bool,
+    store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
     let shown: Box<dyn EventSink> = if json {
         Box::new(JsonLines(std::io::BufWriter::new(std::io::stdout())))
@@ -449,7 +475,12 @@ async fn execute(
         Box::new(report::Live(std::io::stderr()))
     };
     let mut sink = Both(shown, recorded);
-    let run = prepared.run_as(run_id, prior, &mut sink).await;
+    let resume = resume_command(&run_id, store_dir);
+    let interrupts = Interrupts::listen(&run_id, resume.clone())
+        .context("cannot listen for SIGINT and SIGTERM")?;
+    let run = prepared
+        .run_as(run_id, prior, interrupts.cancel(), &mut sink)
+        .await;
     let Both(shown, recorded) = sink;
     drop(shown);
     recorded
@@ -460,11 +491,44 @@ async fn execute(
         let outputs = serde_json::to_string_pretty(&report::final_outputs(&run))?;
         print_stdout(&format!("{outputs}\n"))?;
     }
-    Ok(if run.succeeded() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(match interrupts.received() {
+        Some(signal) if run.canceled() => {
+            eprintln!("resume it with: {resume}");
+            ExitCode::from(signal.exit_code())
+        }
+        _ if run.succeeded() => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
     })
+}
+
+/// The command that resumes run `run_id`: this program, and the store unless it is the default.
+fn resume_command(run_id: &str, store_dir: &Path) -> String {
+    let program = std::env::args_os()
+        .next()
+        .map_or_else(|| "host".into(), |arg0| arg0.to_string_lossy().into_owned());
+    let mut words = vec![program, "resume".into(), run_id.into()];
+    if store_dir != store::default_dir() {
+        words.push("--store".into());
+        words.push(store_dir.to_string_lossy().into_owned());
+    }
+    words
+        .iter()
+        .map(|word| shell_quoted(word))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `word` as a POSIX shell reads it back: as is when it is plain, else in single quotes.
+fn shell_quoted(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@+,".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 async fn inspect(path: &Path, store_dir: &Path) -> anyhow::Result<ExitCode> {

@@ -73,13 +73,15 @@ pub enum StoreError {
     WriterPanicked,
 }
 
-/// A run's status. Only the first three are stored: `Interrupted` is a `RUNNING` run whose
+/// A run's status. Only the first four are stored: `Interrupted` is a `RUNNING` run whose
 /// process died (its lease is dead), so that a killed run does not look like it still runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
     Running,
     Success,
     Failure,
+    /// Stopped by SIGINT or SIGTERM, with what completed committed.
+    Canceled,
     Interrupted,
 }
 
@@ -89,15 +91,21 @@ impl RunStatus {
             RunStatus::Running => "RUNNING",
             RunStatus::Success => "SUCCESS",
             RunStatus::Failure => "FAILURE",
+            RunStatus::Canceled => "CANCELED",
             RunStatus::Interrupted => "INTERRUPTED",
         }
     }
 
     /// The status stored as `text`.
     fn stored(text: &str) -> Option<RunStatus> {
-        [RunStatus::Running, RunStatus::Success, RunStatus::Failure]
-            .into_iter()
-            .find(|status| status.as_str() == text)
+        [
+            RunStatus::Running,
+            RunStatus::Success,
+            RunStatus::Failure,
+            RunStatus::Canceled,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
     }
 }
 
@@ -603,7 +611,7 @@ struct Pending {
     json: String,
     /// For `STEP_OUTPUT`: output name, mapping key, value.
     output: Option<(String, Option<String>, Vec<u8>)>,
-    /// For `RUN_SUCCESS` / `RUN_FAILURE`: the run's final status.
+    /// For `RUN_SUCCESS` / `RUN_FAILURE` / `RUN_CANCELED`: the run's final status.
     finished: Option<RunStatus>,
 }
 
@@ -690,6 +698,7 @@ impl EventSink for StoreSink {
             ),
             EventKind::RunSuccess { .. } => (None, Some(RunStatus::Success)),
             EventKind::RunFailure { .. } => (None, Some(RunStatus::Failure)),
+            EventKind::RunCanceled { .. } => (None, Some(RunStatus::Canceled)),
             _ => (None, None),
         };
         let pending = Pending {

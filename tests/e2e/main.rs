@@ -9,5 +9,7 @@ mod examples;
 mod job_errors;
 mod leases;
 mod retries;
+#[cfg(unix)]
+mod signals;
 mod step_failures;
 mod support;

@@ -196,15 +196,14 @@ fn a_run_is_leased_to_its_process_until_its_last_event() {
     sink.event(&Event::now(
         "r1",
         None,
-        EventKind::RunFailure {
+        EventKind::RunCanceled {
             duration_ms: 1.0,
-            failed_steps: vec![],
             peak_rss_bytes: None,
         },
     ));
     sink.finish().unwrap();
     let record = store.run("r1").unwrap();
-    assert_eq!(record.status, RunStatus::Failure);
+    assert_eq!(record.status, RunStatus::Canceled);
     assert_eq!(record.owner, None, "the last event releases the lease");
     record.ensure_resumable().unwrap();
 }
