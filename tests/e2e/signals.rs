@@ -1,6 +1,7 @@
 //! SIGINT and SIGTERM during a run: the first stops it gracefully (`CANCELED`, resumable, the
 //! resume command printed, exit 130 or 143); a second exits at once.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -184,12 +185,30 @@ fn steps_still_running_after_the_grace_period_are_canceled_not_failed() {
 fn a_second_signal_exits_at_once_leaving_the_run_resumable() {
     let job = naps(2, 3000);
     let store = tempfile::tempdir().unwrap();
-    let (child, id) = start(&job, store.path(), "2");
+    let (mut child, id) = start(&job, store.path(), "2");
     wait_for_naps(store.path(), &id, "STEP_START", 2);
+    // The second signal goes once the first was handled (two at once may merge into one).
+    let (lines, stderr) = std::sync::mpsc::channel();
+    let reader = BufReader::new(child.stderr.take().unwrap());
+    let stderr_reader = std::thread::spawn(move || {
+        for line in reader.lines() {
+            let _ignored = lines.send(line.unwrap());
+        }
+    });
     send(&child, Signal::INT);
-    std::thread::sleep(Duration::from_millis(300));
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|line: &String| line.contains("stopping run"))
+    {
+        seen.push(stderr.recv_timeout(Duration::from_secs(30)).unwrap());
+    }
     send(&child, Signal::INT);
-    let stopped = Ran::from(child.wait_with_output().unwrap()).expect_code(130);
+    let mut stopped = Ran::from(child.wait_with_output().unwrap());
+    stderr_reader.join().unwrap();
+    seen.extend(stderr.try_iter());
+    stopped.stderr = seen.join("\n");
+    let stopped = stopped.expect_code(130);
     assert!(
         stopped.stderr.contains("exiting at once"),
         "{}",
