@@ -18,12 +18,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use host::cancel::Cancel;
 use host::cli;
 use host::events::{Event, EventKind, EventSink, NoEvents};
 use host::exec::{Prior, Run};
 use host::runtime::Runtime;
 use host::runtime::footprint::Footprint;
-use host::store::{RunRecord, Store};
+use host::store::{RunRecord, RunStatus, Store};
 
 /// The allocator `host` itself uses, so that figures match the binary.
 #[global_allocator]
@@ -145,22 +146,25 @@ async fn run_once(
         .expect("job loads");
     let start = Instant::now();
     let run = if stored {
-        let store = Store::open(&dir.join("store")).expect("store opens");
+        let mut store = Store::open(&dir.join("store")).expect("store opens");
         let id = format!("bench-{}", fastrand::u64(..));
         let record = RunRecord {
             id: id.clone(),
             job_name: "bench".into(),
             job_path: job.to_path_buf(),
             config_path: None,
-            status: "RUNNING".into(),
+            status: RunStatus::Running,
             started: 0.0,
             finished: None,
             parent: None,
+            owner: None,
         };
         store.begin_run(&record).expect("run recorded");
         let mut recorded = store.sink(&id).expect("sink");
         let mut both = host::events::Both(sink, &mut recorded);
-        let run = prepared.run_as(id, Prior::default(), &mut both).await;
+        let run = prepared
+            .run_as(id, Prior::default(), Cancel::default(), &mut both)
+            .await;
         recorded.finish().expect("store written");
         run
     } else {

@@ -2,6 +2,7 @@
 //! that turns typed errors into `anyhow` errors with context.
 
 mod history;
+mod interrupt;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use indexmap::IndexMap;
 
+use crate::cancel::Cancel;
 use crate::events::{Both, EventSink, JsonLines};
 use crate::exec::{self, Prior, RunOptions};
 use crate::graph::{self, Format};
@@ -21,7 +23,8 @@ use crate::plan::{self, Plan};
 use crate::report;
 use crate::runtime::{self, ComponentFile, LoadedComponent, Runtime, WasmRunner};
 use crate::selection::Selection;
-use crate::store::{self, RunRecord, Store};
+use crate::store::{self, RunRecord, RunStatus, Store};
+use interrupt::Interrupts;
 
 /// Shoal: run WebAssembly component ops as jobs with dynamic map/collect.
 #[derive(Debug, Parser)]
@@ -60,7 +63,8 @@ pub enum Command {
         #[command(flatten)]
         execution: ExecutionArgs,
     },
-    /// Continue an interrupted run: only steps without a committed success run again.
+    /// Continue an interrupted, canceled or failed run: only steps without a committed success
+    /// run again. Refused while another process executes the run, and for a run that succeeded.
     Resume {
         /// The run's id (see `host runs`).
         run_id: String,
@@ -69,7 +73,7 @@ pub enum Command {
     },
     /// Start a new run of a recorded run's job that reuses its committed outputs: run again the
     /// failed and unrun steps (`--from-failure`) and the selected ones (`--select`), with
-    /// everything downstream of them.
+    /// everything downstream of them. Refused while another process executes the parent.
     Reexecute {
         /// The parent run's id.
         run_id: String,
@@ -121,8 +125,9 @@ pub enum Command {
     },
 }
 
-/// Runs the command; the exit code says whether a run succeeded (0) or failed (1). Errors in
-/// the job or the components are returned (the caller exits with 2).
+/// Runs the command; the exit code says whether a run succeeded (0), failed (1) or was stopped
+/// by a signal (130 for SIGINT, 143 for SIGTERM). Errors in the job or the components are
+/// returned (the caller exits with 2).
 pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     let sequential = matches!(
         cli.command,
@@ -137,8 +142,10 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         tokio::runtime::Builder::new_multi_thread()
     };
+    // I/O for the signal listener.
     let tokio = builder
         .enable_time()
+        .enable_io()
         .build()
         .context("cannot start the async runtime")?;
     // On a worker thread rather than this one: the scheduler then wakes on the thread where a
@@ -218,17 +225,26 @@ pub struct Prepared {
 impl Prepared {
     /// Runs the plan as a new run, sending events to `sink`.
     pub async fn run(self, sink: &mut dyn EventSink) -> exec::Run {
-        self.run_as(new_run_id(), Prior::default(), sink).await
+        self.run_as(new_run_id(), Prior::default(), Cancel::default(), sink)
+            .await
     }
 
-    /// Runs the plan as run `run_id`, starting from what an earlier execution committed.
-    pub async fn run_as(self, run_id: String, prior: Prior, sink: &mut dyn EventSink) -> exec::Run {
+    /// Runs the plan as run `run_id`, starting from what an earlier execution committed, until
+    /// it ends or `cancel` stops it.
+    pub async fn run_as(
+        self,
+        run_id: String,
+        prior: Prior,
+        cancel: Cancel,
+        sink: &mut dyn EventSink,
+    ) -> exec::Run {
         let plan = Arc::new(self.plan);
         let options = RunOptions {
             run_id,
             max_concurrent: self.max_concurrent,
             emit_window: exec::DEFAULT_EMIT_WINDOW,
             prior,
+            cancel,
         };
         let runner = Arc::new(WasmRunner::new(self.runtime, plan.clone(), self.components));
         exec::execute(plan, runner, options, sink).await
@@ -320,15 +336,23 @@ async fn run(
         Some(store_dir),
     )
     .await?;
-    let store = Store::open(store_dir)?;
-    let id = begin(&store, &prepared, job_path, run_config, None)?;
+    let mut store = Store::open(store_dir)?;
+    let id = begin(&mut store, &prepared, job_path, run_config, None)?;
     let recorded = store.sink(&id)?;
-    execute(prepared, recorded, id, Prior::default(), execution.json).await
+    execute(
+        prepared,
+        recorded,
+        id,
+        Prior::default(),
+        execution.json,
+        store_dir,
+    )
+    .await
 }
 
-/// Records a new run of `prepared` and returns its id.
+/// Records a new run of `prepared`, leased to this process, and returns its id.
 fn begin(
-    store: &Store,
+    store: &mut Store,
     prepared: &Prepared,
     job_path: &Path,
     run_config: Option<&Path>,
@@ -340,10 +364,11 @@ fn begin(
         job_name: prepared.plan.job_name.clone(),
         job_path: absolute(job_path),
         config_path: run_config.map(absolute),
-        status: "RUNNING".to_string(),
+        status: RunStatus::Running,
         started: crate::events::unix_now(),
         finished: None,
         parent: parent.map(str::to_string),
+        owner: None,
     };
     store.begin_run(&record)?;
     Ok(record.id)
@@ -357,13 +382,17 @@ async fn reexecute(
 ) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(store_dir)?;
     let record = store.run(parent)?;
+    // Its committed outputs would still change, and the steps it runs would run twice.
+    record
+        .ensure_not_running()
+        .with_context(|| format!("cannot re-execute run `{parent}` while it runs"))?;
     let prepared = rebuild(&record, execution.max_concurrent, store_dir).await?;
     let mut prior = history::prior(&store, parent, &prepared.plan)?;
     let selection = Selection::parse(&prepared.plan, select, &prior)?;
     prior.succeeded.retain(|(key, _)| !selection.covers(key));
     prior.emitted.retain(|(key, _, _)| !selection.covers(key));
     let id = begin(
-        &store,
+        &mut store,
         &prepared,
         &record.job_path,
         record.config_path.as_deref(),
@@ -380,7 +409,7 @@ async fn reexecute(
     store.adopt(parent, &id, &reused)?;
     eprintln!("run {id} re-executes run {parent}");
     let recorded = store.sink(&id)?;
-    execute(prepared, recorded, id, prior, execution.json).await
+    execute(prepared, recorded, id, prior, execution.json, store_dir).await
 }
 
 /// The recorded run `record`'s job, prepared again from the job file and run config.
@@ -405,11 +434,16 @@ async fn resume(
     execution: &ExecutionArgs,
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let store = Store::open(store_dir)?;
+    let mut store = Store::open(store_dir)?;
     let record = store.run(run_id)?;
+    let cannot = || format!("cannot resume run `{run_id}`");
+    // Checked before loading anything, so that a refusal is quick; again when taking the run
+    // over, in one transaction with it.
+    record.ensure_resumable().with_context(cannot)?;
     let prepared = rebuild(&record, execution.max_concurrent, store_dir).await?;
+    store.claim(run_id).with_context(cannot)?;
+    // Read once this process owns the run, so that no other can add to it meanwhile.
     let prior = history::prior(&store, run_id, &prepared.plan)?;
-    store.reopen_run(run_id)?;
     let recorded = store.sink(run_id)?;
     execute(
         prepared,
@@ -417,17 +451,20 @@ async fn resume(
         run_id.to_string(),
         prior,
         execution.json,
+        store_dir,
     )
     .await
 }
 
-/// Runs `prepared` as run `run_id`, recording it with `recorded` and reporting it.
+/// Runs `prepared` as run `run_id`, recording it with `recorded` and reporting it; SIGINT or
+/// SIGTERM stops it (see [`interrupt`]).
 async fn execute(
     prepared: Prepared,
     recorded: store::StoreSink,
     run_id: String,
     prior: Prior,
     json: bool,
+    store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
     let shown: Box<dyn EventSink> = if json {
         Box::new(JsonLines(std::io::BufWriter::new(std::io::stdout())))
@@ -435,7 +472,12 @@ async fn execute(
         Box::new(report::Live(std::io::stderr()))
     };
     let mut sink = Both(shown, recorded);
-    let run = prepared.run_as(run_id, prior, &mut sink).await;
+    let resume = resume_command(&run_id, store_dir);
+    let interrupts = Interrupts::listen(&run_id, resume.clone())
+        .context("cannot listen for SIGINT and SIGTERM")?;
+    let run = prepared
+        .run_as(run_id, prior, interrupts.cancel(), &mut sink)
+        .await;
     let Both(shown, recorded) = sink;
     drop(shown);
     recorded
@@ -446,11 +488,44 @@ async fn execute(
         let outputs = serde_json::to_string_pretty(&report::final_outputs(&run))?;
         print_stdout(&format!("{outputs}\n"))?;
     }
-    Ok(if run.succeeded() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(match interrupts.received() {
+        Some(signal) if run.canceled() => {
+            eprintln!("resume it with: {resume}");
+            ExitCode::from(signal.exit_code())
+        }
+        _ if run.succeeded() => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
     })
+}
+
+/// The command that resumes run `run_id`: this program, and the store unless it is the default.
+fn resume_command(run_id: &str, store_dir: &Path) -> String {
+    let program = std::env::args_os()
+        .next()
+        .map_or_else(|| "host".into(), |arg0| arg0.to_string_lossy().into_owned());
+    let mut words = vec![program, "resume".into(), run_id.into()];
+    if store_dir != store::default_dir() {
+        words.push("--store".into());
+        words.push(store_dir.to_string_lossy().into_owned());
+    }
+    words
+        .iter()
+        .map(|word| shell_quoted(word))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `word` as a POSIX shell reads it back: as is when it is plain, else in single quotes.
+fn shell_quoted(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@+,".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 async fn inspect(path: &Path, store_dir: &Path) -> anyhow::Result<ExitCode> {

@@ -83,6 +83,12 @@ pub enum EventKind<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         peak_rss_bytes: Option<u64>,
     },
+    /// The run was asked to stop (SIGINT, SIGTERM) and did, with steps left to run.
+    RunCanceled {
+        duration_ms: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peak_rss_bytes: Option<u64>,
+    },
 }
 
 impl EventKind<'_> {
@@ -100,6 +106,7 @@ impl EventKind<'_> {
             EventKind::Logs { .. } => "LOGS",
             EventKind::RunSuccess { .. } => "RUN_SUCCESS",
             EventKind::RunFailure { .. } => "RUN_FAILURE",
+            EventKind::RunCanceled { .. } => "RUN_CANCELED",
         }
     }
 }
@@ -239,6 +246,10 @@ mod tests {
                 duration_ms: 0.0,
                 failed_steps: vec![],
                 unresolved_steps: vec![],
+                peak_rss_bytes: None,
+            },
+            EventKind::RunCanceled {
+                duration_ms: 0.0,
                 peak_rss_bytes: None,
             },
         ];

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use indexmap::IndexMap;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::cancel::Cancel;
 use crate::events::{Event, EventKind, EventSink};
 use crate::memory_usage;
 use crate::outputs::DynamicValue;
@@ -239,6 +240,8 @@ pub struct RunOptions {
     pub emit_window: usize,
     /// Work an earlier, interrupted execution of this run committed.
     pub prior: Prior,
+    /// Stops the run early when requested: see [`Cancel`].
+    pub cancel: Cancel,
 }
 
 /// What a resumed run starts from: steps whose success was committed, with their outputs, and
@@ -320,6 +323,13 @@ impl Run {
     /// True when every step the plan called for succeeded.
     pub fn succeeded(&self) -> bool {
         self.unresolved.is_empty() && self.steps.iter().all(|s| s.status == Status::Succeeded)
+    }
+
+    /// True when the run was stopped with steps queued or running (aborted).
+    pub fn canceled(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.status, Status::Queued | Status::Running))
     }
 
     /// The step with this key, if it was created.
@@ -463,10 +473,22 @@ pub async fn execute<R: StepRunner>(
     let mut paused = 0usize;
     // Steps waiting out a retry delay.
     let mut delayed = 0usize;
+    // Running steps, to abort when a stop's grace period is over.
+    let mut tasks: HashMap<usize, tokio::task::AbortHandle> = HashMap::new();
+    let requested = options.cancel.requested();
+    tokio::pin!(requested);
+    // Once a stop is requested: no step starts, and those running are aborted at this deadline.
+    let mut stopping = options
+        .cancel
+        .is_requested()
+        .then(|| tokio::time::Instant::now() + options.cancel.grace());
     loop {
         // Paused steps still hold an instance: at most `max_concurrent` of them are allowed
         // for (the instance pool has room for twice `max_concurrent`).
-        while running - paused < max_concurrent && running < 2 * max_concurrent {
+        while stopping.is_none()
+            && running - paused < max_concurrent
+            && running < 2 * max_concurrent
+        {
             let Some(step) = scheduler.ready.pop_front() else {
                 break;
             };
@@ -482,7 +504,7 @@ pub async fn execute<R: StepRunner>(
                 log_queue: log_queue.clone(),
             };
             let runner = runner.clone();
-            tokio::spawn(async move {
+            let task = tokio::spawn(async move {
                 let mut guard = FinishGuard {
                     channel,
                     sent: false,
@@ -491,11 +513,33 @@ pub async fn execute<R: StepRunner>(
                 guard.channel.send(Message::Finished(result));
                 guard.sent = true;
             });
+            tasks.insert(step, task.abort_handle());
         }
-        if running == 0 && delayed == 0 {
+        // A stopping run does not wait out retry delays: those steps stay queued.
+        if running == 0 && (delayed == 0 || stopping.is_some()) {
             break;
         }
-        let (step, message) = rx.recv().await.expect("the scheduler holds a sender");
+        let deadline = stopping;
+        let grace_over = async move {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        let (step, message) = tokio::select! {
+            received = rx.recv() => received.expect("the scheduler holds a sender"),
+            () = &mut requested, if stopping.is_none() => {
+                stopping = Some(tokio::time::Instant::now() + options.cancel.grace());
+                continue;
+            }
+            () = grace_over => {
+                // Aborted steps stay `Running`: not failed, and resume runs them again.
+                for task in tasks.values() {
+                    task.abort();
+                }
+                break;
+            }
+        };
         match message {
             Message::Retry => {
                 delayed -= 1;
@@ -524,6 +568,7 @@ pub async fn execute<R: StepRunner>(
             }
             Message::Finished(result) => {
                 running -= 1;
+                tasks.remove(&step);
                 if let Some(delay) = scheduler.finished(step, result) {
                     delayed += 1;
                     let tx = tx.clone();
@@ -555,7 +600,12 @@ pub async fn execute<R: StepRunner>(
         .collect();
     let peak_rss_bytes = memory_usage::peak_rss_bytes();
     scheduler.run.peak_rss_bytes = peak_rss_bytes;
-    let kind = if scheduler.run.succeeded() {
+    let kind = if scheduler.run.canceled() {
+        EventKind::RunCanceled {
+            duration_ms,
+            peak_rss_bytes,
+        }
+    } else if scheduler.run.succeeded() {
         EventKind::RunSuccess {
             duration_ms,
             peak_rss_bytes,

@@ -1,4 +1,5 @@
-//! `host`: the Shoal command line. Exit codes: 0 success, 1 the run failed, 2 usage or job error.
+//! `host`: the Shoal command line. Exit codes: 0 success, 1 the run failed, 2 usage or job error
+//! (or a refused resume), 130 / 143 the run was stopped by SIGINT / SIGTERM.
 
 use std::process::ExitCode;
 

@@ -61,11 +61,12 @@ pub fn escape(text: &str) -> Cow<'_, str> {
 
 /// Per-op counts and the failures of a finished run, for stderr.
 pub fn summary(run: &Run) -> String {
-    let mut counts: IndexMap<&str, [usize; 3]> = run
+    // Succeeded, failed, skipped, and left unfinished by a cancel.
+    let mut counts: IndexMap<&str, [usize; 4]> = run
         .plan
         .nodes
         .iter()
-        .map(|n| (n.name.as_str(), [0; 3]))
+        .map(|n| (n.name.as_str(), [0; 4]))
         .collect();
     let mut problems = Vec::new();
     for step in &run.steps {
@@ -86,18 +87,21 @@ pub fn summary(run: &Run) -> String {
                 count[2] += 1;
                 problems.push(format!("  skipped {}: {}", step.name, escape(reason)));
             }
-            Status::Queued | Status::Running => {}
+            Status::Queued | Status::Running => count[3] += 1,
         }
     }
     let width = counts.keys().map(|k| k.len()).max().unwrap_or(0);
     let mut out = String::new();
-    for (op, [ok, failed, skipped]) in &counts {
+    for (op, [ok, failed, skipped, unfinished]) in &counts {
         let mut line = format!("  {op:<width$}  {ok} succeeded");
         if *failed > 0 {
             line.push_str(&format!(", {failed} failed"));
         }
         if *skipped > 0 {
             line.push_str(&format!(", {skipped} skipped"));
+        }
+        if *unfinished > 0 {
+            line.push_str(&format!(", {unfinished} not finished"));
         }
         out.push_str(&line);
         out.push('\n');
@@ -109,7 +113,9 @@ pub fn summary(run: &Run) -> String {
         out.push_str(&problem);
         out.push('\n');
     }
-    let verdict = if run.succeeded() {
+    let verdict = if run.canceled() {
+        "canceled"
+    } else if run.succeeded() {
         "succeeded"
     } else {
         "failed"

@@ -5,6 +5,10 @@
 //! `STEP_OUTPUT` events come before its `STEP_SUCCESS`, so a committed success always has its
 //! outputs committed with it or before it; a crash loses at most the last, uncommitted batch,
 //! and with it only work that resume will redo.
+//!
+//! A run being executed is leased to its process ([`lease`]): the writer refreshes the lease in
+//! every transaction and gives up if another process took it over, and `resume` refuses a run
+//! whose owner is alive.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,7 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::events::{Event, EventKind, EventSink};
+pub use lease::Owner;
 
 /// The environment variable naming the store directory.
 pub const STORE_ENV: &str = "SHOAL_STORE";
@@ -52,7 +57,67 @@ pub enum StoreError {
     },
     #[error("the store is corrupt: blob `{hash}` {problem}")]
     Corrupt { hash: String, problem: &'static str },
+    #[error("run `{run}` is still running, in process {pid} on host `{host}`")]
+    StillRunning { run: String, pid: u32, host: String },
+    #[error(
+        "run `{0}` already succeeded: there is nothing to resume \
+         (`host reexecute {0} --select OP` runs steps again)"
+    )]
+    AlreadySucceeded(String),
+    #[error(
+        "another process took over run `{0}` after this one stopped refreshing its lease; \
+         this process's later events were not recorded"
+    )]
+    LeaseLost(String),
+    #[error("the run store's writer thread panicked")]
+    WriterPanicked,
 }
+
+/// A run's status. Only the first four are stored: `Interrupted` is a `RUNNING` run whose
+/// process died (its lease is dead), so that a killed run does not look like it still runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Running,
+    Success,
+    Failure,
+    /// Stopped by SIGINT or SIGTERM, with what completed committed.
+    Canceled,
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "RUNNING",
+            RunStatus::Success => "SUCCESS",
+            RunStatus::Failure => "FAILURE",
+            RunStatus::Canceled => "CANCELED",
+            RunStatus::Interrupted => "INTERRUPTED",
+        }
+    }
+
+    /// The status stored as `text`.
+    fn stored(text: &str) -> Option<RunStatus> {
+        [
+            RunStatus::Running,
+            RunStatus::Success,
+            RunStatus::Failure,
+            RunStatus::Canceled,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown run status `{0}`")]
+struct UnknownStatus(String);
 
 /// A run as recorded.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,12 +128,36 @@ pub struct RunRecord {
     pub job_path: PathBuf,
     /// The run config file, if one was given.
     pub config_path: Option<PathBuf>,
-    /// `RUNNING`, `SUCCESS` or `FAILURE`.
-    pub status: String,
+    pub status: RunStatus,
     pub started: f64,
     pub finished: Option<f64>,
     /// The run this one re-executes, if any.
     pub parent: Option<String>,
+    /// The process executing the run, or the one that died executing it.
+    pub owner: Option<Owner>,
+}
+
+impl RunRecord {
+    /// Refuses a run that a live process executes: a second writer would corrupt it.
+    pub fn ensure_not_running(&self) -> Result<(), StoreError> {
+        match (self.status, &self.owner) {
+            (RunStatus::Running, Some(owner)) => Err(StoreError::StillRunning {
+                run: self.id.clone(),
+                pid: owner.pid,
+                host: owner.host.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses to resume a run that a live process executes or that succeeded.
+    pub fn ensure_resumable(&self) -> Result<(), StoreError> {
+        self.ensure_not_running()?;
+        if self.status == RunStatus::Success {
+            return Err(StoreError::AlreadySucceeded(self.id.clone()));
+        }
+        Ok(())
+    }
 }
 
 /// One recorded event.
@@ -179,7 +268,7 @@ fn retry_busy<T>(mut attempt: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::
 }
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Brings a store written by an older build up to [`SCHEMA_VERSION`].
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -192,6 +281,18 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         if !has_parent {
             conn.execute_batch("ALTER TABLE runs ADD COLUMN parent TEXT REFERENCES runs(id)")?;
         }
+    }
+    if version < 2 {
+        // Version 1 stores predate leases: their `RUNNING` runs have no owner, so they show
+        // as interrupted and can be resumed.
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS leases (
+                 run_id TEXT PRIMARY KEY REFERENCES runs(id),
+                 pid INTEGER NOT NULL,
+                 host TEXT NOT NULL,
+                 heartbeat REAL NOT NULL
+             )",
+        )?;
     }
     if version != SCHEMA_VERSION {
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
@@ -221,63 +322,77 @@ impl Store {
         }
     }
 
-    /// Records a new run as `RUNNING`.
-    pub fn begin_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO runs (id, job_name, job_path, config_path, status, started, parent)
-                 VALUES (?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6)",
-                params![
-                    run.id,
-                    run.job_name,
-                    run.job_path.to_string_lossy(),
-                    run.config_path
-                        .as_ref()
-                        .map(|p| p.to_string_lossy().into_owned()),
-                    run.started,
-                    run.parent
-                ],
-            )
-            .map_err(|e| self.sqlite(e))?;
-        Ok(())
+    /// Records a new run as `RUNNING`, leased to this process.
+    pub fn begin_run(&mut self, run: &RunRecord) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sqlite = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
+        tx.execute(
+            "INSERT INTO runs (id, job_name, job_path, config_path, status, started, parent)
+             VALUES (?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6)",
+            params![
+                run.id,
+                run.job_name,
+                run.job_path.to_string_lossy(),
+                run.config_path
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned()),
+                run.started,
+                run.parent
+            ],
+        )
+        .map_err(sqlite)?;
+        take_lease(&tx, &run.id).map_err(sqlite)?;
+        tx.commit().map_err(sqlite)
     }
 
-    /// Marks a run running again, for `host resume`.
-    pub fn reopen_run(&self, id: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE runs SET status = 'RUNNING', finished = NULL WHERE id = ?1",
-                [id],
-            )
-            .map_err(|e| self.sqlite(e))?;
-        Ok(())
+    /// Takes run `id` over for `host resume`: checks that it is resumable and leases it to this
+    /// process in one transaction, so that of two processes resuming it only one can.
+    pub fn claim(&mut self, id: &str) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sqlite = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
+        query_run(&tx, id)
+            .map_err(sqlite)?
+            .ok_or_else(|| StoreError::NoSuchRun(id.to_string()))?
+            .ensure_resumable()?;
+        take_lease(&tx, id).map_err(sqlite)?;
+        tx.execute(
+            "UPDATE runs SET status = 'RUNNING', finished = NULL WHERE id = ?1",
+            [id],
+        )
+        .map_err(sqlite)?;
+        tx.commit().map_err(sqlite)
     }
 
     /// All runs, newest first.
     pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         let mut statement = self
             .conn
-            .prepare(
-                "SELECT id, job_name, job_path, config_path, status, started, finished, parent
-                 FROM runs ORDER BY started DESC, id DESC",
-            )
+            .prepare(&format!("{SELECT_RUNS} ORDER BY r.started DESC, r.id DESC"))
             .map_err(|e| self.sqlite(e))?;
+        let now = crate::events::unix_now();
         let rows = statement
-            .query_map([], run_record)
+            .query_map([], |row| run_record(row, now))
             .map_err(|e| self.sqlite(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
     }
 
     /// The run `id`.
     pub fn run(&self, id: &str) -> Result<RunRecord, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT id, job_name, job_path, config_path, status, started, finished, parent
-                 FROM runs WHERE id = ?1",
-                [id],
-                run_record,
-            )
-            .optional()
+        query_run(&self.conn, id)
             .map_err(|e| self.sqlite(e))?
             .ok_or_else(|| StoreError::NoSuchRun(id.to_string()))
     }
@@ -413,7 +528,8 @@ impl Store {
             .map_err(|e| self.sqlite(e))
     }
 
-    /// A sink that appends the events of run `id` to the store from a writer thread.
+    /// A sink that appends the events of run `id`, which this process must hold the lease of,
+    /// to the store from a writer thread.
     pub fn sink(&self, id: &str) -> Result<StoreSink, StoreError> {
         let seq = self.next_seq(id)?;
         let conn = open_connection(&self.path).map_err(|e| self.sqlite(e))?;
@@ -421,23 +537,70 @@ impl Store {
         let run_id = id.to_string();
         let writer = std::thread::spawn(move || write_events(conn, &run_id, seq, &rx));
         Ok(StoreSink {
+            path: self.path.clone(),
+            run_id: id.to_string(),
             tx: Some(tx),
             writer: Some(writer),
         })
     }
 }
 
-fn run_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+/// Every run with its lease, if any.
+const SELECT_RUNS: &str = "SELECT r.id, r.job_name, r.job_path, r.config_path, r.status,
+        r.started, r.finished, r.parent, l.pid, l.host, l.heartbeat
+    FROM runs r LEFT JOIN leases l ON l.run_id = r.id";
+
+fn query_run(conn: &Connection, id: &str) -> rusqlite::Result<Option<RunRecord>> {
+    let now = crate::events::unix_now();
+    conn.query_row(&format!("{SELECT_RUNS} WHERE r.id = ?1"), [id], |row| {
+        run_record(row, now)
+    })
+    .optional()
+}
+
+/// A row of [`SELECT_RUNS`]; a `RUNNING` run whose owner is dead at `now` is `INTERRUPTED`.
+fn run_record(row: &rusqlite::Row<'_>, now: f64) -> rusqlite::Result<RunRecord> {
+    let stored: String = row.get(4)?;
+    let status = RunStatus::stored(&stored).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            4,
+            rusqlite::types::Type::Text,
+            Box::new(UnknownStatus(stored.clone())),
+        )
+    })?;
+    let owner = match (row.get(8)?, row.get(9)?, row.get(10)?) {
+        (Some(pid), Some(host), Some(heartbeat)) => Some(Owner {
+            pid,
+            host,
+            heartbeat,
+        }),
+        _ => None,
+    };
+    let alive = owner.as_ref().is_some_and(|o| o.is_alive(now));
     Ok(RunRecord {
         id: row.get(0)?,
         job_name: row.get(1)?,
         job_path: PathBuf::from(row.get::<_, String>(2)?),
         config_path: row.get::<_, Option<String>>(3)?.map(PathBuf::from),
-        status: row.get(4)?,
+        status: match status {
+            RunStatus::Running if !alive => RunStatus::Interrupted,
+            status => status,
+        },
         started: row.get(5)?,
         finished: row.get(6)?,
         parent: row.get(7)?,
+        owner,
     })
+}
+
+/// Leases run `id` to this process, replacing a dead owner's lease.
+fn take_lease(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+    let me = Owner::this_process();
+    conn.execute(
+        "INSERT OR REPLACE INTO leases (run_id, pid, host, heartbeat) VALUES (?1, ?2, ?3, ?4)",
+        params![id, me.pid, me.host, me.heartbeat],
+    )?;
+    Ok(())
 }
 
 /// What the writer thread stores for one event.
@@ -448,28 +611,48 @@ struct Pending {
     json: String,
     /// For `STEP_OUTPUT`: output name, mapping key, value.
     output: Option<(String, Option<String>, Vec<u8>)>,
-    /// For `RUN_SUCCESS` / `RUN_FAILURE`: the run's final status.
-    finished: Option<&'static str>,
+    /// For `RUN_SUCCESS` / `RUN_FAILURE` / `RUN_CANCELED`: the run's final status.
+    finished: Option<RunStatus>,
+}
+
+/// Why the writer stopped.
+enum WriteFailure {
+    Sqlite(rusqlite::Error),
+    LeaseLost,
+}
+
+impl From<rusqlite::Error> for WriteFailure {
+    fn from(err: rusqlite::Error) -> Self {
+        WriteFailure::Sqlite(err)
+    }
 }
 
 /// Streams a run's events into the store. Dropping it flushes and waits for the writer.
 pub struct StoreSink {
+    path: PathBuf,
+    run_id: String,
     tx: Option<mpsc::SyncSender<Pending>>,
-    writer: Option<JoinHandle<Result<(), rusqlite::Error>>>,
+    writer: Option<JoinHandle<Result<(), WriteFailure>>>,
 }
 
 impl StoreSink {
     /// Flushes everything and reports a write failure, if any.
-    pub fn finish(mut self) -> Result<(), rusqlite::Error> {
+    pub fn finish(mut self) -> Result<(), StoreError> {
         self.close()
     }
 
-    fn close(&mut self) -> Result<(), rusqlite::Error> {
+    fn close(&mut self) -> Result<(), StoreError> {
         drop(self.tx.take());
         match self.writer.take().map(JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_panic)) => Err(rusqlite::Error::ExecuteReturnedResults),
-            None => Ok(()),
+            Some(Ok(Ok(()))) | None => Ok(()),
+            Some(Ok(Err(WriteFailure::Sqlite(source)))) => Err(StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            }),
+            Some(Ok(Err(WriteFailure::LeaseLost))) => {
+                Err(StoreError::LeaseLost(self.run_id.clone()))
+            }
+            Some(Err(_panic)) => Err(StoreError::WriterPanicked),
         }
     }
 }
@@ -513,8 +696,9 @@ impl EventSink for StoreSink {
                 )),
                 None,
             ),
-            EventKind::RunSuccess { .. } => (None, Some("SUCCESS")),
-            EventKind::RunFailure { .. } => (None, Some("FAILURE")),
+            EventKind::RunSuccess { .. } => (None, Some(RunStatus::Success)),
+            EventKind::RunFailure { .. } => (None, Some(RunStatus::Failure)),
+            EventKind::RunCanceled { .. } => (None, Some(RunStatus::Canceled)),
             _ => (None, None),
         };
         let pending = Pending {
@@ -531,15 +715,36 @@ impl EventSink for StoreSink {
     }
 }
 
+/// Writes the events of run `run_id` in batches. Every transaction first refreshes this
+/// process's lease on the run, until the run's final event releases it; with nothing to write,
+/// a transaction every [`lease::HEARTBEAT_EVERY`] does only that.
 fn write_events(
     mut conn: Connection,
     run_id: &str,
     mut seq: i64,
     rx: &mpsc::Receiver<Pending>,
-) -> Result<(), rusqlite::Error> {
-    while let Ok(first) = rx.recv() {
+) -> Result<(), WriteFailure> {
+    let me = Owner::this_process();
+    let mut leased = true;
+    loop {
+        let first = match rx.recv_timeout(lease::HEARTBEAT_EVERY) {
+            Ok(first) => Some(first),
+            Err(mpsc::RecvTimeoutError::Timeout) if leased => None,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        };
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
+        if leased {
+            let refreshed = tx
+                .prepare_cached(
+                    "UPDATE leases SET heartbeat = ?4 WHERE run_id = ?1 AND pid = ?2 AND host = ?3",
+                )?
+                .execute(params![run_id, me.pid, me.host, crate::events::unix_now()])?;
+            if refreshed == 0 {
+                return Err(WriteFailure::LeaseLost);
+            }
+        }
+        if let Some(first) = first {
             let mut insert_event = tx.prepare_cached(
                 "INSERT INTO events (run_id, seq, timestamp, step_key, event, json)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -552,6 +757,7 @@ fn write_events(
             )?;
             let mut finish =
                 tx.prepare_cached("UPDATE runs SET status = ?2, finished = ?3 WHERE id = ?1")?;
+            let mut release = tx.prepare_cached("DELETE FROM leases WHERE run_id = ?1")?;
             // Take what has queued up, so that a busy run commits in large batches.
             let batch = std::iter::once(first).chain(rx.try_iter().take(BATCH - 1));
             for pending in batch {
@@ -578,15 +784,17 @@ fn write_events(
                     ])?;
                 }
                 if let Some(status) = pending.finished {
-                    finish.execute(params![run_id, status, pending.timestamp])?;
+                    finish.execute(params![run_id, status.as_str(), pending.timestamp])?;
+                    release.execute([run_id])?;
+                    leased = false;
                 }
                 seq += 1;
             }
         }
         tx.commit()?;
     }
-    Ok(())
 }
 
+mod lease;
 #[cfg(test)]
 mod tests;

@@ -4,28 +4,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Ran, TempJob, host_command, root, run_example};
-use host::store::Store;
-
-/// Runs `host` with `args` against the store in `store`.
-fn host_in(store: &Path, args: &[&str]) -> Ran {
-    host_command()
-        .env("SHOAL_STORE", store)
-        .args(args)
-        .output()
-        .expect("host runs")
-        .into()
-}
-
-fn only_run(store: &Path) -> String {
-    let runs = Store::open(store).unwrap().runs().unwrap();
-    assert_eq!(runs.len(), 1, "one run in the store");
-    runs[0].id.clone()
-}
+use crate::support::{TempJob, host_command, host_in, only_run, root, run_example, wait_for_run};
+use host::store::{RunStatus, Store};
 
 #[test]
 fn runs_are_recorded_and_can_be_inspected() {
@@ -101,9 +85,12 @@ fn runs_are_recorded_and_can_be_inspected() {
     );
 }
 
+/// A fan-out, then a one-second nap on its sum, so that every kill below lands mid-run however
+/// fast the machine (resuming a finished run is refused).
 const CRASH_JOB: &str = "[ops.fan_out]\ncomponent = 'testkit'\nconfig = { n = 3000 }\n\
     [ops.identity]\ncomponent = 'testkit'\ninputs.value = { map = 'fan_out' }\n\
-    [ops.sum]\ncomponent = 'testkit'\ninputs.values = { collect = 'identity' }\n";
+    [ops.sum]\ncomponent = 'testkit'\ninputs.values = { collect = 'identity' }\n\
+    [ops.nap]\ncomponent = 'testkit'\nconfig = { ms = 1000 }\ninputs.value = { from = 'sum' }\n";
 
 /// Starts `host run`, waits until the run is in the store plus `delay`, and kills it (SIGKILL).
 fn run_and_kill(job: &TempJob, store: &Path, delay: Duration) {
@@ -114,11 +101,7 @@ fn run_and_kill(job: &TempJob, store: &Path, delay: Duration) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Store::open(store).unwrap().runs().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "the run never started");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_for_run(store);
     std::thread::sleep(delay);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -131,7 +114,7 @@ fn a_killed_run_resumes_to_identical_outputs_without_redoing_committed_steps() {
     let expected = host_in(reference.path(), &["run", job.path().to_str().unwrap()]).expect_code(0);
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&expected.stdout).unwrap(),
-        json!({"sum": 4498500})
+        json!({"nap": 4498500})
     );
 
     for delay_ms in [0, 40, 120, 250, 600] {
@@ -145,6 +128,20 @@ fn a_killed_run_resumes_to_identical_outputs_without_redoing_committed_steps() {
             .len();
 
         eprintln!("killed after {delay_ms} ms: {committed_before} steps committed");
+        // Not `RUNNING`: its process is gone.
+        let runs = host_in(store.path(), &["runs"]).expect_code(0);
+        assert!(
+            runs.stdout.starts_with(&format!("{id}  INTERRUPTED")),
+            "killed after {delay_ms} ms: {}",
+            runs.stdout
+        );
+        let show = host_in(store.path(), &["show", &id]).expect_code(0);
+        assert!(
+            show.stdout
+                .starts_with(&format!("run {id}  INTERRUPTED (process ")),
+            "{}",
+            show.stdout
+        );
         let resumed = host_in(store.path(), &["resume", &id]).expect_code(0);
         assert_eq!(
             resumed.stdout, expected.stdout,
@@ -164,7 +161,7 @@ fn a_killed_run_resumes_to_identical_outputs_without_redoing_committed_steps() {
         }
         assert_eq!(
             successes.len(),
-            3002,
+            3003,
             "killed after {delay_ms} ms ({committed_before} committed)"
         );
         assert!(
@@ -178,7 +175,7 @@ fn a_killed_run_resumes_to_identical_outputs_without_redoing_committed_steps() {
         assert_eq!(sum_starts, 1);
         assert_eq!(
             Store::open(store.path()).unwrap().run(&id).unwrap().status,
-            "SUCCESS"
+            RunStatus::Success
         );
     }
 }

@@ -7,8 +7,11 @@ mod compile_cache;
 mod durability;
 mod examples;
 mod job_errors;
+mod leases;
 mod pool;
 mod retries;
+#[cfg(unix)]
+mod signals;
 mod step_failures;
 mod support;
 mod values;

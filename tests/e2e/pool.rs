@@ -102,6 +102,7 @@ async fn a_step_that_finds_the_pool_full_waits_for_room() {
         max_concurrent: 2,
         emit_window: exec::DEFAULT_EMIT_WINDOW,
         prior: Prior::default(),
+        cancel: Default::default(),
     };
     let run = exec::execute(plan.clone(), runner, options, &mut host::events::NoEvents).await;
     let failures: Vec<String> = run

@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use host::store::Store;
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -119,6 +122,35 @@ where
         .output()
         .expect("host runs")
         .into()
+}
+
+/// Runs `host` with `args` against the store in `store`.
+pub fn host_in(store: &Path, args: &[&str]) -> Ran {
+    host_command()
+        .env("SHOAL_STORE", store)
+        .args(args)
+        .output()
+        .expect("host runs")
+        .into()
+}
+
+/// The id of the one run in `store`.
+pub fn only_run(store: &Path) -> String {
+    let runs = Store::open(store).unwrap().runs().unwrap();
+    assert_eq!(runs.len(), 1, "one run in the store");
+    runs[0].id.clone()
+}
+
+/// Waits until a `host` process started on `store` has recorded its run; returns its id.
+pub fn wait_for_run(store: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(run) = Store::open(store).unwrap().runs().unwrap().first() {
+            return run.id.clone();
+        }
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// Runs an example job of `guest-examples/jobs/`.

@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 use super::print_stdout;
 use crate::exec::Prior;
 use crate::plan::Plan;
-use crate::store::{OutputRecord, Store};
+use crate::store::{OutputRecord, RunRecord, RunStatus, Store};
 use crate::value;
 use crate::value::{KeyedValues, NamedValues};
 
@@ -33,9 +33,9 @@ pub fn runs(store: &Store) -> anyhow::Result<ExitCode> {
             .map(|p| format!(" (re-executes {p})"))
             .unwrap_or_default();
         out.push_str(&format!(
-            "{}  {:<8} {}  {:>8}  {}{parent}\n",
+            "{}  {:<11} {}  {:>8}  {}{parent}\n",
             run.id,
-            run.status,
+            run.status.as_str(),
             time(run.started),
             took,
             run.job_name
@@ -85,9 +85,10 @@ pub fn show(store: &Store, run_id: &str) -> anyhow::Result<ExitCode> {
         }
     }
     let mut out = format!(
-        "run {}  {}\njob {} ({})\nstarted {}{}\n",
+        "run {}  {}{}\njob {} ({})\nstarted {}{}\n",
         run.id,
         run.status,
+        ownership(&run),
         run.job_name,
         run.job_path.display(),
         time(run.started),
@@ -96,6 +97,12 @@ pub fn show(store: &Store, run_id: &str) -> anyhow::Result<ExitCode> {
             .unwrap_or_default()
     );
     let width = steps.keys().map(String::len).max().unwrap_or(0);
+    for s in steps.values_mut() {
+        // No process runs these steps any more: they were aborted, or waited for a retry.
+        if run.status != RunStatus::Running && matches!(s.status.as_str(), "RUNNING" | "RETRYING") {
+            s.status = run.status.to_string();
+        }
+    }
     for (step, s) in &steps {
         let duration = s
             .duration_ms
@@ -110,6 +117,20 @@ pub fn show(store: &Store, run_id: &str) -> anyhow::Result<ExitCode> {
     }
     print_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Who runs `run`, or who died running it.
+fn ownership(run: &RunRecord) -> String {
+    match (run.status, &run.owner) {
+        (RunStatus::Running, Some(owner)) => {
+            format!(" (process {} on host `{}`)", owner.pid, owner.host)
+        }
+        (RunStatus::Interrupted, Some(owner)) => format!(
+            " (process {} on host `{}` no longer runs it)",
+            owner.pid, owner.host
+        ),
+        _ => String::new(),
+    }
 }
 
 /// `host logs RUN_ID [--step KEY]`.

@@ -142,6 +142,15 @@ impl StepRunner for FakeRunner {
     }
 }
 
+fn fake_runner(plan: &Arc<Plan>) -> Arc<FakeRunner> {
+    Arc::new(FakeRunner {
+        plan: plan.clone(),
+        echo_started: Arc::new(Notify::new()),
+        calls: Default::default(),
+        lead: Arc::default(),
+    })
+}
+
 async fn run_job(ops: &str, max_concurrent: usize) -> Run {
     run_job_from(ops, max_concurrent, Prior::default()).await.0
 }
@@ -170,17 +179,13 @@ async fn run_plan(
     emit_window: usize,
 ) -> (Run, Arc<FakeRunner>) {
     let plan = Arc::new(plan);
-    let runner = Arc::new(FakeRunner {
-        plan: plan.clone(),
-        echo_started: Arc::new(Notify::new()),
-        calls: Default::default(),
-        lead: Arc::default(),
-    });
+    let runner = fake_runner(&plan);
     let options = RunOptions {
         prior,
         run_id: "test".into(),
         max_concurrent,
         emit_window,
+        cancel: Cancel::default(),
     };
     let mut sink = NoEvents;
     let run = execute(plan, runner.clone(), options, &mut sink);
@@ -424,4 +429,82 @@ async fn resuming_an_interrupted_producer_replays_it_without_rerunning_its_clone
         assert_eq!(calls.iter().filter(|c| **c == step).count(), 1, "{step}");
     }
     assert_eq!(calls.iter().filter(|c| *c == "emit").count(), 1);
+}
+
+/// The names of a run's events, in order.
+#[derive(Default)]
+struct EventNames(Vec<&'static str>);
+
+impl EventSink for EventNames {
+    fn event(&mut self, event: &Event<'_>) {
+        self.0.push(event.kind.name());
+    }
+}
+
+/// Runs `ops` at `max_concurrent`, asking it to stop once `stop` completes (given the runner).
+async fn run_stopped<F: Future<Output = ()> + Send + 'static>(
+    ops: &str,
+    max_concurrent: usize,
+    grace: Duration,
+    stop: impl FnOnce(&FakeRunner) -> F,
+) -> (Run, Vec<String>, Vec<&'static str>) {
+    let plan = Arc::new(plan(ops).expect("test plan is valid"));
+    let runner = fake_runner(&plan);
+    let cancel = Cancel::with_grace(grace);
+    let stopped = stop(&runner);
+    let requester = cancel.clone();
+    tokio::spawn(async move {
+        stopped.await;
+        requester.request();
+    });
+    let options = RunOptions {
+        prior: Prior::default(),
+        run_id: "test".into(),
+        max_concurrent,
+        emit_window: DEFAULT_EMIT_WINDOW,
+        cancel,
+    };
+    let mut events = EventNames::default();
+    let run = execute(plan, runner.clone(), options, &mut events);
+    let run = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the run stops");
+    let calls = runner.calls.lock().unwrap().clone();
+    (run, calls, events.0)
+}
+
+#[tokio::test]
+async fn a_stopped_run_starts_no_more_steps_and_lets_running_ones_finish() {
+    let ops = MAP_COLLECT.replace(
+        "[ops.echo]",
+        "[ops.echo]\nconfig = { reverse_finish = true }",
+    );
+    let (run, calls, events) = run_stopped(&ops, 1, Duration::from_secs(5), |runner| {
+        let started = runner.echo_started.clone();
+        async move { started.notified().await }
+    })
+    .await;
+    assert_eq!(calls, ["emit", "echo[k0]"]);
+    assert!(run.canceled());
+    assert_eq!(status(&run, "echo[k0]"), Status::Succeeded);
+    assert_eq!(status(&run, "echo[k1]"), Status::Queued);
+    assert_eq!(events.last(), Some(&"RUN_CANCELED"));
+    assert!(!events.contains(&"STEP_FAILURE"), "{events:?}");
+}
+
+#[tokio::test]
+async fn a_step_still_running_after_the_grace_period_is_aborted_not_failed() {
+    // At one step at a time, `emit` waits forever for a clone that cannot start.
+    let ops = MAP_COLLECT.replace("n = 10", "n = 3, wait_for_clone = true");
+    let (run, calls, events) = run_stopped(&ops, 1, Duration::from_millis(50), |_| {
+        tokio::time::sleep(Duration::from_millis(20))
+    })
+    .await;
+    assert_eq!(calls, ["emit"]);
+    assert!(run.canceled());
+    assert_eq!(status(&run, "emit"), Status::Running);
+    assert_eq!(
+        events,
+        ["RUN_START", "STEP_START", "STEP_OUTPUT", "RUN_CANCELED"]
+    );
 }

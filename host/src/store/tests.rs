@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use super::*;
 
 fn run(id: &str) -> RunRecord {
@@ -6,10 +8,11 @@ fn run(id: &str) -> RunRecord {
         job_name: "job".into(),
         job_path: "/jobs/job.toml".into(),
         config_path: None,
-        status: "RUNNING".into(),
+        status: RunStatus::Running,
         started: 1.0,
         finished: None,
         parent: None,
+        owner: None,
     }
 }
 
@@ -17,7 +20,7 @@ fn cbor(value: i64) -> Vec<u8> {
     crate::value::encode(&value.into())
 }
 
-fn record_run(store: &Store, id: &str) {
+fn record_run(store: &mut Store, id: &str) {
     store.begin_run(&run(id)).unwrap();
     let mut sink = store.sink(id).unwrap();
     let value = cbor(7);
@@ -61,11 +64,11 @@ fn record_run(store: &Store, id: &str) {
 #[test]
 fn records_runs_events_and_outputs() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    record_run(&store, "r1");
+    let mut store = Store::open(dir.path()).unwrap();
+    record_run(&mut store, "r1");
     let runs = store.runs().unwrap();
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].status, "SUCCESS");
+    assert_eq!(runs[0].status, RunStatus::Success);
     assert!(runs[0].finished.is_some());
     let events = store.events("r1", None).unwrap();
     let names: Vec<_> = events.iter().map(|e| e.event.as_str()).collect();
@@ -101,13 +104,53 @@ fn records_runs_events_and_outputs() {
     assert!(matches!(store.run("nope"), Err(StoreError::NoSuchRun(_))));
 }
 
+/// Records the start of run `id` and its first step, as a process killed then would have.
+fn record_killed_run(store: &mut Store, id: &str) {
+    store.begin_run(&run(id)).unwrap();
+    let mut sink = store.sink(id).unwrap();
+    sink.event(&Event::now(id, None, EventKind::RunStart { job: "job" }));
+    sink.event(&Event::now(
+        id,
+        Some("emit"),
+        EventKind::StepStart { attempt: 1 },
+    ));
+    sink.finish().unwrap();
+    set_lease(store, id, dead_pid(), this_host(), unix_now());
+}
+
+/// The pid of a process that has exited.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    child.wait().unwrap();
+    child.id()
+}
+
+fn set_lease(store: &Store, id: &str, pid: u32, host: &str, heartbeat: f64) {
+    let changed = store
+        .conn
+        .execute(
+            "UPDATE leases SET pid = ?2, host = ?3, heartbeat = ?4 WHERE run_id = ?1",
+            params![id, pid, host, heartbeat],
+        )
+        .unwrap();
+    assert_eq!(changed, 1, "run `{id}` has a lease");
+}
+
+fn this_host() -> &'static str {
+    lease::this_host()
+}
+
+fn unix_now() -> f64 {
+    crate::events::unix_now()
+}
+
 #[test]
-fn appends_to_a_reopened_run_after_its_last_event() {
+fn appends_to_a_claimed_run_after_its_last_event() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    record_run(&store, "r1");
-    store.reopen_run("r1").unwrap();
-    assert_eq!(store.run("r1").unwrap().status, "RUNNING");
+    let mut store = Store::open(dir.path()).unwrap();
+    record_killed_run(&mut store, "r1");
+    store.claim("r1").unwrap();
+    assert_eq!(store.run("r1").unwrap().status, RunStatus::Running);
     let mut sink = store.sink("r1").unwrap();
     sink.event(&Event::now(
         "r1",
@@ -120,15 +163,168 @@ fn appends_to_a_reopened_run_after_its_last_event() {
         },
     ));
     sink.finish().unwrap();
-    assert_eq!(store.events("r1", None).unwrap().len(), 7);
-    assert_eq!(store.run("r1").unwrap().status, "FAILURE");
+    assert_eq!(store.events("r1", None).unwrap().len(), 3);
+    assert_eq!(store.run("r1").unwrap().status, RunStatus::Failure);
+}
+
+#[test]
+fn a_run_is_leased_to_its_process_until_its_last_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.begin_run(&run("r1")).unwrap();
+    let record = store.run("r1").unwrap();
+    assert_eq!(record.status, RunStatus::Running);
+    let owner = record.owner.clone().unwrap();
+    assert_eq!(
+        (owner.pid, owner.host.as_str()),
+        (std::process::id(), this_host())
+    );
+    let refused = store.claim("r1").unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::StillRunning { pid, host, .. }
+            if *pid == std::process::id() && host == this_host()),
+        "{refused}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains(&format!("in process {} on host `", std::process::id())),
+        "{refused}"
+    );
+    assert!(record.ensure_not_running().is_err());
+
+    let mut sink = store.sink("r1").unwrap();
+    sink.event(&Event::now(
+        "r1",
+        None,
+        EventKind::RunCanceled {
+            duration_ms: 1.0,
+            peak_rss_bytes: None,
+        },
+    ));
+    sink.finish().unwrap();
+    let record = store.run("r1").unwrap();
+    assert_eq!(record.status, RunStatus::Canceled);
+    assert_eq!(record.owner, None, "the last event releases the lease");
+    record.ensure_resumable().unwrap();
+}
+
+#[test]
+fn a_succeeded_run_cannot_be_claimed_and_is_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    record_run(&mut store, "r1");
+    let before = store.run("r1").unwrap();
+    let err = store.claim("r1").unwrap_err();
+    assert!(matches!(err, StoreError::AlreadySucceeded(_)), "{err}");
+    assert!(
+        err.to_string().contains("run `r1` already succeeded"),
+        "{err}"
+    );
+    assert_eq!(store.run("r1").unwrap(), before);
+}
+
+#[test]
+fn a_run_whose_process_died_is_interrupted_and_can_be_claimed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    record_killed_run(&mut store, "r1");
+    let record = store.run("r1").unwrap();
+    assert_eq!(record.status, RunStatus::Interrupted);
+    assert_eq!(store.runs().unwrap()[0].status, RunStatus::Interrupted);
+    record.ensure_resumable().unwrap();
+    store.claim("r1").unwrap();
+    let record = store.run("r1").unwrap();
+    assert_eq!(record.status, RunStatus::Running);
+    assert_eq!(record.owner.unwrap().pid, std::process::id());
+}
+
+#[test]
+fn an_owner_is_alive_while_its_heartbeat_is_fresh_and_on_this_host_its_pid_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.begin_run(&run("r1")).unwrap();
+    let now = unix_now();
+    let stale = now - lease::STALE_AFTER - 1.0;
+    let cases = [
+        // Another host's pid cannot be checked: its heartbeat decides.
+        (1, "elsewhere", now, RunStatus::Running),
+        (1, "elsewhere", stale, RunStatus::Interrupted),
+        // A process of this host that no longer refreshes its lease (hung, or a reused pid).
+        (
+            std::process::id(),
+            this_host(),
+            stale,
+            RunStatus::Interrupted,
+        ),
+        (dead_pid(), this_host(), now, RunStatus::Interrupted),
+        (std::process::id(), this_host(), now, RunStatus::Running),
+    ];
+    for (pid, host, heartbeat, status) in cases {
+        set_lease(&store, "r1", pid, host, heartbeat);
+        let record = store.run("r1").unwrap();
+        assert_eq!(
+            record.status, status,
+            "pid {pid} on `{host}`, at {heartbeat}"
+        );
+        assert_eq!(
+            record.ensure_resumable().is_ok(),
+            status == RunStatus::Interrupted
+        );
+    }
+    set_lease(&store, "r1", 1, "elsewhere", now);
+    let err = store.claim("r1").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("run `r1` is still running, in process 1 on host `elsewhere`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_writer_refreshes_its_lease_and_stops_once_another_process_took_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.begin_run(&run("r1")).unwrap();
+    let heartbeat = |store: &Store| store.run("r1").unwrap().owner.unwrap().heartbeat;
+    let old = unix_now() - 20.0;
+    set_lease(&store, "r1", std::process::id(), this_host(), old);
+    let mut sink = store.sink("r1").unwrap();
+    sink.event(&Event::now("r1", None, EventKind::RunStart { job: "job" }));
+    // Refreshed with every batch, and by an idle writer.
+    let refreshed_after = |since: f64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while heartbeat(&store) <= since {
+            assert!(std::time::Instant::now() < deadline, "not refreshed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        heartbeat(&store)
+    };
+    let written = refreshed_after(old);
+    assert_eq!(store.events("r1", None).unwrap().len(), 1);
+    refreshed_after(written);
+
+    // Another process takes the run over (this one looked dead to it).
+    set_lease(&store, "r1", 1, "elsewhere", unix_now());
+    sink.event(&Event::now(
+        "r1",
+        Some("emit"),
+        EventKind::StepStart { attempt: 1 },
+    ));
+    let err = sink.finish().unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost(_)), "{err}");
+    assert_eq!(
+        store.events("r1", None).unwrap().len(),
+        1,
+        "nothing more written"
+    );
 }
 
 #[test]
 fn detects_corrupt_and_missing_blobs() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    record_run(&store, "r1");
+    let mut store = Store::open(dir.path()).unwrap();
+    record_run(&mut store, "r1");
     store
         .conn
         .execute("UPDATE blobs SET bytes = x'00'", [])
@@ -156,9 +352,28 @@ fn migrates_a_store_without_the_parent_column() {
     )
     .unwrap();
     drop(conn);
-    let store = Store::open(dir.path()).unwrap();
-    record_run(&store, "r1");
+    let mut store = Store::open(dir.path()).unwrap();
+    record_run(&mut store, "r1");
     assert_eq!(store.run("r1").unwrap().parent, None);
+}
+
+#[test]
+fn migrates_a_store_without_leases_whose_running_runs_were_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = Connection::open(dir.path().join("shoal.db")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE runs (id TEXT PRIMARY KEY, job_name TEXT NOT NULL, job_path TEXT NOT NULL,
+         config_path TEXT, status TEXT NOT NULL, started REAL NOT NULL, finished REAL,
+         parent TEXT REFERENCES runs(id));
+         INSERT INTO runs VALUES ('old', 'job', '/job.toml', NULL, 'RUNNING', 1.0, NULL, NULL);
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.run("old").unwrap().status, RunStatus::Interrupted);
+    store.claim("old").unwrap();
+    assert_eq!(store.run("old").unwrap().status, RunStatus::Running);
 }
 
 #[test]
@@ -169,8 +384,8 @@ fn many_processes_can_open_a_new_store_at_once() {
         .map(|i| {
             let path = dir.path().to_path_buf();
             std::thread::spawn(move || {
-                let store = Store::open(&path).unwrap();
-                record_run(&store, &format!("r{i}"));
+                let mut store = Store::open(&path).unwrap();
+                record_run(&mut store, &format!("r{i}"));
             })
         })
         .collect();

@@ -1,0 +1,101 @@
+//! A run is executed by one live process: `resume` and `reexecute` of a run that still runs are
+//! refused, naming its process, and so is resuming a run that succeeded.
+
+use std::process::Stdio;
+
+use serde_json::json;
+
+use crate::support::{Ran, TempJob, host_command, host_in, wait_for_run};
+use host::store::{RunStatus, Store};
+
+/// Four clones that nap `ms` each, then their sum: 0 + 1 + 2 + 3.
+fn naps(ms: u64) -> TempJob {
+    TempJob::new(&format!(
+        "[ops.fan_out]\ncomponent = 'testkit'\nconfig = {{ n = 4 }}\n\
+         [ops.nap]\ncomponent = 'testkit'\nconfig = {{ ms = {ms} }}\n\
+         inputs.value = {{ map = 'fan_out' }}\n\
+         [ops.sum]\ncomponent = 'testkit'\ninputs.values = {{ collect = 'nap' }}\n"
+    ))
+}
+
+#[test]
+fn resuming_or_reexecuting_a_run_that_still_runs_is_refused_with_its_process() {
+    let job = naps(700);
+    let store = tempfile::tempdir().unwrap();
+    let original = host_command()
+        .env("SHOAL_STORE", store.path())
+        .args(["run", job.path().to_str().unwrap(), "--max-concurrent", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = original.id();
+    let id = wait_for_run(store.path());
+
+    let resume = host_in(store.path(), &["resume", &id]).expect_code(2);
+    assert!(
+        resume.stderr.contains(&format!(
+            "cannot resume run `{id}`\n  caused by: run `{id}` is still running, in process {pid} on host `"
+        )),
+        "{}",
+        resume.stderr
+    );
+    let reexecute = host_in(store.path(), &["reexecute", &id, "--from-failure"]).expect_code(2);
+    assert!(
+        reexecute
+            .stderr
+            .contains(&format!("cannot re-execute run `{id}` while it runs")),
+        "{}",
+        reexecute.stderr
+    );
+    assert!(
+        reexecute
+            .stderr
+            .contains(&format!("in process {pid} on host `"))
+    );
+    let show = host_in(store.path(), &["show", &id]).expect_code(0);
+    assert!(
+        show.stdout
+            .starts_with(&format!("run {id}  RUNNING (process {pid} on host `")),
+        "{}",
+        show.stdout
+    );
+
+    // The original was not disturbed: it finishes with the right output, each step once.
+    let finished = Ran::from(original.wait_with_output().unwrap()).expect_code(0);
+    assert_eq!(finished.json(), json!({"sum": 6}));
+    let store = Store::open(store.path()).unwrap();
+    assert_eq!(store.run(&id).unwrap().status, RunStatus::Success);
+    assert_eq!(store.succeeded_steps(&id).unwrap().len(), 6);
+    assert_eq!(
+        store.runs().unwrap().len(),
+        1,
+        "no re-execution was recorded"
+    );
+}
+
+#[test]
+fn resuming_a_run_that_succeeded_is_refused_and_changes_nothing() {
+    let job = naps(1);
+    let store = tempfile::tempdir().unwrap();
+    host_in(store.path(), &["run", job.path().to_str().unwrap()]).expect_code(0);
+    let id = wait_for_run(store.path());
+    let before = Store::open(store.path()).unwrap();
+    let (record, events) = (before.run(&id).unwrap(), before.events(&id, None).unwrap());
+
+    let resume = host_in(store.path(), &["resume", &id]).expect_code(2);
+    assert!(
+        resume.stderr.contains(&format!(
+            "run `{id}` already succeeded: there is nothing to resume"
+        )),
+        "{}",
+        resume.stderr
+    );
+    let after = Store::open(store.path()).unwrap();
+    assert_eq!(
+        after.run(&id).unwrap(),
+        record,
+        "finish time and status kept"
+    );
+    assert_eq!(after.events(&id, None).unwrap().len(), events.len());
+}
