@@ -80,7 +80,8 @@ pub enum Command {
         /// Run the steps that failed, were skipped or never ran.
         #[arg(long, required_unless_present = "select")]
         from_failure: bool,
-        /// Steps to run again, in Dagster's syntax: `op`, `op[key]`, `*op`, `+op`, `op+`.
+        /// Steps to run again, in Dagster's syntax: `op`, `op[key]`, `*op`, `+op`, `op+`; repeat
+        /// the flag for several.
         #[arg(long, value_name = "SELECTION")]
         select: Vec<String>,
         #[command(flatten)]
@@ -89,18 +90,24 @@ pub enum Command {
     /// List recorded runs, newest first.
     Runs,
     /// Show a run: status, and each step's status, attempts and duration.
-    Show { run_id: String },
+    Show {
+        /// The run's id (see `host runs`).
+        run_id: String,
+    },
     /// Print a run's log lines.
     Logs {
+        /// The run's id (see `host runs`).
         run_id: String,
-        /// Only this step's.
+        /// Only this step's, and its clones' for a mapped op's name (`op` or `op[a]`).
         #[arg(long, value_name = "KEY")]
         step: Option<String>,
     },
     /// Print a step's output as JSON (Dagster's `output_for_node`). For a mapped op's name,
     /// prints every clone's value keyed by mapping key.
     Output {
+        /// The run's id (see `host runs`).
         run_id: String,
+        /// A step key (`op`, `op[key]`), or a mapped op's name for all its clones.
         step_key: String,
         /// The output name, when the op has several.
         #[arg(long, value_name = "NAME")]

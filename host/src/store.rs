@@ -397,14 +397,20 @@ impl Store {
             .ok_or_else(|| StoreError::NoSuchRun(id.to_string()))
     }
 
-    /// The events of run `id` in order, only those of `step` when given.
+    /// The events of run `id` in order; when `step` is given, only those of that step and of the
+    /// clones under it (`op` gives `op[a]`, `op[b]`, ...).
     pub fn events(&self, id: &str, step: Option<&str>) -> Result<Vec<EventRecord>, StoreError> {
         self.run(id)?;
         let mut statement = self
             .conn
             .prepare(
+                // `op[` .. `op\` holds exactly the keys that start with `op[` ('\' follows
+                // '['), as a range the index serves.
                 "SELECT step_key, event, json FROM events
-                 WHERE run_id = ?1 AND (?2 IS NULL OR step_key = ?2) ORDER BY seq",
+                 WHERE run_id = ?1
+                   AND (?2 IS NULL OR step_key = ?2
+                        OR (step_key >= ?2 || '[' AND step_key < ?2 || '\\'))
+                 ORDER BY seq",
             )
             .map_err(|e| self.sqlite(e))?;
         let rows = statement

@@ -64,6 +64,21 @@ fn runs_are_recorded_and_can_be_inspected() {
         logs.stdout,
         "[compute_piece[7]] info: computing piece: [14, 15]\n"
     );
+    // A mapped op's name gives every clone's lines; a step the run lacks is an error.
+    let all = host_in(store.path(), &["logs", &id, "--step", "compute_piece"]).expect_code(0);
+    assert_eq!(all.stdout.lines().count(), 50, "{}", all.stdout);
+    assert!(
+        all.stdout
+            .contains("[compute_piece[49]] info: computing piece: [98, 99]")
+    );
+    let none = host_in(store.path(), &["logs", &id, "--step", "compute_piece[99]"]).expect_code(2);
+    assert!(
+        none.stderr.contains(
+            "has no step `compute_piece[99]` nor clones of it (its steps include `load_pieces`"
+        ),
+        "{}",
+        none.stderr
+    );
 
     let missing = host_in(store.path(), &["show", "nope"]).expect_code(2);
     assert!(

@@ -135,12 +135,15 @@ fn ownership(run: &RunRecord) -> String {
 
 /// `host logs RUN_ID [--step KEY]`.
 pub fn logs(store: &Store, run_id: &str, step: Option<&str>) -> anyhow::Result<ExitCode> {
+    let events = store.events(run_id, step)?;
+    if let (Some(step), true) = (step, events.is_empty()) {
+        bail!(
+            "run `{run_id}` has no step `{step}` nor clones of it (its steps include {})",
+            some_steps(store, run_id)?
+        );
+    }
     let mut out = String::new();
-    for event in store
-        .events(run_id, step)?
-        .into_iter()
-        .filter(|e| e.event == "LOGS")
-    {
+    for event in events.into_iter().filter(|e| e.event == "LOGS") {
         let json: Json = serde_json::from_str(&event.json).context("a stored event is not JSON")?;
         out.push_str(&crate::report::log_lines(
             &event.step_key.unwrap_or_default(),
@@ -150,6 +153,23 @@ pub fn logs(store: &Store, run_id: &str, step: Option<&str>) -> anyhow::Result<E
     }
     print_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A few of run `run_id`'s step keys, for an error about one it does not have.
+fn some_steps(store: &Store, run_id: &str) -> anyhow::Result<String> {
+    const SHOWN: usize = 5;
+    let mut keys: Vec<String> = Vec::new();
+    for event in store.events(run_id, None)? {
+        if let Some(key) = event.step_key
+            && !keys.contains(&key)
+        {
+            keys.push(key);
+            if keys.len() == SHOWN {
+                break;
+            }
+        }
+    }
+    Ok(crate::op_info::join(keys.iter().map(String::as_str)))
 }
 
 /// `host output RUN_ID STEP_KEY [--output NAME]`: a step's value; for an op name whose steps
