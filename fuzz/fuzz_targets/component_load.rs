@@ -12,7 +12,10 @@ use libfuzzer_sys::fuzz_target;
 fn setup() -> &'static (tokio::runtime::Runtime, Runtime) {
     static SETUP: OnceLock<(tokio::runtime::Runtime, Runtime)> = OnceLock::new();
     SETUP.get_or_init(|| {
-        let tokio = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
         let runtime = Runtime::new(1, None, None, Footprint::RUST).expect("engine");
         (tokio, runtime)
     })

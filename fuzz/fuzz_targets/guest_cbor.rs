@@ -12,10 +12,18 @@ fuzz_target!(|data: &[u8]| {
         name: "op".into(),
         description: String::new(),
         inputs: vec![],
-        outputs: vec![OutputInfo { name: "result".into(), dynamic: true, description: String::new() }],
+        outputs: vec![OutputInfo {
+            name: "result".into(),
+            dynamic: true,
+            description: String::new(),
+        }],
     };
     let mut guard = OutputGuard::new(&op, &Limits::DEFAULT);
-    let value = DynamicValue { output: "result".into(), key: "k".into(), value: data.to_vec() };
+    let value = DynamicValue {
+        output: "result".into(),
+        key: "k".into(),
+        value: data.to_vec(),
+    };
     let accepted = guard.accept_dynamic(value).is_ok();
     assert_eq!(accepted, host::value::check(data).is_ok());
     // Rendering must be total, whatever the bytes.

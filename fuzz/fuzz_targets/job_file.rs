@@ -21,9 +21,16 @@ fn catalog() -> IndexMap<String, Vec<OpInfo>> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(job) = toml::from_str::<Job>(text) else { return };
-    let loaded = LoadedJob { name: "fuzz".into(), job };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(job) = toml::from_str::<Job>(text) else {
+        return;
+    };
+    let loaded = LoadedJob {
+        name: "fuzz".into(),
+        job,
+    };
     if let Err(err) = host::plan::build(&loaded, &catalog()) {
         // Rendering the message must not panic either.
         let _ = err.to_string();
