@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 cargo build --release -p host --quiet
 cargo build --release --target wasm32-wasip2 --manifest-path guest-examples/Cargo.toml --quiet
-host="$PWD/target/release/host"
+host="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release/host"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -588,7 +588,10 @@ pub async fn execute<R: StepRunner>(
         }
     }
 
-    scheduler.run.unresolved = scheduler.unresolved();
+    // A canceled run leaves steps unfinished on purpose; `resume` runs them.
+    if !scheduler.run.canceled() {
+        scheduler.run.unresolved = scheduler.unresolved();
+    }
     scheduler.run.duration = started.elapsed();
     let duration_ms = scheduler.run.duration.as_secs_f64() * 1e3;
     let failed_steps: Vec<String> = scheduler

@@ -70,6 +70,8 @@ pub fn show(store: &Store, run_id: &str) -> anyhow::Result<ExitCode> {
             "STEP_SUCCESS" => {
                 summary.status = "SUCCESS".into();
                 summary.duration_ms = json["duration_ms"].as_f64();
+                // A resumed or retried step that succeeded keeps no earlier error.
+                summary.detail.clear();
             }
             "STEP_FAILURE" => {
                 summary.status = "FAILURE".into();
