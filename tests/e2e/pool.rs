@@ -1,4 +1,4 @@
-//! Components of more than the usual four core instances (componentize-py's have 14): the
+//! Components of more than the usual four core instances (a Python component has 14): the
 //! instance pool is sized from the components a job loads, and a step never fails because
 //! the pool is momentarily full.
 
