@@ -316,19 +316,12 @@ impl Store {
     }
 
     fn sqlite(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        sqlite_error(&self.path)(source)
     }
 
     /// Records a new run as `RUNNING`, leased to this process.
     pub fn begin_run(&mut self, run: &RunRecord) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let sqlite = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sqlite = sqlite_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -355,11 +348,7 @@ impl Store {
     /// Takes run `id` over for `host resume`: checks that it is resumable and leases it to this
     /// process in one transaction, so that of two processes resuming it only one can.
     pub fn claim(&mut self, id: &str) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let sqlite = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sqlite = sqlite_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -482,11 +471,7 @@ impl Store {
         steps: &HashSet<String>,
     ) -> Result<(), StoreError> {
         let steps = serde_json::to_string(steps).expect("a set of strings serializes");
-        let path = self.path.clone();
-        let sqlite = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sqlite = sqlite_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -555,6 +540,15 @@ impl Store {
 const SELECT_RUNS: &str = "SELECT r.id, r.job_name, r.job_path, r.config_path, r.status,
         r.started, r.finished, r.parent, l.pid, l.host, l.heartbeat
     FROM runs r LEFT JOIN leases l ON l.run_id = r.id";
+
+/// Names the store at `path` in a SQLite error; it borrows only the path, so that it can be
+/// used while a transaction borrows the connection.
+fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + Copy + '_ {
+    move |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
 
 fn query_run(conn: &Connection, id: &str) -> rusqlite::Result<Option<RunRecord>> {
     let now = crate::events::unix_now();
