@@ -3,6 +3,7 @@
 
 pub mod cancel;
 pub mod cli;
+pub mod digest;
 pub mod events;
 pub mod exec;
 pub mod graph;
@@ -18,6 +19,7 @@ pub mod report;
 pub mod retry;
 pub mod runtime;
 pub mod selection;
+pub mod snapshot;
 pub mod step_error;
 pub mod step_key;
 pub mod store;
