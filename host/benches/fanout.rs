@@ -159,7 +159,16 @@ async fn run_once(
             parent: None,
             owner: None,
         };
-        store.begin_run(&record).expect("run recorded");
+        let snapshot = host::snapshot::RunSnapshot {
+            job_path: job.to_path_buf(),
+            job_text: String::new(),
+            config_path: None,
+            config_text: None,
+            components: Default::default(),
+        };
+        store
+            .begin_run(&record, &snapshot, &[])
+            .expect("run recorded");
         let mut recorded = store.sink(&id).expect("sink");
         let mut both = host::events::Both(sink, &mut recorded);
         let run = prepared

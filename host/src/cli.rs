@@ -377,7 +377,29 @@ fn begin(
         parent: parent.map(str::to_string),
         owner: None,
     };
-    store.begin_run(&record)?;
+    // Interim: the application layer records what was loaded rather than reading it again.
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    let files: Vec<Vec<u8>> = prepared
+        .plan
+        .components
+        .iter()
+        .map(|path| std::fs::read(path).unwrap_or_default())
+        .collect();
+    let snapshot = crate::snapshot::RunSnapshot {
+        job_path: record.job_path.clone(),
+        job_text: read(job_path),
+        config_path: record.config_path.clone(),
+        config_text: run_config.map(read),
+        components: prepared
+            .plan
+            .components
+            .iter()
+            .zip(&files)
+            .map(|(path, bytes)| (path.display().to_string(), crate::digest::Digest::of(bytes)))
+            .collect(),
+    };
+    let bytes: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+    store.begin_run(&record, &snapshot, &bytes)?;
     Ok(record.id)
 }
 

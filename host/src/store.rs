@@ -17,7 +17,9 @@ use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use crate::digest::Digest;
 use crate::events::{Event, EventKind, EventSink};
+use crate::snapshot::RunSnapshot;
 pub use lease::Owner;
 
 /// The environment variable naming the store directory.
@@ -55,6 +57,8 @@ pub enum StoreError {
         step: String,
         output: String,
     },
+    #[error("the store is corrupt: the snapshot of run `{run}` cannot be read: {problem}")]
+    BadSnapshot { run: String, problem: String },
     #[error("the store is corrupt: blob `{hash}` {problem}")]
     Corrupt { hash: String, problem: &'static str },
     #[error("run `{run}` is still running, in process {pid} on host `{host}`")]
@@ -268,7 +272,7 @@ fn retry_busy<T>(mut attempt: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::
 }
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Brings a store written by an older build up to [`SCHEMA_VERSION`].
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -292,6 +296,19 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
                  host TEXT NOT NULL,
                  heartbeat REAL NOT NULL
              )",
+        )?;
+    }
+    if version < 3 {
+        // Version 2 stores predate snapshots: their runs cannot be resumed or re-executed.
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS snapshots (
+                 run_id TEXT PRIMARY KEY REFERENCES runs(id),
+                 snapshot TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS components (
+                 digest TEXT PRIMARY KEY,
+                 bytes BLOB NOT NULL
+             );",
         )?;
     }
     if version != SCHEMA_VERSION {
@@ -319,8 +336,14 @@ impl Store {
         sqlite_error(&self.path)(source)
     }
 
-    /// Records a new run as `RUNNING`, leased to this process.
-    pub fn begin_run(&mut self, run: &RunRecord) -> Result<(), StoreError> {
+    /// Records a new run as `RUNNING`, leased to this process, with the snapshot of what it
+    /// executes and the bytes of its components (kept once per digest).
+    pub fn begin_run(
+        &mut self,
+        run: &RunRecord,
+        snapshot: &RunSnapshot,
+        components: &[&[u8]],
+    ) -> Result<(), StoreError> {
         let sqlite = sqlite_error(&self.path);
         let tx = self
             .conn
@@ -341,8 +364,63 @@ impl Store {
             ],
         )
         .map_err(sqlite)?;
+        let snapshot = serde_json::to_string(snapshot).expect("a snapshot serializes");
+        tx.execute(
+            "INSERT INTO snapshots (run_id, snapshot) VALUES (?1, ?2)",
+            params![run.id, snapshot],
+        )
+        .map_err(sqlite)?;
+        for bytes in components {
+            let digest = Digest::of(bytes).to_string();
+            tx.execute(
+                "INSERT OR IGNORE INTO components (digest, bytes) VALUES (?1, ?2)",
+                params![digest, bytes],
+            )
+            .map_err(sqlite)?;
+        }
         take_lease(&tx, &run.id).map_err(sqlite)?;
         tx.commit().map_err(sqlite)
+    }
+
+    /// What run `id` executes; `None` for a run recorded before snapshots existed.
+    pub fn snapshot(&self, id: &str) -> Result<Option<RunSnapshot>, StoreError> {
+        self.run(id)?;
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT snapshot FROM snapshots WHERE run_id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))?;
+        text.map(|text| {
+            serde_json::from_str(&text).map_err(|err| StoreError::BadSnapshot {
+                run: id.to_string(),
+                problem: err.to_string(),
+            })
+        })
+        .transpose()
+    }
+
+    /// The bytes of the component with `digest`, checked against it.
+    pub fn component(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        let bytes: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT bytes FROM components WHERE digest = ?1",
+                [digest.to_string()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))?;
+        match bytes {
+            Some(bytes) if Digest::of(&bytes) != *digest => Err(StoreError::Corrupt {
+                hash: digest.to_string(),
+                problem: "does not match its content",
+            }),
+            bytes => Ok(bytes),
+        }
     }
 
     /// Takes run `id` over for `host resume`: checks that it is resumable and leases it to this

@@ -16,12 +16,27 @@ fn run(id: &str) -> RunRecord {
     }
 }
 
+/// Records run `id` with an empty snapshot.
+fn begin(store: &mut Store, id: &str) {
+    store.begin_run(&run(id), &snapshot(), &[]).unwrap();
+}
+
+fn snapshot() -> RunSnapshot {
+    RunSnapshot {
+        job_path: "/jobs/job.toml".into(),
+        job_text: "[components]\n[ops]\n".into(),
+        config_path: None,
+        config_text: None,
+        components: indexmap::IndexMap::new(),
+    }
+}
+
 fn cbor(value: i64) -> Vec<u8> {
     crate::value::encode(&value.into())
 }
 
 fn record_run(store: &mut Store, id: &str) {
-    store.begin_run(&run(id)).unwrap();
+    begin(store, id);
     let mut sink = store.sink(id).unwrap();
     let value = cbor(7);
     let emit = |sink: &mut StoreSink, step, kind| sink.event(&Event::now(id, step, kind));
@@ -106,7 +121,7 @@ fn records_runs_events_and_outputs() {
 
 /// Records the start of run `id` and its first step, as a process killed then would have.
 fn record_killed_run(store: &mut Store, id: &str) {
-    store.begin_run(&run(id)).unwrap();
+    begin(store, id);
     let mut sink = store.sink(id).unwrap();
     sink.event(&Event::now(id, None, EventKind::RunStart { job: "job" }));
     sink.event(&Event::now(
@@ -171,7 +186,7 @@ fn appends_to_a_claimed_run_after_its_last_event() {
 fn a_run_is_leased_to_its_process_until_its_last_event() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
-    store.begin_run(&run("r1")).unwrap();
+    begin(&mut store, "r1");
     let record = store.run("r1").unwrap();
     assert_eq!(record.status, RunStatus::Running);
     let owner = record.owner.clone().unwrap();
@@ -243,7 +258,7 @@ fn a_run_whose_process_died_is_interrupted_and_can_be_claimed() {
 fn an_owner_is_alive_while_its_heartbeat_is_fresh_and_on_this_host_its_pid_exists() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
-    store.begin_run(&run("r1")).unwrap();
+    begin(&mut store, "r1");
     let now = unix_now();
     let stale = now - lease::STALE_AFTER - 1.0;
     let cases = [
@@ -285,7 +300,7 @@ fn an_owner_is_alive_while_its_heartbeat_is_fresh_and_on_this_host_its_pid_exist
 fn the_writer_refreshes_its_lease_and_stops_once_another_process_took_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
-    store.begin_run(&run("r1")).unwrap();
+    begin(&mut store, "r1");
     let heartbeat = |store: &Store| store.run("r1").unwrap().owner.unwrap().heartbeat;
     let old = unix_now() - 20.0;
     set_lease(&store, "r1", std::process::id(), this_host(), old);
@@ -395,4 +410,49 @@ fn many_processes_can_open_a_new_store_at_once() {
             .expect("open and write without `database is locked`");
     }
     assert_eq!(Store::open(dir.path()).unwrap().runs().unwrap().len(), 8);
+}
+
+#[test]
+fn a_run_keeps_its_snapshot_and_the_bytes_of_its_components() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let component = b"\0asm component bytes".as_slice();
+    let digest = Digest::of(component);
+    let mut recorded = snapshot();
+    recorded.components.insert("ops".into(), digest);
+    store
+        .begin_run(&run("r1"), &recorded, &[component])
+        .unwrap();
+    // A second run of the same component stores its bytes once.
+    store
+        .begin_run(&run("r2"), &recorded, &[component])
+        .unwrap();
+    assert_eq!(store.snapshot("r1").unwrap(), Some(recorded));
+    assert_eq!(
+        store.component(&digest).unwrap().as_deref(),
+        Some(component)
+    );
+    assert_eq!(store.component(&Digest::of(b"other")).unwrap(), None);
+    assert!(matches!(
+        store.snapshot("nope"),
+        Err(StoreError::NoSuchRun(_))
+    ));
+
+    store
+        .conn
+        .execute("UPDATE components SET bytes = x'00'", [])
+        .unwrap();
+    assert!(matches!(
+        store.component(&digest),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn a_run_recorded_before_snapshots_has_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    begin(&mut store, "r1");
+    store.conn.execute("DELETE FROM snapshots", []).unwrap();
+    assert_eq!(store.snapshot("r1").unwrap(), None);
 }
