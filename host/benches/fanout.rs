@@ -18,13 +18,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use host::cancel::Cancel;
-use host::cli;
+use host::app::{self, App, JobSource, Settings};
 use host::events::{Event, EventKind, EventSink, NoEvents};
-use host::exec::{Prior, Run};
+use host::exec::Run;
 use host::runtime::Runtime;
 use host::runtime::footprint::Footprint;
-use host::store::{RunRecord, RunStatus, Store};
 
 /// The allocator `host` itself uses, so that figures match the binary.
 #[global_allocator]
@@ -141,43 +139,22 @@ async fn run_once(
     sink: &mut dyn EventSink,
 ) -> (Run, Instant, Duration) {
     // The store directory holds the compiled-component cache: only the first round compiles.
-    let prepared = cli::prepare(job, None, Some(max_concurrent), Some(&dir.join("store")))
-        .await
-        .expect("job loads");
-    let start = Instant::now();
-    let run = if stored {
-        let mut store = Store::open(&dir.join("store")).expect("store opens");
-        let id = format!("bench-{}", fastrand::u64(..));
-        let record = RunRecord {
-            id: id.clone(),
-            job_name: "bench".into(),
-            job_path: job.to_path_buf(),
-            config_path: None,
-            status: RunStatus::Running,
-            started: 0.0,
-            finished: None,
-            parent: None,
-            owner: None,
-        };
-        let snapshot = host::snapshot::RunSnapshot {
-            job_path: job.to_path_buf(),
-            job_text: String::new(),
-            config_path: None,
-            config_text: None,
-            components: Default::default(),
-        };
-        store
-            .begin_run(&record, &snapshot, &[])
-            .expect("run recorded");
-        let mut recorded = store.sink(&id).expect("sink");
-        let mut both = host::events::Both(sink, &mut recorded);
-        let run = prepared
-            .run_as(id, Prior::default(), Cancel::default(), &mut both)
-            .await;
-        recorded.finish().expect("store written");
-        run
+    let store = dir.join("store");
+    let source = JobSource::file(job);
+    let settings = Settings {
+        max_concurrent: Some(max_concurrent),
+    };
+    let (run, start) = if stored {
+        let app = App::open(&store).expect("store opens");
+        let handle = app.submit(&source, &settings).await.expect("job loads");
+        let start = Instant::now();
+        (handle.execute(sink).await.expect("store written"), start)
     } else {
-        prepared.run(sink).await
+        let prepared = app::prepare(&source, &settings, Some(&store))
+            .await
+            .expect("job loads");
+        let start = Instant::now();
+        (prepared.run(sink).await, start)
     };
     let elapsed = start.elapsed();
     assert!(

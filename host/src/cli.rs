@@ -7,23 +7,15 @@ mod interrupt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use indexmap::IndexMap;
 
-use crate::cancel::Cancel;
-use crate::events::{Both, EventSink, JsonLines};
-use crate::exec::{self, Prior, RunOptions};
+use crate::app::{self, App, AppError, JobSource, Prepared, Reexecution, RunHandle, Settings};
+use crate::events::{EventSink, JsonLines};
 use crate::graph::{self, Format};
-use crate::job::{self, LoadedJob};
-use crate::plan::{self, Plan};
 use crate::report;
-use crate::runtime::{self, ComponentFile, LoadedComponent, Runtime, WasmRunner};
-use crate::selection::Selection;
-use crate::store::{self, RunRecord, RunStatus, Store};
+use crate::store::{self, Store, StoreError};
 use interrupt::Interrupts;
 
 /// Shoal: run WebAssembly component ops as jobs with dynamic map/collect.
@@ -73,7 +65,9 @@ pub enum Command {
     },
     /// Start a new run of a recorded run's job that reuses its committed outputs: run again the
     /// failed and unrun steps (`--from-failure`) and the selected ones (`--select`), with
-    /// everything downstream of them. Refused while another process executes the parent.
+    /// everything downstream of them. It runs the job, config and components the parent
+    /// recorded unless `--config` or `--reload` says otherwise. Refused while another process
+    /// executes the parent.
     Reexecute {
         /// The parent run's id.
         run_id: String,
@@ -84,6 +78,13 @@ pub enum Command {
         /// the flag for several.
         #[arg(long, value_name = "SELECTION")]
         select: Vec<String>,
+        /// A run config to use instead of the parent's (e.g. one that fixes what failed).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Read the job file and the components from disk again instead of using the parent's
+        /// recorded versions (to re-execute ops that were fixed and rebuilt).
+        #[arg(long)]
+        reload: bool,
         #[command(flatten)]
         execution: ExecutionArgs,
     },
@@ -176,15 +177,24 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
             if sequential {
                 execution.max_concurrent = Some(1);
             }
-            run(&job, config.as_deref(), &execution, store_dir).await
+            run(JobSource { job, config }, &execution, store_dir).await
         }
         Command::Resume { run_id, execution } => resume(&run_id, &execution, store_dir).await,
         Command::Reexecute {
             run_id,
             from_failure: _,
             select,
+            config,
+            reload,
             execution,
-        } => reexecute(&run_id, &select, &execution, store_dir).await,
+        } => {
+            let request = Reexecution {
+                select,
+                config,
+                reload,
+            };
+            reexecute(&run_id, &request, &execution, store_dir).await
+        }
         Command::Runs => history::runs(&Store::open(store_dir)?),
         Command::Show { run_id } => history::show(&Store::open(store_dir)?, &run_id),
         Command::Logs { run_id, step } => {
@@ -201,7 +211,7 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
             output.as_deref(),
         ),
         Command::Validate { job } => {
-            let prepared = prepare(&job, None, None, Some(store_dir)).await?;
+            let prepared = prepare_only(&job, store_dir).await?;
             let plan = &prepared.plan;
             let mapped = plan.nodes.iter().filter(|n| n.depth() > 0).count();
             eprintln!(
@@ -213,7 +223,7 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
         Command::Graph { job, format } => {
-            let prepared = prepare(&job, None, None, Some(store_dir)).await?;
+            let prepared = prepare_only(&job, store_dir).await?;
             print_stdout(&graph::render(&prepared.plan, format))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -221,107 +231,23 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
     }
 }
 
-/// A checked plan with its components loaded and the settings to run it.
-pub struct Prepared {
-    pub plan: Plan,
-    pub runtime: Runtime,
-    pub components: Vec<LoadedComponent>,
-    pub max_concurrent: usize,
-}
-
-impl Prepared {
-    /// Runs the plan as a new run, sending events to `sink`.
-    pub async fn run(self, sink: &mut dyn EventSink) -> exec::Run {
-        self.run_as(new_run_id(), Prior::default(), Cancel::default(), sink)
-            .await
+/// Says on stderr how long compiling took when any component was not in the cache, and what
+/// the user should know about how the job was loaded.
+fn report_prepared(prepared: &Prepared, store_dir: Option<&Path>) {
+    for notice in &prepared.notices {
+        eprintln!("note: {notice}");
     }
-
-    /// Runs the plan as run `run_id`, starting from what an earlier execution committed, until
-    /// it ends or `cancel` stops it.
-    pub async fn run_as(
-        self,
-        run_id: String,
-        prior: Prior,
-        cancel: Cancel,
-        sink: &mut dyn EventSink,
-    ) -> exec::Run {
-        let plan = Arc::new(self.plan);
-        let options = RunOptions {
-            run_id,
-            max_concurrent: self.max_concurrent,
-            emit_window: exec::DEFAULT_EMIT_WINDOW,
-            prior,
-            cancel,
-        };
-        let runner = Arc::new(WasmRunner::new(self.runtime, plan.clone(), self.components));
-        exec::execute(plan, runner, options, sink).await
-    }
-}
-
-/// Loads a job (with an optional run config layered on), loads its components and builds its
-/// plan: everything `host run` does before the first step starts. With `store_dir`, compiled
-/// components are cached in it, and no op may be granted it.
-pub async fn prepare(
-    job_path: &Path,
-    run_config: Option<&Path>,
-    max_concurrent: Option<usize>,
-    store_dir: Option<&Path>,
-) -> anyhow::Result<Prepared> {
-    let mut job = LoadedJob::load(job_path)?;
-    if let Some(path) = run_config {
-        job.apply(job::load_run_config(path)?)?;
-    }
-
-    let max_concurrent = max_concurrent
-        .or(job.job.execution.max_concurrent)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let wasm_stack = job.job.execution.wasm_stack.map(|b| b.as_u64());
-    let cache = store_dir.map(cache_dir);
-    let files = job
-        .job
+    let compiled: Vec<_> = prepared
         .components
-        .values()
-        .map(|c| ComponentFile::read(&c.path))
-        .collect::<Result<Vec<_>, _>>()?;
-    let footprint = runtime::footprint(&files);
-    // After the cache directory exists, so that the check sees the store's real path.
-    let runtime = Runtime::new(max_concurrent, wasm_stack, cache.as_deref(), footprint)?;
-    if let Some(store_dir) = store_dir {
-        job.check_grants_avoid(store_dir)?;
-    }
-    let components = runtime::load_all(&runtime, &files).await?;
-    report_compilation(&components, cache.as_deref());
-    let described: IndexMap<String, Vec<_>> = job
-        .job
-        .components
-        .keys()
-        .cloned()
-        .zip(components.iter().map(|c| c.ops.clone()))
+        .iter()
+        .filter(|c| c.compile.compiled)
         .collect();
-    let plan = plan::build(&job, &described)
-        .with_context(|| format!("invalid job `{}`", job_path.display()))?;
-    Ok(Prepared {
-        plan,
-        runtime,
-        components,
-        max_concurrent,
-    })
-}
-
-/// Where compiled components are cached: inside the run store.
-fn cache_dir(store_dir: &Path) -> PathBuf {
-    store_dir.join("cache")
-}
-
-/// Says on stderr how long compiling took when any component was not in the cache.
-fn report_compilation(components: &[LoadedComponent], cache: Option<&Path>) {
-    let compiled: Vec<_> = components.iter().filter(|c| c.compile.compiled).collect();
     if compiled.is_empty() {
         return;
     }
     let elapsed: std::time::Duration = compiled.iter().map(|c| c.compile.elapsed).sum();
-    let cached = cache.map_or(String::new(), |dir| {
-        format!(", cached in `{}`", dir.display())
+    let cached = store_dir.map_or(String::new(), |dir| {
+        format!(", cached in `{}`", app::cache_dir(dir).display())
     });
     eprintln!(
         "compiled {} component(s) in {:.1} ms{cached}",
@@ -330,132 +256,51 @@ fn report_compilation(components: &[LoadedComponent], cache: Option<&Path>) {
     );
 }
 
+/// Prepares a job without recording a run (`validate`, `graph`).
+async fn prepare_only(job: &Path, store_dir: &Path) -> anyhow::Result<Prepared> {
+    let prepared =
+        app::prepare(&JobSource::file(job), &Settings::default(), Some(store_dir)).await?;
+    report_prepared(&prepared, Some(store_dir));
+    Ok(prepared)
+}
+
+fn settings(execution: &ExecutionArgs) -> Settings {
+    Settings {
+        max_concurrent: execution.max_concurrent,
+    }
+}
+
 async fn run(
-    job_path: &Path,
-    run_config: Option<&Path>,
+    source: JobSource,
     execution: &ExecutionArgs,
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let prepared = prepare(
-        job_path,
-        run_config,
-        execution.max_concurrent,
-        Some(store_dir),
-    )
-    .await?;
-    let mut store = Store::open(store_dir)?;
-    let id = begin(&mut store, &prepared, job_path, run_config, None)?;
-    let recorded = store.sink(&id)?;
-    execute(
-        prepared,
-        recorded,
-        id,
-        Prior::default(),
-        execution.json,
-        store_dir,
-    )
-    .await
-}
-
-/// Records a new run of `prepared`, leased to this process, and returns its id.
-fn begin(
-    store: &mut Store,
-    prepared: &Prepared,
-    job_path: &Path,
-    run_config: Option<&Path>,
-    parent: Option<&str>,
-) -> anyhow::Result<String> {
-    let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let record = RunRecord {
-        id: new_run_id(),
-        job_name: prepared.plan.job_name.clone(),
-        job_path: absolute(job_path),
-        config_path: run_config.map(absolute),
-        status: RunStatus::Running,
-        started: crate::events::unix_now(),
-        finished: None,
-        parent: parent.map(str::to_string),
-        owner: None,
-    };
-    // Interim: the application layer records what was loaded rather than reading it again.
-    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
-    let files: Vec<Vec<u8>> = prepared
-        .plan
-        .components
-        .iter()
-        .map(|path| std::fs::read(path).unwrap_or_default())
-        .collect();
-    let snapshot = crate::snapshot::RunSnapshot {
-        job_path: record.job_path.clone(),
-        job_text: read(job_path),
-        config_path: record.config_path.clone(),
-        config_text: run_config.map(read),
-        components: prepared
-            .plan
-            .components
-            .iter()
-            .zip(&files)
-            .map(|(path, bytes)| (path.display().to_string(), crate::digest::Digest::of(bytes)))
-            .collect(),
-    };
-    let bytes: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
-    store.begin_run(&record, &snapshot, &bytes)?;
-    Ok(record.id)
+    let app = App::open(store_dir)?;
+    let handle = app.submit(&source, &settings(execution)).await?;
+    execute(handle, execution.json, store_dir).await
 }
 
 async fn reexecute(
     parent: &str,
-    select: &[String],
+    request: &Reexecution,
     execution: &ExecutionArgs,
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let mut store = Store::open(store_dir)?;
-    let record = store.run(parent)?;
-    // Its committed outputs would still change, and the steps it runs would run twice.
-    record
-        .ensure_not_running()
-        .with_context(|| format!("cannot re-execute run `{parent}` while it runs"))?;
-    let prepared = rebuild(&record, execution.max_concurrent, store_dir).await?;
-    let mut prior = history::prior(&store, parent, &prepared.plan)?;
-    let selection = Selection::parse(&prepared.plan, select, &prior)?;
-    prior.succeeded.retain(|(key, _)| !selection.covers(key));
-    prior.emitted.retain(|(key, _, _)| !selection.covers(key));
-    let id = begin(
-        &mut store,
-        &prepared,
-        &record.job_path,
-        record.config_path.as_deref(),
-        Some(parent),
-    )?;
-    let plan = &prepared.plan;
-    let name = |key: &crate::step_key::StepKey| key.display(&plan.nodes[key.node].name).to_string();
-    let reused: std::collections::HashSet<String> = prior
-        .succeeded
-        .iter()
-        .map(|(key, _)| name(key))
-        .chain(prior.emitted.iter().map(|(key, _, _)| name(key)))
-        .collect();
-    store.adopt(parent, &id, &reused)?;
-    eprintln!("run {id} re-executes run {parent}");
-    let recorded = store.sink(&id)?;
-    execute(prepared, recorded, id, prior, execution.json, store_dir).await
-}
-
-/// The recorded run `record`'s job, prepared again from the job file and run config.
-async fn rebuild(
-    record: &RunRecord,
-    max_concurrent: Option<usize>,
-    store_dir: &Path,
-) -> anyhow::Result<Prepared> {
-    let run_id = &record.id;
-    prepare(
-        &record.job_path,
-        record.config_path.as_deref(),
-        max_concurrent,
-        Some(store_dir),
-    )
-    .await
-    .with_context(|| format!("cannot rebuild run `{run_id}` from its job file"))
+    let app = App::open(store_dir)?;
+    let handle = app
+        .reexecute(parent, request, &settings(execution))
+        .await
+        .map_err(|err| {
+            let running = matches!(err, AppError::Store(StoreError::StillRunning { .. }));
+            let context = if running {
+                format!("cannot re-execute run `{parent}` while it runs")
+            } else {
+                format!("cannot re-execute run `{parent}`")
+            };
+            anyhow::Error::new(err).context(context)
+        })?;
+    eprintln!("run {} re-executes run {parent}", handle.run_id());
+    execute(handle, execution.json, store_dir).await
 }
 
 async fn resume(
@@ -463,55 +308,32 @@ async fn resume(
     execution: &ExecutionArgs,
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let mut store = Store::open(store_dir)?;
-    let record = store.run(run_id)?;
-    let cannot = || format!("cannot resume run `{run_id}`");
-    // Checked before loading anything, so that a refusal is quick; again when taking the run
-    // over, in one transaction with it.
-    record.ensure_resumable().with_context(cannot)?;
-    let prepared = rebuild(&record, execution.max_concurrent, store_dir).await?;
-    store.claim(run_id).with_context(cannot)?;
-    // Read once this process owns the run, so that no other can add to it meanwhile.
-    let prior = history::prior(&store, run_id, &prepared.plan)?;
-    let recorded = store.sink(run_id)?;
-    execute(
-        prepared,
-        recorded,
-        run_id.to_string(),
-        prior,
-        execution.json,
-        store_dir,
-    )
-    .await
+    let app = App::open(store_dir)?;
+    let handle = app
+        .resume(run_id, &settings(execution))
+        .await
+        .with_context(|| format!("cannot resume run `{run_id}`"))?;
+    execute(handle, execution.json, store_dir).await
 }
 
-/// Runs `prepared` as run `run_id`, recording it with `recorded` and reporting it; SIGINT or
-/// SIGTERM stops it (see [`interrupt`]).
-async fn execute(
-    prepared: Prepared,
-    recorded: store::StoreSink,
-    run_id: String,
-    prior: Prior,
-    json: bool,
-    store_dir: &Path,
-) -> anyhow::Result<ExitCode> {
-    let shown: Box<dyn EventSink> = if json {
+/// Executes the run of `handle`, reporting it; SIGINT or SIGTERM stops it (see
+/// [`interrupt`]).
+async fn execute(handle: RunHandle, json: bool, store_dir: &Path) -> anyhow::Result<ExitCode> {
+    report_prepared(handle.prepared(), Some(store_dir));
+    let mut shown: Box<dyn EventSink> = if json {
         Box::new(JsonLines(std::io::BufWriter::new(std::io::stdout())))
     } else {
         Box::new(report::Live(std::io::stderr()))
     };
-    let mut sink = Both(shown, recorded);
+    let run_id = handle.run_id().to_string();
     let resume = resume_command(&run_id, store_dir);
-    let interrupts = Interrupts::listen(&run_id, resume.clone())
+    let interrupts = Interrupts::listen(&run_id, resume.clone(), handle.cancel())
         .context("cannot listen for SIGINT and SIGTERM")?;
-    let run = prepared
-        .run_as(run_id, prior, interrupts.cancel(), &mut sink)
-        .await;
-    let Both(shown, recorded) = sink;
-    drop(shown);
-    recorded
-        .finish()
+    let run = handle
+        .execute(&mut shown)
+        .await
         .context("cannot record the run in the run store")?;
+    drop(shown);
     eprint!("{}", report::summary(&run));
     if !json {
         let outputs = serde_json::to_string_pretty(&report::final_outputs(&run))?;
@@ -558,12 +380,9 @@ fn shell_quoted(word: &str) -> String {
 }
 
 async fn inspect(path: &Path, store_dir: &Path) -> anyhow::Result<ExitCode> {
-    let file = ComponentFile::read(path)?;
-    let footprint = runtime::footprint(std::slice::from_ref(&file));
-    let runtime = Runtime::new(1, None, Some(&cache_dir(store_dir)), footprint)?;
-    let component = runtime.load_bytes(path, &file.bytes).await?;
+    let ops = app::describe(path, Some(store_dir)).await?;
     let mut out = String::new();
-    for op in &component.ops {
+    for op in &ops {
         out.push_str(&format!("{}\n", op.name));
         if !op.description.is_empty() {
             out.push_str(&format!("  {}\n", op.description));
@@ -591,17 +410,4 @@ pub(crate) fn print_stdout(text: &str) -> anyhow::Result<()> {
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         result => result.context("cannot write to stdout"),
     }
-}
-
-/// A run id that sorts by start time: milliseconds since the epoch, the process id, and a
-/// random part for runs started in the same millisecond.
-fn new_run_id() -> String {
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    format!(
-        "{millis:012x}-{:05x}-{:04x}",
-        std::process::id(),
-        fastrand::u16(..)
-    )
 }

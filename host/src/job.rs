@@ -217,7 +217,13 @@ pub struct LoadedJob {
 impl LoadedJob {
     /// Reads and parses `path`, resolving component and directory paths against its folder.
     pub fn load(path: &Path) -> Result<Self, JobError> {
-        let mut job: Job = parse_file(path, "job file")?;
+        Self::parse(&read(path)?, path)
+    }
+
+    /// Parses `text`, the job file at `path` (read now, or recorded when a run started),
+    /// resolving component and directory paths against that file's folder.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, JobError> {
+        let mut job: Job = parse_text(text, path, "job file")?;
         let base = path.parent().unwrap_or(Path::new("."));
         for component in job.components.values_mut() {
             component.path = base.join(&component.path);
@@ -305,18 +311,28 @@ fn check_grant(op: &str, dir: &DirGrant) -> Result<(), JobError> {
 
 /// Reads a run config file.
 pub fn load_run_config(path: &Path) -> Result<RunConfig, JobError> {
-    parse_file(path, "run config")
+    parse_run_config(&read(path)?, path)
 }
 
-fn parse_file<T: serde::de::DeserializeOwned>(
+/// Parses `text`, the run config at `path`.
+pub fn parse_run_config(text: &str, path: &Path) -> Result<RunConfig, JobError> {
+    parse_text(text, path, "run config")
+}
+
+/// Reads a job file or run config.
+pub fn read(path: &Path) -> Result<String, JobError> {
+    std::fs::read_to_string(path).map_err(|source| JobError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn parse_text<T: serde::de::DeserializeOwned>(
+    text: &str,
     path: &Path,
     what: &'static str,
 ) -> Result<T, JobError> {
-    let text = std::fs::read_to_string(path).map_err(|source| JobError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|source| JobError::Parse {
+    toml::from_str(text).map_err(|source| JobError::Parse {
         what,
         path: path.to_path_buf(),
         source: Box::new(source),

@@ -1,6 +1,7 @@
 //! Shoal's host: loads op components, builds an execution plan from a job file and runs it
 //! with Dagster's dynamic `map` / `collect` semantics, every step in its own Wasm instance.
 
+pub mod app;
 pub mod cancel;
 pub mod cli;
 pub mod digest;

@@ -6,6 +6,7 @@
 use serde_json::json;
 
 use crate::support::{Ran, TempJob, failure, of_kind};
+use host::app::{JobSource, Settings};
 use host::events::NoEvents;
 
 /// A well-behaved branch beside every attack: 20 clones and a collect that must total 190.
@@ -428,9 +429,12 @@ fn the_same_host_process_runs_a_normal_job_after_attacks() {
         .enable_all()
         .build()
         .unwrap();
+    let two = Settings {
+        max_concurrent: Some(2),
+    };
     tokio.block_on(async {
         for round in 0..3 {
-            let prepared = host::cli::prepare(&attacks.path(), None, Some(2), None)
+            let prepared = host::app::prepare(&JobSource::file(&attacks.path()), &two, None)
                 .await
                 .unwrap();
             let run = prepared.run(&mut NoEvents).await;
@@ -441,7 +445,7 @@ fn the_same_host_process_runs_a_normal_job_after_attacks() {
                 .filter(|s| matches!(s.status, host::exec::Status::Failed(_)));
             assert_eq!(failed.count(), 3, "round {round}");
 
-            let prepared = host::cli::prepare(&normal.path(), None, Some(2), None)
+            let prepared = host::app::prepare(&JobSource::file(&normal.path()), &two, None)
                 .await
                 .unwrap();
             let run = prepared.run(&mut NoEvents).await;

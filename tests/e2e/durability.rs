@@ -102,16 +102,16 @@ fn runs_are_recorded_and_can_be_inspected() {
 
 /// A fan-out, then a one-second nap on its sum, so that every kill below lands mid-run however
 /// fast the machine (resuming a finished run is refused).
-const CRASH_JOB: &str = "[ops.fan_out]\ncomponent = 'testkit'\nconfig = { n = 3000 }\n\
+pub const CRASH_JOB: &str = "[ops.fan_out]\ncomponent = 'testkit'\nconfig = { n = 3000 }\n\
     [ops.identity]\ncomponent = 'testkit'\ninputs.value = { map = 'fan_out' }\n\
     [ops.sum]\ncomponent = 'testkit'\ninputs.values = { collect = 'identity' }\n\
     [ops.nap]\ncomponent = 'testkit'\nconfig = { ms = 1000 }\ninputs.value = { from = 'sum' }\n";
 
 /// Starts `host run`, waits until the run is in the store plus `delay`, and kills it (SIGKILL).
-fn run_and_kill(job: &TempJob, store: &Path, delay: Duration) {
+pub fn run_and_kill(job: &Path, store: &Path, delay: Duration) {
     let mut child = host_command()
         .env("SHOAL_STORE", store)
-        .args(["run", job.path().to_str().unwrap(), "--max-concurrent", "1"])
+        .args(["run", job.to_str().unwrap(), "--max-concurrent", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -134,7 +134,7 @@ fn a_killed_run_resumes_to_identical_outputs_without_redoing_committed_steps() {
 
     for delay_ms in [0, 40, 120, 250, 600] {
         let store = tempfile::tempdir().unwrap();
-        run_and_kill(&job, store.path(), Duration::from_millis(delay_ms));
+        run_and_kill(&job.path(), store.path(), Duration::from_millis(delay_ms));
         let id = only_run(store.path());
         let committed_before = Store::open(store.path())
             .unwrap()
@@ -244,9 +244,16 @@ fn reexecution_from_failure_runs_only_failed_and_unrun_steps() {
     .expect_code(1);
     let parent = only_run(store.path());
 
-    // The "fix": the run config no longer fails value 3.
-    std::fs::write(&run_config, "[ops.fail_on.config]\nfail_on = []\n").unwrap();
-    let ran = host_in(store.path(), &["reexecute", &parent, "--from-failure"]).expect_code(0);
+    // The "fix": a run config that no longer fails value 3, given to the re-execution (which
+    // otherwise runs with the config its parent recorded).
+    let fixed = job.dir.path().join("fixed.toml");
+    std::fs::write(&fixed, "[ops.fail_on.config]\nfail_on = []\n").unwrap();
+    let fixed = fixed.to_str().unwrap();
+    let ran = host_in(
+        store.path(),
+        &["reexecute", &parent, "--from-failure", "--config", fixed],
+    )
+    .expect_code(0);
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&ran.stdout).unwrap(),
         json!({"sum": 45})

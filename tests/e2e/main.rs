@@ -12,6 +12,7 @@ mod pool;
 mod retries;
 #[cfg(unix)]
 mod signals;
+mod snapshots;
 mod step_failures;
 mod support;
 mod values;

@@ -10,11 +10,8 @@ use indexmap::IndexMap;
 use serde_json::Value as Json;
 
 use super::print_stdout;
-use crate::exec::Prior;
-use crate::plan::Plan;
 use crate::store::{OutputRecord, RunRecord, RunStatus, Store};
 use crate::value;
-use crate::value::{KeyedValues, NamedValues};
 
 fn time(seconds: f64) -> String {
     let at = UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0));
@@ -242,40 +239,4 @@ pub fn output(
     };
     print_stdout(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// What an interrupted run `run_id` committed, in terms of `plan`.
-pub fn prior(store: &Store, run_id: &str, plan: &Plan) -> anyhow::Result<Prior> {
-    let parse = |text: &str| {
-        plan.step_key(text).with_context(|| {
-            format!("run `{run_id}` has step `{text}`, which its job no longer has")
-        })
-    };
-    let succeeded: HashSet<String> = store.succeeded_steps(run_id)?.into_iter().collect();
-    let mut values: IndexMap<String, NamedValues> = IndexMap::new();
-    let mut emitted: IndexMap<(String, String), KeyedValues> = IndexMap::new();
-    for record in store.outputs(run_id, None)? {
-        match record.mapping_key {
-            Some(key) => emitted
-                .entry((record.step_key, record.output))
-                .or_default()
-                .push((key, record.value)),
-            None if succeeded.contains(&record.step_key) => {
-                values
-                    .entry(record.step_key)
-                    .or_default()
-                    .push((record.output, record.value));
-            }
-            None => {}
-        }
-    }
-    let mut prior = Prior::default();
-    for step in &succeeded {
-        let outputs = values.shift_remove(step).unwrap_or_default();
-        prior.succeeded.push((parse(step)?, outputs));
-    }
-    for ((step, output), values) in emitted {
-        prior.emitted.push((parse(&step)?, output, values));
-    }
-    Ok(prior)
 }

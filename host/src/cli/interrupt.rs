@@ -33,17 +33,16 @@ impl Signal {
 
 /// Listens for the signals that stop a run, from creation to the end of the process.
 pub struct Interrupts {
-    cancel: Cancel,
     first: Arc<OnceLock<Signal>>,
 }
 
 impl Interrupts {
-    /// Starts listening while run `run_id` executes; `resume` is the command that resumes it.
-    pub fn listen(run_id: &str, resume: String) -> std::io::Result<Interrupts> {
+    /// Starts listening while run `run_id` executes: the first signal requests `cancel`;
+    /// `resume` is the command that resumes the run.
+    pub fn listen(run_id: &str, resume: String, cancel: Cancel) -> std::io::Result<Interrupts> {
         let mut signals = Signals::new()?;
-        let cancel = Cancel::default();
         let first = Arc::new(OnceLock::new());
-        let (stop, seen, run_id) = (cancel.clone(), first.clone(), run_id.to_string());
+        let (stop, seen, run_id) = (cancel, first.clone(), run_id.to_string());
         tokio::spawn(async move {
             let signal = signals.next().await;
             let _ignored = seen.set(signal);
@@ -61,12 +60,7 @@ impl Interrupts {
             );
             std::process::exit(signal.exit_code().into());
         });
-        Ok(Interrupts { cancel, first })
-    }
-
-    /// What the run watches to stop.
-    pub fn cancel(&self) -> Cancel {
-        self.cancel.clone()
+        Ok(Interrupts { first })
     }
 
     /// The first signal received, if any.

@@ -1,0 +1,231 @@
+//! The application layer: the run lifecycle (load a job, record a run, execute it, resume it,
+//! re-execute it, cancel it) behind one API that the CLI, the benchmarks and the tests call, and
+//! that a service can call. The CLI only parses arguments and renders what this returns.
+//!
+//! Every run records a [`RunSnapshot`] when it starts (the job text, the run config text, the
+//! digest and bytes of every component), and resume and re-execute rebuild the run from it, so
+//! that an edited job file or a rebuilt component cannot silently change a recorded computation.
+
+mod error;
+mod handle;
+mod load;
+mod prior;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::cancel::Cancel;
+use crate::snapshot::RunSnapshot;
+use crate::store::{RunRecord, RunStatus, Store};
+pub use error::AppError;
+pub use handle::RunHandle;
+pub use load::{JobSource, Prepared, Settings, cache_dir, describe, prepare};
+
+/// What `host reexecute` changes about the parent run besides what it runs again.
+#[derive(Debug, Clone, Default)]
+pub struct Reexecution {
+    /// Steps to run again (Dagster's selection syntax); with none, only the failed and unrun
+    /// steps run.
+    pub select: Vec<String>,
+    /// A run config to use instead of the parent's.
+    pub config: Option<PathBuf>,
+    /// Read the job file and the components from disk again instead of the parent's snapshot,
+    /// so that a fixed op can be re-executed.
+    pub reload: bool,
+}
+
+/// How to stop each run this process executes, by run id.
+type Running = Arc<Mutex<HashMap<String, Cancel>>>;
+
+/// One run store and the runs this process executes from it.
+pub struct App {
+    store_dir: PathBuf,
+    store: Mutex<Store>,
+    running: Running,
+}
+
+impl App {
+    /// Opens (creating if needed) the run store in `store_dir`.
+    pub fn open(store_dir: &Path) -> Result<App, AppError> {
+        Ok(App {
+            store_dir: store_dir.to_path_buf(),
+            store: Mutex::new(Store::open(store_dir)?),
+            running: Running::default(),
+        })
+    }
+
+    pub fn store_dir(&self) -> &Path {
+        &self.store_dir
+    }
+
+    /// The run store, for queries.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store
+            .lock()
+            .expect("no thread panics holding the store")
+    }
+
+    /// Records a new run of `source` and returns it ready to execute.
+    pub async fn submit(
+        &self,
+        source: &JobSource,
+        settings: &Settings,
+    ) -> Result<RunHandle, AppError> {
+        let prepared = prepare(source, settings, Some(&self.store_dir)).await?;
+        let id = self.begin(&prepared, None)?;
+        self.handle(id, None, prepared, crate::exec::Prior::default())
+    }
+
+    /// Continues run `run_id` where it stopped: only steps without a committed success run
+    /// again, with the job, config and components the run recorded.
+    pub async fn resume(&self, run_id: &str, settings: &Settings) -> Result<RunHandle, AppError> {
+        let record = self.store().run(run_id)?;
+        // Checked before loading anything, so that a refusal is quick; again when taking the
+        // run over, in one transaction with it.
+        record.ensure_resumable()?;
+        let snapshot = self.snapshot(&record)?;
+        let source = load::Recorded {
+            run_id,
+            snapshot: &snapshot,
+            config: None,
+            reload: false,
+        };
+        let prepared = self.prepare_recorded(&source, settings).await?;
+        let mut store = self.store();
+        store.claim(run_id)?;
+        // Read once this process owns the run, so that no other can add to it meanwhile.
+        let prior = prior::committed(&store, run_id, &prepared.plan)?;
+        drop(store);
+        self.handle(run_id.to_string(), None, prepared, prior)
+    }
+
+    /// Starts a new run of run `parent`'s job that reuses its committed outputs except those of
+    /// the selected steps and of everything downstream of them.
+    pub async fn reexecute(
+        &self,
+        parent: &str,
+        request: &Reexecution,
+        settings: &Settings,
+    ) -> Result<RunHandle, AppError> {
+        let record = self.store().run(parent)?;
+        // Its committed outputs would still change, and the steps it runs would run twice.
+        record.ensure_not_running()?;
+        let snapshot = self.snapshot(&record)?;
+        let source = load::Recorded {
+            run_id: parent,
+            snapshot: &snapshot,
+            config: request.config.as_deref(),
+            reload: request.reload,
+        };
+        let prepared = self.prepare_recorded(&source, settings).await?;
+        let mut prior = prior::committed(&self.store(), parent, &prepared.plan)?;
+        let selection =
+            crate::selection::Selection::parse(&prepared.plan, &request.select, &prior)?;
+        prior.succeeded.retain(|(key, _)| !selection.covers(key));
+        prior.emitted.retain(|(key, _, _)| !selection.covers(key));
+        let id = self.begin(&prepared, Some(parent))?;
+        let reused = prior::step_names(&prior, &prepared.plan);
+        self.store().adopt(parent, &id, &reused)?;
+        self.handle(id, Some(parent.to_string()), prepared, prior)
+    }
+
+    /// Asks run `run_id`, which this process executes, to stop: no new step starts, running
+    /// ones get a grace period, and the run ends `RUN_CANCELED`, resumable.
+    pub fn cancel(&self, run_id: &str) -> Result<(), AppError> {
+        if let Some(cancel) = lock(&self.running).get(run_id) {
+            cancel.request();
+            return Ok(());
+        }
+        let record = self.store().run(run_id)?;
+        match (record.status, record.owner) {
+            (RunStatus::Running, Some(owner)) => Err(AppError::RunsElsewhere {
+                run: run_id.to_string(),
+                pid: owner.pid,
+                host: owner.host,
+            }),
+            (status, _) => Err(AppError::NotRunning {
+                run: run_id.to_string(),
+                status,
+            }),
+        }
+    }
+
+    fn snapshot(&self, record: &RunRecord) -> Result<RunSnapshot, AppError> {
+        self.store()
+            .snapshot(&record.id)?
+            .ok_or_else(|| AppError::NoSnapshot(record.id.clone()))
+    }
+
+    async fn prepare_recorded(
+        &self,
+        source: &load::Recorded<'_>,
+        settings: &Settings,
+    ) -> Result<Prepared, AppError> {
+        let loaded = source.load(&self.store())?;
+        load::prepare_loaded(loaded, settings, Some(&self.store_dir)).await
+    }
+
+    /// Records a new run of `prepared`, leased to this process, and returns its id.
+    fn begin(&self, prepared: &Prepared, parent: Option<&str>) -> Result<String, AppError> {
+        let snapshot = &prepared.snapshot;
+        let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.into());
+        let record = RunRecord {
+            id: new_run_id(),
+            job_name: prepared.plan.job_name.clone(),
+            job_path: absolute(&snapshot.job_path),
+            config_path: snapshot.config_path.as_deref().map(absolute),
+            status: RunStatus::Running,
+            started: crate::events::unix_now(),
+            finished: None,
+            parent: parent.map(str::to_string),
+            owner: None,
+        };
+        let bytes: Vec<&[u8]> = prepared.files.iter().map(|f| f.bytes.as_slice()).collect();
+        self.store().begin_run(&record, snapshot, &bytes)?;
+        Ok(record.id)
+    }
+
+    fn handle(
+        &self,
+        run_id: String,
+        parent: Option<String>,
+        prepared: Prepared,
+        prior: crate::exec::Prior,
+    ) -> Result<RunHandle, AppError> {
+        let recorded = self.store().sink(&run_id)?;
+        let cancel = Cancel::default();
+        lock(&self.running).insert(run_id.clone(), cancel.clone());
+        Ok(RunHandle {
+            run_id: run_id.clone(),
+            parent,
+            prepared,
+            prior,
+            recorded,
+            cancel,
+            registered: handle::Registered {
+                running: self.running.clone(),
+                run_id: run_id.clone(),
+            },
+        })
+    }
+}
+
+fn lock(running: &Running) -> MutexGuard<'_, HashMap<String, Cancel>> {
+    running
+        .lock()
+        .expect("no thread panics holding the registry")
+}
+
+/// A run id that sorts by start time: milliseconds since the epoch, the process id, and a
+/// random part for runs started in the same millisecond.
+pub fn new_run_id() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!(
+        "{millis:012x}-{:05x}-{:04x}",
+        std::process::id(),
+        fastrand::u16(..)
+    )
+}

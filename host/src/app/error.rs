@@ -1,0 +1,49 @@
+use std::path::PathBuf;
+
+use crate::digest::Digest;
+use crate::job::JobError;
+use crate::plan::PlanError;
+use crate::runtime::LoadError;
+use crate::selection::SelectError;
+use crate::store::{RunStatus, StoreError};
+
+/// Why a job could not be prepared, or a run started, resumed, re-executed or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Job(#[from] JobError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("invalid job `{path}`")]
+    Plan {
+        path: PathBuf,
+        // Boxed: plan errors are large, and this one travels up every `?`.
+        #[source]
+        source: Box<PlanError>,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    #[error(
+        "run `{0}` was recorded by an earlier version of Shoal, without a snapshot of its job \
+         and components; run its job again instead"
+    )]
+    NoSnapshot(String),
+    #[error("the run store lacks component `{name}` (digest {digest}), which run `{run}` ran")]
+    MissingComponent {
+        run: String,
+        name: String,
+        digest: Digest,
+    },
+    #[error("the snapshot of run `{run}` names no digest for component `{name}`")]
+    UnrecordedComponent { run: String, name: String },
+    #[error("run `{run}` has step `{step}`, which its job no longer has")]
+    UnknownStep { run: String, step: String },
+    #[error(
+        "run `{run}` executes in process {pid} on host `{host}`; stop it there (SIGINT or SIGTERM)"
+    )]
+    RunsElsewhere { run: String, pid: u32, host: String },
+    #[error("run `{run}` is not running (it is {status})")]
+    NotRunning { run: String, status: RunStatus },
+}

@@ -1,0 +1,72 @@
+use crate::cancel::Cancel;
+use crate::events::{Both, EventSink};
+use crate::exec::{self, Prior};
+use crate::store::StoreSink;
+
+use super::{AppError, Prepared, Running, lock};
+
+/// A recorded run, leased to this process, ready to execute.
+pub struct RunHandle {
+    pub(super) run_id: String,
+    pub(super) parent: Option<String>,
+    pub(super) prepared: Prepared,
+    pub(super) prior: Prior,
+    pub(super) recorded: StoreSink,
+    pub(super) cancel: Cancel,
+    pub(super) registered: Registered,
+}
+
+/// Keeps a run in [`super::App`]'s registry of running runs while its handle lives.
+pub(super) struct Registered {
+    pub running: Running,
+    pub run_id: String,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        lock(&self.running).remove(&self.run_id);
+    }
+}
+
+impl RunHandle {
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The run this one re-executes, if any.
+    pub fn parent(&self) -> Option<&str> {
+        self.parent.as_deref()
+    }
+
+    /// What was loaded: the plan, the components and how they were compiled, notices.
+    pub fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
+
+    /// What stops the run early when requested (also [`super::App::cancel`]).
+    pub fn cancel(&self) -> Cancel {
+        self.cancel.clone()
+    }
+
+    /// Executes the run to its end, recording every event in the store and sending it to
+    /// `observer` too. Fails when the run could not be recorded in full.
+    pub async fn execute(self, observer: &mut dyn EventSink) -> Result<exec::Run, AppError> {
+        let RunHandle {
+            run_id,
+            prepared,
+            prior,
+            recorded,
+            cancel,
+            registered,
+            ..
+        } = self;
+        let mut sink = Both(observer, recorded);
+        let run = prepared
+            .run_as(run_id.clone(), prior, cancel, &mut sink)
+            .await;
+        let Both(_, recorded) = sink;
+        drop(registered);
+        recorded.finish()?;
+        Ok(run)
+    }
+}

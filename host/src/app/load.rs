@@ -1,0 +1,301 @@
+//! From a job file, or a run's snapshot, to a prepared run: the job parsed with its run config,
+//! its components read and compiled, its plan built.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use super::AppError;
+use crate::cancel::Cancel;
+use crate::digest::Digest;
+use crate::events::EventSink;
+use crate::exec::{self, Prior, RunOptions};
+use crate::job::{self, LoadedJob};
+use crate::op_info::OpInfo;
+use crate::plan::{self, Plan};
+use crate::runtime::{self, ComponentFile, LoadedComponent, Runtime, WasmRunner};
+use crate::snapshot::RunSnapshot;
+use crate::store::Store;
+
+/// A job to run: a job file and an optional run config layered over it, read when the run is
+/// prepared.
+#[derive(Debug, Clone)]
+pub struct JobSource {
+    pub job: PathBuf,
+    pub config: Option<PathBuf>,
+}
+
+impl JobSource {
+    pub fn file(job: &Path) -> JobSource {
+        JobSource {
+            job: job.to_path_buf(),
+            config: None,
+        }
+    }
+}
+
+/// Settings given at launch that override the job's.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Most steps running at once; else the job's `[execution] max_concurrent`, else the
+    /// number of cores.
+    pub max_concurrent: Option<usize>,
+}
+
+/// A checked plan with its components loaded and the settings to run it.
+pub struct Prepared {
+    pub plan: Plan,
+    pub runtime: Runtime,
+    pub components: Vec<LoadedComponent>,
+    pub max_concurrent: usize,
+    /// What a run of this records.
+    pub snapshot: RunSnapshot,
+    /// The component files, in job order, as the snapshot's digests name them.
+    pub files: Vec<ComponentFile>,
+    /// Things the user should know about how the job was loaded, e.g. that a component file
+    /// changed since the run being resumed recorded it.
+    pub notices: Vec<String>,
+}
+
+impl Prepared {
+    /// Runs the plan without recording it, sending events to `sink`.
+    pub async fn run(self, sink: &mut dyn EventSink) -> exec::Run {
+        self.run_as(
+            super::new_run_id(),
+            Prior::default(),
+            Cancel::default(),
+            sink,
+        )
+        .await
+    }
+
+    /// Runs the plan as run `run_id`, starting from what an earlier execution committed, until
+    /// it ends or `cancel` stops it.
+    pub async fn run_as(
+        self,
+        run_id: String,
+        prior: Prior,
+        cancel: Cancel,
+        sink: &mut dyn EventSink,
+    ) -> exec::Run {
+        let plan = Arc::new(self.plan);
+        let options = RunOptions {
+            run_id,
+            max_concurrent: self.max_concurrent,
+            emit_window: exec::DEFAULT_EMIT_WINDOW,
+            prior,
+            cancel,
+        };
+        let runner = Arc::new(WasmRunner::new(self.runtime, plan.clone(), self.components));
+        exec::execute(plan, runner, options, sink).await
+    }
+}
+
+/// A job's text and component bytes, read once: what a run records and what it executes.
+pub(super) struct Loaded {
+    snapshot: RunSnapshot,
+    job: LoadedJob,
+    files: Vec<ComponentFile>,
+    notices: Vec<String>,
+}
+
+impl Loaded {
+    /// Parses the job and config texts of `snapshot` (whose component digests are filled in
+    /// by [`Loaded::with_components`]).
+    fn parse(snapshot: RunSnapshot) -> Result<Loaded, AppError> {
+        let mut job = LoadedJob::parse(&snapshot.job_text, &snapshot.job_path)?;
+        if let (Some(path), Some(text)) = (&snapshot.config_path, &snapshot.config_text) {
+            job.apply(job::parse_run_config(text, path)?)?;
+        }
+        Ok(Loaded {
+            snapshot,
+            job,
+            files: Vec::new(),
+            notices: Vec::new(),
+        })
+    }
+
+    /// Reads every component the job names from its file and records its digest.
+    fn read_components(mut self) -> Result<Loaded, AppError> {
+        for (name, spec) in &self.job.job.components {
+            let file = ComponentFile::read(&spec.path)?;
+            self.snapshot
+                .components
+                .insert(name.clone(), Digest::of(&file.bytes));
+            self.files.push(file);
+        }
+        Ok(self)
+    }
+}
+
+impl JobSource {
+    /// Reads the job, the run config and the components now.
+    fn read(&self) -> Result<Loaded, AppError> {
+        let snapshot = RunSnapshot {
+            job_path: self.job.clone(),
+            job_text: job::read(&self.job)?,
+            config_text: self.config.as_deref().map(job::read).transpose()?,
+            config_path: self.config.clone(),
+            components: IndexMap::new(),
+        };
+        Loaded::parse(snapshot)?.read_components()
+    }
+}
+
+/// A recorded run's job, to run again (resume) or to re-execute.
+pub(super) struct Recorded<'a> {
+    pub run_id: &'a str,
+    pub snapshot: &'a RunSnapshot,
+    /// A run config file replacing the recorded one.
+    pub config: Option<&'a Path>,
+    /// Read the job file and components from disk instead of the snapshot.
+    pub reload: bool,
+}
+
+impl Recorded<'_> {
+    /// The recorded job, with its components' bytes from the store; with `reload`, the job file
+    /// and components as they are now. Notices name the components that changed since.
+    pub fn load(&self, store: &Store) -> Result<Loaded, AppError> {
+        let recorded = self.snapshot;
+        let run = self.run_id;
+        let (config_path, config_text) = match self.config {
+            Some(path) => (Some(path.to_path_buf()), Some(job::read(path)?)),
+            None => (recorded.config_path.clone(), recorded.config_text.clone()),
+        };
+        let job_text = if self.reload {
+            job::read(&recorded.job_path)?
+        } else {
+            recorded.job_text.clone()
+        };
+        let loaded = Loaded::parse(RunSnapshot {
+            job_path: recorded.job_path.clone(),
+            job_text,
+            config_path,
+            config_text,
+            components: IndexMap::new(),
+        })?;
+        if self.reload {
+            let mut loaded = loaded.read_components()?;
+            for (name, now) in &loaded.snapshot.components {
+                if let Some(before) = recorded.components.get(name)
+                    && before != now
+                {
+                    loaded.notices.push(format!(
+                        "component `{name}` changed since run `{run}`: {} is now {}",
+                        before.short(),
+                        now.short()
+                    ));
+                }
+            }
+            return Ok(loaded);
+        }
+        let mut loaded = loaded;
+        for (name, spec) in &loaded.job.job.components {
+            let digest =
+                *recorded
+                    .components
+                    .get(name)
+                    .ok_or_else(|| AppError::UnrecordedComponent {
+                        run: run.to_string(),
+                        name: name.clone(),
+                    })?;
+            let bytes = store
+                .component(&digest)?
+                .ok_or_else(|| AppError::MissingComponent {
+                    run: run.to_string(),
+                    name: name.clone(),
+                    digest,
+                })?;
+            if let Ok(on_disk) = std::fs::read(&spec.path)
+                && Digest::of(&on_disk) != digest
+            {
+                loaded.notices.push(format!(
+                    "component `{name}` (`{}`) changed since run `{run}` started; running the \
+                     version the run recorded ({}; the file is now {})",
+                    spec.path.display(),
+                    digest.short(),
+                    Digest::of(&on_disk).short()
+                ));
+            }
+            loaded.snapshot.components.insert(name.clone(), digest);
+            loaded.files.push(ComponentFile {
+                path: spec.path.clone(),
+                bytes,
+            });
+        }
+        Ok(loaded)
+    }
+}
+
+/// Loads `source` and prepares it: everything `host run` does before the first step starts.
+/// With `store_dir`, compiled components are cached in it, and no op may be granted it.
+pub async fn prepare(
+    source: &JobSource,
+    settings: &Settings,
+    store_dir: Option<&Path>,
+) -> Result<Prepared, AppError> {
+    prepare_loaded(source.read()?, settings, store_dir).await
+}
+
+/// Compiles `loaded`'s components into an engine sized for them and builds its plan.
+pub(super) async fn prepare_loaded(
+    loaded: Loaded,
+    settings: &Settings,
+    store_dir: Option<&Path>,
+) -> Result<Prepared, AppError> {
+    let Loaded {
+        snapshot,
+        job,
+        files,
+        notices,
+    } = loaded;
+    let max_concurrent = settings
+        .max_concurrent
+        .or(job.job.execution.max_concurrent)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let wasm_stack = job.job.execution.wasm_stack.map(|b| b.as_u64());
+    let cache = store_dir.map(cache_dir);
+    let footprint = runtime::footprint(&files);
+    // After the cache directory exists, so that the check sees the store's real path.
+    let runtime = Runtime::new(max_concurrent, wasm_stack, cache.as_deref(), footprint)?;
+    if let Some(store_dir) = store_dir {
+        job.check_grants_avoid(store_dir)?;
+    }
+    let components = runtime::load_all(&runtime, &files).await?;
+    let described: IndexMap<String, Vec<_>> = job
+        .job
+        .components
+        .keys()
+        .cloned()
+        .zip(components.iter().map(|c| c.ops.clone()))
+        .collect();
+    let plan = plan::build(&job, &described).map_err(|source| AppError::Plan {
+        path: snapshot.job_path.clone(),
+        source: Box::new(source),
+    })?;
+    Ok(Prepared {
+        plan,
+        runtime,
+        components,
+        max_concurrent,
+        snapshot,
+        files,
+        notices,
+    })
+}
+
+/// The ops the component at `path` describes (`host inspect`); with `store_dir`, its compiled
+/// code is cached there.
+pub async fn describe(path: &Path, store_dir: Option<&Path>) -> Result<Vec<OpInfo>, AppError> {
+    let file = ComponentFile::read(path)?;
+    let footprint = runtime::footprint(std::slice::from_ref(&file));
+    let cache = store_dir.map(cache_dir);
+    let runtime = Runtime::new(1, None, cache.as_deref(), footprint)?;
+    Ok(runtime.load_bytes(path, &file.bytes).await?.ops)
+}
+
+/// Where compiled components are cached: inside the run store.
+pub fn cache_dir(store_dir: &Path) -> PathBuf {
+    store_dir.join("cache")
+}

@@ -1,0 +1,60 @@
+//! What an earlier execution of a run committed, read back for resume and re-execute.
+
+use std::collections::HashSet;
+
+use indexmap::IndexMap;
+
+use super::AppError;
+use crate::exec::Prior;
+use crate::plan::Plan;
+use crate::store::Store;
+use crate::value::{KeyedValues, NamedValues};
+
+/// The steps of run `run_id` whose success was committed, with their outputs, and every value
+/// its producers yielded, in terms of `plan`.
+pub fn committed(store: &Store, run_id: &str, plan: &Plan) -> Result<Prior, AppError> {
+    let parse = |text: &str| {
+        plan.step_key(text).ok_or_else(|| AppError::UnknownStep {
+            run: run_id.to_string(),
+            step: text.to_string(),
+        })
+    };
+    let succeeded: HashSet<String> = store.succeeded_steps(run_id)?.into_iter().collect();
+    let mut values: IndexMap<String, NamedValues> = IndexMap::new();
+    let mut emitted: IndexMap<(String, String), KeyedValues> = IndexMap::new();
+    for record in store.outputs(run_id, None)? {
+        match record.mapping_key {
+            Some(key) => emitted
+                .entry((record.step_key, record.output))
+                .or_default()
+                .push((key, record.value)),
+            None if succeeded.contains(&record.step_key) => {
+                values
+                    .entry(record.step_key)
+                    .or_default()
+                    .push((record.output, record.value));
+            }
+            None => {}
+        }
+    }
+    let mut prior = Prior::default();
+    for step in &succeeded {
+        let outputs = values.shift_remove(step).unwrap_or_default();
+        prior.succeeded.push((parse(step)?, outputs));
+    }
+    for ((step, output), values) in emitted {
+        prior.emitted.push((parse(&step)?, output, values));
+    }
+    Ok(prior)
+}
+
+/// The rendered keys of the steps whose results `prior` reuses.
+pub fn step_names(prior: &Prior, plan: &Plan) -> HashSet<String> {
+    let name = |key: &crate::step_key::StepKey| key.display(&plan.nodes[key.node].name).to_string();
+    prior
+        .succeeded
+        .iter()
+        .map(|(key, _)| name(key))
+        .chain(prior.emitted.iter().map(|(key, _, _)| name(key)))
+        .collect()
+}
