@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `host` binary on real components (one test binary, to link once).
 
 mod adversarial;
+mod app;
 mod backpressure;
 mod cli;
 mod compile_cache;
