@@ -22,8 +22,7 @@ use host::cancel::Cancel;
 use host::cli;
 use host::events::{Event, EventKind, EventSink, NoEvents};
 use host::exec::{Prior, Run};
-use host::runtime::Runtime;
-use host::runtime::footprint::Footprint;
+use host::runtime::{EngineSize, Runtime};
 use host::store::{RunRecord, RunStatus, Store};
 
 /// The allocator `host` itself uses, so that figures match the binary.
@@ -71,7 +70,7 @@ fn millis(d: Duration) -> f64 {
 
 /// Raw wasmtime: instantiate + call `identity` + drop, `calls` times on one thread.
 async fn raw_per_call(calls: usize) -> Duration {
-    let runtime = Runtime::new(1, None, None, Footprint::RUST).expect("engine");
+    let runtime = Runtime::new(EngineSize::for_run(1, None, &[]), None).expect("engine");
     let component = runtime.load(&testkit()).await.expect("testkit loads");
     let inputs = vec![("value".to_string(), vec![0x01])];
     let mut samples = Vec::new();

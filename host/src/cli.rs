@@ -21,7 +21,7 @@ use crate::graph::{self, Format};
 use crate::job::{self, LoadedJob};
 use crate::plan::{self, Plan};
 use crate::report;
-use crate::runtime::{self, ComponentFile, LoadedComponent, Runtime, WasmRunner};
+use crate::runtime::{self, ComponentFile, EngineSize, LoadedComponent, Runtime, WasmRunner};
 use crate::selection::Selection;
 use crate::store::{self, RunRecord, RunStatus, Store};
 use interrupt::Interrupts;
@@ -224,8 +224,8 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
 /// A checked plan with its components loaded and the settings to run it.
 pub struct Prepared {
     pub plan: Plan,
-    pub runtime: Runtime,
-    pub components: Vec<LoadedComponent>,
+    /// The engine, with the plan's components loaded.
+    pub runtime: Arc<Runtime>,
     pub max_concurrent: usize,
 }
 
@@ -253,7 +253,7 @@ impl Prepared {
             prior,
             cancel,
         };
-        let runner = Arc::new(WasmRunner::new(self.runtime, plan.clone(), self.components));
+        let runner = Arc::new(WasmRunner::new(self.runtime));
         exec::execute(plan, runner, options, sink).await
     }
 }
@@ -283,27 +283,29 @@ pub async fn prepare(
         .values()
         .map(|c| ComponentFile::read(&c.path))
         .collect::<Result<Vec<_>, _>>()?;
-    let footprint = runtime::footprint(&files);
     // After the cache directory exists, so that the check sees the store's real path.
-    let runtime = Runtime::new(max_concurrent, wasm_stack, cache.as_deref(), footprint)?;
+    let size = EngineSize::for_run(max_concurrent, wasm_stack, &files);
+    let runtime = Arc::new(Runtime::new(size, cache.as_deref())?);
     if let Some(store_dir) = store_dir {
         job.check_grants_avoid(store_dir)?;
     }
     let components = runtime::load_all(&runtime, &files).await?;
     report_compilation(&components, cache.as_deref());
-    let described: IndexMap<String, Vec<_>> = job
+    let described: IndexMap<String, plan::Described> = job
         .job
         .components
         .keys()
         .cloned()
-        .zip(components.iter().map(|c| c.ops.clone()))
+        .zip(components.iter().map(|c| plan::Described {
+            digest: c.digest,
+            ops: c.ops.clone(),
+        }))
         .collect();
     let plan = plan::build(&job, &described)
         .with_context(|| format!("invalid job `{}`", job_path.display()))?;
     Ok(Prepared {
         plan,
         runtime,
-        components,
         max_concurrent,
     })
 }
@@ -314,7 +316,7 @@ fn cache_dir(store_dir: &Path) -> PathBuf {
 }
 
 /// Says on stderr how long compiling took when any component was not in the cache.
-fn report_compilation(components: &[LoadedComponent], cache: Option<&Path>) {
+fn report_compilation(components: &[Arc<LoadedComponent>], cache: Option<&Path>) {
     let compiled: Vec<_> = components.iter().filter(|c| c.compile.compiled).collect();
     if compiled.is_empty() {
         return;
@@ -537,8 +539,8 @@ fn shell_quoted(word: &str) -> String {
 
 async fn inspect(path: &Path, store_dir: &Path) -> anyhow::Result<ExitCode> {
     let file = ComponentFile::read(path)?;
-    let footprint = runtime::footprint(std::slice::from_ref(&file));
-    let runtime = Runtime::new(1, None, Some(&cache_dir(store_dir)), footprint)?;
+    let size = EngineSize::for_run(1, None, std::slice::from_ref(&file));
+    let runtime = Runtime::new(size, Some(&cache_dir(store_dir)))?;
     let component = runtime.load_bytes(path, &file.bytes).await?;
     let mut out = String::new();
     for op in &component.ops {
