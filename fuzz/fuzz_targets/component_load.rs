@@ -5,8 +5,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use host::runtime::Runtime;
-use host::runtime::footprint::Footprint;
+use host::runtime::{EngineSize, Runtime};
 use libfuzzer_sys::fuzz_target;
 
 fn setup() -> &'static (tokio::runtime::Runtime, Runtime) {
@@ -16,7 +15,7 @@ fn setup() -> &'static (tokio::runtime::Runtime, Runtime) {
             .enable_time()
             .build()
             .unwrap();
-        let runtime = Runtime::new(1, None, None, Footprint::RUST).expect("engine");
+        let runtime = Runtime::new(EngineSize::for_run(1, None, &[]), None).expect("engine");
         (tokio, runtime)
     })
 }

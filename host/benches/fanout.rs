@@ -21,8 +21,7 @@ use std::time::{Duration, Instant};
 use host::app::{self, App, JobSource, Settings};
 use host::events::{Event, EventKind, EventSink, NoEvents};
 use host::exec::Run;
-use host::runtime::Runtime;
-use host::runtime::footprint::Footprint;
+use host::runtime::{EngineSize, Runtime};
 
 /// The allocator `host` itself uses, so that figures match the binary.
 #[global_allocator]
@@ -69,7 +68,7 @@ fn millis(d: Duration) -> f64 {
 
 /// Raw wasmtime: instantiate + call `identity` + drop, `calls` times on one thread.
 async fn raw_per_call(calls: usize) -> Duration {
-    let runtime = Runtime::new(1, None, None, Footprint::RUST).expect("engine");
+    let runtime = Runtime::new(EngineSize::for_run(1, None, &[]), None).expect("engine");
     let component = runtime.load(&testkit()).await.expect("testkit loads");
     let inputs = vec![("value".to_string(), vec![0x01])];
     let mut samples = Vec::new();

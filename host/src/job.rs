@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use bytesize::ByteSize;
 use indexmap::IndexMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::limits::LimitsSpec;
 use crate::retry::RetrySpec;
@@ -109,7 +109,7 @@ pub struct OpSpec {
 }
 
 /// `[[ops.NAME.dirs]]`: a host directory made visible to the op.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirGrant {
     /// Host directory, relative to the job file.

@@ -9,6 +9,7 @@ pub mod events;
 pub mod exec;
 pub mod graph;
 pub mod job;
+pub mod keyed;
 pub mod limits;
 pub mod memory_usage;
 pub mod name;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bytesize::ByteSize;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The most linear memory any op may be given: the size of one slot of the instance pool.
 pub const MAX_MEMORY: u64 = 4 << 30;
@@ -35,11 +35,12 @@ pub struct LimitsSpec {
     pub max_log_size: Option<ByteSize>,
 }
 
-/// The limits a step runs under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The limits a step runs under; they travel with each step call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     pub memory: u64,
     pub fuel: u64,
+    #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     pub max_output_size: u64,
     pub max_step_output_size: u64,

@@ -6,7 +6,7 @@
 pub const MAX_LEN: usize = 128;
 
 /// Why a name or mapping key was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum NameError {
     #[error("it is empty")]
     Empty,

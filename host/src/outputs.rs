@@ -11,7 +11,7 @@ use crate::step_error::StepError;
 use crate::value::{self, NamedValues};
 
 /// One accepted value of a dynamic output.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DynamicValue {
     pub output: String,
     pub key: String,

@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 use petgraph::algo::toposort;
 use petgraph::graph::DiGraph;
 
+use crate::digest::Digest;
 use crate::job::{DirGrant, InputSpec, LoadedJob, OutputRef};
 use crate::limits::{LimitError, Limits};
 use crate::name::{self, NameError};
@@ -25,6 +26,8 @@ use crate::value;
 pub enum PlanError {
     #[error("invalid op name `{op}`: {reason}")]
     InvalidName { op: String, reason: NameError },
+    #[error("component `{component}` was not loaded")]
+    NotLoaded { component: String },
     #[error("op `{op}` uses unknown component `{component}`")]
     UnknownComponent { op: String, component: String },
     #[error("op `{op}`: component `{component}` has no op `{name}` (it has {available})")]
@@ -179,12 +182,27 @@ impl Node {
     }
 }
 
+/// A component of the plan: where it was read from, and the digest of the bytes read, by which
+/// a step names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component {
+    pub path: PathBuf,
+    pub digest: Digest,
+}
+
+/// What a loaded component is: the digest of its bytes and the ops it describes.
+#[derive(Debug, Clone)]
+pub struct Described {
+    pub digest: Digest,
+    pub ops: Vec<OpInfo>,
+}
+
 /// A checked job, ready to execute.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub job_name: String,
-    /// Component files, in job order.
-    pub components: Vec<PathBuf>,
+    /// Components, in job order.
+    pub components: Vec<Component>,
     /// Ops, in job order.
     pub nodes: Vec<Node>,
 }
@@ -226,8 +244,8 @@ impl Plan {
     }
 }
 
-/// Builds and checks the plan of `job`; `ops` holds, per component name, what it describes.
-pub fn build(job: &LoadedJob, ops: &IndexMap<String, Vec<OpInfo>>) -> Result<Plan, PlanError> {
+/// Builds and checks the plan of `job`; `described` holds every component of the job, by name.
+pub fn build(job: &LoadedJob, described: &IndexMap<String, Described>) -> Result<Plan, PlanError> {
     let index: HashMap<&str, usize> = job
         .job
         .ops
@@ -235,12 +253,20 @@ pub fn build(job: &LoadedJob, ops: &IndexMap<String, Vec<OpInfo>>) -> Result<Pla
         .enumerate()
         .map(|(i, name)| (name.as_str(), i))
         .collect();
-    let components: Vec<PathBuf> = job
+    let components = job
         .job
         .components
-        .values()
-        .map(|c| c.path.clone())
-        .collect();
+        .iter()
+        .map(|(name, spec)| match described.get(name) {
+            Some(loaded) => Ok(Component {
+                path: spec.path.clone(),
+                digest: loaded.digest,
+            }),
+            None => Err(PlanError::NotLoaded {
+                component: name.clone(),
+            }),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
 
     let mut nodes = Vec::with_capacity(job.job.ops.len());
     for (name, spec) in &job.job.ops {
@@ -257,9 +283,9 @@ pub fn build(job: &LoadedJob, ops: &IndexMap<String, Vec<OpInfo>>) -> Result<Pla
                 component: spec.component.clone(),
             })?;
         let op_name = spec.op.as_deref().unwrap_or(name);
-        let described = ops
+        let described = described
             .get(&spec.component)
-            .map(Vec::as_slice)
+            .map(|loaded| loaded.ops.as_slice())
             .unwrap_or_default();
         let op = described
             .iter()

@@ -1,5 +1,6 @@
-//! The Wasm side: one engine per run, each component compiled once and pre-instantiated, and
-//! every step attempt in a fresh `Store` with a deny-by-default WASI context.
+//! The Wasm side: one engine per process, shared by its runs, each component compiled once per
+//! process (found again by the digest of its bytes) and pre-instantiated, and every step attempt
+//! in a fresh `Store` with a deny-by-default WASI context.
 
 mod bindings;
 mod budget;
@@ -7,17 +8,18 @@ mod compile_cache;
 pub mod footprint;
 mod state;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
+use crate::digest::Digest;
 use crate::exec::{StepCall, StepChannel, StepRunner};
 use crate::limits::{Limits, MAX_MEMORY};
 use crate::op_info::OpInfo;
-use crate::plan::Plan;
 use crate::step_error::StepError;
 use crate::value::NamedValues;
 use bindings::{OpComponent, OpComponentPre};
@@ -68,9 +70,89 @@ pub enum LoadError {
     Cache { path: PathBuf, message: String },
 }
 
+/// Why a run cannot use an engine: it needs more of a setting than the engine was built for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the run needs `{setting}` = {needed}, but the engine was built for {built}")]
+pub struct EngineTooSmall {
+    pub setting: &'static str,
+    pub needed: u64,
+    pub built: u64,
+}
+
+/// What an engine is built for, and what a run needs of the engine it runs on: the instance
+/// pool is sized for `max_concurrent` steps of components of `footprint`, and the wasm stack is
+/// an engine setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineSize {
+    pub max_concurrent: usize,
+    /// Bytes of wasm stack of every step.
+    pub wasm_stack: u64,
+    pub footprint: Footprint,
+}
+
+impl EngineSize {
+    /// What a run of at most `max_concurrent` steps at once of the components in `files` needs,
+    /// with `wasm_stack` bytes of wasm stack (default 512 KiB).
+    pub fn for_run(
+        max_concurrent: usize,
+        wasm_stack: Option<u64>,
+        files: &[ComponentFile],
+    ) -> EngineSize {
+        EngineSize {
+            max_concurrent,
+            wasm_stack: wasm_stack.unwrap_or(DEFAULT_WASM_STACK),
+            footprint: footprint(files),
+        }
+    }
+
+    /// Checks that a run needing `self` fits an engine built for `built`, setting by setting.
+    pub fn check_fits(&self, built: &EngineSize) -> Result<(), EngineTooSmall> {
+        let (needs, has) = (&self.footprint, &built.footprint);
+        let settings = [
+            (
+                "max_concurrent",
+                self.max_concurrent as u64,
+                built.max_concurrent as u64,
+            ),
+            ("wasm_stack", self.wasm_stack, built.wasm_stack),
+            (
+                "core_instances",
+                needs.core_instances.into(),
+                has.core_instances.into(),
+            ),
+            ("memories", needs.memories.into(), has.memories.into()),
+            ("tables", needs.tables.into(), has.tables.into()),
+            (
+                "memories_per_module",
+                needs.memories_per_module.into(),
+                has.memories_per_module.into(),
+            ),
+            (
+                "tables_per_module",
+                needs.tables_per_module.into(),
+                has.tables_per_module.into(),
+            ),
+            ("table_elements", needs.table_elements, has.table_elements),
+        ];
+        match settings
+            .into_iter()
+            .find(|(_, needed, built)| needed > built)
+        {
+            Some((setting, needed, built)) => Err(EngineTooSmall {
+                setting,
+                needed,
+                built,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A compiled, pre-linked component and the ops it describes.
 pub struct LoadedComponent {
     pre: OpComponentPre<StepState>,
+    /// The digest of the component's bytes, by which steps name it.
+    pub digest: Digest,
     pub ops: Vec<OpInfo>,
     /// How long compiling (or loading from the cache) took, and whether it was compiled.
     pub compile: CompileReport,
@@ -122,24 +204,28 @@ pub fn footprint(files: &[ComponentFile]) -> Footprint {
         .fold(Footprint::RUST, Footprint::max)
 }
 
-/// The engine and the linker with Shoal's and WASI's imports.
+/// The engine, the linker with Shoal's and WASI's imports, and the components loaded so far:
+/// one per process, shared by every run (`Arc<Runtime>`).
 pub struct Runtime {
     engine: Engine,
     linker: Linker<StepState>,
     cache: Option<wasmtime::Cache>,
+    size: EngineSize,
+    /// Every component loaded, by the digest of its bytes: compiled once per process.
+    components: RwLock<HashMap<Digest, Arc<LoadedComponent>>>,
 }
 
 impl Runtime {
-    /// An engine whose instance pool has room for `max_concurrent` steps at once of components
-    /// that each take at most `footprint` (see [`footprint`]), giving every step `wasm_stack`
-    /// bytes of wasm stack (default 512 KiB). With `cache`, compiled components are kept in that
-    /// directory and reused by later processes.
-    pub fn new(
-        max_concurrent: usize,
-        wasm_stack: Option<u64>,
-        cache: Option<&Path>,
-        footprint: Footprint,
-    ) -> Result<Self, LoadError> {
+    /// An engine whose instance pool has room for `size.max_concurrent` steps at once of
+    /// components that each take at most `size.footprint` (see [`footprint`]), giving every
+    /// step `size.wasm_stack` bytes of wasm stack. With `cache`, compiled components are kept in
+    /// that directory and reused by later processes.
+    pub fn new(size: EngineSize, cache: Option<&Path>) -> Result<Self, LoadError> {
+        let EngineSize {
+            max_concurrent,
+            wasm_stack,
+            footprint,
+        } = size;
         let engine_error = |err: wasmtime::Error| LoadError::Engine(format!("{err:#}"));
         // Up to `max_concurrent` running steps, as many paused by backpressure, and one spare.
         let slots = u32::try_from(max_concurrent.max(1) * 2 + 1).unwrap_or(u32::MAX);
@@ -165,7 +251,7 @@ impl Runtime {
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(KEEP_RESIDENT)
             .pagemap_scan(wasmtime::Enabled::Auto);
-        let wasm_stack = usize::try_from(wasm_stack.unwrap_or(DEFAULT_WASM_STACK))
+        let wasm_stack = usize::try_from(wasm_stack)
             .map_err(|_| LoadError::Engine("`wasm_stack` is too large".to_string()))?;
         let mut config = Config::new();
         config
@@ -197,21 +283,44 @@ impl Runtime {
             engine,
             linker,
             cache,
+            size,
+            components: RwLock::default(),
         })
     }
 
+    /// What the engine was built for.
+    pub fn size(&self) -> EngineSize {
+        self.size
+    }
+
+    /// Checks that a run needing `needs` can run on this engine.
+    pub fn check_fits(&self, needs: &EngineSize) -> Result<(), EngineTooSmall> {
+        needs.check_fits(&self.size)
+    }
+
+    /// The loaded component whose bytes have digest `digest`.
+    pub fn component(&self, digest: &Digest) -> Option<Arc<LoadedComponent>> {
+        let components = self.components.read().expect("component registry");
+        components.get(digest).cloned()
+    }
+
     /// Compiles the component at `path`, links it and asks it to describe its ops.
-    pub async fn load(&self, path: &Path) -> Result<LoadedComponent, LoadError> {
+    pub async fn load(&self, path: &Path) -> Result<Arc<LoadedComponent>, LoadError> {
         let file = ComponentFile::read(path)?;
         self.load_bytes(path, &file.bytes).await
     }
 
-    /// Like [`Runtime::load`], for bytes already read; `path` names them in errors.
+    /// Like [`Runtime::load`], for bytes already read; `path` names them in errors. Bytes
+    /// loaded before in this process give the same component, not compiled again.
     pub async fn load_bytes(
         &self,
         path: &Path,
         bytes: &[u8],
-    ) -> Result<LoadedComponent, LoadError> {
+    ) -> Result<Arc<LoadedComponent>, LoadError> {
+        let digest = Digest::of(bytes);
+        if let Some(loaded) = self.component(&digest) {
+            return Ok(loaded);
+        }
         check_header(path, bytes)?;
         let compile_error = |err: wasmtime::Error| LoadError::Compile {
             path: path.to_path_buf(),
@@ -262,7 +371,15 @@ impl Runtime {
             path: path.to_path_buf(),
             message,
         })?;
-        Ok(LoadedComponent { pre, ops, compile })
+        let loaded = Arc::new(LoadedComponent {
+            pre,
+            digest,
+            ops,
+            compile,
+        });
+        // Two runs may have loaded the same bytes at once: both get the first one registered.
+        let mut components = self.components.write().expect("component registry");
+        Ok(components.entry(digest).or_insert(loaded).clone())
     }
 
     fn store(&self, state: StepState, limits: &Limits) -> Store<StepState> {
@@ -408,21 +525,15 @@ fn check_description(ops: &[OpInfo]) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the steps of one plan with its loaded components.
+/// Runs step calls on a shared engine, each with the component its call names by digest.
 pub struct WasmRunner {
-    runtime: Runtime,
-    plan: Arc<Plan>,
-    /// Indexed like [`Plan::components`].
-    components: Vec<LoadedComponent>,
+    runtime: Arc<Runtime>,
 }
 
 impl WasmRunner {
-    pub fn new(runtime: Runtime, plan: Arc<Plan>, components: Vec<LoadedComponent>) -> Self {
-        WasmRunner {
-            runtime,
-            plan,
-            components,
-        }
+    /// Runs steps of components loaded into `runtime`.
+    pub fn new(runtime: Arc<Runtime>) -> Self {
+        WasmRunner { runtime }
     }
 }
 
@@ -432,15 +543,28 @@ impl StepRunner for WasmRunner {
     /// of a larger shape than it was sized for are running), the step waits for room, and the
     /// wait does not count against its timeout.
     async fn run(&self, call: StepCall, channel: StepChannel) -> Result<NamedValues, StepError> {
-        let node = &self.plan.nodes[call.node];
-        let limits = node.limits;
-        let pre = &self.components[node.component].pre;
+        let component = self.runtime.component(&call.component).ok_or_else(|| {
+            StepError::Instantiate(format!("component `{}` is not loaded", call.component))
+        })?;
+        let op = component
+            .ops
+            .iter()
+            .find(|op| op.name == call.op)
+            .ok_or_else(|| {
+                StepError::Instantiate(format!(
+                    "component `{}` has no op `{}`",
+                    call.component, call.op
+                ))
+            })?;
+        let limits = call.limits;
+        let pre = &component.pre;
         let started = tokio::time::Instant::now();
         let mut pool_wait = Duration::ZERO;
         let (mut store, instantiated) = loop {
-            let mut store = self
-                .runtime
-                .store(StepState::new(node, channel.clone())?, &limits);
+            let mut store = self.runtime.store(
+                StepState::new(op, &limits, &call.grants, channel.clone())?,
+                &limits,
+            );
             let instantiated =
                 within(limits.timeout, &channel, pre.instantiate_async(&mut store)).await;
             match instantiated {
@@ -467,12 +591,13 @@ impl StepRunner for WasmRunner {
             }
             Some(Ok(instance)) => instance,
         };
+        let context = call.context;
         let ctx = bindings::Context {
-            run_id: call.run_id,
-            step_key: call.step_key,
-            mapping_keys: call.mapping_keys,
-            attempt: call.attempt,
-            config: node.config.clone(),
+            run_id: context.run_id,
+            step_key: context.step_key,
+            mapping_keys: context.mapping_keys,
+            attempt: context.attempt,
+            config: context.config,
         };
         let inputs = wit_inputs(call.inputs);
         let left = limits
@@ -480,7 +605,7 @@ impl StepRunner for WasmRunner {
             .saturating_sub(started.elapsed().saturating_sub(pool_wait));
         let run = instance
             .shoal_op_op()
-            .call_run(&mut store, &node.op.name, &ctx, &inputs);
+            .call_run(&mut store, &call.op, &ctx, &inputs);
         let returned = match within(left, &channel, run).await {
             None => Err(StepError::Timeout(limits.timeout)),
             Some(Ok(returned)) => Ok(returned),
@@ -511,7 +636,7 @@ async fn within<F: Future>(limit: Duration, channel: &StepChannel, work: F) -> O
 pub async fn load_all(
     runtime: &Runtime,
     files: &[ComponentFile],
-) -> Result<Vec<LoadedComponent>, LoadError> {
+) -> Result<Vec<Arc<LoadedComponent>>, LoadError> {
     let mut loaded = Vec::new();
     for file in files {
         loaded.push(runtime.load_bytes(&file.path, &file.bytes).await?);
@@ -522,6 +647,41 @@ pub async fn load_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_that_needs_more_than_its_engine_was_built_for_is_refused() {
+        let runtime = Runtime::new(EngineSize::for_run(2, None, &[]), None).expect("engine");
+        let built = runtime.size();
+        assert_eq!(runtime.check_fits(&built), Ok(()));
+        let smaller = EngineSize {
+            max_concurrent: 1,
+            ..built
+        };
+        assert_eq!(runtime.check_fits(&smaller), Ok(()));
+        let refused = |needs: EngineSize| runtime.check_fits(&needs).unwrap_err().to_string();
+        assert_eq!(
+            refused(EngineSize {
+                max_concurrent: 3,
+                ..built
+            }),
+            "the run needs `max_concurrent` = 3, but the engine was built for 2"
+        );
+        assert_eq!(
+            refused(EngineSize::for_run(2, Some(1 << 20), &[])),
+            "the run needs `wasm_stack` = 1048576, but the engine was built for 524288"
+        );
+        let python = Footprint {
+            core_instances: 14,
+            ..Footprint::RUST
+        };
+        assert_eq!(
+            refused(EngineSize {
+                footprint: python,
+                ..built
+            }),
+            "the run needs `core_instances` = 14, but the engine was built for 4"
+        );
+    }
 
     #[test]
     fn descriptions_follow_the_naming_rules_for_ops_inputs_and_outputs() {

@@ -8,8 +8,8 @@ use bytesize::ByteSize;
 use crate::name::NameError;
 use crate::value::CborError;
 
-/// A typed step failure.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A typed step failure; it serializes, so that a step run elsewhere can report it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum StepError {
     #[error("op failed: {0}")]
     OpFailed(String),

@@ -14,7 +14,7 @@ pub type KeyedValues = Vec<(String, Vec<u8>)>;
 pub const MAX_DEPTH: usize = 64;
 
 /// Why bytes from a guest are not one well-formed CBOR value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum CborError {
     #[error("invalid CBOR: {0}")]
     Malformed(String),

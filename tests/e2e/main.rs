@@ -6,10 +6,12 @@ mod backpressure;
 mod cli;
 mod compile_cache;
 mod durability;
+mod engine;
 mod examples;
 mod job_errors;
 mod leases;
 mod pool;
+mod remote;
 mod retries;
 #[cfg(unix)]
 mod signals;

@@ -64,12 +64,13 @@ fn a_multi_module_component_runs_at_max_concurrent_1_past_an_emit_window() {
 async fn a_step_that_finds_the_pool_full_waits_for_room() {
     use host::exec::{self, Prior, RunOptions};
     use host::runtime::footprint::Footprint;
-    use host::runtime::{self, ComponentFile, Runtime, WasmRunner};
+    use host::runtime::{ComponentFile, EngineSize, Runtime, WasmRunner};
     use std::sync::Arc;
 
     let dir = tempfile::tempdir().unwrap();
     let file = ComponentFile::read(&multi_module_testkit(dir.path(), 10)).unwrap();
-    let needs = runtime::footprint(std::slice::from_ref(&file));
+    let size = EngineSize::for_run(2, None, std::slice::from_ref(&file));
+    let needs = size.footprint;
     // `--max-concurrent 2` makes 5 slots: a fifth of the need per slot is one instance in all,
     // while the scheduler runs two steps at once.
     let fifth = |n: u32| n.div_ceil(5);
@@ -79,7 +80,11 @@ async fn a_step_that_finds_the_pool_full_waits_for_room() {
         tables: fifth(needs.tables),
         ..needs
     };
-    let runtime = Runtime::new(2, None, None, tight).unwrap();
+    let tight = EngineSize {
+        footprint: tight,
+        ..size
+    };
+    let runtime = Arc::new(Runtime::new(tight, None).unwrap());
     let component = runtime.load_bytes(&file.path, &file.bytes).await.unwrap();
     let job_path = dir.path().join("job.toml");
     std::fs::write(
@@ -94,9 +99,15 @@ async fn a_step_that_finds_the_pool_full_waits_for_room() {
     )
     .unwrap();
     let job = host::job::LoadedJob::load(&job_path).unwrap();
-    let described = indexmap::IndexMap::from([("big".to_string(), component.ops.clone())]);
+    let described = indexmap::IndexMap::from([(
+        "big".to_string(),
+        host::plan::Described {
+            digest: component.digest,
+            ops: component.ops.clone(),
+        },
+    )]);
     let plan = Arc::new(host::plan::build(&job, &described).unwrap());
-    let runner = Arc::new(WasmRunner::new(runtime, plan.clone(), vec![component]));
+    let runner = Arc::new(WasmRunner::new(runtime));
     let options = RunOptions {
         run_id: "pool".into(),
         max_concurrent: 2,

@@ -313,3 +313,30 @@ impl TopLevel {
         top
     }
 }
+
+/// Loads the components of the job at `path` into `runtime` and builds its plan, as `host run`
+/// does before its first step.
+pub async fn plan_on(runtime: &host::runtime::Runtime, path: &Path) -> host::plan::Plan {
+    use host::runtime::{self, ComponentFile};
+    let job = host::job::LoadedJob::load(path).expect("job loads");
+    let files: Vec<ComponentFile> = job
+        .job
+        .components
+        .values()
+        .map(|c| ComponentFile::read(&c.path).expect("component reads"))
+        .collect();
+    let loaded = runtime::load_all(runtime, &files)
+        .await
+        .expect("components load");
+    let described = job
+        .job
+        .components
+        .keys()
+        .cloned()
+        .zip(loaded.iter().map(|c| host::plan::Described {
+            digest: c.digest,
+            ops: c.ops.clone(),
+        }))
+        .collect();
+    host::plan::build(&job, &described).expect("plan builds")
+}

@@ -14,7 +14,7 @@ use crate::exec::{self, Prior, RunOptions};
 use crate::job::{self, LoadedJob};
 use crate::op_info::OpInfo;
 use crate::plan::{self, Plan};
-use crate::runtime::{self, ComponentFile, LoadedComponent, Runtime, WasmRunner};
+use crate::runtime::{self, ComponentFile, EngineSize, LoadedComponent, Runtime, WasmRunner};
 use crate::snapshot::RunSnapshot;
 use crate::store::Store;
 
@@ -46,8 +46,10 @@ pub struct Settings {
 /// A checked plan with its components loaded and the settings to run it.
 pub struct Prepared {
     pub plan: Plan,
-    pub runtime: Runtime,
-    pub components: Vec<LoadedComponent>,
+    /// The engine, with the plan's components loaded.
+    pub runtime: Arc<Runtime>,
+    /// The plan's components, in job order.
+    pub components: Vec<Arc<LoadedComponent>>,
     pub max_concurrent: usize,
     /// What a run of this records.
     pub snapshot: RunSnapshot,
@@ -87,7 +89,7 @@ impl Prepared {
             prior,
             cancel,
         };
-        let runner = Arc::new(WasmRunner::new(self.runtime, plan.clone(), self.components));
+        let runner = Arc::new(WasmRunner::new(self.runtime));
         exec::execute(plan, runner, options, sink).await
     }
 }
@@ -256,19 +258,22 @@ pub(super) async fn prepare_loaded(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let wasm_stack = job.job.execution.wasm_stack.map(|b| b.as_u64());
     let cache = store_dir.map(cache_dir);
-    let footprint = runtime::footprint(&files);
+    let size = EngineSize::for_run(max_concurrent, wasm_stack, &files);
     // After the cache directory exists, so that the check sees the store's real path.
-    let runtime = Runtime::new(max_concurrent, wasm_stack, cache.as_deref(), footprint)?;
+    let runtime = Arc::new(Runtime::new(size, cache.as_deref())?);
     if let Some(store_dir) = store_dir {
         job.check_grants_avoid(store_dir)?;
     }
     let components = runtime::load_all(&runtime, &files).await?;
-    let described: IndexMap<String, Vec<_>> = job
+    let described: IndexMap<String, plan::Described> = job
         .job
         .components
         .keys()
         .cloned()
-        .zip(components.iter().map(|c| c.ops.clone()))
+        .zip(components.iter().map(|c| plan::Described {
+            digest: c.digest,
+            ops: c.ops.clone(),
+        }))
         .collect();
     let plan = plan::build(&job, &described).map_err(|source| AppError::Plan {
         path: snapshot.job_path.clone(),
@@ -289,10 +294,10 @@ pub(super) async fn prepare_loaded(
 /// code is cached there.
 pub async fn describe(path: &Path, store_dir: Option<&Path>) -> Result<Vec<OpInfo>, AppError> {
     let file = ComponentFile::read(path)?;
-    let footprint = runtime::footprint(std::slice::from_ref(&file));
+    let size = EngineSize::for_run(1, None, std::slice::from_ref(&file));
     let cache = store_dir.map(cache_dir);
-    let runtime = Runtime::new(1, None, cache.as_deref(), footprint)?;
-    Ok(runtime.load_bytes(path, &file.bytes).await?.ops)
+    let runtime = Runtime::new(size, cache.as_deref())?;
+    Ok(runtime.load_bytes(path, &file.bytes).await?.ops.clone())
 }
 
 /// Where compiled components are cached: inside the run store.

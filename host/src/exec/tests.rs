@@ -1,19 +1,24 @@
 //! Scheduler tests with ops written in Rust, so no component is needed.
 
 use std::pin::Pin;
-
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::sync::Notify;
 
 use super::*;
-use crate::events::NoEvents;
+use crate::cancel::Cancel;
+use crate::events::{Event, EventSink, NoEvents};
+use crate::outputs::DynamicValue;
 use crate::plan::testing::plan;
+use crate::plan::{InputSource, Plan};
+use crate::step_key::StepKey;
+use crate::value::{self, KeyedValues};
 
 /// Runs the catalog ops of `plan::testing` natively.
 struct FakeRunner {
-    plan: Arc<Plan>,
     /// Notified when any `echo` step starts, so a producer can wait for its first clone.
     echo_started: Arc<Notify>,
     /// Step keys of every attempt run, in order.
@@ -60,10 +65,12 @@ impl FakeRunner {
         call: StepCall,
         channel: StepChannel,
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
-        self.calls.lock().unwrap().push(call.step_key.clone());
-        let node = &self.plan.nodes[call.node];
-        let config: FakeConfig = ciborium::from_reader(node.config.as_slice()).unwrap();
-        let op = node.op.name.clone();
+        self.calls
+            .lock()
+            .unwrap()
+            .push(call.context.step_key.clone());
+        let config: FakeConfig = ciborium::from_reader(call.context.config.as_slice()).unwrap();
+        let op = call.op.clone();
         let echo_started = self.echo_started.clone();
         let lead = self.lead.clone();
         let emit_lead = lead.clone();
@@ -142,9 +149,8 @@ impl StepRunner for FakeRunner {
     }
 }
 
-fn fake_runner(plan: &Arc<Plan>) -> Arc<FakeRunner> {
+fn fake_runner() -> Arc<FakeRunner> {
     Arc::new(FakeRunner {
-        plan: plan.clone(),
         echo_started: Arc::new(Notify::new()),
         calls: Default::default(),
         lead: Arc::default(),
@@ -179,7 +185,7 @@ async fn run_plan(
     emit_window: usize,
 ) -> (Run, Arc<FakeRunner>) {
     let plan = Arc::new(plan);
-    let runner = fake_runner(&plan);
+    let runner = fake_runner();
     let options = RunOptions {
         prior,
         run_id: "test".into(),
@@ -449,7 +455,7 @@ async fn run_stopped<F: Future<Output = ()> + Send + 'static>(
     stop: impl FnOnce(&FakeRunner) -> F,
 ) -> (Run, Vec<String>, Vec<&'static str>) {
     let plan = Arc::new(plan(ops).expect("test plan is valid"));
-    let runner = fake_runner(&plan);
+    let runner = fake_runner();
     let cancel = Cancel::with_grace(grace);
     let stopped = stop(&runner);
     let requester = cancel.clone();

@@ -4,7 +4,7 @@ use super::*;
 use crate::job::Job;
 
 /// A catalog with one component `c` holding ops shaped like the seed examples.
-pub fn catalog() -> IndexMap<String, Vec<OpInfo>> {
+pub fn catalog() -> IndexMap<String, Described> {
     let op = OpInfo::new;
     let ops = vec![
         op("emit", &[], &[("result", true)]),
@@ -16,7 +16,11 @@ pub fn catalog() -> IndexMap<String, Vec<OpInfo>> {
         op("sum", &["xs"], &[("result", false)]),
         op("gather", &["xs"], &[("result", false)]),
     ];
-    IndexMap::from([("c".to_string(), ops)])
+    let c = Described {
+        digest: Digest::of(b"c"),
+        ops,
+    };
+    IndexMap::from([("c".to_string(), c)])
 }
 
 pub fn plan(ops: &str) -> Result<Plan, PlanError> {

@@ -8,10 +8,10 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{DynamicValue, OpError, Outputs, shoal};
 use super::budget::MemoryBudget;
-use crate::exec::StepChannel;
+use crate::exec::{Grants, LogLevel, StepChannel, Stream};
 use crate::limits::{LOG_CALL_OVERHEAD, Limits};
+use crate::op_info::OpInfo;
 use crate::outputs::{self, OutputGuard};
-use crate::plan::Node;
 use crate::step_error::StepError;
 use crate::value::NamedValues;
 
@@ -38,11 +38,16 @@ impl StepState {
         Self::with_wasi(WasiCtx::builder(), None, limits)
     }
 
-    /// State for one attempt of `node`: only the directories and environment variables the
-    /// job grants it.
-    pub fn new(node: &Node, channel: StepChannel) -> Result<Self, StepError> {
+    /// State for one attempt of `op` under `limits`: only the directories and environment
+    /// variables in `grants`.
+    pub fn new(
+        op: &OpInfo,
+        limits: &Limits,
+        grants: &Grants,
+        channel: StepChannel,
+    ) -> Result<Self, StepError> {
         let mut wasi = WasiCtx::builder();
-        for dir in &node.dirs {
+        for dir in &grants.dirs {
             let perms = if dir.writable {
                 FsPerms::ReadWrite
             } else {
@@ -56,13 +61,11 @@ impl StepState {
                     ))
                 })?;
         }
-        for name in &node.env {
-            if let Ok(value) = std::env::var(name) {
-                wasi.env(name, value);
-            }
+        for (name, value) in &grants.env {
+            wasi.env(name, value);
         }
-        let guard = OutputGuard::new(&node.op, &node.limits);
-        Ok(Self::with_wasi(wasi, Some((guard, channel)), &node.limits))
+        let guard = OutputGuard::new(op, limits);
+        Ok(Self::with_wasi(wasi, Some((guard, channel)), limits))
     }
 
     fn with_wasi(
@@ -140,7 +143,10 @@ impl StepState {
     ) -> Result<NamedValues, StepError> {
         let log_exceeded = self.log_exceeded();
         let (mut guard, channel) = self.step.expect("finish is only called on step states");
-        for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+        for (stream, pipe) in [
+            (Stream::Stdout, &self.stdout),
+            (Stream::Stderr, &self.stderr),
+        ] {
             let text = pipe.contents();
             // The byte past the limit only told that the limit was passed.
             let kept = text
@@ -236,11 +242,11 @@ impl shoal::op::log::Host for StepState {
         }
         self.log_left -= size;
         let level = match level {
-            Level::Trace => "trace",
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
+            Level::Trace => LogLevel::Trace,
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
         };
         if let Some((_, channel)) = &self.step {
             channel.log(level, message).await;
