@@ -6,6 +6,7 @@
 //! digest and bytes of every component), and resume and re-execute rebuild the run from it, so
 //! that an edited job file or a rebuilt component cannot silently change a recorded computation.
 
+mod engine;
 mod error;
 mod handle;
 mod load;
@@ -43,6 +44,7 @@ pub struct App {
     store_dir: PathBuf,
     store: Mutex<Store>,
     running: Running,
+    engine: engine::SharedEngine,
 }
 
 impl App {
@@ -52,6 +54,7 @@ impl App {
             store_dir: store_dir.to_path_buf(),
             store: Mutex::new(Store::open(store_dir)?),
             running: Running::default(),
+            engine: engine::SharedEngine::default(),
         })
     }
 
@@ -72,7 +75,13 @@ impl App {
         source: &JobSource,
         settings: &Settings,
     ) -> Result<RunHandle, AppError> {
-        let prepared = prepare(source, settings, Some(&self.store_dir)).await?;
+        let prepared = load::prepare_loaded(
+            source.read()?,
+            settings,
+            Some(&self.store_dir),
+            &self.engine,
+        )
+        .await?;
         let id = self.begin(&prepared, None)?;
         self.handle(id, None, prepared, crate::exec::Prior::default())
     }
@@ -163,7 +172,7 @@ impl App {
         settings: &Settings,
     ) -> Result<Prepared, AppError> {
         let loaded = source.load(&self.store())?;
-        load::prepare_loaded(loaded, settings, Some(&self.store_dir)).await
+        load::prepare_loaded(loaded, settings, Some(&self.store_dir), &self.engine).await
     }
 
     /// Records a new run of `prepared`, leased to this process, and returns its id.

@@ -105,6 +105,15 @@ impl EngineSize {
         }
     }
 
+    /// Room for a run needing `self` and for one needing `other`.
+    pub fn union(&self, other: &EngineSize) -> EngineSize {
+        EngineSize {
+            max_concurrent: self.max_concurrent.max(other.max_concurrent),
+            wasm_stack: self.wasm_stack.max(other.wasm_stack),
+            footprint: self.footprint.max(other.footprint),
+        }
+    }
+
     /// Checks that a run needing `self` fits an engine built for `built`, setting by setting.
     pub fn check_fits(&self, built: &EngineSize) -> Result<(), EngineTooSmall> {
         let (needs, has) = (&self.footprint, &built.footprint);

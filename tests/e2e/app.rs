@@ -1,5 +1,6 @@
 //! The application API, as a service or a test harness drives it without the CLI.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use host::app::{App, AppError, JobSource, Settings};
@@ -71,5 +72,31 @@ fn cancel_stops_a_run_this_process_executes_and_it_resumes() {
         let run = resumed.execute(&mut NoEvents).await.unwrap();
         assert!(run.succeeded());
         assert_eq!(app.store().run(&id).unwrap().status, RunStatus::Success);
+    });
+}
+
+#[test]
+fn runs_of_one_app_share_its_engine_until_one_needs_more() {
+    let job = TempJob::new("[ops.fan_out]\ncomponent = 'testkit'\nconfig = { n = 3 }\n");
+    let store = tempfile::tempdir().unwrap();
+    let app = App::open(store.path()).unwrap();
+    let source = JobSource::file(&job.path());
+    let with = |max_concurrent| Settings {
+        max_concurrent: Some(max_concurrent),
+    };
+    tokio().block_on(async {
+        let first = app.submit(&source, &with(2)).await.unwrap();
+        let second = app.submit(&source, &with(1)).await.unwrap();
+        let engine = |handle: &host::app::RunHandle| handle.prepared().runtime.clone();
+        assert!(Arc::ptr_eq(&engine(&first), &engine(&second)));
+        // More concurrency than the pool has room for: a larger engine, shared from then on.
+        let third = app.submit(&source, &with(4)).await.unwrap();
+        let fourth = app.submit(&source, &with(3)).await.unwrap();
+        assert!(!Arc::ptr_eq(&engine(&first), &engine(&third)));
+        assert!(Arc::ptr_eq(&engine(&third), &engine(&fourth)));
+        assert_eq!(engine(&third).size().max_concurrent, 4);
+        for handle in [first, second, third, fourth] {
+            assert!(handle.execute(&mut NoEvents).await.unwrap().succeeded());
+        }
     });
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use super::AppError;
+use super::engine::SharedEngine;
 use crate::cancel::Cancel;
 use crate::digest::Digest;
 use crate::events::EventSink;
@@ -133,7 +134,7 @@ impl Loaded {
 
 impl JobSource {
     /// Reads the job, the run config and the components now.
-    fn read(&self) -> Result<Loaded, AppError> {
+    pub(super) fn read(&self) -> Result<Loaded, AppError> {
         let snapshot = RunSnapshot {
             job_path: self.job.clone(),
             job_text: job::read(&self.job)?,
@@ -237,14 +238,17 @@ pub async fn prepare(
     settings: &Settings,
     store_dir: Option<&Path>,
 ) -> Result<Prepared, AppError> {
-    prepare_loaded(source.read()?, settings, store_dir).await
+    let engine = SharedEngine::default();
+    prepare_loaded(source.read()?, settings, store_dir, &engine).await
 }
 
-/// Compiles `loaded`'s components into an engine sized for them and builds its plan.
+/// Compiles `loaded`'s components into an engine of `engine` that has room for them, and builds
+/// its plan.
 pub(super) async fn prepare_loaded(
     loaded: Loaded,
     settings: &Settings,
     store_dir: Option<&Path>,
+    engine: &SharedEngine,
 ) -> Result<Prepared, AppError> {
     let Loaded {
         snapshot,
@@ -260,7 +264,7 @@ pub(super) async fn prepare_loaded(
     let cache = store_dir.map(cache_dir);
     let size = EngineSize::for_run(max_concurrent, wasm_stack, &files);
     // After the cache directory exists, so that the check sees the store's real path.
-    let runtime = Arc::new(Runtime::new(size, cache.as_deref())?);
+    let runtime = engine.for_run(size, cache.as_deref())?;
     if let Some(store_dir) = store_dir {
         job.check_grants_avoid(store_dir)?;
     }
