@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 
 use host::cancel::Cancel;
 use host::cli;
-use host::events::{Event, EventKind, EventSink, NoEvents};
+use host::events::{Event, EventKind, EventSink, NoEvents, SinkError};
 use host::exec::{Prior, Run};
 use host::runtime::Runtime;
 use host::runtime::footprint::Footprint;
-use host::store::{RunRecord, RunStatus, Store};
+use host::store::{RunRecord, RunStatus, RunStore, SqliteStore};
 
 /// The allocator `host` itself uses, so that figures match the binary.
 #[global_allocator]
@@ -146,7 +146,7 @@ async fn run_once(
         .expect("job loads");
     let start = Instant::now();
     let run = if stored {
-        let mut store = Store::open(&dir.join("store")).expect("store opens");
+        let store = SqliteStore::open(&dir.join("store")).expect("store opens");
         let id = format!("bench-{}", fastrand::u64(..));
         let record = RunRecord {
             id: id.clone(),
@@ -284,13 +284,14 @@ struct FirstSuccess {
 }
 
 impl EventSink for FirstSuccess {
-    fn event(&mut self, event: &Event<'_>) {
-        if let (EventKind::StepSuccess { .. }, Some(key)) = (&event.kind, event.step_key)
+    fn event(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
+        if let (EventKind::StepSuccess { .. }, Some(key)) = (&event.kind, event.step_key.as_deref())
             && key.starts_with(self.op)
             && key[self.op.len()..].starts_with('[')
         {
             self.at.lock().unwrap().get_or_insert_with(Instant::now);
         }
+        Ok(())
     }
 }
 

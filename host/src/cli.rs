@@ -23,7 +23,7 @@ use crate::plan::{self, Plan};
 use crate::report;
 use crate::runtime::{self, ComponentFile, LoadedComponent, Runtime, WasmRunner};
 use crate::selection::Selection;
-use crate::store::{self, RunRecord, RunStatus, Store};
+use crate::store::{self, RunRecord, RunStatus, RunStore, SqliteStore};
 use interrupt::Interrupts;
 
 /// Shoal: run WebAssembly component ops as jobs with dynamic map/collect.
@@ -185,17 +185,17 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
             select,
             execution,
         } => reexecute(&run_id, &select, &execution, store_dir).await,
-        Command::Runs => history::runs(&Store::open(store_dir)?),
-        Command::Show { run_id } => history::show(&Store::open(store_dir)?, &run_id),
+        Command::Runs => history::runs(&SqliteStore::open(store_dir)?),
+        Command::Show { run_id } => history::show(&SqliteStore::open(store_dir)?, &run_id),
         Command::Logs { run_id, step } => {
-            history::logs(&Store::open(store_dir)?, &run_id, step.as_deref())
+            history::logs(&SqliteStore::open(store_dir)?, &run_id, step.as_deref())
         }
         Command::Output {
             run_id,
             step_key,
             output,
         } => history::output(
-            &Store::open(store_dir)?,
+            &SqliteStore::open(store_dir)?,
             &run_id,
             &step_key,
             output.as_deref(),
@@ -343,8 +343,8 @@ async fn run(
         Some(store_dir),
     )
     .await?;
-    let mut store = Store::open(store_dir)?;
-    let id = begin(&mut store, &prepared, job_path, run_config, None)?;
+    let store = SqliteStore::open(store_dir)?;
+    let id = begin(&store, &prepared, job_path, run_config, None)?;
     let recorded = store.sink(&id)?;
     execute(
         prepared,
@@ -359,7 +359,7 @@ async fn run(
 
 /// Records a new run of `prepared`, leased to this process, and returns its id.
 fn begin(
-    store: &mut Store,
+    store: &dyn RunStore,
     prepared: &Prepared,
     job_path: &Path,
     run_config: Option<&Path>,
@@ -409,7 +409,7 @@ async fn reexecute(
     execution: &ExecutionArgs,
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let mut store = Store::open(store_dir)?;
+    let store = SqliteStore::open(store_dir)?;
     let record = store.run(parent)?;
     // Its committed outputs would still change, and the steps it runs would run twice.
     record
@@ -421,7 +421,7 @@ async fn reexecute(
     prior.succeeded.retain(|(key, _)| !selection.covers(key));
     prior.emitted.retain(|(key, _, _)| !selection.covers(key));
     let id = begin(
-        &mut store,
+        &store,
         &prepared,
         &record.job_path,
         record.config_path.as_deref(),
@@ -463,7 +463,7 @@ async fn resume(
     execution: &ExecutionArgs,
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let mut store = Store::open(store_dir)?;
+    let store = SqliteStore::open(store_dir)?;
     let record = store.run(run_id)?;
     let cannot = || format!("cannot resume run `{run_id}`");
     // Checked before loading anything, so that a refusal is quick; again when taking the run
@@ -489,7 +489,7 @@ async fn resume(
 /// SIGTERM stops it (see [`interrupt`]).
 async fn execute(
     prepared: Prepared,
-    recorded: store::StoreSink,
+    recorded: Box<dyn store::RecordingSink>,
     run_id: String,
     prior: Prior,
     json: bool,

@@ -21,7 +21,7 @@ use indexmap::IndexMap;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::cancel::Cancel;
-use crate::events::{Event, EventKind, EventSink};
+use crate::events::{Event, EventKind, EventSink, SinkError};
 use crate::memory_usage;
 use crate::outputs::DynamicValue;
 use crate::packed::PackedValues;
@@ -317,19 +317,25 @@ pub struct Run {
     /// Steps the plan called for that the run ended without resolving (neither succeeded,
     /// failed nor skipped): a scheduler bug, which must fail the run rather than drop data.
     pub unresolved: Vec<String>,
+    /// Why the event sink stopped taking events (the run store failed), which stopped the run.
+    pub sink_error: Option<SinkError>,
 }
 
 impl Run {
-    /// True when every step the plan called for succeeded.
+    /// True when every step the plan called for succeeded, and was recorded.
     pub fn succeeded(&self) -> bool {
-        self.unresolved.is_empty() && self.steps.iter().all(|s| s.status == Status::Succeeded)
+        self.sink_error.is_none()
+            && self.unresolved.is_empty()
+            && self.steps.iter().all(|s| s.status == Status::Succeeded)
     }
 
-    /// True when the run was stopped with steps queued or running (aborted).
+    /// True when the run was asked to stop, and did with steps queued or running (aborted).
     pub fn canceled(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| matches!(s.status, Status::Queued | Status::Running))
+        self.sink_error.is_none()
+            && self
+                .steps
+                .iter()
+                .any(|s| matches!(s.status, Status::Queued | Status::Running))
     }
 
     /// The step with this key, if it was created.
@@ -439,6 +445,7 @@ pub async fn execute<R: StepRunner>(
         duration: Duration::ZERO,
         peak_rss_bytes: None,
         unresolved: Vec::new(),
+        sink_error: None,
     };
     let mut scheduler = Scheduler {
         run,
@@ -450,7 +457,7 @@ pub async fn execute<R: StepRunner>(
     scheduler.event(
         None,
         EventKind::RunStart {
-            job: &plan.job_name,
+            job: (&plan.job_name).into(),
         },
     );
     scheduler.restore(options.prior);
@@ -483,6 +490,11 @@ pub async fn execute<R: StepRunner>(
         .is_requested()
         .then(|| tokio::time::Instant::now() + options.cancel.grace());
     loop {
+        // A sink that failed stops the run at once, as a cancel without grace: nothing it does
+        // from then on could be recorded.
+        if stopping.is_none() && scheduler.run.sink_error.is_some() {
+            stopping = Some(tokio::time::Instant::now());
+        }
         // Paused steps still hold an instance: at most `max_concurrent` of them are allowed
         // for (the instance pool has room for twice `max_concurrent`).
         while stopping.is_none()
@@ -588,8 +600,9 @@ pub async fn execute<R: StepRunner>(
         }
     }
 
-    // A canceled run leaves steps unfinished on purpose; `resume` runs them.
-    if !scheduler.run.canceled() {
+    // A canceled run, or one whose sink failed, leaves steps unfinished on purpose; `resume`
+    // runs them.
+    if !scheduler.run.canceled() && scheduler.run.sink_error.is_none() {
         scheduler.run.unresolved = scheduler.unresolved();
     }
     scheduler.run.duration = started.elapsed();
@@ -626,10 +639,15 @@ pub async fn execute<R: StepRunner>(
 }
 
 impl Scheduler<'_> {
+    /// Sends an event; the first sink failure is kept, and stops the run (see [`execute`]).
     fn event(&mut self, step: Option<usize>, kind: EventKind<'_>) {
         let step_key = step.map(|s| self.run.steps[s].name.as_str());
-        self.sink
+        let sent = self
+            .sink
             .event(&Event::now(&self.run.run_id, step_key, kind));
+        if let Err(err) = sent {
+            self.run.sink_error.get_or_insert(err);
+        }
     }
 
     /// Recreates the committed steps of an interrupted execution, then starts what they unblock.
@@ -658,7 +676,13 @@ impl Scheduler<'_> {
     }
 
     fn log(&mut self, step: usize, level: &str, message: &str) {
-        self.event(Some(step), EventKind::Logs { level, message });
+        self.event(
+            Some(step),
+            EventKind::Logs {
+                level: level.into(),
+                message: message.into(),
+            },
+        );
     }
 
     fn start(&mut self, step: usize) -> StepCall {
@@ -706,9 +730,9 @@ impl Scheduler<'_> {
         self.event(
             Some(step),
             EventKind::StepOutput {
-                output: &output,
-                mapping_key: Some(&key),
-                value: &value,
+                output: (&output).into(),
+                mapping_key: Some((&key).into()),
+                value: (&value).into(),
             },
         );
         self.run
@@ -850,7 +874,7 @@ impl Scheduler<'_> {
                     Some(step),
                     EventKind::StepUpForRetry {
                         error_kind: err.kind(),
-                        error: err.to_string(),
+                        error: err.to_string().into(),
                         attempt,
                         delay_ms: delay.as_secs_f64() * 1e3,
                     },
@@ -863,9 +887,9 @@ impl Scheduler<'_> {
                     self.event(
                         Some(step),
                         EventKind::StepOutput {
-                            output,
+                            output: output.into(),
                             mapping_key: None,
-                            value,
+                            value: value.into(),
                         },
                     );
                 }
@@ -878,8 +902,8 @@ impl Scheduler<'_> {
                     Some(step),
                     EventKind::StepFailure {
                         error_kind: err.kind(),
-                        error: err.to_string(),
-                        backtrace: err.backtrace(),
+                        error: err.to_string().into(),
+                        backtrace: err.backtrace().map(Into::into),
                         duration_ms,
                     },
                 );
@@ -990,7 +1014,12 @@ impl Scheduler<'_> {
             Status::Queued => self.ready.push_back(id),
             Status::Skipped(reason) => {
                 let reason = reason.clone();
-                self.event(Some(id), EventKind::StepSkipped { reason: &reason });
+                self.event(
+                    Some(id),
+                    EventKind::StepSkipped {
+                        reason: (&*reason).into(),
+                    },
+                );
                 self.wake(id);
             }
             _ => unreachable!("a new step is queued or skipped"),

@@ -5,6 +5,7 @@ mod backpressure;
 mod cli;
 mod compile_cache;
 mod durability;
+mod event_stream;
 mod examples;
 mod job_errors;
 mod leases;
