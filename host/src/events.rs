@@ -125,7 +125,7 @@ impl EventKind<'_> {
     }
 }
 
-fn cbor_as_json<S: Serializer>(bytes: &Cow<'_, [u8]>, serializer: S) -> Result<S::Ok, S::Error> {
+fn cbor_as_json<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
     value::to_json(bytes).serialize(serializer)
 }
 
