@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use host::app::{self, App, JobSource, Settings};
-use host::events::{Event, EventKind, EventSink, NoEvents};
+use host::events::{Event, EventKind, EventSink, NoEvents, SinkError};
 use host::exec::Run;
 use host::runtime::{EngineSize, Runtime};
 
@@ -260,13 +260,14 @@ struct FirstSuccess {
 }
 
 impl EventSink for FirstSuccess {
-    fn event(&mut self, event: &Event<'_>) {
-        if let (EventKind::StepSuccess { .. }, Some(key)) = (&event.kind, event.step_key)
+    fn event(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
+        if let (EventKind::StepSuccess { .. }, Some(key)) = (&event.kind, event.step_key.as_deref())
             && key.starts_with(self.op)
             && key[self.op.len()..].starts_with('[')
         {
             self.at.lock().unwrap().get_or_insert_with(Instant::now);
         }
+        Ok(())
     }
 }
 

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::cancel::Cancel;
 use crate::snapshot::RunSnapshot;
-use crate::store::{RunRecord, RunStatus, Store};
+use crate::store::{RunRecord, RunStatus, RunStore, SqliteStore};
 pub use error::AppError;
 pub use handle::RunHandle;
 pub use load::{JobSource, Prepared, Settings, cache_dir, describe, prepare};
@@ -41,21 +41,28 @@ type Running = Arc<Mutex<HashMap<String, Cancel>>>;
 
 /// One run store and the runs this process executes from it.
 pub struct App {
+    /// Holds the compiled-component cache, which no op may be granted.
     store_dir: PathBuf,
-    store: Mutex<Store>,
+    store: Arc<dyn RunStore>,
     running: Running,
     engine: engine::SharedEngine,
 }
 
 impl App {
-    /// Opens (creating if needed) the run store in `store_dir`.
+    /// Opens (creating if needed) the SQLite run store in `store_dir`.
     pub fn open(store_dir: &Path) -> Result<App, AppError> {
-        Ok(App {
+        let store = Arc::new(SqliteStore::open(store_dir)?);
+        Ok(App::with_store(store, store_dir))
+    }
+
+    /// An application over `store`, caching compiled components in `store_dir`.
+    pub fn with_store(store: Arc<dyn RunStore>, store_dir: &Path) -> App {
+        App {
             store_dir: store_dir.to_path_buf(),
-            store: Mutex::new(Store::open(store_dir)?),
+            store,
             running: Running::default(),
             engine: engine::SharedEngine::default(),
-        })
+        }
     }
 
     pub fn store_dir(&self) -> &Path {
@@ -63,10 +70,8 @@ impl App {
     }
 
     /// The run store, for queries.
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.store
-            .lock()
-            .expect("no thread panics holding the store")
+    pub fn store(&self) -> &dyn RunStore {
+        &*self.store
     }
 
     /// Records a new run of `source` and returns it ready to execute.
@@ -101,11 +106,9 @@ impl App {
             reload: false,
         };
         let prepared = self.prepare_recorded(&source, settings).await?;
-        let mut store = self.store();
-        store.claim(run_id)?;
+        self.store.claim(run_id)?;
         // Read once this process owns the run, so that no other can add to it meanwhile.
-        let prior = prior::committed(&store, run_id, &prepared.plan)?;
-        drop(store);
+        let prior = prior::committed(self.store(), run_id, &prepared.plan)?;
         self.handle(run_id.to_string(), None, prepared, prior)
     }
 
@@ -128,7 +131,7 @@ impl App {
             reload: request.reload,
         };
         let prepared = self.prepare_recorded(&source, settings).await?;
-        let mut prior = prior::committed(&self.store(), parent, &prepared.plan)?;
+        let mut prior = prior::committed(self.store(), parent, &prepared.plan)?;
         let selection =
             crate::selection::Selection::parse(&prepared.plan, &request.select, &prior)?;
         prior.succeeded.retain(|(key, _)| !selection.covers(key));
@@ -171,7 +174,7 @@ impl App {
         source: &load::Recorded<'_>,
         settings: &Settings,
     ) -> Result<Prepared, AppError> {
-        let loaded = source.load(&self.store())?;
+        let loaded = source.load(self.store())?;
         load::prepare_loaded(loaded, settings, Some(&self.store_dir), &self.engine).await
     }
 

@@ -15,7 +15,7 @@ use crate::app::{self, App, AppError, JobSource, Prepared, Reexecution, RunHandl
 use crate::events::{EventSink, JsonLines};
 use crate::graph::{self, Format};
 use crate::report;
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, SqliteStore, StoreError};
 use interrupt::Interrupts;
 
 /// Shoal: run WebAssembly component ops as jobs with dynamic map/collect.
@@ -195,17 +195,17 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
             };
             reexecute(&run_id, &request, &execution, store_dir).await
         }
-        Command::Runs => history::runs(&Store::open(store_dir)?),
-        Command::Show { run_id } => history::show(&Store::open(store_dir)?, &run_id),
+        Command::Runs => history::runs(&SqliteStore::open(store_dir)?),
+        Command::Show { run_id } => history::show(&SqliteStore::open(store_dir)?, &run_id),
         Command::Logs { run_id, step } => {
-            history::logs(&Store::open(store_dir)?, &run_id, step.as_deref())
+            history::logs(&SqliteStore::open(store_dir)?, &run_id, step.as_deref())
         }
         Command::Output {
             run_id,
             step_key,
             output,
         } => history::output(
-            &Store::open(store_dir)?,
+            &SqliteStore::open(store_dir)?,
             &run_id,
             &step_key,
             output.as_deref(),

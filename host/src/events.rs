@@ -1,58 +1,72 @@
 //! Run events, named after Dagster's `DagsterEventType` so that users recognise them, and the
 //! sinks they go to (`--json` writes them to stdout as JSON Lines).
 
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::{Serialize, Serializer};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::step_error::ErrorKind;
 use crate::value;
 
-/// One event of a run.
-#[derive(Debug, Serialize)]
+/// One event of a run. The scheduler emits it borrowing what it describes; read back (from
+/// `--json` output or the run store) it owns its text: `Event<'static>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event<'a> {
     #[serde(flatten)]
     pub kind: EventKind<'a>,
-    pub run_id: &'a str,
+    pub run_id: Cow<'a, str>,
     /// Seconds since the Unix epoch.
     pub timestamp: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub step_key: Option<&'a str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_key: Option<Cow<'a, str>>,
+    /// For an event a re-execution copied from its parent run: the parent's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<Cow<'a, str>>,
 }
 
 /// What happened.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EventKind<'a> {
     RunStart {
-        job: &'a str,
+        job: Cow<'a, str>,
     },
     StepStart {
         attempt: u32,
     },
     StepOutput {
-        output: &'a str,
+        output: Cow<'a, str>,
         /// Set for the values of a dynamic output.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        mapping_key: Option<&'a str>,
-        /// The CBOR value rendered as JSON.
-        #[serde(serialize_with = "cbor_as_json")]
-        value: &'a [u8],
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mapping_key: Option<Cow<'a, str>>,
+        /// The CBOR value, rendered as JSON. Empty only where the value is kept apart: the run
+        /// store's event rows leave it to its blobs (no CBOR item is empty).
+        #[serde(
+            default,
+            skip_serializing_if = "<[u8]>::is_empty",
+            serialize_with = "cbor_as_json",
+            deserialize_with = "json_as_cbor"
+        )]
+        value: Cow<'a, [u8]>,
     },
     StepSuccess {
         duration_ms: f64,
     },
     StepFailure {
-        error_kind: &'static str,
-        error: String,
+        error_kind: ErrorKind,
+        error: Cow<'a, str>,
         /// The guest's call stack, for traps.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        backtrace: Option<&'a str>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backtrace: Option<Cow<'a, str>>,
         duration_ms: f64,
     },
     /// An attempt failed and the step will run again after `delay_ms`.
     StepUpForRetry {
-        error_kind: &'static str,
-        error: String,
+        error_kind: ErrorKind,
+        error: Cow<'a, str>,
         /// The attempt that failed.
         attempt: u32,
         delay_ms: f64,
@@ -62,31 +76,31 @@ pub enum EventKind<'a> {
         attempt: u32,
     },
     StepSkipped {
-        reason: &'a str,
+        reason: Cow<'a, str>,
     },
     Logs {
-        level: &'a str,
-        message: &'a str,
+        level: Cow<'a, str>,
+        message: Cow<'a, str>,
     },
     RunSuccess {
         duration_ms: f64,
         /// The host's peak resident memory, where the OS reports it.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         peak_rss_bytes: Option<u64>,
     },
     RunFailure {
         duration_ms: f64,
         failed_steps: Vec<String>,
         /// Steps the plan called for that never finished (see `Run::unresolved`).
-        #[serde(skip_serializing_if = "Vec::is_empty")]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         unresolved_steps: Vec<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         peak_rss_bytes: Option<u64>,
     },
     /// The run was asked to stop (SIGINT, SIGTERM) and did, with steps left to run.
     RunCanceled {
         duration_ms: f64,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         peak_rss_bytes: Option<u64>,
     },
 }
@@ -111,8 +125,17 @@ impl EventKind<'_> {
     }
 }
 
-fn cbor_as_json<S: Serializer>(bytes: &&[u8], serializer: S) -> Result<S::Ok, S::Error> {
+fn cbor_as_json<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
     value::to_json(bytes).serialize(serializer)
+}
+
+/// The inverse of [`cbor_as_json`] on what it renders: JSON as CBOR, which renders back as the
+/// same JSON.
+fn json_as_cbor<'de, 'a, D: Deserializer<'de>>(deserializer: D) -> Result<Cow<'a, [u8]>, D::Error> {
+    let json = serde_json::Value::deserialize(deserializer)?;
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&json, &mut bytes).map_err(D::Error::custom)?;
+    Ok(Cow::Owned(bytes))
 }
 
 /// Seconds since the Unix epoch.
@@ -125,40 +148,58 @@ pub fn unix_now() -> f64 {
 impl<'a> Event<'a> {
     /// An event stamped with the current time.
     pub fn now(run_id: &'a str, step_key: Option<&'a str>, kind: EventKind<'a>) -> Self {
-        let timestamp = unix_now();
         Event {
             kind,
-            run_id,
-            timestamp,
-            step_key,
+            run_id: Cow::Borrowed(run_id),
+            timestamp: unix_now(),
+            step_key: step_key.map(Cow::Borrowed),
+            reused_from: None,
         }
+    }
+}
+
+/// Why a sink could not take an event: it stopped, and takes none from then on (a run store
+/// whose writer failed). The scheduler stops the run on it rather than run on unrecorded.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct SinkError(Arc<dyn std::error::Error + Send + Sync>);
+
+impl SinkError {
+    pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        SinkError(Arc::new(cause))
+    }
+
+    /// What stopped the sink.
+    pub fn cause(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
     }
 }
 
 /// Receives every event of a run, in order.
 pub trait EventSink: Send {
-    fn event(&mut self, event: &Event<'_>);
+    fn event(&mut self, event: &Event<'_>) -> Result<(), SinkError>;
 }
 
 impl<S: EventSink + ?Sized> EventSink for &mut S {
-    fn event(&mut self, event: &Event<'_>) {
-        (**self).event(event);
+    fn event(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
+        (**self).event(event)
     }
 }
 
 impl<S: EventSink + ?Sized> EventSink for Box<S> {
-    fn event(&mut self, event: &Event<'_>) {
-        (**self).event(event);
+    fn event(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
+        (**self).event(event)
     }
 }
 
-/// Sends every event to two sinks.
+/// Sends every event to two sinks; the first failure is reported once both have it.
 pub struct Both<A: EventSink, B: EventSink>(pub A, pub B);
 
 impl<A: EventSink, B: EventSink> EventSink for Both<A, B> {
-    fn event(&mut self, event: &Event<'_>) {
-        self.0.event(event);
-        self.1.event(event);
+    fn event(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
+        let first = self.0.event(event);
+        let second = self.1.event(event);
+        first.and(second)
     }
 }
 
@@ -166,18 +207,21 @@ impl<A: EventSink, B: EventSink> EventSink for Both<A, B> {
 pub struct NoEvents;
 
 impl EventSink for NoEvents {
-    fn event(&mut self, _: &Event<'_>) {}
+    fn event(&mut self, _: &Event<'_>) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 
 /// Writes events as JSON Lines.
 pub struct JsonLines<W: std::io::Write + Send>(pub W);
 
 impl<W: std::io::Write + Send> EventSink for JsonLines<W> {
-    fn event(&mut self, event: &Event<'_>) {
+    fn event(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
         // A closed stdout (e.g. `| head`) must not fail the run; the run's result still counts.
         let _ignored = serde_json::to_writer(&mut self.0, event)
             .map_err(std::io::Error::from)
             .and_then(|()| self.0.write_all(b"\n"));
+        Ok(())
     }
 }
 
@@ -185,19 +229,27 @@ impl<W: std::io::Write + Send> EventSink for JsonLines<W> {
 mod tests {
     use super::*;
 
+    fn cbor(value: &impl Serialize) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(value, &mut bytes).unwrap();
+        bytes
+    }
+
     #[test]
     fn step_output_carries_key_and_json_value() {
-        let mut bytes = Vec::new();
-        ciborium::into_writer(&vec![2, 4], &mut bytes).unwrap();
-        let event = Event {
-            kind: EventKind::StepOutput {
-                output: "result",
-                mapping_key: Some("1"),
-                value: &bytes,
+        let bytes = cbor(&vec![2, 4]);
+        let event = Event::now(
+            "r",
+            Some("load_pieces"),
+            EventKind::StepOutput {
+                output: "result".into(),
+                mapping_key: Some("1".into()),
+                value: Cow::Borrowed(&bytes),
             },
-            run_id: "r",
+        );
+        let event = Event {
             timestamp: 1.5,
-            step_key: Some("load_pieces"),
+            ..event
         };
         assert_eq!(event.kind.name(), "STEP_OUTPUT");
         assert_eq!(
@@ -209,42 +261,41 @@ mod tests {
         );
     }
 
-    #[test]
-    fn names_match_the_serialized_event_field() {
-        let kinds = [
-            EventKind::RunStart { job: "j" },
+    fn every_kind() -> Vec<EventKind<'static>> {
+        vec![
+            EventKind::RunStart { job: "j".into() },
             EventKind::StepStart { attempt: 1 },
             EventKind::StepOutput {
-                output: "o",
+                output: "o".into(),
                 mapping_key: None,
-                value: &[0],
+                value: cbor(&serde_json::json!({"a": [1, -2, 3.5, "x", null, true]})).into(),
             },
-            EventKind::StepSuccess { duration_ms: 0.0 },
+            EventKind::StepSuccess { duration_ms: 0.5 },
             EventKind::StepFailure {
-                error_kind: "k",
+                error_kind: ErrorKind::Trap,
                 error: "e".into(),
-                backtrace: None,
+                backtrace: Some("0: f".into()),
                 duration_ms: 0.0,
             },
             EventKind::StepUpForRetry {
-                error_kind: "k",
+                error_kind: ErrorKind::OpFailed,
                 error: "e".into(),
                 attempt: 1,
                 delay_ms: 0.0,
             },
             EventKind::StepRestarted { attempt: 2 },
-            EventKind::StepSkipped { reason: "r" },
+            EventKind::StepSkipped { reason: "r".into() },
             EventKind::Logs {
-                level: "info",
-                message: "m",
+                level: "info".into(),
+                message: "m".into(),
             },
             EventKind::RunSuccess {
                 duration_ms: 0.0,
-                peak_rss_bytes: None,
+                peak_rss_bytes: Some(7),
             },
             EventKind::RunFailure {
                 duration_ms: 0.0,
-                failed_steps: vec![],
+                failed_steps: vec!["a".into()],
                 unresolved_steps: vec![],
                 peak_rss_bytes: None,
             },
@@ -252,17 +303,38 @@ mod tests {
                 duration_ms: 0.0,
                 peak_rss_bytes: None,
             },
-        ];
-        for kind in kinds {
+        ]
+    }
+
+    #[test]
+    fn names_match_the_serialized_event_field() {
+        for kind in every_kind() {
             let name = kind.name();
-            let json = serde_json::to_value(Event {
-                kind,
-                run_id: "r",
-                timestamp: 0.0,
-                step_key: None,
-            })
-            .unwrap();
+            let json = serde_json::to_value(Event::now("r", None, kind)).unwrap();
             assert_eq!(json["event"], name);
         }
+    }
+
+    #[test]
+    fn every_kind_reads_back_as_written() {
+        for kind in every_kind() {
+            // A time that JSON holds exactly: serde_json reads some others back 1 ulp off.
+            let event = Event {
+                timestamp: 1.5,
+                ..Event::now("r", Some("s"), kind)
+            };
+            let json = serde_json::to_string(&event).unwrap();
+            let read: Event<'static> = serde_json::from_str(&json).unwrap();
+            assert_eq!(read, event, "{json}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_event_is_an_error_naming_it() {
+        let err = serde_json::from_str::<Event<'static>>(
+            r#"{"event": "STEP_EXPLODED", "run_id": "r", "timestamp": 0.0}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("STEP_EXPLODED"), "{err}");
     }
 }

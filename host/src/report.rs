@@ -6,7 +6,7 @@ use std::io::Write;
 
 use indexmap::IndexMap;
 
-use crate::events::{Event, EventKind, EventSink};
+use crate::events::{Event, EventKind, EventSink, SinkError};
 use crate::exec::{Run, Status};
 
 /// Prints guest logs and step failures to stderr as they happen. Guest text is escaped (see
@@ -15,16 +15,18 @@ use crate::exec::{Run, Status};
 pub struct Live<W: Write + Send>(pub W);
 
 impl<W: Write + Send> EventSink for Live<W> {
-    fn event(&mut self, event: &Event<'_>) {
-        let step = escape(event.step_key.unwrap_or(""));
+    fn event(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
+        let step = escape(event.step_key.as_deref().unwrap_or(""));
         let text = match &event.kind {
             EventKind::Logs { level, message } => log_lines(&step, level, message),
             EventKind::StepFailure { error, .. } => {
                 format!("step `{step}` failed: {}\n", escape(error))
             }
-            _ => return,
+            _ => return Ok(()),
         };
+        // Like `JsonLines`: a closed stderr must not fail the run.
         let _ignored = self.0.write_all(text.as_bytes());
+        Ok(())
     }
 }
 
@@ -109,6 +111,11 @@ pub fn summary(run: &Run) -> String {
     problems.extend(run.unresolved.iter().map(|step| {
         format!("  never finished {step}: the run ended before it ran (internal error)")
     }));
+    problems.extend(
+        run.sink_error
+            .iter()
+            .map(|err| format!("  stopped: its events could not be recorded: {err}")),
+    );
     for problem in problems {
         out.push_str(&problem);
         out.push('\n');

@@ -99,32 +99,96 @@ impl StepError {
         }
     }
 
-    /// A short, stable name for the kind of failure, for `--json` consumers.
-    pub fn kind(&self) -> &'static str {
+    /// The kind of failure, for `--json` consumers.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            StepError::OpFailed(_) => "op_failed",
-            StepError::RetryRequested(_) => "retry_requested",
-            StepError::BadInput(_) => "bad_input",
-            StepError::Trap { .. } => "trap",
-            StepError::Timeout(_) => "timeout",
-            StepError::DuplicateKey { .. } => "duplicate_mapping_key",
-            StepError::InvalidKey { .. } => "invalid_mapping_key",
+            StepError::OpFailed(_) => ErrorKind::OpFailed,
+            StepError::RetryRequested(_) => ErrorKind::RetryRequested,
+            StepError::BadInput(_) => ErrorKind::BadInput,
+            StepError::Trap { .. } => ErrorKind::Trap,
+            StepError::Timeout(_) => ErrorKind::Timeout,
+            StepError::DuplicateKey { .. } => ErrorKind::DuplicateMappingKey,
+            StepError::InvalidKey { .. } => ErrorKind::InvalidMappingKey,
             StepError::UnknownOutput { .. }
             | StepError::ValueForDynamic { .. }
             | StepError::DynamicForValue { .. }
             | StepError::DuplicateValue { .. }
-            | StepError::MissingOutput { .. } => "output_mismatch",
-            StepError::InvalidCbor { .. } => "invalid_cbor",
-            StepError::Instantiate(_) => "instantiate",
-            StepError::OutOfFuel(_) => "out_of_fuel",
-            StepError::MemoryLimit(_) => "memory_limit",
-            StepError::StackOverflow => "stack_overflow",
-            StepError::LogLimit(_) => "log_limit",
-            StepError::OutputTooLarge { .. } => "output_too_large",
-            StepError::StepOutputsTooLarge(_) => "step_outputs_too_large",
-            StepError::HostCallTooLarge(_) => "host_call_too_large",
-            StepError::FanoutLimit(_) => "fanout_limit",
-            StepError::NondeterministicRetry(_) => "nondeterministic_retry",
+            | StepError::MissingOutput { .. } => ErrorKind::OutputMismatch,
+            StepError::InvalidCbor { .. } => ErrorKind::InvalidCbor,
+            StepError::Instantiate(_) => ErrorKind::Instantiate,
+            StepError::OutOfFuel(_) => ErrorKind::OutOfFuel,
+            StepError::MemoryLimit(_) => ErrorKind::MemoryLimit,
+            StepError::StackOverflow => ErrorKind::StackOverflow,
+            StepError::LogLimit(_) => ErrorKind::LogLimit,
+            StepError::OutputTooLarge { .. } => ErrorKind::OutputTooLarge,
+            StepError::StepOutputsTooLarge(_) => ErrorKind::StepOutputsTooLarge,
+            StepError::HostCallTooLarge(_) => ErrorKind::HostCallTooLarge,
+            StepError::FanoutLimit(_) => ErrorKind::FanoutLimit,
+            StepError::NondeterministicRetry(_) => ErrorKind::NondeterministicRetry,
+        }
+    }
+}
+
+/// A short, stable name for a kind of step failure: the `error_kind` of `STEP_FAILURE` and
+/// `STEP_UP_FOR_RETRY` events, serialized in snake case (`op_failed`, `memory_limit`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    OpFailed,
+    RetryRequested,
+    BadInput,
+    Trap,
+    Timeout,
+    DuplicateMappingKey,
+    InvalidMappingKey,
+    /// The outputs do not match the op's declaration.
+    OutputMismatch,
+    InvalidCbor,
+    Instantiate,
+    OutOfFuel,
+    MemoryLimit,
+    StackOverflow,
+    LogLimit,
+    OutputTooLarge,
+    StepOutputsTooLarge,
+    HostCallTooLarge,
+    FanoutLimit,
+    NondeterministicRetry,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind;
+
+    #[test]
+    fn error_kinds_keep_their_wire_names() {
+        let kinds = [
+            (ErrorKind::OpFailed, "op_failed"),
+            (ErrorKind::RetryRequested, "retry_requested"),
+            (ErrorKind::BadInput, "bad_input"),
+            (ErrorKind::Trap, "trap"),
+            (ErrorKind::Timeout, "timeout"),
+            (ErrorKind::DuplicateMappingKey, "duplicate_mapping_key"),
+            (ErrorKind::InvalidMappingKey, "invalid_mapping_key"),
+            (ErrorKind::OutputMismatch, "output_mismatch"),
+            (ErrorKind::InvalidCbor, "invalid_cbor"),
+            (ErrorKind::Instantiate, "instantiate"),
+            (ErrorKind::OutOfFuel, "out_of_fuel"),
+            (ErrorKind::MemoryLimit, "memory_limit"),
+            (ErrorKind::StackOverflow, "stack_overflow"),
+            (ErrorKind::LogLimit, "log_limit"),
+            (ErrorKind::OutputTooLarge, "output_too_large"),
+            (ErrorKind::StepOutputsTooLarge, "step_outputs_too_large"),
+            (ErrorKind::HostCallTooLarge, "host_call_too_large"),
+            (ErrorKind::FanoutLimit, "fanout_limit"),
+            (ErrorKind::NondeterministicRetry, "nondeterministic_retry"),
+        ];
+        for (kind, name) in kinds {
+            assert_eq!(serde_json::to_value(kind).unwrap(), name);
+            assert_eq!(
+                serde_json::from_value::<ErrorKind>(name.into()).unwrap(),
+                kind
+            );
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::{TempJob, host_command, host_in, only_run, root, run_example, wait_for_run};
-use host::store::{RunStatus, Store};
+use host::store::{RunStatus, RunStore, SqliteStore};
 
 #[test]
 fn runs_are_recorded_and_can_be_inspected() {
@@ -136,7 +136,7 @@ fn a_killed_run_resumes_to_identical_outputs_without_redoing_committed_steps() {
         let store = tempfile::tempdir().unwrap();
         run_and_kill(&job.path(), store.path(), Duration::from_millis(delay_ms));
         let id = only_run(store.path());
-        let committed_before = Store::open(store.path())
+        let committed_before = SqliteStore::open(store.path())
             .unwrap()
             .succeeded_steps(&id)
             .unwrap()
@@ -164,14 +164,14 @@ fn a_killed_run_resumes_to_identical_outputs_without_redoing_committed_steps() {
         );
 
         // No step succeeded twice: nothing committed was run again, and collect ran once.
-        let events = Store::open(store.path())
+        let events = SqliteStore::open(store.path())
             .unwrap()
             .events(&id, None)
             .unwrap();
         let mut successes: HashMap<String, usize> = HashMap::new();
-        for event in events.iter().filter(|e| e.event == "STEP_SUCCESS") {
+        for event in events.iter().filter(|e| e.kind.name() == "STEP_SUCCESS") {
             *successes
-                .entry(event.step_key.clone().unwrap())
+                .entry(event.step_key.clone().unwrap().into_owned())
                 .or_default() += 1;
         }
         assert_eq!(
@@ -185,11 +185,15 @@ fn a_killed_run_resumes_to_identical_outputs_without_redoing_committed_steps() {
         );
         let sum_starts = events
             .iter()
-            .filter(|e| e.event == "STEP_START" && e.step_key.as_deref() == Some("sum"))
+            .filter(|e| e.kind.name() == "STEP_START" && e.step_key.as_deref() == Some("sum"))
             .count();
         assert_eq!(sum_starts, 1);
         assert_eq!(
-            Store::open(store.path()).unwrap().run(&id).unwrap().status,
+            SqliteStore::open(store.path())
+                .unwrap()
+                .run(&id)
+                .unwrap()
+                .status,
             RunStatus::Success
         );
     }
@@ -210,20 +214,20 @@ fn a_corrupt_store_gives_a_clear_error() {
 
 /// The step keys that started in run `id`.
 fn started(store: &Path, id: &str) -> Vec<String> {
-    let mut steps: Vec<String> = Store::open(store)
+    let mut steps: Vec<String> = SqliteStore::open(store)
         .unwrap()
         .events(id, None)
         .unwrap()
         .into_iter()
-        .filter(|e| e.event == "STEP_START")
-        .map(|e| e.step_key.unwrap())
+        .filter(|e| e.kind.name() == "STEP_START")
+        .map(|e| e.step_key.unwrap().into_owned())
         .collect();
     steps.sort();
     steps
 }
 
 fn newest_run(store: &Path) -> host::store::RunRecord {
-    Store::open(store).unwrap().runs().unwrap().remove(0)
+    SqliteStore::open(store).unwrap().runs().unwrap().remove(0)
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use serde_json::json;
 
 use crate::support::{Ran, TempJob, host_command, host_in, wait_for_run};
-use host::store::{RunStatus, Store};
+use host::store::{RunStatus, RunStore, SqliteStore};
 
 /// Four clones that nap `ms` each, then their sum: 0 + 1 + 2 + 3.
 fn naps(ms: u64) -> TempJob {
@@ -64,7 +64,7 @@ fn resuming_or_reexecuting_a_run_that_still_runs_is_refused_with_its_process() {
     // The original was not disturbed: it finishes with the right output, each step once.
     let finished = Ran::from(original.wait_with_output().unwrap()).expect_code(0);
     assert_eq!(finished.json(), json!({"sum": 6}));
-    let store = Store::open(store.path()).unwrap();
+    let store = SqliteStore::open(store.path()).unwrap();
     assert_eq!(store.run(&id).unwrap().status, RunStatus::Success);
     assert_eq!(store.succeeded_steps(&id).unwrap().len(), 6);
     assert_eq!(
@@ -80,7 +80,7 @@ fn resuming_a_run_that_succeeded_is_refused_and_changes_nothing() {
     let store = tempfile::tempdir().unwrap();
     host_in(store.path(), &["run", job.path().to_str().unwrap()]).expect_code(0);
     let id = wait_for_run(store.path());
-    let before = Store::open(store.path()).unwrap();
+    let before = SqliteStore::open(store.path()).unwrap();
     let (record, events) = (before.run(&id).unwrap(), before.events(&id, None).unwrap());
 
     let resume = host_in(store.path(), &["resume", &id]).expect_code(2);
@@ -91,7 +91,7 @@ fn resuming_a_run_that_succeeded_is_refused_and_changes_nothing() {
         "{}",
         resume.stderr
     );
-    let after = Store::open(store.path()).unwrap();
+    let after = SqliteStore::open(store.path()).unwrap();
     assert_eq!(
         after.run(&id).unwrap(),
         record,

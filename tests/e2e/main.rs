@@ -7,15 +7,16 @@ mod cli;
 mod compile_cache;
 mod durability;
 mod engine;
+mod event_stream;
 mod examples;
 mod job_errors;
 mod leases;
 mod pool;
 mod remote;
 mod retries;
+mod run_snapshots;
 #[cfg(unix)]
 mod signals;
-mod snapshots;
 mod step_failures;
 mod support;
 mod values;

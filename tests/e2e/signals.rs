@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal, kill_process};
 
 use crate::support::{Ran, TempJob, host_command, host_in, wait_for_run};
-use host::store::{RunStatus, Store};
+use host::store::{RunStatus, RunStore, SqliteStore};
 
 /// `n` clones that nap `ms` each, then their sum.
 fn naps(n: u64, ms: u64) -> TempJob {
@@ -39,10 +39,12 @@ fn start(job: &TempJob, store: &Path, max_concurrent: &str) -> (Child, String) {
 fn wait_for_naps(store: &Path, id: &str, event: &str, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let events = Store::open(store).unwrap().events(id, None).unwrap();
+        let events = SqliteStore::open(store).unwrap().events(id, None).unwrap();
         let naps = events
             .iter()
-            .filter(|e| e.event == event && e.step_key.as_deref().unwrap_or("").starts_with("nap["))
+            .filter(|e| {
+                e.kind.name() == event && e.step_key.as_deref().unwrap_or("").starts_with("nap[")
+            })
             .count();
         if naps >= count {
             return;
@@ -74,11 +76,11 @@ fn run_resume_command(stderr: &str) -> Ran {
 }
 
 fn names(store: &Path, id: &str, event: &str) -> Vec<String> {
-    let events = Store::open(store).unwrap().events(id, None).unwrap();
+    let events = SqliteStore::open(store).unwrap().events(id, None).unwrap();
     events
         .into_iter()
-        .filter(|e| e.event == event)
-        .map(|e| e.step_key.unwrap_or_default())
+        .filter(|e| e.kind.name() == event)
+        .map(|e| e.step_key.unwrap_or_default().into_owned())
         .collect()
 }
 
@@ -138,7 +140,7 @@ fn the_first_sigint_or_sigterm_cancels_the_run_and_resume_completes_it() {
 
         let resumed = run_resume_command(&stopped.stderr).expect_code(0);
         assert_eq!(resumed.stdout, expected.stdout, "{signal:?}");
-        let store = Store::open(store.path()).unwrap();
+        let store = SqliteStore::open(store.path()).unwrap();
         assert_eq!(store.run(&id).unwrap().status, RunStatus::Success);
         assert_eq!(
             store.succeeded_steps(&id).unwrap().len(),
@@ -228,6 +230,6 @@ fn a_second_signal_exits_at_once_leaving_the_run_resumable() {
 
     let resumed = run_resume_command(&stopped.stderr).expect_code(0);
     assert_eq!(resumed.json(), serde_json::json!({"sum": 1}));
-    let store = Store::open(store.path()).unwrap();
+    let store = SqliteStore::open(store.path()).unwrap();
     assert_eq!(store.run(&id).unwrap().status, RunStatus::Success);
 }

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use host::store::Store;
+use host::store::{RunStore, SqliteStore};
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -136,7 +136,7 @@ pub fn host_in(store: &Path, args: &[&str]) -> Ran {
 
 /// The id of the one run in `store`.
 pub fn only_run(store: &Path) -> String {
-    let runs = Store::open(store).unwrap().runs().unwrap();
+    let runs = SqliteStore::open(store).unwrap().runs().unwrap();
     assert_eq!(runs.len(), 1, "one run in the store");
     runs[0].id.clone()
 }
@@ -145,7 +145,7 @@ pub fn only_run(store: &Path) -> String {
 pub fn wait_for_run(store: &Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some(run) = Store::open(store).unwrap().runs().unwrap().first() {
+        if let Some(run) = SqliteStore::open(store).unwrap().runs().unwrap().first() {
             return run.id.clone();
         }
         assert!(Instant::now() < deadline, "the run never started");

@@ -1,6 +1,7 @@
 //! Values from components written without the SDK: every well-formed CBOR value is routed, and
 //! rendered as JSON without losing it (README, "Values as JSON").
 
+use host::store::RunStore;
 use serde_json::json;
 
 use crate::support::{TempJob, host_command, of_kind};
@@ -97,7 +98,7 @@ fn null_nan_and_infinite_outputs_are_kept_in_final_outputs_and_the_store() {
     let ran = run(&["run", job_path.to_str().unwrap()]).expect_code(0);
     let expected = json!({"a": null, "b": 1, "c": "NaN", "d": "Infinity"});
     assert_eq!(ran.json(), json!({ "identity": expected }));
-    let id = host::store::Store::open(store.path())
+    let id = host::store::SqliteStore::open(store.path())
         .unwrap()
         .runs()
         .unwrap()[0]

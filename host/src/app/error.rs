@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use crate::digest::Digest;
+use crate::events::SinkError;
 use crate::job::JobError;
 use crate::plan::PlanError;
 use crate::runtime::LoadError;
@@ -25,6 +26,9 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Select(#[from] SelectError),
+    /// The run's events could not all be written to the run store.
+    #[error(transparent)]
+    Record(SinkError),
     #[error(
         "run `{0}` was recorded by an earlier version of Shoal, without a snapshot of its job \
          and components; run its job again instead"

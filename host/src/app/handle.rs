@@ -1,7 +1,7 @@
 use crate::cancel::Cancel;
 use crate::events::{Both, EventSink};
 use crate::exec::{self, Prior};
-use crate::store::StoreSink;
+use crate::store::RecordingSink;
 
 use super::{AppError, Prepared, Running, lock};
 
@@ -11,7 +11,7 @@ pub struct RunHandle {
     pub(super) parent: Option<String>,
     pub(super) prepared: Prepared,
     pub(super) prior: Prior,
-    pub(super) recorded: StoreSink,
+    pub(super) recorded: Box<dyn RecordingSink>,
     pub(super) cancel: Cancel,
     pub(super) registered: Registered,
 }
@@ -66,7 +66,7 @@ impl RunHandle {
             .await;
         let Both(_, recorded) = sink;
         drop(registered);
-        recorded.finish()?;
+        recorded.finish().map_err(AppError::Record)?;
         Ok(run)
     }
 }

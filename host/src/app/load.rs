@@ -17,7 +17,7 @@ use crate::op_info::OpInfo;
 use crate::plan::{self, Plan};
 use crate::runtime::{self, ComponentFile, EngineSize, LoadedComponent, Runtime, WasmRunner};
 use crate::snapshot::RunSnapshot;
-use crate::store::Store;
+use crate::store::RunStore;
 
 /// A job to run: a job file and an optional run config layered over it, read when the run is
 /// prepared.
@@ -159,7 +159,7 @@ pub(super) struct Recorded<'a> {
 impl Recorded<'_> {
     /// The recorded job, with its components' bytes from the store; with `reload`, the job file
     /// and components as they are now. Notices name the components that changed since.
-    pub fn load(&self, store: &Store) -> Result<Loaded, AppError> {
+    pub fn load(&self, store: &dyn RunStore) -> Result<Loaded, AppError> {
         let recorded = self.snapshot;
         let run = self.run_id;
         let (config_path, config_text) = match self.config {

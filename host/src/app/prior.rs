@@ -7,12 +7,12 @@ use indexmap::IndexMap;
 use super::AppError;
 use crate::exec::Prior;
 use crate::plan::Plan;
-use crate::store::Store;
+use crate::store::RunStore;
 use crate::value::{KeyedValues, NamedValues};
 
 /// The steps of run `run_id` whose success was committed, with their outputs, and every value
 /// its producers yielded, in terms of `plan`.
-pub fn committed(store: &Store, run_id: &str, plan: &Plan) -> Result<Prior, AppError> {
+pub fn committed(store: &dyn RunStore, run_id: &str, plan: &Plan) -> Result<Prior, AppError> {
     let parse = |text: &str| {
         plan.step_key(text).ok_or_else(|| AppError::UnknownStep {
             run: run_id.to_string(),

@@ -5,12 +5,13 @@ use std::collections::HashSet;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use indexmap::IndexMap;
 use serde_json::Value as Json;
 
 use super::print_stdout;
-use crate::store::{OutputRecord, RunRecord, RunStatus, Store};
+use crate::events::EventKind;
+use crate::store::{OutputRecord, RunRecord, RunStatus, RunStore};
 use crate::value;
 
 fn time(seconds: f64) -> String {
@@ -19,7 +20,7 @@ fn time(seconds: f64) -> String {
 }
 
 /// `host runs`.
-pub fn runs(store: &Store) -> anyhow::Result<ExitCode> {
+pub fn runs(store: &dyn RunStore) -> anyhow::Result<ExitCode> {
     let mut out = String::new();
     for run in store.runs()? {
         let took = run
@@ -52,35 +53,41 @@ struct StepSummary {
 }
 
 /// `host show RUN_ID`.
-pub fn show(store: &Store, run_id: &str) -> anyhow::Result<ExitCode> {
+pub fn show(store: &dyn RunStore, run_id: &str) -> anyhow::Result<ExitCode> {
     let run = store.run(run_id)?;
     let mut steps: IndexMap<String, StepSummary> = IndexMap::new();
     for event in store.events(run_id, None)? {
         let Some(step) = event.step_key else { continue };
-        let json: Json = serde_json::from_str(&event.json).context("a stored event is not JSON")?;
-        let summary = steps.entry(step).or_default();
-        match event.event.as_str() {
-            "STEP_START" | "STEP_RESTARTED" => {
+        let summary = steps.entry(step.into_owned()).or_default();
+        match event.kind {
+            EventKind::StepStart { .. } | EventKind::StepRestarted { .. } => {
                 summary.attempts += 1;
                 summary.status = "RUNNING".into();
             }
-            "STEP_SUCCESS" => {
+            EventKind::StepSuccess { duration_ms } => {
                 summary.status = "SUCCESS".into();
-                summary.duration_ms = json["duration_ms"].as_f64();
+                summary.duration_ms = Some(duration_ms);
                 // A resumed or retried step that succeeded keeps no earlier error.
                 summary.detail.clear();
             }
-            "STEP_FAILURE" => {
+            EventKind::StepFailure {
+                error, duration_ms, ..
+            } => {
                 summary.status = "FAILURE".into();
-                summary.duration_ms = json["duration_ms"].as_f64();
-                summary.detail = json["error"].as_str().unwrap_or_default().to_string();
+                summary.duration_ms = Some(duration_ms);
+                summary.detail = error.into_owned();
             }
-            "STEP_UP_FOR_RETRY" => summary.status = "RETRYING".into(),
-            "STEP_SKIPPED" => {
+            EventKind::StepUpForRetry { .. } => summary.status = "RETRYING".into(),
+            EventKind::StepSkipped { reason } => {
                 summary.status = "SKIPPED".into();
-                summary.detail = json["reason"].as_str().unwrap_or_default().to_string();
+                summary.detail = reason.into_owned();
             }
-            _ => {}
+            EventKind::StepOutput { .. }
+            | EventKind::Logs { .. }
+            | EventKind::RunStart { .. }
+            | EventKind::RunSuccess { .. }
+            | EventKind::RunFailure { .. }
+            | EventKind::RunCanceled { .. } => {}
         }
     }
     let mut out = format!(
@@ -133,7 +140,7 @@ fn ownership(run: &RunRecord) -> String {
 }
 
 /// `host logs RUN_ID [--step KEY]`.
-pub fn logs(store: &Store, run_id: &str, step: Option<&str>) -> anyhow::Result<ExitCode> {
+pub fn logs(store: &dyn RunStore, run_id: &str, step: Option<&str>) -> anyhow::Result<ExitCode> {
     let events = store.events(run_id, step)?;
     if let (Some(step), true) = (step, events.is_empty()) {
         bail!(
@@ -142,27 +149,39 @@ pub fn logs(store: &Store, run_id: &str, step: Option<&str>) -> anyhow::Result<E
         );
     }
     let mut out = String::new();
-    for event in events.into_iter().filter(|e| e.event == "LOGS") {
-        let json: Json = serde_json::from_str(&event.json).context("a stored event is not JSON")?;
-        out.push_str(&crate::report::log_lines(
-            &event.step_key.unwrap_or_default(),
-            json["level"].as_str().unwrap_or_default(),
-            json["message"].as_str().unwrap_or_default(),
-        ));
+    for event in &events {
+        match &event.kind {
+            EventKind::Logs { level, message } => out.push_str(&crate::report::log_lines(
+                event.step_key.as_deref().unwrap_or_default(),
+                level,
+                message,
+            )),
+            EventKind::RunStart { .. }
+            | EventKind::StepStart { .. }
+            | EventKind::StepOutput { .. }
+            | EventKind::StepSuccess { .. }
+            | EventKind::StepFailure { .. }
+            | EventKind::StepUpForRetry { .. }
+            | EventKind::StepRestarted { .. }
+            | EventKind::StepSkipped { .. }
+            | EventKind::RunSuccess { .. }
+            | EventKind::RunFailure { .. }
+            | EventKind::RunCanceled { .. } => {}
+        }
     }
     print_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// A few of run `run_id`'s step keys, for an error about one it does not have.
-fn some_steps(store: &Store, run_id: &str) -> anyhow::Result<String> {
+fn some_steps(store: &dyn RunStore, run_id: &str) -> anyhow::Result<String> {
     const SHOWN: usize = 5;
     let mut keys: Vec<String> = Vec::new();
     for event in store.events(run_id, None)? {
         if let Some(key) = event.step_key
-            && !keys.contains(&key)
+            && !keys.iter().any(|k| *k == key)
         {
-            keys.push(key);
+            keys.push(key.into_owned());
             if keys.len() == SHOWN {
                 break;
             }
@@ -174,7 +193,7 @@ fn some_steps(store: &Store, run_id: &str) -> anyhow::Result<String> {
 /// `host output RUN_ID STEP_KEY [--output NAME]`: a step's value; for an op name whose steps
 /// are clones, or for a dynamic output, an object from mapping key to value.
 pub fn output(
-    store: &Store,
+    store: &dyn RunStore,
     run_id: &str,
     step: &str,
     output: Option<&str>,

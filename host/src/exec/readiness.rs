@@ -123,7 +123,12 @@ impl Scheduler<'_> {
             Status::Queued => self.ready.push_back(id),
             Status::Skipped(reason) => {
                 let reason = reason.clone();
-                self.event(Some(id), EventKind::StepSkipped { reason: &reason });
+                self.event(
+                    Some(id),
+                    EventKind::StepSkipped {
+                        reason: (&*reason).into(),
+                    },
+                );
                 self.wake(id);
             }
             _ => unreachable!("a new step is queued or skipped"),

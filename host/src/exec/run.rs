@@ -11,6 +11,7 @@ use serde_json::Value as Json;
 use super::replay::Replay;
 use super::step_index::StepIndex;
 use crate::cancel::Cancel;
+use crate::events::SinkError;
 use crate::keyed;
 use crate::packed::PackedValues;
 use crate::plan::Plan;
@@ -94,19 +95,25 @@ pub struct Run {
     /// Steps the plan called for that the run ended without resolving (neither succeeded,
     /// failed nor skipped): a scheduler bug, which must fail the run rather than drop data.
     pub unresolved: Vec<String>,
+    /// Why the event sink stopped taking events (the run store failed), which stopped the run.
+    pub sink_error: Option<SinkError>,
 }
 
 impl Run {
-    /// True when every step the plan called for succeeded.
+    /// True when every step the plan called for succeeded, and was recorded.
     pub fn succeeded(&self) -> bool {
-        self.unresolved.is_empty() && self.steps.iter().all(|s| s.status == Status::Succeeded)
+        self.sink_error.is_none()
+            && self.unresolved.is_empty()
+            && self.steps.iter().all(|s| s.status == Status::Succeeded)
     }
 
-    /// True when the run was stopped with steps queued or running (aborted).
+    /// True when the run was asked to stop, and did with steps queued or running (aborted).
     pub fn canceled(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| matches!(s.status, Status::Queued | Status::Running))
+        self.sink_error.is_none()
+            && self
+                .steps
+                .iter()
+                .any(|s| matches!(s.status, Status::Queued | Status::Running))
     }
 
     /// The step with this key, if it was created.

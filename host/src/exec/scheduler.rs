@@ -51,6 +51,7 @@ pub async fn execute<R: StepRunner>(
         duration: Duration::ZERO,
         peak_rss_bytes: None,
         unresolved: Vec::new(),
+        sink_error: None,
     };
     let mut scheduler = Scheduler {
         run,
@@ -62,7 +63,7 @@ pub async fn execute<R: StepRunner>(
     scheduler.event(
         None,
         EventKind::RunStart {
-            job: &plan.job_name,
+            job: (&plan.job_name).into(),
         },
     );
     scheduler.restore(options.prior);
@@ -95,6 +96,11 @@ pub async fn execute<R: StepRunner>(
         .is_requested()
         .then(|| tokio::time::Instant::now() + options.cancel.grace());
     loop {
+        // A sink that failed stops the run at once, as a cancel without grace: nothing it does
+        // from then on could be recorded.
+        if stopping.is_none() && scheduler.run.sink_error.is_some() {
+            stopping = Some(tokio::time::Instant::now());
+        }
         // Paused steps still hold an instance: at most `max_concurrent` of them are allowed
         // for (the instance pool has room for twice `max_concurrent`).
         while stopping.is_none()
@@ -198,8 +204,9 @@ pub async fn execute<R: StepRunner>(
         }
     }
 
-    // A canceled run leaves steps unfinished on purpose; `resume` runs them.
-    if !scheduler.run.canceled() {
+    // A canceled run, or one whose sink failed, leaves steps unfinished on purpose; `resume`
+    // runs them.
+    if !scheduler.run.canceled() && scheduler.run.sink_error.is_none() {
         scheduler.run.unresolved = scheduler.unresolved();
     }
     scheduler.run.duration = started.elapsed();
@@ -236,10 +243,15 @@ pub async fn execute<R: StepRunner>(
 }
 
 impl Scheduler<'_> {
+    /// Sends an event; the first sink failure is kept, and stops the run (see [`execute`]).
     pub(super) fn event(&mut self, step: Option<usize>, kind: EventKind<'_>) {
         let step_key = step.map(|s| self.run.steps[s].name.as_str());
-        self.sink
+        let sent = self
+            .sink
             .event(&Event::now(&self.run.run_id, step_key, kind));
+        if let Err(err) = sent {
+            self.run.sink_error.get_or_insert(err);
+        }
     }
 
     /// Recreates the committed steps of an interrupted execution, then starts what they unblock.
@@ -268,7 +280,13 @@ impl Scheduler<'_> {
     }
 
     fn log(&mut self, step: usize, level: &str, message: &str) {
-        self.event(Some(step), EventKind::Logs { level, message });
+        self.event(
+            Some(step),
+            EventKind::Logs {
+                level: level.into(),
+                message: message.into(),
+            },
+        );
     }
 
     fn start(&mut self, step: usize) -> StepCall {
@@ -321,9 +339,9 @@ impl Scheduler<'_> {
         self.event(
             Some(step),
             EventKind::StepOutput {
-                output: &output,
-                mapping_key: Some(&key),
-                value: &value,
+                output: (&output).into(),
+                mapping_key: Some((&key).into()),
+                value: (&value).into(),
             },
         );
         self.run
@@ -390,7 +408,7 @@ impl Scheduler<'_> {
                     Some(step),
                     EventKind::StepUpForRetry {
                         error_kind: err.kind(),
-                        error: err.to_string(),
+                        error: err.to_string().into(),
                         attempt,
                         delay_ms: delay.as_secs_f64() * 1e3,
                     },
@@ -403,9 +421,9 @@ impl Scheduler<'_> {
                     self.event(
                         Some(step),
                         EventKind::StepOutput {
-                            output,
+                            output: output.into(),
                             mapping_key: None,
-                            value,
+                            value: value.into(),
                         },
                     );
                 }
@@ -418,8 +436,8 @@ impl Scheduler<'_> {
                     Some(step),
                     EventKind::StepFailure {
                         error_kind: err.kind(),
-                        error: err.to_string(),
-                        backtrace: err.backtrace(),
+                        error: err.to_string().into(),
+                        backtrace: err.backtrace().map(Into::into),
                         duration_ms,
                     },
                 );

@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 
 use super::*;
 use crate::cancel::Cancel;
-use crate::events::{Event, EventSink, NoEvents};
+use crate::events::{Event, EventSink, NoEvents, SinkError};
 use crate::outputs::DynamicValue;
 use crate::plan::testing::plan;
 use crate::plan::{InputSource, Plan};
@@ -442,8 +442,9 @@ async fn resuming_an_interrupted_producer_replays_it_without_rerunning_its_clone
 struct EventNames(Vec<&'static str>);
 
 impl EventSink for EventNames {
-    fn event(&mut self, event: &Event<'_>) {
+    fn event(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
         self.0.push(event.kind.name());
+        Ok(())
     }
 }
 
@@ -513,4 +514,51 @@ async fn a_step_still_running_after_the_grace_period_is_aborted_not_failed() {
         events,
         ["RUN_START", "STEP_START", "STEP_OUTPUT", "RUN_CANCELED"]
     );
+}
+
+/// Takes `left` events, then fails on every one (a run store whose writer stopped).
+struct FailingAfter {
+    left: usize,
+    names: Vec<&'static str>,
+}
+
+impl EventSink for FailingAfter {
+    fn event(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
+        self.names.push(event.kind.name());
+        if self.left == 0 {
+            return Err(SinkError::new(std::io::Error::other("disk full")));
+        }
+        self.left -= 1;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_run_whose_sink_fails_stops_early_and_does_not_succeed() {
+    let plan = Arc::new(plan(MAP_COLLECT).expect("test plan is valid"));
+    let runner = fake_runner();
+    let options = RunOptions {
+        prior: Prior::default(),
+        run_id: "test".into(),
+        max_concurrent: 1,
+        emit_window: DEFAULT_EMIT_WINDOW,
+        cancel: Cancel::default(),
+    };
+    // RUN_START, STEP_START and two of emit's ten values.
+    let mut sink = FailingAfter {
+        left: 4,
+        names: Vec::new(),
+    };
+    let run = execute(plan, runner.clone(), options, &mut sink);
+    let run = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the run stops");
+    assert!(!run.succeeded());
+    assert!(!run.canceled(), "a failed sink is a failure, not a cancel");
+    assert_eq!(run.sink_error.as_ref().unwrap().to_string(), "disk full");
+    let calls = runner.calls.lock().unwrap().clone();
+    assert!(!calls.contains(&"sum".to_string()), "{calls:?}");
+    assert!(calls.len() < 11, "no new step starts: {calls:?}");
+    assert_eq!(sink.names.last(), Some(&"RUN_FAILURE"), "{:?}", sink.names);
+    assert!(run.unresolved.is_empty(), "{:?}", run.unresolved);
 }

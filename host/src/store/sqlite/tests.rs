@@ -1,6 +1,9 @@
 use std::time::Duration;
 
 use super::*;
+use crate::events::{EventKind, SinkError};
+use crate::step_error::ErrorKind;
+use crate::store::{RunStatus, lease};
 
 fn run(id: &str) -> RunRecord {
     RunRecord {
@@ -17,7 +20,7 @@ fn run(id: &str) -> RunRecord {
 }
 
 /// Records run `id` with an empty snapshot.
-fn begin(store: &mut Store, id: &str) {
+fn begin(store: &SqliteStore, id: &str) {
     store.begin_run(&run(id), &snapshot(), &[]).unwrap();
 }
 
@@ -35,20 +38,22 @@ fn cbor(value: i64) -> Vec<u8> {
     crate::value::encode(&value.into())
 }
 
-fn record_run(store: &mut Store, id: &str) {
+fn record_run(store: &SqliteStore, id: &str) {
     begin(store, id);
     let mut sink = store.sink(id).unwrap();
     let value = cbor(7);
-    let emit = |sink: &mut StoreSink, step, kind| sink.event(&Event::now(id, step, kind));
-    emit(&mut sink, None, EventKind::RunStart { job: "job" });
+    let emit = |sink: &mut Box<dyn RecordingSink>, step, kind| {
+        sink.event(&Event::now(id, step, kind)).unwrap();
+    };
+    emit(&mut sink, None, EventKind::RunStart { job: "job".into() });
     emit(&mut sink, Some("emit"), EventKind::StepStart { attempt: 1 });
     emit(
         &mut sink,
         Some("emit"),
         EventKind::StepOutput {
-            output: "result",
-            mapping_key: Some("k0"),
-            value: &value,
+            output: "result".into(),
+            mapping_key: Some("k0".into()),
+            value: (&value).into(),
         },
     );
     emit(
@@ -60,9 +65,9 @@ fn record_run(store: &mut Store, id: &str) {
         &mut sink,
         Some("echo[k0]"),
         EventKind::StepOutput {
-            output: "result",
+            output: "result".into(),
             mapping_key: None,
-            value: &value,
+            value: (&value).into(),
         },
     );
     emit(
@@ -79,14 +84,14 @@ fn record_run(store: &mut Store, id: &str) {
 #[test]
 fn records_runs_events_and_outputs() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
-    record_run(&mut store, "r1");
+    let store = SqliteStore::open(dir.path()).unwrap();
+    record_run(&store, "r1");
     let runs = store.runs().unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, RunStatus::Success);
     assert!(runs[0].finished.is_some());
     let events = store.events("r1", None).unwrap();
-    let names: Vec<_> = events.iter().map(|e| e.event.as_str()).collect();
+    let names: Vec<_> = events.iter().map(|e| e.kind.name()).collect();
     assert_eq!(
         names,
         [
@@ -99,12 +104,23 @@ fn records_runs_events_and_outputs() {
         ]
     );
     assert_eq!(store.events("r1", Some("emit")).unwrap().len(), 3);
-    // A stored STEP_OUTPUT names the output; its value is kept once, as a blob.
-    let output: serde_json::Value = serde_json::from_str(&events[2].json).unwrap();
-    assert_eq!(output["output"], "result");
-    assert_eq!(output["mapping_key"], "k0");
-    assert_eq!(output["step_key"], "emit");
-    assert!(output.get("value").is_none(), "{output}");
+    // A STEP_OUTPUT reads back as emitted; its value is kept once, as a blob, not in the event.
+    assert_eq!(
+        events[2].kind,
+        EventKind::StepOutput {
+            output: "result".into(),
+            mapping_key: Some("k0".into()),
+            value: cbor(7).into(),
+        }
+    );
+    assert_eq!(events[2].step_key.as_deref(), Some("emit"));
+    let row: String = store
+        .lock()
+        .query_row("SELECT json FROM events WHERE seq = 2", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert!(!row.contains("value"), "{row}");
     assert_eq!(store.succeeded_steps("r1").unwrap(), ["emit"]);
     let outputs = store.outputs("r1", Some("echo")).unwrap();
     assert_eq!(
@@ -120,15 +136,21 @@ fn records_runs_events_and_outputs() {
 }
 
 /// Records the start of run `id` and its first step, as a process killed then would have.
-fn record_killed_run(store: &mut Store, id: &str) {
+fn record_killed_run(store: &SqliteStore, id: &str) {
     begin(store, id);
     let mut sink = store.sink(id).unwrap();
-    sink.event(&Event::now(id, None, EventKind::RunStart { job: "job" }));
+    sink.event(&Event::now(
+        id,
+        None,
+        EventKind::RunStart { job: "job".into() },
+    ))
+    .unwrap();
     sink.event(&Event::now(
         id,
         Some("emit"),
         EventKind::StepStart { attempt: 1 },
-    ));
+    ))
+    .unwrap();
     sink.finish().unwrap();
     set_lease(store, id, dead_pid(), this_host(), unix_now());
 }
@@ -140,9 +162,9 @@ fn dead_pid() -> u32 {
     child.id()
 }
 
-fn set_lease(store: &Store, id: &str, pid: u32, host: &str, heartbeat: f64) {
+fn set_lease(store: &SqliteStore, id: &str, pid: u32, host: &str, heartbeat: f64) {
     let changed = store
-        .conn
+        .lock()
         .execute(
             "UPDATE leases SET pid = ?2, host = ?3, heartbeat = ?4 WHERE run_id = ?1",
             params![id, pid, host, heartbeat],
@@ -162,8 +184,8 @@ fn unix_now() -> f64 {
 #[test]
 fn appends_to_a_claimed_run_after_its_last_event() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
-    record_killed_run(&mut store, "r1");
+    let store = SqliteStore::open(dir.path()).unwrap();
+    record_killed_run(&store, "r1");
     store.claim("r1").unwrap();
     assert_eq!(store.run("r1").unwrap().status, RunStatus::Running);
     let mut sink = store.sink("r1").unwrap();
@@ -176,7 +198,8 @@ fn appends_to_a_claimed_run_after_its_last_event() {
             unresolved_steps: vec![],
             peak_rss_bytes: None,
         },
-    ));
+    ))
+    .unwrap();
     sink.finish().unwrap();
     assert_eq!(store.events("r1", None).unwrap().len(), 3);
     assert_eq!(store.run("r1").unwrap().status, RunStatus::Failure);
@@ -185,8 +208,8 @@ fn appends_to_a_claimed_run_after_its_last_event() {
 #[test]
 fn a_run_is_leased_to_its_process_until_its_last_event() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
-    begin(&mut store, "r1");
+    let store = SqliteStore::open(dir.path()).unwrap();
+    begin(&store, "r1");
     let record = store.run("r1").unwrap();
     assert_eq!(record.status, RunStatus::Running);
     let owner = record.owner.clone().unwrap();
@@ -197,7 +220,7 @@ fn a_run_is_leased_to_its_process_until_its_last_event() {
     let refused = store.claim("r1").unwrap_err();
     assert!(
         matches!(&refused, StoreError::StillRunning { pid, host, .. }
-            if *pid == std::process::id() && host == this_host()),
+            if pid == &std::process::id() && host == this_host()),
         "{refused}"
     );
     assert!(
@@ -216,7 +239,8 @@ fn a_run_is_leased_to_its_process_until_its_last_event() {
             duration_ms: 1.0,
             peak_rss_bytes: None,
         },
-    ));
+    ))
+    .unwrap();
     sink.finish().unwrap();
     let record = store.run("r1").unwrap();
     assert_eq!(record.status, RunStatus::Canceled);
@@ -227,8 +251,8 @@ fn a_run_is_leased_to_its_process_until_its_last_event() {
 #[test]
 fn a_succeeded_run_cannot_be_claimed_and_is_left_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
-    record_run(&mut store, "r1");
+    let store = SqliteStore::open(dir.path()).unwrap();
+    record_run(&store, "r1");
     let before = store.run("r1").unwrap();
     let err = store.claim("r1").unwrap_err();
     assert!(matches!(err, StoreError::AlreadySucceeded(_)), "{err}");
@@ -242,8 +266,8 @@ fn a_succeeded_run_cannot_be_claimed_and_is_left_unchanged() {
 #[test]
 fn a_run_whose_process_died_is_interrupted_and_can_be_claimed() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
-    record_killed_run(&mut store, "r1");
+    let store = SqliteStore::open(dir.path()).unwrap();
+    record_killed_run(&store, "r1");
     let record = store.run("r1").unwrap();
     assert_eq!(record.status, RunStatus::Interrupted);
     assert_eq!(store.runs().unwrap()[0].status, RunStatus::Interrupted);
@@ -257,8 +281,8 @@ fn a_run_whose_process_died_is_interrupted_and_can_be_claimed() {
 #[test]
 fn an_owner_is_alive_while_its_heartbeat_is_fresh_and_on_this_host_its_pid_exists() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
-    begin(&mut store, "r1");
+    let store = SqliteStore::open(dir.path()).unwrap();
+    begin(&store, "r1");
     let now = unix_now();
     let stale = now - lease::STALE_AFTER - 1.0;
     let cases = [
@@ -299,13 +323,18 @@ fn an_owner_is_alive_while_its_heartbeat_is_fresh_and_on_this_host_its_pid_exist
 #[test]
 fn the_writer_refreshes_its_lease_and_stops_once_another_process_took_it() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
-    begin(&mut store, "r1");
-    let heartbeat = |store: &Store| store.run("r1").unwrap().owner.unwrap().heartbeat;
+    let store = SqliteStore::open(dir.path()).unwrap();
+    begin(&store, "r1");
+    let heartbeat = |store: &SqliteStore| store.run("r1").unwrap().owner.unwrap().heartbeat;
     let old = unix_now() - 20.0;
     set_lease(&store, "r1", std::process::id(), this_host(), old);
     let mut sink = store.sink("r1").unwrap();
-    sink.event(&Event::now("r1", None, EventKind::RunStart { job: "job" }));
+    sink.event(&Event::now(
+        "r1",
+        None,
+        EventKind::RunStart { job: "job".into() },
+    ))
+    .unwrap();
     // Refreshed with every batch, and by an idle writer.
     let refreshed_after = |since: f64| {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -319,15 +348,30 @@ fn the_writer_refreshes_its_lease_and_stops_once_another_process_took_it() {
     assert_eq!(store.events("r1", None).unwrap().len(), 1);
     refreshed_after(written);
 
-    // Another process takes the run over (this one looked dead to it).
+    // Another process takes the run over (this one looked dead to it): the writer stops at its
+    // next transaction, and the event after that fails.
     set_lease(&store, "r1", 1, "elsewhere", unix_now());
-    sink.event(&Event::now(
-        "r1",
-        Some("emit"),
-        EventKind::StepStart { attempt: 1 },
-    ));
+    let err = fail_eventually(&mut sink);
+    assert!(
+        matches!(
+            err.cause().downcast_ref::<StoreError>(),
+            Some(StoreError::LeaseLost(_))
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("another process took over run `r1`"),
+        "{err}"
+    );
     let err = sink.finish().unwrap_err();
-    assert!(matches!(err, StoreError::LeaseLost(_)), "{err}");
+    assert!(
+        matches!(
+            err.cause().downcast_ref::<StoreError>(),
+            Some(StoreError::LeaseLost(_))
+        ),
+        "{err}"
+    );
     assert_eq!(
         store.events("r1", None).unwrap().len(),
         1,
@@ -335,13 +379,61 @@ fn the_writer_refreshes_its_lease_and_stops_once_another_process_took_it() {
     );
 }
 
+/// Sends events to `sink` until one fails, which must be within ten seconds.
+fn fail_eventually(sink: &mut Box<dyn RecordingSink>) -> SinkError {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let sent = sink.event(&Event::now(
+            "r1",
+            Some("emit"),
+            EventKind::StepStart { attempt: 1 },
+        ));
+        if let Err(err) = sent {
+            return err;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never stopped"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn an_event_after_an_sqlite_error_of_the_writer_fails_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    begin(&store, "r1");
+    let mut sink = store.sink("r1").unwrap();
+    store
+        .lock()
+        .execute_batch("PRAGMA foreign_keys = OFF; DROP TABLE outputs; DROP TABLE events;")
+        .unwrap();
+    let err = fail_eventually(&mut sink);
+    assert!(
+        matches!(
+            err.cause().downcast_ref::<StoreError>(),
+            Some(StoreError::Sqlite { .. })
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("no such table: events"), "{err}");
+    // It stays stopped, and says why once more when finished.
+    assert!(
+        fail_eventually(&mut sink)
+            .to_string()
+            .contains("no such table")
+    );
+    assert!(sink.finish().is_err());
+}
+
 #[test]
 fn detects_corrupt_and_missing_blobs() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
-    record_run(&mut store, "r1");
+    let store = SqliteStore::open(dir.path()).unwrap();
+    record_run(&store, "r1");
     store
-        .conn
+        .lock()
         .execute("UPDATE blobs SET bytes = x'00'", [])
         .unwrap();
     let err = store.outputs("r1", None).unwrap_err();
@@ -350,7 +442,7 @@ fn detects_corrupt_and_missing_blobs() {
         "{err}"
     );
     store
-        .conn
+        .lock()
         .execute_batch("PRAGMA foreign_keys = OFF; DELETE FROM blobs;")
         .unwrap();
     let err = store.outputs("r1", None).unwrap_err();
@@ -367,8 +459,8 @@ fn migrates_a_store_without_the_parent_column() {
     )
     .unwrap();
     drop(conn);
-    let mut store = Store::open(dir.path()).unwrap();
-    record_run(&mut store, "r1");
+    let store = SqliteStore::open(dir.path()).unwrap();
+    record_run(&store, "r1");
     assert_eq!(store.run("r1").unwrap().parent, None);
 }
 
@@ -385,7 +477,7 @@ fn migrates_a_store_without_leases_whose_running_runs_were_interrupted() {
     )
     .unwrap();
     drop(conn);
-    let mut store = Store::open(dir.path()).unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(store.run("old").unwrap().status, RunStatus::Interrupted);
     store.claim("old").unwrap();
     assert_eq!(store.run("old").unwrap().status, RunStatus::Running);
@@ -399,8 +491,8 @@ fn many_processes_can_open_a_new_store_at_once() {
         .map(|i| {
             let path = dir.path().to_path_buf();
             std::thread::spawn(move || {
-                let mut store = Store::open(&path).unwrap();
-                record_run(&mut store, &format!("r{i}"));
+                let store = SqliteStore::open(&path).unwrap();
+                record_run(&store, &format!("r{i}"));
             })
         })
         .collect();
@@ -409,13 +501,16 @@ fn many_processes_can_open_a_new_store_at_once() {
             .join()
             .expect("open and write without `database is locked`");
     }
-    assert_eq!(Store::open(dir.path()).unwrap().runs().unwrap().len(), 8);
+    assert_eq!(
+        SqliteStore::open(dir.path()).unwrap().runs().unwrap().len(),
+        8
+    );
 }
 
 #[test]
 fn a_run_keeps_its_snapshot_and_the_bytes_of_its_components() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
     let component = b"\0asm component bytes".as_slice();
     let digest = Digest::of(component);
     let mut recorded = snapshot();
@@ -439,7 +534,7 @@ fn a_run_keeps_its_snapshot_and_the_bytes_of_its_components() {
     ));
 
     store
-        .conn
+        .lock()
         .execute("UPDATE components SET bytes = x'00'", [])
         .unwrap();
     assert!(matches!(
@@ -451,8 +546,119 @@ fn a_run_keeps_its_snapshot_and_the_bytes_of_its_components() {
 #[test]
 fn a_run_recorded_before_snapshots_has_none() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
-    begin(&mut store, "r1");
-    store.conn.execute("DELETE FROM snapshots", []).unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    begin(&store, "r1");
+    store.lock().execute("DELETE FROM snapshots", []).unwrap();
     assert_eq!(store.snapshot("r1").unwrap(), None);
+}
+
+#[test]
+fn events_written_by_schema_2_read_back_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = Connection::open(dir.path().join("shoal.db")).unwrap();
+    let value = cbor(7);
+    let hash = blake3::hash(&value).to_hex().to_string();
+    conn.execute_batch(
+        "CREATE TABLE runs (id TEXT PRIMARY KEY, job_name TEXT NOT NULL, job_path TEXT NOT NULL,
+         config_path TEXT, status TEXT NOT NULL, started REAL NOT NULL, finished REAL,
+         parent TEXT REFERENCES runs(id));
+         CREATE TABLE events (run_id TEXT NOT NULL REFERENCES runs(id), seq INTEGER NOT NULL,
+         timestamp REAL NOT NULL, step_key TEXT, event TEXT NOT NULL, json TEXT NOT NULL,
+         PRIMARY KEY (run_id, seq));
+         CREATE TABLE blobs (hash TEXT PRIMARY KEY, bytes BLOB NOT NULL);
+         CREATE TABLE outputs (run_id TEXT NOT NULL REFERENCES runs(id), seq INTEGER NOT NULL,
+         step_key TEXT NOT NULL, output TEXT NOT NULL, mapping_key TEXT,
+         hash TEXT NOT NULL REFERENCES blobs(hash), PRIMARY KEY (run_id, seq));
+         CREATE TABLE leases (run_id TEXT PRIMARY KEY REFERENCES runs(id), pid INTEGER NOT NULL,
+         host TEXT NOT NULL, heartbeat REAL NOT NULL);
+         INSERT INTO runs VALUES ('old', 'job', '/job.toml', NULL, 'FAILURE', 1.0, 4.0, NULL);
+         PRAGMA user_version = 2;",
+    )
+    .unwrap();
+    // As schema 2 wrote them: a STEP_OUTPUT built by hand, with a null mapping key and no value.
+    let rows = [
+        (
+            None,
+            "RUN_START",
+            r#"{"event":"RUN_START","job":"job","run_id":"old","timestamp":1.0}"#,
+        ),
+        (
+            Some("emit"),
+            "STEP_OUTPUT",
+            r#"{"event":"STEP_OUTPUT","output":"result","mapping_key":null,"run_id":"old","timestamp":2.0,"step_key":"emit"}"#,
+        ),
+        (
+            Some("boom"),
+            "STEP_FAILURE",
+            r#"{"event":"STEP_FAILURE","error_kind":"trap","error":"wasm trap: unreachable","duration_ms":3.0,"run_id":"old","timestamp":3.0,"step_key":"boom"}"#,
+        ),
+        (
+            None,
+            "RUN_FAILURE",
+            r#"{"event":"RUN_FAILURE","duration_ms":4.0,"failed_steps":["boom"],"run_id":"old","timestamp":4.0}"#,
+        ),
+    ];
+    for (seq, (step, name, json)) in (0_i64..).zip(rows) {
+        conn.execute(
+            "INSERT INTO events VALUES ('old', ?1, ?1, ?2, ?3, ?4)",
+            params![seq, step, name, json],
+        )
+        .unwrap();
+    }
+    conn.execute("INSERT INTO blobs VALUES (?1, ?2)", params![hash, value])
+        .unwrap();
+    conn.execute(
+        "INSERT INTO outputs VALUES ('old', 1, 'emit', 'result', NULL, ?1)",
+        [&hash],
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let kinds: Vec<_> = store
+        .events("old", None)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::RunStart { job: "job".into() },
+            EventKind::StepOutput {
+                output: "result".into(),
+                mapping_key: None,
+                value: value.into(),
+            },
+            EventKind::StepFailure {
+                error_kind: ErrorKind::Trap,
+                error: "wasm trap: unreachable".into(),
+                backtrace: None,
+                duration_ms: 3.0,
+            },
+            EventKind::RunFailure {
+                duration_ms: 4.0,
+                failed_steps: vec!["boom".into()],
+                unresolved_steps: vec![],
+                peak_rss_bytes: None,
+            },
+        ]
+    );
+}
+
+#[test]
+fn an_event_of_an_unknown_format_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    record_run(&store, "r1");
+    store
+        .lock()
+        .execute("UPDATE events SET format = 99 WHERE seq = 3", [])
+        .unwrap();
+    let err = store.events("r1", None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("event 3 of run `r1` has format 99, which this build does not read"),
+        "{err}"
+    );
 }

@@ -1,0 +1,245 @@
+//! The run store in an embedded SQLite database (`shoal.db` in the store directory): no server
+//! to install, and every committed transaction survives a crash of the process.
+//!
+//! Reads are in [`queries`], the schema and its migrations in [`schema`], the writer thread
+//! that records a running run in [`writer`]; the transactions of the other writes are here.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::{RecordingSink, RunRecord, RunStore, StoreError};
+use crate::digest::Digest;
+use crate::events::Event;
+use crate::snapshot::RunSnapshot;
+use crate::store::{OutputRecord, Owner};
+use queries::{Db, sqlite_error};
+use writer::StoreSink;
+
+/// An open SQLite store. Its one connection serves the process's reads and short write
+/// transactions; each running run's writer thread has its own.
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Create {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join("shoal.db");
+        let conn = schema::open_connection(&path).map_err(sqlite_error(&path))?;
+        Ok(SqliteStore {
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The connection. A panic while it was held cannot leave it inconsistent: an unfinished
+    /// transaction rolls back when dropped.
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The run `id`, if it is in this store's scope: every query by run id starts here (see
+    /// the module doc of [`crate::store`]).
+    fn in_scope(db: Db<'_>, id: &str) -> Result<RunRecord, StoreError> {
+        db.run(id)?
+            .ok_or_else(|| StoreError::NoSuchRun(id.to_string()))
+    }
+
+    /// Runs `read` on run `id`, once it is known to be in scope.
+    fn read<T>(
+        &self,
+        id: &str,
+        read: impl FnOnce(Db<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.lock();
+        let db = Db {
+            conn: &conn,
+            path: &self.path,
+        };
+        Self::in_scope(db, id)?;
+        read(db)
+    }
+
+    /// Runs `write` in one immediate transaction, which waits for the write lock.
+    fn transaction(
+        &self,
+        write: impl FnOnce(Db<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let sqlite = sqlite_error(&self.path);
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
+        write(Db {
+            conn: &tx,
+            path: &self.path,
+        })?;
+        tx.commit().map_err(sqlite)
+    }
+}
+
+impl RunStore for SqliteStore {
+    fn begin_run(
+        &self,
+        run: &RunRecord,
+        snapshot: &RunSnapshot,
+        components: &[&[u8]],
+    ) -> Result<(), StoreError> {
+        let sqlite = sqlite_error(&self.path);
+        self.transaction(|db| {
+            db.conn
+                .execute(
+                    "INSERT INTO runs (id, job_name, job_path, config_path, status, started, parent)
+                     VALUES (?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6)",
+                    params![
+                        run.id,
+                        run.job_name,
+                        run.job_path.to_string_lossy(),
+                        run.config_path
+                            .as_ref()
+                            .map(|p| p.to_string_lossy().into_owned()),
+                        run.started,
+                        run.parent
+                    ],
+                )
+                .map_err(sqlite)?;
+            let snapshot = serde_json::to_string(snapshot).expect("a snapshot serializes");
+            db.conn
+                .execute(
+                    "INSERT INTO snapshots (run_id, snapshot) VALUES (?1, ?2)",
+                    params![run.id, snapshot],
+                )
+                .map_err(sqlite)?;
+            for bytes in components {
+                let digest = Digest::of(bytes).to_string();
+                db.conn
+                    .execute(
+                        "INSERT OR IGNORE INTO components (digest, bytes) VALUES (?1, ?2)",
+                        params![digest, bytes],
+                    )
+                    .map_err(sqlite)?;
+            }
+            take_lease(db.conn, &run.id).map_err(sqlite)
+        })
+    }
+
+    fn snapshot(&self, id: &str) -> Result<Option<RunSnapshot>, StoreError> {
+        self.read(id, |db| db.snapshot(id))
+    }
+
+    fn component(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        // Components are content-addressed and shared by every run, whatever its scope.
+        let conn = self.lock();
+        Db {
+            conn: &conn,
+            path: &self.path,
+        }
+        .component(digest)
+    }
+
+    fn claim(&self, id: &str) -> Result<(), StoreError> {
+        let sqlite = sqlite_error(&self.path);
+        self.transaction(|db| {
+            Self::in_scope(db, id)?.ensure_resumable()?;
+            take_lease(db.conn, id).map_err(sqlite)?;
+            db.conn
+                .execute(
+                    "UPDATE runs SET status = 'RUNNING', finished = NULL WHERE id = ?1",
+                    [id],
+                )
+                .map_err(sqlite)?;
+            Ok(())
+        })
+    }
+
+    fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let conn = self.lock();
+        Db {
+            conn: &conn,
+            path: &self.path,
+        }
+        .runs()
+    }
+
+    fn run(&self, id: &str) -> Result<RunRecord, StoreError> {
+        let conn = self.lock();
+        Self::in_scope(
+            Db {
+                conn: &conn,
+                path: &self.path,
+            },
+            id,
+        )
+    }
+
+    fn events(&self, id: &str, step: Option<&str>) -> Result<Vec<Event<'static>>, StoreError> {
+        self.read(id, |db| db.events(id, step))
+    }
+
+    fn outputs(&self, id: &str, step: Option<&str>) -> Result<Vec<OutputRecord>, StoreError> {
+        self.read(id, |db| db.outputs(id, step))
+    }
+
+    fn succeeded_steps(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        self.read(id, |db| db.succeeded_steps(id))
+    }
+
+    fn adopt(&self, parent: &str, child: &str, steps: &HashSet<String>) -> Result<(), StoreError> {
+        let steps = serde_json::to_string(steps).expect("a set of strings serializes");
+        let sqlite = sqlite_error(&self.path);
+        self.transaction(|db| {
+            Self::in_scope(db, parent)?;
+            Self::in_scope(db, child)?;
+            db.conn
+                .execute(
+                    "INSERT INTO events (run_id, seq, timestamp, step_key, event, json, format)
+                     SELECT ?2, seq, timestamp, step_key, event,
+                            json_set(json, '$.run_id', ?2, '$.reused_from', ?1), format
+                     FROM events
+                     WHERE run_id = ?1 AND event IN ('STEP_OUTPUT', 'STEP_SUCCESS')
+                       AND step_key IN (SELECT value FROM json_each(?3))",
+                    params![parent, child, steps],
+                )
+                .map_err(sqlite)?;
+            db.conn
+                .execute(
+                    "INSERT INTO outputs (run_id, seq, step_key, output, mapping_key, hash)
+                     SELECT ?2, seq, step_key, output, mapping_key, hash FROM outputs
+                     WHERE run_id = ?1 AND step_key IN (SELECT value FROM json_each(?3))",
+                    params![parent, child, steps],
+                )
+                .map_err(sqlite)?;
+            Ok(())
+        })
+    }
+
+    fn sink(&self, id: &str) -> Result<Box<dyn RecordingSink>, StoreError> {
+        let seq = self.read(id, |db| db.next_seq(id))?;
+        let conn = schema::open_connection(&self.path).map_err(sqlite_error(&self.path))?;
+        Ok(Box::new(StoreSink::start(conn, self.path.clone(), id, seq)))
+    }
+}
+
+/// Leases run `id` to this process, replacing a dead owner's lease.
+fn take_lease(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+    let me = Owner::this_process();
+    conn.execute(
+        "INSERT OR REPLACE INTO leases (run_id, pid, host, heartbeat) VALUES (?1, ?2, ?3, ?4)",
+        params![id, me.pid, me.host, me.heartbeat],
+    )?;
+    Ok(())
+}
+
+mod queries;
+mod schema;
+#[cfg(test)]
+mod tests;
+mod writer;

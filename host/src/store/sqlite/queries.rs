@@ -1,0 +1,287 @@
+//! The SQLite store's reads.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::schema::EVENT_FORMAT;
+use crate::digest::Digest;
+use crate::events::{Event, EventKind};
+use crate::snapshot::RunSnapshot;
+use crate::store::{OutputRecord, Owner, RunRecord, RunStatus, StoreError};
+
+/// A connection (or a transaction on one) to the store at `path`, which its errors name.
+#[derive(Clone, Copy)]
+pub struct Db<'c> {
+    pub conn: &'c Connection,
+    pub path: &'c Path,
+}
+
+/// Every run with its lease, if any. The store's scope (see the module doc of
+/// [`crate::store`]) would be a condition here.
+const SELECT_RUNS: &str = "SELECT r.id, r.job_name, r.job_path, r.config_path, r.status,
+        r.started, r.finished, r.parent, l.pid, l.host, l.heartbeat
+    FROM runs r LEFT JOIN leases l ON l.run_id = r.id";
+
+/// Names the store at `path` in a SQLite error; it borrows only the path, so that it can be
+/// used while a transaction borrows the connection.
+pub fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + Copy + '_ {
+    move |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown run status `{0}`")]
+struct UnknownStatus(String);
+
+impl Db<'_> {
+    fn sqlite(&self, source: rusqlite::Error) -> StoreError {
+        sqlite_error(self.path)(source)
+    }
+
+    /// The run `id`, if the store has it.
+    pub fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let now = crate::events::unix_now();
+        self.conn
+            .query_row(&format!("{SELECT_RUNS} WHERE r.id = ?1"), [id], |row| {
+                run_record(row, now)
+            })
+            .optional()
+            .map_err(|e| self.sqlite(e))
+    }
+
+    /// All runs, newest first.
+    pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(&format!("{SELECT_RUNS} ORDER BY r.started DESC, r.id DESC"))
+            .map_err(|e| self.sqlite(e))?;
+        let now = crate::events::unix_now();
+        let rows = statement
+            .query_map([], |row| run_record(row, now))
+            .map_err(|e| self.sqlite(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+    }
+
+    /// What run `id` executes, if recorded.
+    pub fn snapshot(&self, id: &str) -> Result<Option<RunSnapshot>, StoreError> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT snapshot FROM snapshots WHERE run_id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))?;
+        text.map(|text| {
+            serde_json::from_str(&text).map_err(|err| StoreError::BadSnapshot {
+                run: id.to_string(),
+                problem: err.to_string(),
+            })
+        })
+        .transpose()
+    }
+
+    /// The bytes of the component with `digest`, checked against it.
+    pub fn component(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        let bytes: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT bytes FROM components WHERE digest = ?1",
+                [digest.to_string()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))?;
+        match bytes {
+            Some(bytes) if Digest::of(&bytes) != *digest => Err(StoreError::Corrupt {
+                hash: digest.to_string(),
+                problem: "does not match its content",
+            }),
+            bytes => Ok(bytes),
+        }
+    }
+
+    /// The events of run `id`, of `step` and its clones when given, with the values of
+    /// `STEP_OUTPUT` events read back from `blobs`.
+    pub fn events(&self, id: &str, step: Option<&str>) -> Result<Vec<Event<'static>>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                // `op[` .. `op\` holds exactly the keys that start with `op[` ('\' follows
+                // '['), as a range the index serves. A `STEP_OUTPUT` has its output row at the
+                // same `seq`.
+                "SELECT e.seq, e.format, e.json, o.hash, b.bytes
+                 FROM events e
+                 LEFT JOIN outputs o ON o.run_id = e.run_id AND o.seq = e.seq
+                 LEFT JOIN blobs b ON b.hash = o.hash
+                 WHERE e.run_id = ?1
+                   AND (?2 IS NULL OR e.step_key = ?2
+                        OR (e.step_key >= ?2 || '[' AND e.step_key < ?2 || '\\'))
+                 ORDER BY e.seq",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = statement
+            .query_map(params![id, step], |row| {
+                Ok(StoredEvent {
+                    seq: row.get(0)?,
+                    format: row.get(1)?,
+                    json: row.get(2)?,
+                    hash: row.get(3)?,
+                    bytes: row.get(4)?,
+                })
+            })
+            .map_err(|e| self.sqlite(e))?;
+        let mut events = Vec::new();
+        for row in rows {
+            events.push(row.map_err(|e| self.sqlite(e))?.read(id)?);
+        }
+        Ok(events)
+    }
+
+    /// The outputs of run `id`, of `step` and its clones when given.
+    pub fn outputs(&self, id: &str, step: Option<&str>) -> Result<Vec<OutputRecord>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT o.step_key, o.output, o.mapping_key, o.hash, b.bytes
+                 FROM outputs o LEFT JOIN blobs b ON b.hash = o.hash
+                 WHERE o.run_id = ?1 AND (?2 IS NULL OR o.step_key = ?2 OR substr(o.step_key, 1, length(?2) + 1) = ?2 || '[')
+                 ORDER BY o.seq",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = statement
+            .query_map(params![id, step], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<Vec<u8>>>(4)?,
+                ))
+            })
+            .map_err(|e| self.sqlite(e))?;
+        let mut outputs = Vec::new();
+        for row in rows {
+            let (step_key, output, mapping_key, hash, bytes) = row.map_err(|e| self.sqlite(e))?;
+            outputs.push(OutputRecord {
+                step_key,
+                output,
+                mapping_key,
+                value: checked_blob(hash, bytes)?,
+            });
+        }
+        Ok(outputs)
+    }
+
+    /// Step keys with a committed `STEP_SUCCESS` in run `id`.
+    pub fn succeeded_steps(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT step_key FROM events WHERE run_id = ?1 AND event = 'STEP_SUCCESS' ORDER BY seq")
+            .map_err(|e| self.sqlite(e))?;
+        let rows = statement
+            .query_map([id], |row| row.get(0))
+            .map_err(|e| self.sqlite(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+    }
+
+    /// The next event sequence number of run `id`.
+    pub fn next_seq(&self, id: &str) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(MAX(seq) + 1, 0) FROM events WHERE run_id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.sqlite(e))
+    }
+}
+
+/// A row of [`SELECT_RUNS`]; a `RUNNING` run whose owner is dead at `now` is `INTERRUPTED`.
+fn run_record(row: &rusqlite::Row<'_>, now: f64) -> rusqlite::Result<RunRecord> {
+    let stored: String = row.get(4)?;
+    let status = RunStatus::stored(&stored).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            4,
+            rusqlite::types::Type::Text,
+            Box::new(UnknownStatus(stored.clone())),
+        )
+    })?;
+    let owner = match (row.get(8)?, row.get(9)?, row.get(10)?) {
+        (Some(pid), Some(host), Some(heartbeat)) => Some(Owner {
+            pid,
+            host,
+            heartbeat,
+        }),
+        _ => None,
+    };
+    let alive = owner.as_ref().is_some_and(|o| o.is_alive(now));
+    Ok(RunRecord {
+        id: row.get(0)?,
+        job_name: row.get(1)?,
+        job_path: PathBuf::from(row.get::<_, String>(2)?),
+        config_path: row.get::<_, Option<String>>(3)?.map(PathBuf::from),
+        status: match status {
+            RunStatus::Running if !alive => RunStatus::Interrupted,
+            status => status,
+        },
+        started: row.get(5)?,
+        finished: row.get(6)?,
+        parent: row.get(7)?,
+        owner,
+    })
+}
+
+/// An event row with the blob of its output, if it has one.
+struct StoredEvent {
+    seq: i64,
+    format: i64,
+    json: String,
+    hash: Option<String>,
+    bytes: Option<Vec<u8>>,
+}
+
+impl StoredEvent {
+    /// The event as emitted in run `run`.
+    fn read(self, run: &str) -> Result<Event<'static>, StoreError> {
+        let bad = |problem: String| StoreError::BadEvent {
+            run: run.to_string(),
+            seq: self.seq,
+            problem,
+        };
+        if self.format != EVENT_FORMAT {
+            return Err(bad(format!(
+                "has format {}, which this build does not read (it reads format {EVENT_FORMAT})",
+                self.format
+            )));
+        }
+        let mut event: Event<'static> = serde_json::from_str(&self.json)
+            .map_err(|err| bad(format!("cannot be read: {err}")))?;
+        if let EventKind::StepOutput { value, .. } = &mut event.kind {
+            let hash = self
+                .hash
+                .ok_or_else(|| bad("is an output without a value".into()))?;
+            *value = checked_blob(hash, self.bytes)?.into();
+        }
+        Ok(event)
+    }
+}
+
+/// The bytes of blob `hash`, checked against it.
+fn checked_blob(hash: String, bytes: Option<Vec<u8>>) -> Result<Vec<u8>, StoreError> {
+    let value = bytes.ok_or_else(|| StoreError::Corrupt {
+        hash: hash.clone(),
+        problem: "is missing",
+    })?;
+    if blake3::hash(&value).to_hex().as_str() != hash {
+        return Err(StoreError::Corrupt {
+            hash,
+            problem: "does not match its content",
+        });
+    }
+    Ok(value)
+}

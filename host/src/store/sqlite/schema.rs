@@ -1,0 +1,141 @@
+//! The SQLite store's tables, and the migrations that bring a store written by an older build
+//! up to date.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+/// The schema version this build writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 4;
+
+/// The format of the events this build writes (`events.format`): the event's `--json` form,
+/// less a `STEP_OUTPUT`'s value, which is in `blobs`. Every earlier schema wrote this format.
+pub const EVENT_FORMAT: i64 = 1;
+
+/// Opens the database at `path`, creating or upgrading its schema.
+pub fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    // First, so that every statement below waits for other processes' locks (several `host`
+    // processes may open a new store at once) instead of failing with "database is locked".
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // WAL keeps every committed transaction across a crash of this process (SIGKILL included);
+    // NORMAL sync trades durability on power loss for commit speed. Switching a new database
+    // to WAL can report "busy" without waiting while another process does the same, so retry.
+    // A 16 MiB page cache per connection: 64 MiB made up a tenth of a 1M-step run's peak RSS.
+    retry_busy(|| conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())))?;
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL;
+         PRAGMA cache_size = -16384;
+         PRAGMA foreign_keys = ON;",
+    )?;
+    // One immediate transaction, which waits for the write lock, creates or upgrades the schema.
+    retry_busy(|| conn.execute_batch("BEGIN IMMEDIATE"))?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS runs (
+             id TEXT PRIMARY KEY,
+             job_name TEXT NOT NULL,
+             job_path TEXT NOT NULL,
+             config_path TEXT,
+             status TEXT NOT NULL,
+             started REAL NOT NULL,
+             finished REAL,
+             parent TEXT REFERENCES runs(id)
+         );
+         CREATE TABLE IF NOT EXISTS events (
+             run_id TEXT NOT NULL REFERENCES runs(id),
+             seq INTEGER NOT NULL,
+             timestamp REAL NOT NULL,
+             step_key TEXT,
+             event TEXT NOT NULL,
+             json TEXT NOT NULL,
+             format INTEGER NOT NULL DEFAULT 1,
+             PRIMARY KEY (run_id, seq)
+         );
+         CREATE INDEX IF NOT EXISTS events_by_step ON events(run_id, step_key);
+         CREATE TABLE IF NOT EXISTS blobs (
+             hash TEXT PRIMARY KEY,
+             bytes BLOB NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS outputs (
+             run_id TEXT NOT NULL REFERENCES runs(id),
+             seq INTEGER NOT NULL,
+             step_key TEXT NOT NULL,
+             output TEXT NOT NULL,
+             mapping_key TEXT,
+             hash TEXT NOT NULL REFERENCES blobs(hash),
+             PRIMARY KEY (run_id, seq)
+         );
+         CREATE INDEX IF NOT EXISTS outputs_by_step ON outputs(run_id, step_key);",
+    )?;
+    migrate(&conn)?;
+    conn.execute_batch("COMMIT")?;
+    Ok(conn)
+}
+
+/// Runs `attempt` again while SQLite reports the database busy, for up to about ten seconds.
+fn retry_busy<T>(mut attempt: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match attempt() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Brings a store written by an older build up to [`SCHEMA_VERSION`].
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version < 1 {
+        // Version 0 stores predate re-execution and have no `parent` column.
+        if !has_column(conn, "runs", "parent")? {
+            conn.execute_batch("ALTER TABLE runs ADD COLUMN parent TEXT REFERENCES runs(id)")?;
+        }
+    }
+    if version < 2 {
+        // Version 1 stores predate leases: their `RUNNING` runs have no owner, so they show
+        // as interrupted and can be resumed.
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS leases (
+                 run_id TEXT PRIMARY KEY REFERENCES runs(id),
+                 pid INTEGER NOT NULL,
+                 host TEXT NOT NULL,
+                 heartbeat REAL NOT NULL
+             )",
+        )?;
+    }
+    if version < 3 {
+        // Version 2 stores predate snapshots: their runs cannot be resumed or re-executed.
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS snapshots (
+                 run_id TEXT PRIMARY KEY REFERENCES runs(id),
+                 snapshot TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS components (
+                 digest TEXT PRIMARY KEY,
+                 bytes BLOB NOT NULL
+             );",
+        )?;
+    }
+    if version < 4 {
+        // Version 3 stores predate event formats: their events have the first one.
+        if !has_column(conn, "events", "format")? {
+            conn.execute_batch("ALTER TABLE events ADD COLUMN format INTEGER NOT NULL DEFAULT 1")?;
+        }
+    }
+    if version != SCHEMA_VERSION {
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+    }
+    Ok(())
+}
+
+/// Whether `table` has `column` (an older store may lack one that a new one was created with).
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    conn.prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?
+        .exists([table, column])
+}

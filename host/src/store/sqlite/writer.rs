@@ -1,0 +1,251 @@
+//! The SQLite store's writer: a thread that appends a run's events in batched transactions,
+//! projecting each event onto its rows (the event, its output value as a blob, the run's final
+//! status).
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::schema::EVENT_FORMAT;
+use crate::events::{Event, EventKind, EventSink, SinkError};
+use crate::store::lease::{self, Owner};
+use crate::store::{RecordingSink, RunStatus, StoreError};
+
+/// Most events written in one transaction.
+const BATCH: usize = 4096;
+
+/// Most events waiting for the writer. When SQLite falls behind, the run waits for it rather
+/// than queueing without bound: a 1M-step run queued 700 MiB of events before this bound.
+const QUEUE: usize = 4 * BATCH;
+
+/// What the writer thread stores for one event.
+struct Pending {
+    timestamp: f64,
+    step_key: Option<String>,
+    event: &'static str,
+    json: String,
+    /// For `STEP_OUTPUT`: output name, mapping key, value.
+    output: Option<(String, Option<String>, Vec<u8>)>,
+    /// For `RUN_SUCCESS` / `RUN_FAILURE` / `RUN_CANCELED`: the run's final status.
+    finished: Option<RunStatus>,
+}
+
+impl Pending {
+    fn of(event: &Event<'_>) -> Pending {
+        let (json, output, finished) = match &event.kind {
+            EventKind::StepOutput {
+                output,
+                mapping_key,
+                value,
+            } => {
+                // The value itself goes to `blobs` (linked through `outputs`); rendering it as
+                // JSON too cost more than the rest of the step for a 4 KiB value.
+                let row = Event {
+                    kind: EventKind::StepOutput {
+                        output: Cow::Borrowed(output.as_ref()),
+                        mapping_key: mapping_key.as_deref().map(Cow::Borrowed),
+                        value: Cow::default(),
+                    },
+                    run_id: Cow::Borrowed(event.run_id.as_ref()),
+                    step_key: event.step_key.as_deref().map(Cow::Borrowed),
+                    reused_from: event.reused_from.as_deref().map(Cow::Borrowed),
+                    timestamp: event.timestamp,
+                };
+                let output = (
+                    output.to_string(),
+                    mapping_key.as_deref().map(str::to_string),
+                    value.to_vec(),
+                );
+                (to_json(&row), Some(output), None)
+            }
+            EventKind::RunSuccess { .. } => (to_json(event), None, Some(RunStatus::Success)),
+            EventKind::RunFailure { .. } => (to_json(event), None, Some(RunStatus::Failure)),
+            EventKind::RunCanceled { .. } => (to_json(event), None, Some(RunStatus::Canceled)),
+            EventKind::RunStart { .. }
+            | EventKind::StepStart { .. }
+            | EventKind::StepSuccess { .. }
+            | EventKind::StepFailure { .. }
+            | EventKind::StepUpForRetry { .. }
+            | EventKind::StepRestarted { .. }
+            | EventKind::StepSkipped { .. }
+            | EventKind::Logs { .. } => (to_json(event), None, None),
+        };
+        Pending {
+            timestamp: event.timestamp,
+            step_key: event.step_key.as_deref().map(str::to_string),
+            event: event.kind.name(),
+            json,
+            output,
+            finished,
+        }
+    }
+}
+
+fn to_json(event: &Event<'_>) -> String {
+    serde_json::to_string(event).expect("events serialize")
+}
+
+/// Why the writer stopped.
+enum WriteFailure {
+    Sqlite(rusqlite::Error),
+    LeaseLost,
+}
+
+impl From<rusqlite::Error> for WriteFailure {
+    fn from(err: rusqlite::Error) -> Self {
+        WriteFailure::Sqlite(err)
+    }
+}
+
+/// Streams a run's events into the store. Dropping it flushes and waits for the writer.
+pub struct StoreSink {
+    path: PathBuf,
+    run_id: String,
+    tx: Option<mpsc::SyncSender<Pending>>,
+    writer: Option<JoinHandle<Result<(), WriteFailure>>>,
+    /// Why the writer stopped, once an event found it stopped.
+    stopped: Option<SinkError>,
+}
+
+impl StoreSink {
+    /// Starts a writer appending the events of run `run_id` to `conn` from `seq` on.
+    pub fn start(conn: Connection, path: PathBuf, run_id: &str, seq: i64) -> StoreSink {
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let id = run_id.to_string();
+        let writer = std::thread::spawn(move || write_events(conn, &id, seq, &rx));
+        StoreSink {
+            path,
+            run_id: run_id.to_string(),
+            tx: Some(tx),
+            writer: Some(writer),
+            stopped: None,
+        }
+    }
+
+    /// Flushes everything, waits for the writer and reports why it stopped early, if it did.
+    fn close(&mut self) -> Result<(), SinkError> {
+        drop(self.tx.take());
+        let failure = match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(Ok(()))) | None => None,
+            Some(Ok(Err(WriteFailure::Sqlite(source)))) => Some(StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            }),
+            Some(Ok(Err(WriteFailure::LeaseLost))) => {
+                Some(StoreError::LeaseLost(self.run_id.clone()))
+            }
+            Some(Err(_panic)) => Some(StoreError::WriterPanicked),
+        };
+        if let Some(failure) = failure {
+            self.stopped = Some(SinkError::new(failure));
+        }
+        self.stopped.clone().map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for StoreSink {
+    fn drop(&mut self) {
+        let _ignored = self.close();
+    }
+}
+
+impl EventSink for StoreSink {
+    fn event(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
+        let sent = match &self.tx {
+            Some(tx) => tx.send(Pending::of(event)).is_ok(),
+            None => false,
+        };
+        // A send fails once the writer has stopped: on an SQLite error or a lost lease.
+        if sent { Ok(()) } else { self.close() }
+    }
+}
+
+impl RecordingSink for StoreSink {
+    fn finish(mut self: Box<Self>) -> Result<(), SinkError> {
+        self.close()
+    }
+}
+
+/// Writes the events of run `run_id` in batches. Every transaction first refreshes this
+/// process's lease on the run, until the run's final event releases it; with nothing to write,
+/// a transaction every [`lease::HEARTBEAT_EVERY`] does only that.
+fn write_events(
+    mut conn: Connection,
+    run_id: &str,
+    mut seq: i64,
+    rx: &mpsc::Receiver<Pending>,
+) -> Result<(), WriteFailure> {
+    let me = Owner::this_process();
+    let mut leased = true;
+    loop {
+        let first = match rx.recv_timeout(lease::HEARTBEAT_EVERY) {
+            Ok(first) => Some(first),
+            Err(mpsc::RecvTimeoutError::Timeout) if leased => None,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        };
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if leased {
+            let refreshed = tx
+                .prepare_cached(
+                    "UPDATE leases SET heartbeat = ?4 WHERE run_id = ?1 AND pid = ?2 AND host = ?3",
+                )?
+                .execute(params![run_id, me.pid, me.host, crate::events::unix_now()])?;
+            if refreshed == 0 {
+                return Err(WriteFailure::LeaseLost);
+            }
+        }
+        if let Some(first) = first {
+            let mut insert_event = tx.prepare_cached(
+                "INSERT INTO events (run_id, seq, timestamp, step_key, event, json, format)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut insert_blob =
+                tx.prepare_cached("INSERT OR IGNORE INTO blobs (hash, bytes) VALUES (?1, ?2)")?;
+            let mut insert_output = tx.prepare_cached(
+                "INSERT INTO outputs (run_id, seq, step_key, output, mapping_key, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut finish =
+                tx.prepare_cached("UPDATE runs SET status = ?2, finished = ?3 WHERE id = ?1")?;
+            let mut release = tx.prepare_cached("DELETE FROM leases WHERE run_id = ?1")?;
+            // Take what has queued up, so that a busy run commits in large batches.
+            let batch = std::iter::once(first).chain(rx.try_iter().take(BATCH - 1));
+            for pending in batch {
+                insert_event.execute(params![
+                    run_id,
+                    seq,
+                    pending.timestamp,
+                    pending.step_key,
+                    pending.event,
+                    pending.json,
+                    EVENT_FORMAT
+                ])?;
+                if let (Some((output, mapping_key, value)), Some(step)) =
+                    (&pending.output, &pending.step_key)
+                {
+                    let hash = blake3::hash(value).to_hex();
+                    insert_blob.execute(params![hash.as_str(), value])?;
+                    insert_output.execute(params![
+                        run_id,
+                        seq,
+                        step,
+                        output,
+                        mapping_key,
+                        hash.as_str()
+                    ])?;
+                }
+                if let Some(status) = pending.finished {
+                    finish.execute(params![run_id, status.as_str(), pending.timestamp])?;
+                    release.execute([run_id])?;
+                    leased = false;
+                }
+                seq += 1;
+            }
+        }
+        tx.commit()?;
+    }
+}
