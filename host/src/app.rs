@@ -11,6 +11,7 @@ mod error;
 mod handle;
 mod load;
 mod prior;
+mod queries;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use crate::store::{RunRecord, RunStatus, RunStore, SqliteStore};
 pub use error::AppError;
 pub use handle::RunHandle;
 pub use load::{JobSource, Prepared, Settings, cache_dir, describe, prepare};
+pub use queries::{LogLine, StepStatus, StepSummary};
 
 /// What `host reexecute` changes about the parent run besides what it runs again.
 #[derive(Debug, Clone, Default)]
@@ -72,6 +74,34 @@ impl App {
     /// The run store, for queries.
     pub fn store(&self) -> &dyn RunStore {
         &*self.store
+    }
+
+    /// Every recorded run, newest first.
+    pub fn runs(&self) -> Result<Vec<RunRecord>, AppError> {
+        Ok(self.store.runs()?)
+    }
+
+    /// Run `run_id` and the history of each of its steps.
+    pub fn run(&self, run_id: &str) -> Result<(RunRecord, Vec<StepSummary>), AppError> {
+        let run = self.store.run(run_id)?;
+        let steps = queries::steps(self.store(), &run)?;
+        Ok((run, steps))
+    }
+
+    /// The log lines of run `run_id`; with `step`, only that step's and its clones'.
+    pub fn logs(&self, run_id: &str, step: Option<&str>) -> Result<Vec<LogLine>, AppError> {
+        queries::logs(self.store(), run_id, step)
+    }
+
+    /// A step's output as JSON (Dagster's `output_for_node`); for a mapped op's name, every
+    /// clone's value keyed by mapping key.
+    pub fn output(
+        &self,
+        run_id: &str,
+        step: &str,
+        output: Option<&str>,
+    ) -> Result<serde_json::Value, AppError> {
+        queries::output(self.store(), run_id, step, output)
     }
 
     /// Records a new run of `source` and returns it ready to execute.

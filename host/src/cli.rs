@@ -15,7 +15,7 @@ use crate::app::{self, App, AppError, JobSource, Prepared, Reexecution, RunHandl
 use crate::events::{EventSink, JsonLines};
 use crate::graph::{self, Format};
 use crate::report;
-use crate::store::{self, SqliteStore, StoreError};
+use crate::store::{self, StoreError};
 use interrupt::Interrupts;
 
 /// Shoal: run WebAssembly component ops as jobs with dynamic map/collect.
@@ -195,17 +195,17 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
             };
             reexecute(&run_id, &request, &execution, store_dir).await
         }
-        Command::Runs => history::runs(&SqliteStore::open(store_dir)?),
-        Command::Show { run_id } => history::show(&SqliteStore::open(store_dir)?, &run_id),
+        Command::Runs => history::runs(&App::open(store_dir)?),
+        Command::Show { run_id } => history::show(&App::open(store_dir)?, &run_id),
         Command::Logs { run_id, step } => {
-            history::logs(&SqliteStore::open(store_dir)?, &run_id, step.as_deref())
+            history::logs(&App::open(store_dir)?, &run_id, step.as_deref())
         }
         Command::Output {
             run_id,
             step_key,
             output,
         } => history::output(
-            &SqliteStore::open(store_dir)?,
+            &App::open(store_dir)?,
             &run_id,
             &step_key,
             output.as_deref(),
@@ -329,12 +329,12 @@ async fn execute(handle: RunHandle, json: bool, store_dir: &Path) -> anyhow::Res
     let resume = resume_command(&run_id, store_dir);
     let interrupts = Interrupts::listen(&run_id, resume.clone(), handle.cancel())
         .context("cannot listen for SIGINT and SIGTERM")?;
-    let run = handle
-        .execute(&mut shown)
-        .await
-        .context("cannot record the run in the run store")?;
+    let run = handle.execute(&mut shown).await;
     drop(shown);
     eprint!("{}", report::summary(&run));
+    if let Some(err) = run.sink_error.clone() {
+        return Err(anyhow::Error::new(err).context("cannot record the run in the run store"));
+    }
     if !json {
         let outputs = serde_json::to_string_pretty(&report::final_outputs(&run))?;
         print_stdout(&format!("{outputs}\n"))?;

@@ -216,16 +216,9 @@ impl Plan {
     /// Reads back a rendered step key such as `op[a][b]`; `None` unless it names an op of the
     /// plan with as many mapping keys as the op's depth.
     pub fn step_key(&self, text: &str) -> Option<StepKey> {
-        let (name, rest) = text.split_once('[').map_or((text, ""), |(n, r)| (n, r));
+        let (name, keys) = crate::step_key::parse(text)?;
         let node = self.node(name)?;
-        let keys: Vec<String> = if rest.is_empty() {
-            Vec::new()
-        } else {
-            rest.strip_suffix(']')?
-                .split("][")
-                .map(str::to_string)
-                .collect()
-        };
+        let keys: Vec<String> = keys.into_iter().map(str::to_string).collect();
         (keys.len() == self.nodes[node].depth()).then(|| StepKey::new(node, keys))
     }
 

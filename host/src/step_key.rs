@@ -27,6 +27,16 @@ impl StepKey {
     }
 }
 
+/// Reads back a rendered key such as `op[a][b]` as its op name and mapping keys; `None` when
+/// it is not of that form.
+pub fn parse(text: &str) -> Option<(&str, Vec<&str>)> {
+    let Some((name, rest)) = text.split_once('[') else {
+        return Some((text, Vec::new()));
+    };
+    let keys = rest.strip_suffix(']')?.split("][").collect();
+    Some((name, keys))
+}
+
 /// [`StepKey`] rendered with the op's name.
 pub struct StepKeyDisplay<'a> {
     name: &'a str,
@@ -58,5 +68,12 @@ mod tests {
         );
         let nested = StepKey::new(2, vec!["a".into(), "b".into()]);
         assert_eq!(nested.display("op").to_string(), "op[a][b]");
+    }
+
+    #[test]
+    fn reads_rendered_keys_back() {
+        assert_eq!(parse("merge"), Some(("merge", vec![])));
+        assert_eq!(parse("op[a][b]"), Some(("op", vec!["a", "b"])));
+        assert_eq!(parse("op[a"), None);
     }
 }

@@ -25,7 +25,7 @@ fn a_submitted_run_is_recorded_and_gives_the_seed_result() {
     tokio().block_on(async {
         let handle = app.submit(&source, &Settings::default()).await.unwrap();
         let id = handle.run_id().to_string();
-        let run = handle.execute(&mut NoEvents).await.unwrap();
+        let run = handle.execute(&mut NoEvents).await;
         let node = run.plan.node("merge_and_analyze").unwrap();
         assert_eq!(run.output_for_node(node, "result"), 9900);
         let record = app.store().run(&id).unwrap();
@@ -56,7 +56,7 @@ fn cancel_stops_a_run_this_process_executes_and_it_resumes() {
         let running = tokio::spawn(async move { handle.execute(&mut NoEvents).await });
         tokio::time::sleep(Duration::from_millis(300)).await;
         app.cancel(&id).unwrap();
-        let run = running.await.unwrap().unwrap();
+        let run = running.await.unwrap();
         assert!(run.canceled());
         assert_eq!(app.store().run(&id).unwrap().status, RunStatus::Canceled);
         // Once it ended, there is nothing left to stop.
@@ -69,7 +69,7 @@ fn cancel_stops_a_run_this_process_executes_and_it_resumes() {
         ));
 
         let resumed = app.resume(&id, &settings).await.unwrap();
-        let run = resumed.execute(&mut NoEvents).await.unwrap();
+        let run = resumed.execute(&mut NoEvents).await;
         assert!(run.succeeded());
         assert_eq!(app.store().run(&id).unwrap().status, RunStatus::Success);
     });
@@ -96,7 +96,7 @@ fn runs_of_one_app_share_its_engine_until_one_needs_more() {
         assert!(Arc::ptr_eq(&engine(&third), &engine(&fourth)));
         assert_eq!(engine(&third).size().max_concurrent, 4);
         for handle in [first, second, third, fourth] {
-            assert!(handle.execute(&mut NoEvents).await.unwrap().succeeded());
+            assert!(handle.execute(&mut NoEvents).await.succeeded());
         }
     });
 }

@@ -99,3 +99,53 @@ fn resuming_a_run_that_succeeded_is_refused_and_changes_nothing() {
     );
     assert_eq!(after.events(&id, None).unwrap().len(), events.len());
 }
+
+#[test]
+fn a_run_that_loses_its_lease_stops_and_says_its_events_could_not_be_recorded() {
+    let job = TempJob::new(
+        "[ops.fan_out]\ncomponent = 'testkit'\nconfig = { n = 40 }\n\
+         [ops.nap]\ncomponent = 'testkit'\nconfig = { ms = 100 }\n\
+         inputs.value = { map = 'fan_out' }\n\
+         [ops.sum]\ncomponent = 'testkit'\ninputs.values = { collect = 'nap' }\n",
+    );
+    let store = tempfile::tempdir().unwrap();
+    let child = host_command()
+        .env("SHOAL_STORE", store.path())
+        .args(["run", job.path().to_str().unwrap(), "--max-concurrent", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = wait_for_run(store.path());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // As another process taking the run over would.
+    rusqlite::Connection::open(store.path().join("shoal.db"))
+        .unwrap()
+        .execute("UPDATE leases SET pid = pid + 1 WHERE run_id = ?1", [&id])
+        .unwrap();
+    let ran = Ran::from(child.wait_with_output().unwrap()).expect_code(2);
+    assert!(
+        ran.stderr
+            .contains("stopped: its events could not be recorded"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains(&format!(
+            "error: cannot record the run in the run store\n  caused by: another process took \
+             over run `{id}`"
+        )),
+        "{}",
+        ran.stderr
+    );
+    // It stopped early: the sum never ran.
+    let sum = ran
+        .stderr
+        .lines()
+        .find(|line| line.trim_start().starts_with("sum "));
+    assert!(
+        sum.is_some_and(|line| line.contains(" 0 succeeded")),
+        "{}",
+        ran.stderr
+    );
+}

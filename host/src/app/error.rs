@@ -1,7 +1,6 @@
 use std::path::PathBuf;
 
 use crate::digest::Digest;
-use crate::events::SinkError;
 use crate::job::JobError;
 use crate::plan::PlanError;
 use crate::runtime::LoadError;
@@ -26,9 +25,6 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Select(#[from] SelectError),
-    /// The run's events could not all be written to the run store.
-    #[error(transparent)]
-    Record(SinkError),
     #[error(
         "run `{0}` was recorded by an earlier version of Shoal, without a snapshot of its job \
          and components; run its job again instead"
@@ -44,6 +40,22 @@ pub enum AppError {
     UnrecordedComponent { run: String, name: String },
     #[error("run `{run}` has step `{step}`, which its job no longer has")]
     UnknownStep { run: String, step: String },
+    #[error("run `{run}` has no step `{step}` nor clones of it (its steps include {some})")]
+    NoSuchStep {
+        run: String,
+        step: String,
+        some: String,
+    },
+    #[error("run `{run}` recorded no output for step `{step}`")]
+    NoOutput { run: String, step: String },
+    #[error("step `{step}` has no output `{output}` (it has: {has})")]
+    NoSuchOutput {
+        step: String,
+        output: String,
+        has: String,
+    },
+    #[error("step `{step}` has several outputs ({has}); pick one with --output")]
+    SeveralOutputs { step: String, has: String },
     #[error(
         "run `{run}` executes in process {pid} on host `{host}`; stop it there (SIGINT or SIGTERM)"
     )]

@@ -3,7 +3,7 @@ use crate::events::{Both, EventSink};
 use crate::exec::{self, Prior};
 use crate::store::RecordingSink;
 
-use super::{AppError, Prepared, Running, lock};
+use super::{Prepared, Running, lock};
 
 /// A recorded run, leased to this process, ready to execute.
 pub struct RunHandle {
@@ -49,8 +49,9 @@ impl RunHandle {
     }
 
     /// Executes the run to its end, recording every event in the store and sending it to
-    /// `observer` too. Fails when the run could not be recorded in full.
-    pub async fn execute(self, observer: &mut dyn EventSink) -> Result<exec::Run, AppError> {
+    /// `observer` too. A run that could not be recorded in full has its `sink_error` set (and
+    /// stopped early if the store failed while it ran).
+    pub async fn execute(self, observer: &mut dyn EventSink) -> exec::Run {
         let RunHandle {
             run_id,
             prepared,
@@ -61,12 +62,14 @@ impl RunHandle {
             ..
         } = self;
         let mut sink = Both(observer, recorded);
-        let run = prepared
+        let mut run = prepared
             .run_as(run_id.clone(), prior, cancel, &mut sink)
             .await;
         let Both(_, recorded) = sink;
         drop(registered);
-        recorded.finish().map_err(AppError::Record)?;
-        Ok(run)
+        if let Err(err) = recorded.finish() {
+            run.sink_error.get_or_insert(err);
+        }
+        run
     }
 }

@@ -1,0 +1,230 @@
+//! What the store says about recorded runs, gathered for display: each step's history, a run's
+//! log lines, a step's output as JSON (Dagster's `output_for_node`).
+
+use std::collections::HashSet;
+
+use indexmap::IndexMap;
+use serde_json::Value as Json;
+
+use super::AppError;
+use crate::events::EventKind;
+use crate::store::{OutputRecord, RunRecord, RunStatus, RunStore};
+use crate::{keyed, step_key, value};
+
+/// Where a step ended up, from its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStatus {
+    Running,
+    Success,
+    Failure,
+    Retrying,
+    Skipped,
+    /// Running or waiting for a retry when its run stopped (canceled, interrupted, ...).
+    Stopped(RunStatus),
+}
+
+impl std::fmt::Display for StepStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StepStatus::Running => "RUNNING",
+            StepStatus::Success => "SUCCESS",
+            StepStatus::Failure => "FAILURE",
+            StepStatus::Retrying => "RETRYING",
+            StepStatus::Skipped => "SKIPPED",
+            StepStatus::Stopped(status) => status.as_str(),
+        })
+    }
+}
+
+/// One step's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepSummary {
+    pub step_key: String,
+    pub status: StepStatus,
+    pub attempts: u32,
+    pub duration_ms: Option<f64>,
+    /// Why it failed or was skipped.
+    pub detail: String,
+}
+
+/// One log line a step sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub step_key: String,
+    pub level: String,
+    pub message: String,
+}
+
+/// The steps of `run`, in the order they first appear in its events.
+pub fn steps(store: &dyn RunStore, run: &RunRecord) -> Result<Vec<StepSummary>, AppError> {
+    let mut steps: IndexMap<String, StepSummary> = IndexMap::new();
+    for event in store.events(&run.id, None)? {
+        let Some(step) = event.step_key else { continue };
+        let summary = steps
+            .entry(step.into_owned())
+            .or_insert_with_key(|key| StepSummary {
+                step_key: key.clone(),
+                status: StepStatus::Running,
+                attempts: 0,
+                duration_ms: None,
+                detail: String::new(),
+            });
+        match event.kind {
+            EventKind::StepStart { .. } | EventKind::StepRestarted { .. } => {
+                summary.attempts += 1;
+                summary.status = StepStatus::Running;
+            }
+            EventKind::StepSuccess { duration_ms } => {
+                summary.status = StepStatus::Success;
+                summary.duration_ms = Some(duration_ms);
+                // A resumed or retried step that succeeded keeps no earlier error.
+                summary.detail.clear();
+            }
+            EventKind::StepFailure {
+                error, duration_ms, ..
+            } => {
+                summary.status = StepStatus::Failure;
+                summary.duration_ms = Some(duration_ms);
+                summary.detail = error.into_owned();
+            }
+            EventKind::StepUpForRetry { .. } => summary.status = StepStatus::Retrying,
+            EventKind::StepSkipped { reason } => {
+                summary.status = StepStatus::Skipped;
+                summary.detail = reason.into_owned();
+            }
+            EventKind::StepOutput { .. }
+            | EventKind::Logs { .. }
+            | EventKind::RunStart { .. }
+            | EventKind::RunSuccess { .. }
+            | EventKind::RunFailure { .. }
+            | EventKind::RunCanceled { .. } => {}
+        }
+    }
+    let mut steps: Vec<StepSummary> = steps.into_values().collect();
+    for step in &mut steps {
+        // No process runs these steps any more: they were aborted, or waited for a retry.
+        if run.status != RunStatus::Running
+            && matches!(step.status, StepStatus::Running | StepStatus::Retrying)
+        {
+            step.status = StepStatus::Stopped(run.status);
+        }
+    }
+    Ok(steps)
+}
+
+/// The log lines of run `run_id`; with `step`, only that step's and its clones'.
+pub fn logs(
+    store: &dyn RunStore,
+    run_id: &str,
+    step: Option<&str>,
+) -> Result<Vec<LogLine>, AppError> {
+    let events = store.events(run_id, step)?;
+    if let (Some(step), true) = (step, events.is_empty()) {
+        return Err(AppError::NoSuchStep {
+            run: run_id.to_string(),
+            step: step.to_string(),
+            some: some_steps(store, run_id)?,
+        });
+    }
+    let mut lines = Vec::new();
+    for event in events {
+        match event.kind {
+            EventKind::Logs { level, message } => lines.push(LogLine {
+                step_key: event.step_key.unwrap_or_default().into_owned(),
+                level: level.into_owned(),
+                message: message.into_owned(),
+            }),
+            EventKind::RunStart { .. }
+            | EventKind::StepStart { .. }
+            | EventKind::StepOutput { .. }
+            | EventKind::StepSuccess { .. }
+            | EventKind::StepFailure { .. }
+            | EventKind::StepUpForRetry { .. }
+            | EventKind::StepRestarted { .. }
+            | EventKind::StepSkipped { .. }
+            | EventKind::RunSuccess { .. }
+            | EventKind::RunFailure { .. }
+            | EventKind::RunCanceled { .. } => {}
+        }
+    }
+    Ok(lines)
+}
+
+/// A few of run `run_id`'s step keys, for an error about one it does not have.
+fn some_steps(store: &dyn RunStore, run_id: &str) -> Result<String, AppError> {
+    const SHOWN: usize = 5;
+    let mut keys: Vec<String> = Vec::new();
+    for event in store.events(run_id, None)? {
+        if let Some(key) = event.step_key
+            && !keys.iter().any(|k| *k == key)
+        {
+            keys.push(key.into_owned());
+            if keys.len() == SHOWN {
+                break;
+            }
+        }
+    }
+    Ok(crate::op_info::join(keys.iter().map(String::as_str)))
+}
+
+/// The value of output `output` (or the only one) of step `step` of run `run_id`; for an op
+/// name whose steps are clones, or for a dynamic output, an object from mapping key to value
+/// (one level of nesting per key).
+pub fn output(
+    store: &dyn RunStore,
+    run_id: &str,
+    step: &str,
+    output: Option<&str>,
+) -> Result<Json, AppError> {
+    let records = store.outputs(run_id, Some(step))?;
+    let no_output = || AppError::NoOutput {
+        run: run_id.to_string(),
+        step: step.to_string(),
+    };
+    let selector = step_key::parse(step).ok_or_else(no_output)?.1.len();
+    if records.is_empty() {
+        return Err(no_output());
+    }
+    let names: Vec<&str> = {
+        let mut seen = HashSet::new();
+        records
+            .iter()
+            .map(|r| r.output.as_str())
+            .filter(|n| seen.insert(*n))
+            .collect()
+    };
+    let listed = || names.join(", ");
+    let name = match (output, names.as_slice()) {
+        (Some(name), _) if names.contains(&name) => name,
+        (Some(name), _) => {
+            return Err(AppError::NoSuchOutput {
+                step: step.to_string(),
+                output: name.to_string(),
+                has: listed(),
+            });
+        }
+        (None, [only]) => only,
+        (None, _) => {
+            return Err(AppError::SeveralOutputs {
+                step: step.to_string(),
+                has: listed(),
+            });
+        }
+    };
+    let selected: Vec<&OutputRecord> = records.iter().filter(|r| r.output == name).collect();
+    if let [single] = selected.as_slice()
+        && single.step_key == step
+        && single.mapping_key.is_none()
+    {
+        return Ok(value::to_json(&single.value));
+    }
+    // A clone's value sits under its mapping keys below the selected step, then a dynamic
+    // value under its own mapping key.
+    let entries = selected.into_iter().filter_map(|record| {
+        let (_, keys) = step_key::parse(&record.step_key)?;
+        let mut path: Vec<&str> = keys.get(selector..)?.to_vec();
+        path.extend(record.mapping_key.as_deref());
+        Some((path, value::to_json(&record.value)))
+    });
+    Ok(keyed::nest(entries))
+}
