@@ -1,14 +1,16 @@
 //! Job files: parsing and plan validation must reject bad input with an error, never panic.
 #![no_main]
 
+use host::digest::Digest;
 use host::job::{Job, LoadedJob};
 use host::op_info::OpInfo;
+use host::plan::Described;
 use indexmap::IndexMap;
 use libfuzzer_sys::fuzz_target;
 
 /// Ops shaped like the seed examples, in a component called `c`, so that inputs reach the
 /// wiring checks and not only "unknown component".
-fn catalog() -> IndexMap<String, Vec<OpInfo>> {
+fn catalog() -> IndexMap<String, Described> {
     let op = OpInfo::new;
     let ops = vec![
         op("emit", &[], &[("result", true)]),
@@ -17,7 +19,11 @@ fn catalog() -> IndexMap<String, Vec<OpInfo>> {
         op("add", &["a", "b"], &[("result", false)]),
         op("sum", &["xs"], &[("result", false)]),
     ];
-    IndexMap::from([("c".to_string(), ops)])
+    let described = Described {
+        digest: Digest::of(b"c"),
+        ops,
+    };
+    IndexMap::from([("c".to_string(), described)])
 }
 
 fuzz_target!(|data: &[u8]| {
