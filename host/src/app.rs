@@ -211,12 +211,11 @@ impl App {
     /// Records a new run of `prepared`, leased to this process, and returns its id.
     fn begin(&self, prepared: &Prepared, parent: Option<&str>) -> Result<String, AppError> {
         let snapshot = &prepared.snapshot;
-        let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.into());
         let record = RunRecord {
             id: new_run_id(),
             job_name: prepared.plan.job_name.clone(),
-            job_path: absolute(&snapshot.job_path),
-            config_path: snapshot.config_path.as_deref().map(absolute),
+            job_path: snapshot.job_path.clone(),
+            config_path: snapshot.config_path.clone(),
             status: RunStatus::Running,
             started: crate::events::unix_now(),
             finished: None,
@@ -244,11 +243,12 @@ impl App {
             prepared,
             prior,
             recorded,
-            cancel,
             registered: handle::Registered {
                 running: self.running.clone(),
                 run_id: run_id.clone(),
+                cancel: cancel.clone(),
             },
+            cancel,
         })
     }
 }

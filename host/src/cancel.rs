@@ -49,6 +49,11 @@ impl Cancel {
         let _ignored = requested.wait_for(|&yes| yes).await;
     }
 
+    /// True when `other` is this very request (a clone of it), not merely an equal one.
+    pub fn is(&self, other: &Cancel) -> bool {
+        Arc::ptr_eq(&self.requested, &other.requested)
+    }
+
     /// How long running steps get to finish after the request.
     pub fn grace(&self) -> Duration {
         self.grace

@@ -133,3 +133,34 @@ fn a_run_recorded_without_a_snapshot_cannot_be_rerun() {
         );
     }
 }
+
+#[test]
+fn a_run_started_with_relative_paths_is_rerun_from_any_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let job = job_with_own_component(dir.path(), FAILS_ON_3);
+    let in_dir = |cwd: &Path, args: &[&str]| -> crate::support::Ran {
+        crate::support::host_command()
+            .env("SHOAL_STORE", store.path())
+            .current_dir(cwd)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    in_dir(dir.path(), &["run", "job.toml"]).expect_code(1);
+    let parent = only_run(store.path());
+    let fixed = FAILS_ON_3.replace("fail_on = [3]", "fail_on = []");
+    std::fs::write(
+        &job,
+        format!("[components.testkit]\npath = 'ops.wasm'\n\n{fixed}"),
+    )
+    .unwrap();
+    let ran = in_dir(
+        elsewhere.path(),
+        &["reexecute", &parent, "--from-failure", "--reload"],
+    )
+    .expect_code(0);
+    assert_eq!(ran.json(), json!({"sum": 45}), "{}", ran.stderr);
+}

@@ -20,11 +20,19 @@ pub struct RunHandle {
 pub(super) struct Registered {
     pub running: Running,
     pub run_id: String,
+    /// This execution's entry: once the run ended, a resume may have registered another.
+    pub cancel: Cancel,
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        lock(&self.running).remove(&self.run_id);
+        let mut running = lock(&self.running);
+        if running
+            .get(&self.run_id)
+            .is_some_and(|c| c.is(&self.cancel))
+        {
+            running.remove(&self.run_id);
+        }
     }
 }
 
@@ -66,10 +74,12 @@ impl RunHandle {
             .run_as(run_id.clone(), prior, cancel, &mut sink)
             .await;
         let Both(_, recorded) = sink;
-        drop(registered);
         if let Err(err) = recorded.finish() {
             run.sink_error.get_or_insert(err);
         }
+        // Only now: until its last event is written the run still holds its lease, and
+        // `App::cancel` must not send the caller to another process.
+        drop(registered);
         run
     }
 }

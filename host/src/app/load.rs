@@ -95,6 +95,12 @@ impl Prepared {
     }
 }
 
+/// `path` made absolute against the current directory, so that a snapshot's relative paths
+/// resolve the same from wherever the run is resumed.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// A job's text and component bytes, read once: what a run records and what it executes.
 pub(super) struct Loaded {
     snapshot: RunSnapshot,
@@ -136,10 +142,10 @@ impl JobSource {
     /// Reads the job, the run config and the components now.
     pub(super) fn read(&self) -> Result<Loaded, AppError> {
         let snapshot = RunSnapshot {
-            job_path: self.job.clone(),
+            job_path: absolute(&self.job),
             job_text: job::read(&self.job)?,
             config_text: self.config.as_deref().map(job::read).transpose()?,
-            config_path: self.config.clone(),
+            config_path: self.config.as_deref().map(absolute),
             components: IndexMap::new(),
         };
         Loaded::parse(snapshot)?.read_components()
@@ -163,7 +169,7 @@ impl Recorded<'_> {
         let recorded = self.snapshot;
         let run = self.run_id;
         let (config_path, config_text) = match self.config {
-            Some(path) => (Some(path.to_path_buf()), Some(job::read(path)?)),
+            Some(path) => (Some(absolute(path)), Some(job::read(path)?)),
             None => (recorded.config_path.clone(), recorded.config_text.clone()),
         };
         let job_text = if self.reload {
