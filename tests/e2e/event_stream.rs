@@ -51,3 +51,9 @@ fn chained_map_events() {
 fn multiple_dynamic_outputs_events() {
     assert_stream_snapshot("multiple");
 }
+
+/// A map inside a map: clones keyed by two mapping keys, collected one level at a time.
+#[test]
+fn nested_map_events() {
+    assert_stream_snapshot("nested");
+}

@@ -102,6 +102,29 @@ fn chained_maps_keep_the_key_and_sum_to_55() {
 }
 
 #[test]
+fn nested_maps_clone_per_key_pair_and_collect_one_level_at_a_time() {
+    let ran = run_example("nested", &[]).expect_code(0);
+    assert_eq!(ran.json(), json!({"total": 220}));
+    let events = run_example("nested", &["--json"]).expect_code(0).events();
+    let succeeded = |step: &str| {
+        of_kind(&events, "STEP_SUCCESS")
+            .iter()
+            .any(|e| e["step_key"] == step)
+    };
+    for step in [
+        "range[10]",
+        "echo[10][10]",
+        "echo[3][1]",
+        "inner_sum[4]",
+        "total",
+    ] {
+        assert!(succeeded(step), "{step}");
+    }
+    assert!(!succeeded("echo[3][4]"), "range(3) yields 1..=3 only");
+    assert_eq!(of_kind(&events, "STEP_SUCCESS").len(), 1 + 10 + 55 + 10 + 1);
+}
+
+#[test]
 fn other_arg_adds_one_to_every_value() {
     assert_eq!(
         run_example("other_arg", &[]).expect_code(0).json(),

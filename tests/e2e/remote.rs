@@ -143,6 +143,15 @@ async fn chained_maps_over_the_wire_sum_to_55() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_maps_over_the_wire_sum_to_220() {
+    component("mapping");
+    let path = root().join("guest-examples/jobs/nested.toml");
+    let (here, there, _) = both_ways(&path, 2).await;
+    assert_eq!(here.0, serde_json::json!({"total": 220}));
+    assert_eq!(there, here);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_producer_replays_over_the_wire() {
     let job = TempJob::new(
         "[ops.fan_out]\ncomponent = 'testkit'\nconfig = { n = 6, fail_first_attempt_after = 3 }\n\

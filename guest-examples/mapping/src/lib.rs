@@ -11,6 +11,16 @@ fn dynamic_values(ctx: &Context, _: &Inputs) -> Result<(), OpError> {
     Ok(())
 }
 
+/// Yields `1..=value`, keyed by the value: a dynamic op with an input, so that it can be mapped
+/// and its own values mapped again (a nested map).
+fn range(ctx: &Context, inputs: &Inputs) -> Result<(), OpError> {
+    let n: i64 = inputs.get("value")?;
+    for value in 1..=n {
+        ctx.yield_output(DynamicOutput::new(&value, value.to_string()))?;
+    }
+    Ok(())
+}
+
 /// Returns its input unchanged.
 fn echo(_: &Context, inputs: &Inputs) -> Result<Value, OpError> {
     inputs.get("value")
@@ -65,6 +75,9 @@ fn gather(_: &Context, inputs: &Inputs) -> Result<Vec<Value>, OpError> {
 fn ops() -> Vec<Op> {
     vec![
         Op::dynamic("dynamic_values", dynamic_values).describe("yields 1..=10"),
+        Op::dynamic("range", range)
+            .describe("yields 1..=value")
+            .input("value"),
         Op::new("echo", echo)
             .describe("returns its input")
             .input("value"),
