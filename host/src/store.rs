@@ -76,6 +76,8 @@ pub enum StoreError {
          this process's later events were not recorded"
     )]
     LeaseLost(String),
+    #[error("run `{0}` is not leased to this store: begin or claim it before recording it")]
+    NotLeased(String),
     #[error("the run store's writer thread panicked")]
     WriterPanicked,
 }

@@ -121,7 +121,10 @@ fn a_run_that_loses_its_lease_stops_and_says_its_events_could_not_be_recorded() 
     // As another process taking the run over would.
     rusqlite::Connection::open(store.path().join("shoal.db"))
         .unwrap()
-        .execute("UPDATE leases SET pid = pid + 1 WHERE run_id = ?1", [&id])
+        .execute(
+            "UPDATE leases SET pid = pid + 1, token = 'theirs' WHERE run_id = ?1",
+            [&id],
+        )
         .unwrap();
     let ran = Ran::from(child.wait_with_output().unwrap()).expect_code(2);
     assert!(

@@ -4,7 +4,7 @@
 //! Reads are in [`queries`], the schema and its migrations in [`schema`], the writer thread
 //! that records a running run in [`writer`]; the transactions of the other writes are here.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -23,6 +23,8 @@ use writer::StoreSink;
 pub struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// The lease tokens of the runs this store began or claimed, until their sink takes them.
+    leases: Mutex<HashMap<String, String>>,
 }
 
 impl SqliteStore {
@@ -37,6 +39,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             path,
             conn: Mutex::new(conn),
+            leases: Mutex::default(),
         })
     }
 
@@ -69,20 +72,21 @@ impl SqliteStore {
     }
 
     /// Runs `write` in one immediate transaction, which waits for the write lock.
-    fn transaction(
+    fn transaction<T>(
         &self,
-        write: impl FnOnce(Db<'_>) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+        write: impl FnOnce(Db<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let sqlite = sqlite_error(&self.path);
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sqlite)?;
-        write(Db {
+        let written = write(Db {
             conn: &tx,
             path: &self.path,
         })?;
-        tx.commit().map_err(sqlite)
+        tx.commit().map_err(sqlite)?;
+        Ok(written)
     }
 }
 
@@ -129,6 +133,7 @@ impl RunStore for SqliteStore {
             }
             take_lease(db.conn, &run.id).map_err(sqlite)
         })
+        .map(|token| self.leased(&run.id, token))
     }
 
     fn snapshot(&self, id: &str) -> Result<Option<RunSnapshot>, StoreError> {
@@ -149,15 +154,16 @@ impl RunStore for SqliteStore {
         let sqlite = sqlite_error(&self.path);
         self.transaction(|db| {
             Self::in_scope(db, id)?.ensure_resumable()?;
-            take_lease(db.conn, id).map_err(sqlite)?;
+            let token = take_lease(db.conn, id).map_err(sqlite)?;
             db.conn
                 .execute(
                     "UPDATE runs SET status = 'RUNNING', finished = NULL WHERE id = ?1",
                     [id],
                 )
                 .map_err(sqlite)?;
-            Ok(())
+            Ok(token)
         })
+        .map(|token| self.leased(id, token))
     }
 
     fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
@@ -223,19 +229,42 @@ impl RunStore for SqliteStore {
 
     fn sink(&self, id: &str) -> Result<Box<dyn RecordingSink>, StoreError> {
         let seq = self.read(id, |db| db.next_seq(id))?;
+        let token = lock_leases(&self.leases)
+            .remove(id)
+            .ok_or_else(|| StoreError::NotLeased(id.to_string()))?;
         let conn = schema::open_connection(&self.path).map_err(sqlite_error(&self.path))?;
-        Ok(Box::new(StoreSink::start(conn, self.path.clone(), id, seq)))
+        Ok(Box::new(StoreSink::start(
+            conn,
+            self.path.clone(),
+            id,
+            seq,
+            token,
+        )))
     }
 }
 
-/// Leases run `id` to this process, replacing a dead owner's lease.
-fn take_lease(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+impl SqliteStore {
+    /// Keeps the token of the lease just taken on run `id`, for its sink.
+    fn leased(&self, id: &str, token: String) {
+        lock_leases(&self.leases).insert(id.to_string(), token);
+    }
+}
+
+fn lock_leases(leases: &Mutex<HashMap<String, String>>) -> MutexGuard<'_, HashMap<String, String>> {
+    leases.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Leases run `id` to this process, replacing a dead owner's lease, and returns the lease's
+/// token: the writer refreshes the lease only while the token is still there.
+fn take_lease(conn: &Connection, id: &str) -> rusqlite::Result<String> {
     let me = Owner::this_process();
+    let token = format!("{:016x}", fastrand::u64(..));
     conn.execute(
-        "INSERT OR REPLACE INTO leases (run_id, pid, host, heartbeat) VALUES (?1, ?2, ?3, ?4)",
-        params![id, me.pid, me.host, me.heartbeat],
+        "INSERT OR REPLACE INTO leases (run_id, pid, host, heartbeat, token)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, me.pid, me.host, me.heartbeat, token],
     )?;
-    Ok(())
+    Ok(token)
 }
 
 mod queries;

@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// The format of the events this build writes (`events.format`): the event's `--json` form,
 /// less a `STEP_OUTPUT`'s value, which is in `blobs`. Every earlier schema wrote this format.
@@ -126,6 +126,13 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         // Version 3 stores predate event formats: their events have the first one.
         if !has_column(conn, "events", "format")? {
             conn.execute_batch("ALTER TABLE events ADD COLUMN format INTEGER NOT NULL DEFAULT 1")?;
+        }
+    }
+    if version < 5 {
+        // Version 4 leases name their holder by process only; one process may execute a run
+        // twice (a stalled writer, then a resume), so a lease now carries a token of its own.
+        if !has_column(conn, "leases", "token")? {
+            conn.execute_batch("ALTER TABLE leases ADD COLUMN token TEXT")?;
         }
     }
     if version != SCHEMA_VERSION {

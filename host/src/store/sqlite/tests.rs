@@ -351,6 +351,10 @@ fn the_writer_refreshes_its_lease_and_stops_once_another_process_took_it() {
     // Another process takes the run over (this one looked dead to it): the writer stops at its
     // next transaction, and the event after that fails.
     set_lease(&store, "r1", 1, "elsewhere", unix_now());
+    store
+        .lock()
+        .execute("UPDATE leases SET token = 'theirs' WHERE run_id = 'r1'", [])
+        .unwrap();
     let err = fail_eventually(&mut sink);
     assert!(
         matches!(
@@ -377,6 +381,45 @@ fn the_writer_refreshes_its_lease_and_stops_once_another_process_took_it() {
         1,
         "nothing more written"
     );
+}
+
+#[test]
+fn a_run_claimed_again_by_the_same_process_stops_its_earlier_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    begin(&store, "r1");
+    // The first writer's first heartbeat is two seconds away: meanwhile its lease looks stale
+    // and this same process claims the run again (as a service resuming a stalled run would).
+    let mut first = store.sink("r1").unwrap();
+    set_lease(
+        &store,
+        "r1",
+        std::process::id(),
+        this_host(),
+        unix_now() - 60.0,
+    );
+    store.claim("r1").unwrap();
+    let mut second = store.sink("r1").unwrap();
+
+    let err = fail_eventually(&mut first);
+    assert!(
+        matches!(
+            err.cause().downcast_ref::<StoreError>(),
+            Some(StoreError::LeaseLost(_))
+        ),
+        "{err}"
+    );
+    second
+        .event(&Event::now(
+            "r1",
+            None,
+            EventKind::RunStart { job: "job".into() },
+        ))
+        .unwrap();
+    second.finish().unwrap();
+    assert_eq!(store.events("r1", None).unwrap().len(), 1);
+    // A sink needs a lease this store took.
+    assert!(matches!(store.sink("r1"), Err(StoreError::NotLeased(_))));
 }
 
 /// Sends events to `sink` until one fails, which must be within ten seconds.

@@ -11,7 +11,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::schema::EVENT_FORMAT;
 use crate::events::{Event, EventKind, EventSink, SinkError};
-use crate::store::lease::{self, Owner};
+use crate::store::lease;
 use crate::store::{RecordingSink, RunStatus, StoreError};
 
 /// Most events written in one transaction.
@@ -112,10 +112,17 @@ pub struct StoreSink {
 
 impl StoreSink {
     /// Starts a writer appending the events of run `run_id` to `conn` from `seq` on.
-    pub fn start(conn: Connection, path: PathBuf, run_id: &str, seq: i64) -> StoreSink {
+    /// Starts the writer of run `run_id`, whose lease this process took with `token`.
+    pub fn start(
+        conn: Connection,
+        path: PathBuf,
+        run_id: &str,
+        seq: i64,
+        token: String,
+    ) -> StoreSink {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let id = run_id.to_string();
-        let writer = std::thread::spawn(move || write_events(conn, &id, seq, &rx));
+        let writer = std::thread::spawn(move || write_events(conn, &id, &token, seq, &rx));
         StoreSink {
             path,
             run_id: run_id.to_string(),
@@ -175,10 +182,10 @@ impl RecordingSink for StoreSink {
 fn write_events(
     mut conn: Connection,
     run_id: &str,
+    token: &str,
     mut seq: i64,
     rx: &mpsc::Receiver<Pending>,
 ) -> Result<(), WriteFailure> {
-    let me = Owner::this_process();
     let mut leased = true;
     loop {
         let first = match rx.recv_timeout(lease::HEARTBEAT_EVERY) {
@@ -191,9 +198,9 @@ fn write_events(
         if leased {
             let refreshed = tx
                 .prepare_cached(
-                    "UPDATE leases SET heartbeat = ?4 WHERE run_id = ?1 AND pid = ?2 AND host = ?3",
+                    "UPDATE leases SET heartbeat = ?3 WHERE run_id = ?1 AND token = ?2",
                 )?
-                .execute(params![run_id, me.pid, me.host, crate::events::unix_now()])?;
+                .execute(params![run_id, token, crate::events::unix_now()])?;
             if refreshed == 0 {
                 return Err(WriteFailure::LeaseLost);
             }
