@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::cancel::Cancel;
+use crate::runtime::ComponentFile;
 use crate::snapshot::RunSnapshot;
 use crate::store::{RunRecord, RunStatus, RunStore, SqliteStore};
 pub use error::AppError;
@@ -110,14 +111,8 @@ impl App {
         source: &JobSource,
         settings: &Settings,
     ) -> Result<RunHandle, AppError> {
-        let prepared = load::prepare_loaded(
-            source.read()?,
-            settings,
-            Some(&self.store_dir),
-            &self.engine,
-        )
-        .await?;
-        let id = self.begin(&prepared, None)?;
+        let (prepared, files) = self.prepare(source.read()?, settings).await?;
+        let id = self.begin(&prepared, &files, None)?;
         self.handle(id, None, prepared, crate::exec::Prior::default())
     }
 
@@ -135,7 +130,8 @@ impl App {
             config: None,
             reload: false,
         };
-        let prepared = self.prepare_recorded(&source, settings).await?;
+        // The run recorded its components already.
+        let (prepared, _files) = self.prepare(source.load(self.store())?, settings).await?;
         self.store.claim(run_id)?;
         // Read once this process owns the run, so that no other can add to it meanwhile.
         let prior = prior::committed(self.store(), run_id, &prepared.plan)?;
@@ -160,13 +156,13 @@ impl App {
             config: request.config.as_deref(),
             reload: request.reload,
         };
-        let prepared = self.prepare_recorded(&source, settings).await?;
+        let (prepared, files) = self.prepare(source.load(self.store())?, settings).await?;
         let mut prior = prior::committed(self.store(), parent, &prepared.plan)?;
         let selection =
             crate::selection::Selection::parse(&prepared.plan, &request.select, &prior)?;
         prior.succeeded.retain(|(key, _)| !selection.covers(key));
         prior.emitted.retain(|(key, _, _)| !selection.covers(key));
-        let id = self.begin(&prepared, Some(parent))?;
+        let id = self.begin(&prepared, &files, Some(parent))?;
         let reused = prior::step_names(&prior, &prepared.plan);
         self.store().adopt(parent, &id, &reused)?;
         self.handle(id, Some(parent.to_string()), prepared, prior)
@@ -199,17 +195,23 @@ impl App {
             .ok_or_else(|| AppError::NoSnapshot(record.id.clone()))
     }
 
-    async fn prepare_recorded(
+    /// Prepares `loaded` on this application's engine, caching compiled code in its store.
+    async fn prepare(
         &self,
-        source: &load::Recorded<'_>,
+        loaded: load::Loaded,
         settings: &Settings,
-    ) -> Result<Prepared, AppError> {
-        let loaded = source.load(self.store())?;
+    ) -> Result<(Prepared, Vec<ComponentFile>), AppError> {
         load::prepare_loaded(loaded, settings, Some(&self.store_dir), &self.engine).await
     }
 
-    /// Records a new run of `prepared`, leased to this process, and returns its id.
-    fn begin(&self, prepared: &Prepared, parent: Option<&str>) -> Result<String, AppError> {
+    /// Records a new run of `prepared`, whose component files are `files`, leased to this
+    /// process, and returns its id.
+    fn begin(
+        &self,
+        prepared: &Prepared,
+        files: &[ComponentFile],
+        parent: Option<&str>,
+    ) -> Result<String, AppError> {
         let snapshot = &prepared.snapshot;
         let record = RunRecord {
             id: new_run_id(),
@@ -222,7 +224,7 @@ impl App {
             parent: parent.map(str::to_string),
             owner: None,
         };
-        let bytes: Vec<&[u8]> = prepared.files.iter().map(|f| f.bytes.as_slice()).collect();
+        let bytes: Vec<&[u8]> = files.iter().map(|f| f.bytes.as_slice()).collect();
         self.store().begin_run(&record, snapshot, &bytes)?;
         Ok(record.id)
     }

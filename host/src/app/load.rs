@@ -54,8 +54,6 @@ pub struct Prepared {
     pub max_concurrent: usize,
     /// What a run of this records.
     pub snapshot: RunSnapshot,
-    /// The component files, in job order, as the snapshot's digests name them.
-    pub files: Vec<ComponentFile>,
     /// Things the user should know about how the job was loaded, e.g. that a component file
     /// changed since the run being resumed recorded it.
     pub notices: Vec<String>,
@@ -110,8 +108,8 @@ pub(super) struct Loaded {
 }
 
 impl Loaded {
-    /// Parses the job and config texts of `snapshot` (whose component digests are filled in
-    /// by [`Loaded::with_components`]).
+    /// Parses the job and config texts of `snapshot`; its component digests are filled in as
+    /// the components are read.
     fn parse(snapshot: RunSnapshot) -> Result<Loaded, AppError> {
         let mut job = LoadedJob::parse(&snapshot.job_text, &snapshot.job_path)?;
         if let (Some(path), Some(text)) = (&snapshot.config_path, &snapshot.config_text) {
@@ -167,7 +165,6 @@ impl Recorded<'_> {
     /// and components as they are now. Notices name the components that changed since.
     pub fn load(&self, store: &dyn RunStore) -> Result<Loaded, AppError> {
         let recorded = self.snapshot;
-        let run = self.run_id;
         let (config_path, config_text) = match self.config {
             Some(path) => (Some(absolute(path)), Some(job::read(path)?)),
             None => (recorded.config_path.clone(), recorded.config_text.clone()),
@@ -185,30 +182,43 @@ impl Recorded<'_> {
             components: IndexMap::new(),
         })?;
         if self.reload {
-            let mut loaded = loaded.read_components()?;
-            for (name, now) in &loaded.snapshot.components {
-                if let Some(before) = recorded.components.get(name)
-                    && before != now
-                {
-                    loaded.notices.push(format!(
-                        "component `{name}` changed since run `{run}`: {} is now {}",
-                        before.short(),
-                        now.short()
-                    ));
-                }
-            }
-            return Ok(loaded);
+            self.reloaded(loaded.read_components()?)
+        } else {
+            self.recorded_components(loaded, store)
         }
-        let mut loaded = loaded;
+    }
+
+    /// Names the components read again that differ from the recorded ones.
+    fn reloaded(&self, mut loaded: Loaded) -> Result<Loaded, AppError> {
+        for (name, now) in &loaded.snapshot.components {
+            if let Some(before) = self.snapshot.components.get(name)
+                && before != now
+            {
+                loaded.notices.push(format!(
+                    "component `{name}` changed since run `{}`: {} is now {}",
+                    self.run_id,
+                    before.short(),
+                    now.short()
+                ));
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Takes every component's recorded bytes from the store, noting a file that changed since.
+    fn recorded_components(
+        &self,
+        mut loaded: Loaded,
+        store: &dyn RunStore,
+    ) -> Result<Loaded, AppError> {
+        let run = self.run_id;
         for (name, spec) in &loaded.job.job.components {
-            let digest =
-                *recorded
-                    .components
-                    .get(name)
-                    .ok_or_else(|| AppError::UnrecordedComponent {
-                        run: run.to_string(),
-                        name: name.clone(),
-                    })?;
+            let digest = *self.snapshot.components.get(name).ok_or_else(|| {
+                AppError::UnrecordedComponent {
+                    run: run.to_string(),
+                    name: name.clone(),
+                }
+            })?;
             let bytes = store
                 .component(&digest)?
                 .ok_or_else(|| AppError::MissingComponent {
@@ -216,15 +226,15 @@ impl Recorded<'_> {
                     name: name.clone(),
                     digest,
                 })?;
-            if let Ok(on_disk) = std::fs::read(&spec.path)
-                && Digest::of(&on_disk) != digest
+            if let Ok(on_disk) = std::fs::read(&spec.path).map(|bytes| Digest::of(&bytes))
+                && on_disk != digest
             {
                 loaded.notices.push(format!(
                     "component `{name}` (`{}`) changed since run `{run}` started; running the \
                      version the run recorded ({}; the file is now {})",
                     spec.path.display(),
                     digest.short(),
-                    Digest::of(&on_disk).short()
+                    on_disk.short()
                 ));
             }
             loaded.snapshot.components.insert(name.clone(), digest);
@@ -245,17 +255,19 @@ pub async fn prepare(
     store_dir: Option<&Path>,
 ) -> Result<Prepared, AppError> {
     let engine = SharedEngine::default();
-    prepare_loaded(source.read()?, settings, store_dir, &engine).await
+    let (prepared, _files) = prepare_loaded(source.read()?, settings, store_dir, &engine).await?;
+    Ok(prepared)
 }
 
 /// Compiles `loaded`'s components into an engine of `engine` that has room for them, and builds
-/// its plan.
+/// its plan. Also returns the component files, in job order, for the run record to keep: they
+/// are not needed once it does, and a run should not hold them while it executes.
 pub(super) async fn prepare_loaded(
     loaded: Loaded,
     settings: &Settings,
     store_dir: Option<&Path>,
     engine: &SharedEngine,
-) -> Result<Prepared, AppError> {
+) -> Result<(Prepared, Vec<ComponentFile>), AppError> {
     let Loaded {
         snapshot,
         job,
@@ -289,15 +301,15 @@ pub(super) async fn prepare_loaded(
         path: snapshot.job_path.clone(),
         source: Box::new(source),
     })?;
-    Ok(Prepared {
+    let prepared = Prepared {
         plan,
         runtime,
         components,
         max_concurrent,
         snapshot,
-        files,
         notices,
-    })
+    };
+    Ok((prepared, files))
 }
 
 /// The ops the component at `path` describes (`host inspect`); with `store_dir`, its compiled
