@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{TempJob, host_command, host_in, only_run, root, run_example, wait_for_run};
+use crate::support::{TempJob, host_in, one_at_a_time, only_run, root, run_example, wait_for_run};
 use host::store::{RunStatus, RunStore, SqliteStore};
 
 #[test]
@@ -109,9 +109,7 @@ pub const CRASH_JOB: &str = "[ops.fan_out]\ncomponent = 'testkit'\nconfig = { n 
 
 /// Starts `host run`, waits until the run is in the store plus `delay`, and kills it (SIGKILL).
 pub fn run_and_kill(job: &Path, store: &Path, delay: Duration) {
-    let mut child = host_command()
-        .env("SHOAL_STORE", store)
-        .args(["run", job.to_str().unwrap(), "--max-concurrent", "1"])
+    let mut child = one_at_a_time(job, store)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

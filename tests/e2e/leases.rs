@@ -5,7 +5,7 @@ use std::process::Stdio;
 
 use serde_json::json;
 
-use crate::support::{Ran, TempJob, host_command, host_in, wait_for_run};
+use crate::support::{Ran, TempJob, host_in, one_at_a_time, wait_for_run};
 use host::store::{RunStatus, RunStore, SqliteStore};
 
 /// Four clones that nap `ms` each, then their sum: 0 + 1 + 2 + 3.
@@ -22,9 +22,7 @@ fn naps(ms: u64) -> TempJob {
 fn resuming_or_reexecuting_a_run_that_still_runs_is_refused_with_its_process() {
     let job = naps(700);
     let store = tempfile::tempdir().unwrap();
-    let original = host_command()
-        .env("SHOAL_STORE", store.path())
-        .args(["run", job.path().to_str().unwrap(), "--max-concurrent", "1"])
+    let original = one_at_a_time(&job.path(), store.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -109,9 +107,7 @@ fn a_run_that_loses_its_lease_stops_and_says_its_events_could_not_be_recorded() 
          [ops.sum]\ncomponent = 'testkit'\ninputs.values = { collect = 'nap' }\n",
     );
     let store = tempfile::tempdir().unwrap();
-    let child = host_command()
-        .env("SHOAL_STORE", store.path())
-        .args(["run", job.path().to_str().unwrap(), "--max-concurrent", "1"])
+    let child = one_at_a_time(&job.path(), store.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -124,31 +124,30 @@ async fn both_ways(path: &Path, max_concurrent: usize) -> (Ending, Ending, usize
     (ending(&here), ending(&there), wire.paused.load(SeqCst))
 }
 
+/// Example job `name` of component `component` gives `expected` in-process, and the same over
+/// the wire.
+async fn example_over_the_wire(component_name: &str, name: &str, expected: serde_json::Value) {
+    component(component_name);
+    let path = root().join(format!("guest-examples/jobs/{name}.toml"));
+    let (here, there, _) = both_ways(&path, 2).await;
+    assert_eq!(here.0, expected);
+    assert_eq!(there, here);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamic_graph_over_the_wire_totals_9900() {
-    component("dynamic_graph");
-    let path = root().join("guest-examples/jobs/dynamic_graph.toml");
-    let (here, there, _) = both_ways(&path, 2).await;
-    assert_eq!(here.0, serde_json::json!({"merge_and_analyze": 9900}));
-    assert_eq!(there, here);
+    let expected = serde_json::json!({"merge_and_analyze": 9900});
+    example_over_the_wire("dynamic_graph", "dynamic_graph", expected).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chained_maps_over_the_wire_sum_to_55() {
-    component("mapping");
-    let path = root().join("guest-examples/jobs/chained.toml");
-    let (here, there, _) = both_ways(&path, 2).await;
-    assert_eq!(here.0, serde_json::json!({"process": 55}));
-    assert_eq!(there, here);
+    example_over_the_wire("mapping", "chained", serde_json::json!({"process": 55})).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nested_maps_over_the_wire_sum_to_220() {
-    component("mapping");
-    let path = root().join("guest-examples/jobs/nested.toml");
-    let (here, there, _) = both_ways(&path, 2).await;
-    assert_eq!(here.0, serde_json::json!({"total": 220}));
-    assert_eq!(there, here);
+    example_over_the_wire("mapping", "nested", serde_json::json!({"total": 220})).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,12 +13,17 @@ use crate::support::{component, host_in, only_run, with_sections};
 fn job_with_own_component(dir: &Path, body: &str) -> std::path::PathBuf {
     std::fs::copy(component("testkit"), dir.join("ops.wasm")).unwrap();
     let job = dir.join("job.toml");
+    write_job(&job, body);
+    job
+}
+
+/// (Re)writes `job`: `body` after the table of its own component.
+fn write_job(job: &Path, body: &str) {
     std::fs::write(
-        &job,
+        job,
         format!("[components.testkit]\npath = 'ops.wasm'\n\n{body}"),
     )
     .unwrap();
-    job
 }
 
 #[test]
@@ -69,12 +74,7 @@ fn reexecution_runs_the_recorded_job_unless_told_to_reload_it() {
     let parent = only_run(store.path());
 
     // The fix is in the job file: a re-execution ignores it until told to reload.
-    let fixed = FAILS_ON_3.replace("fail_on = [3]", "fail_on = []");
-    std::fs::write(
-        &job,
-        format!("[components.testkit]\npath = 'ops.wasm'\n\n{fixed}"),
-    )
-    .unwrap();
+    write_job(&job, &FAILS_ON_3.replace("fail_on = [3]", "fail_on = []"));
     host_in(store.path(), &["reexecute", &parent, "--from-failure"]).expect_code(1);
     let ran = host_in(
         store.path(),
@@ -151,12 +151,7 @@ fn a_run_started_with_relative_paths_is_rerun_from_any_directory() {
     };
     in_dir(dir.path(), &["run", "job.toml"]).expect_code(1);
     let parent = only_run(store.path());
-    let fixed = FAILS_ON_3.replace("fail_on = [3]", "fail_on = []");
-    std::fs::write(
-        &job,
-        format!("[components.testkit]\npath = 'ops.wasm'\n\n{fixed}"),
-    )
-    .unwrap();
+    write_job(&job, &FAILS_ON_3.replace("fail_on = [3]", "fail_on = []"));
     let ran = in_dir(
         elsewhere.path(),
         &["reexecute", &parent, "--from-failure", "--reload"],

@@ -111,6 +111,18 @@ pub fn host_command() -> Command {
     command
 }
 
+/// `host run JOB --max-concurrent 1` against the store in `store`, to be spawned: a run
+/// whose steps go one at a time, for tests that act on it while it runs.
+pub fn one_at_a_time(job: &Path, store: &Path) -> Command {
+    let mut command = host_command();
+    command
+        .env("SHOAL_STORE", store)
+        .arg("run")
+        .arg(job)
+        .args(["--max-concurrent", "1"]);
+    command
+}
+
 /// Runs `host` with `args`.
 pub fn host<I, S>(args: I) -> Ran
 where
