@@ -31,6 +31,7 @@ pub use channel::{DEFAULT_EMIT_WINDOW, RemoteEnd, StepChannel};
 pub use message::{LogLevel, StepMessage, StepReply, Stream};
 pub use run::{Prior, Run, RunOptions, Status, Step};
 pub use scheduler::execute;
+pub use share::{Share, ShareStats, Slot, TenantShare, TenantStats};
 
 /// One step attempt, as handed to a [`StepRunner`]: all a worker needs besides the component.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,6 +87,7 @@ mod readiness;
 mod replay;
 mod run;
 mod scheduler;
+mod share;
 mod step_index;
 #[cfg(test)]
 mod tests;
