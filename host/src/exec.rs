@@ -11,6 +11,10 @@
 //! out of credits pauses inside its `yield-output` call and gives its concurrency slot to the
 //! clones it is waiting for, so a fast producer cannot fill memory with queued clones, even at
 //! `--max-concurrent 1`.
+//!
+//! A server running many runs of many tenants gives each run a [`TenantShare`]: every step
+//! attempt then also waits for a slot of the server's [`Share`], handed out fairly among
+//! tenants, and a paused producer gives that slot back too.
 
 //! A step attempt is a [`StepCall`] that carries everything needed to run it (the component's
 //! digest, the op, its context, inputs, limits and grants), and what the step sends back are

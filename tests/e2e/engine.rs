@@ -34,6 +34,7 @@ async fn two_runs_share_one_engine_and_its_compiled_components() {
         emit_window: exec::DEFAULT_EMIT_WINDOW,
         prior: Prior::default(),
         cancel: Default::default(),
+        share: None,
     };
     let (mut one, mut other) = (host::events::NoEvents, host::events::NoEvents);
     let (small_run, large_run) = tokio::join!(

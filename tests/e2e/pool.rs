@@ -114,6 +114,7 @@ async fn a_step_that_finds_the_pool_full_waits_for_room() {
         emit_window: exec::DEFAULT_EMIT_WINDOW,
         prior: Prior::default(),
         cancel: Default::default(),
+        share: None,
     };
     let run = exec::execute(plan.clone(), runner, options, &mut host::events::NoEvents).await;
     let failures: Vec<String> = run

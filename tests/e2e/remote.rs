@@ -112,6 +112,7 @@ async fn both_ways(path: &Path, max_concurrent: usize) -> (Ending, Ending, usize
         emit_window: exec::DEFAULT_EMIT_WINDOW,
         prior: exec::Prior::default(),
         cancel: Default::default(),
+        share: None,
     };
     let mut sink = host::events::NoEvents;
     let local = Arc::new(WasmRunner::new(runtime.clone()));

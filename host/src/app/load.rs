@@ -87,6 +87,7 @@ impl Prepared {
             emit_window: exec::DEFAULT_EMIT_WINDOW,
             prior,
             cancel,
+            share: None,
         };
         let runner = Arc::new(WasmRunner::new(self.runtime));
         exec::execute(plan, runner, options, sink).await

@@ -1,8 +1,9 @@
 //! A running step's line back to the scheduler, and the backpressure on it: emit credits for
-//! yielded values, a byte budget for queued log lines, and the clock of time spent paused. The
-//! line is local (in the scheduler's process: messages in memory, credits from shared
-//! semaphores) or remote (messages and replies carried by a transport to a scheduler elsewhere,
-//! whose [`StepChannel::serve`] does the waiting).
+//! yielded values, a byte budget for queued log lines, the clock of time spent paused, and the
+//! step's slot of a server's share, given back while paused. The line is local (in the
+//! scheduler's process: messages in memory, credits from shared semaphores) or remote
+//! (messages and replies carried by a transport to a scheduler elsewhere, whose
+//! [`StepChannel::serve`] does the waiting).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::message::{LogLevel, StepMessage, StepReply, Stream};
+use super::share::{Slot, TenantShare};
 use crate::outputs::DynamicValue;
 use crate::step_error::StepError;
 use crate::value::NamedValues;
@@ -58,6 +60,37 @@ pub(super) struct Local {
     pub(super) replaying: bool,
     /// Bytes of log messages sent but not yet taken by the scheduler, run-wide.
     pub(super) log_queue: Arc<Semaphore>,
+    /// The step's slot of its tenant's share, when the run has one.
+    pub(super) slot: Option<StepSlot>,
+}
+
+/// The slot a step holds of its tenant's share while it runs. A step paused for emit credits
+/// gives it back: the clones it waits for may need it (at a cap of one, they would wait for
+/// each other forever).
+#[derive(Clone)]
+pub(super) struct StepSlot {
+    share: TenantShare,
+    held: Arc<Mutex<Option<Slot>>>,
+}
+
+impl StepSlot {
+    pub(super) fn new(share: TenantShare) -> StepSlot {
+        StepSlot {
+            share,
+            held: Arc::default(),
+        }
+    }
+
+    /// Waits for a slot, in turn with the other steps of the share.
+    pub(super) async fn take(&self) {
+        let slot = self.share.acquire().await;
+        *self.held.lock().expect("step slot") = Some(slot);
+    }
+
+    pub(super) fn give_back(&self) {
+        let slot = self.held.lock().expect("step slot").take();
+        drop(slot);
+    }
 }
 
 /// A step away from its scheduler.
@@ -221,9 +254,15 @@ impl Local {
                 paused.pause();
                 let _ignored = self.send(Message::Paused);
                 report(StepReply::Paused);
+                if let Some(slot) = &self.slot {
+                    slot.give_back();
+                }
                 // The scheduler never closes the semaphore.
                 if let Ok(permit) = self.credits.acquire().await {
                     permit.forget();
+                }
+                if let Some(slot) = &self.slot {
+                    slot.take().await;
                 }
                 paused.resume();
                 let _ignored = self.send(Message::Resumed);

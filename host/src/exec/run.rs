@@ -9,6 +9,7 @@ use indexmap::IndexMap;
 use serde_json::Value as Json;
 
 use super::replay::Replay;
+use super::share::TenantShare;
 use super::step_index::StepIndex;
 use crate::cancel::Cancel;
 use crate::events::SinkError;
@@ -30,6 +31,9 @@ pub struct RunOptions {
     pub prior: Prior,
     /// Stops the run early when requested: see [`Cancel`].
     pub cancel: Cancel,
+    /// The slots of a server's tenant: each step attempt waits for one before it runs. `None`
+    /// runs steps as soon as `max_concurrent` allows.
+    pub share: Option<TenantShare>,
 }
 
 /// What a resumed run starts from: steps whose success was committed, with their outputs, and

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc};
 
-use super::channel::{FinishGuard, LOG_QUEUE_BYTES, Local, Message, StepChannel, queued_size};
+use super::channel::{
+    FinishGuard, LOG_QUEUE_BYTES, Local, Message, StepChannel, StepSlot, queued_size,
+};
 use super::message::StepMessage;
 use super::run::{Prior, Run, RunOptions, Status, Step};
 use super::step_index::StepIndex;
@@ -113,12 +115,14 @@ pub async fn execute<R: StepRunner>(
             running += 1;
             let call = scheduler.start(step);
             let record = &scheduler.run.steps[step];
+            let slot = options.share.clone().map(StepSlot::new);
             let channel = StepChannel::local(Local {
                 step,
                 tx: tx.clone(),
                 credits: credits.clone(),
                 replaying: record.attempts > 1 || record.has_prior,
                 log_queue: log_queue.clone(),
+                slot: slot.clone(),
             });
             let runner = runner.clone();
             let task = tokio::spawn(async move {
@@ -126,7 +130,15 @@ pub async fn execute<R: StepRunner>(
                     channel,
                     sent: false,
                 };
+                // Held for the attempt, but while the step is paused (see `StepSlot`); an
+                // aborted task drops it with the channel.
+                if let Some(slot) = &slot {
+                    slot.take().await;
+                }
                 let result = runner.run(call, guard.channel.clone()).await;
+                if let Some(slot) = &slot {
+                    slot.give_back();
+                }
                 guard.channel.finish(result);
                 guard.sent = true;
             });

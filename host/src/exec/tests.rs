@@ -192,6 +192,7 @@ async fn run_plan(
         max_concurrent,
         emit_window,
         cancel: Cancel::default(),
+        share: None,
     };
     let mut sink = NoEvents;
     let run = execute(plan, runner.clone(), options, &mut sink);
@@ -470,6 +471,7 @@ async fn run_stopped<F: Future<Output = ()> + Send + 'static>(
         max_concurrent,
         emit_window: DEFAULT_EMIT_WINDOW,
         cancel,
+        share: None,
     };
     let mut events = EventNames::default();
     let run = execute(plan, runner.clone(), options, &mut events);
@@ -543,6 +545,7 @@ async fn a_run_whose_sink_fails_stops_early_and_does_not_succeed() {
         max_concurrent: 1,
         emit_window: DEFAULT_EMIT_WINDOW,
         cancel: Cancel::default(),
+        share: None,
     };
     // RUN_START, STEP_START and two of emit's ten values.
     let mut sink = FailingAfter {
@@ -561,4 +564,50 @@ async fn a_run_whose_sink_fails_stops_early_and_does_not_succeed() {
     assert!(calls.len() < 11, "no new step starts: {calls:?}");
     assert_eq!(sink.names.last(), Some(&"RUN_FAILURE"), "{:?}", sink.names);
     assert!(run.unresolved.is_empty(), "{:?}", run.unresolved);
+}
+
+/// Runs `ops` with an emit window of 8 under `share`.
+async fn run_shared(ops: &str, max_concurrent: usize, share: TenantShare) -> Run {
+    let plan = Arc::new(plan(ops).expect("test plan is valid"));
+    let options = RunOptions {
+        prior: Prior::default(),
+        run_id: "test".into(),
+        max_concurrent,
+        emit_window: 8,
+        cancel: Cancel::default(),
+        share: Some(share),
+    };
+    let mut sink = NoEvents;
+    let run = execute(plan, fake_runner(), options, &mut sink);
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the run finishes")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_paused_for_credits_lends_its_share_slot_to_its_clones() {
+    // 200 values through a window of 8 at a tenant cap of one slot: a producer that kept its
+    // slot while paused would wait forever for clones that wait for its slot.
+    let ops = MAP_COLLECT.replace("n = 10", "n = 200");
+    for max_concurrent in [1, 4] {
+        let share = Share::new(1);
+        let run = run_shared(&ops, max_concurrent, share.tenant("t", 1)).await;
+        assert!(run.succeeded(), "max_concurrent {max_concurrent}");
+        assert_eq!(output(&run, "sum"), 199 * 100);
+        let stats = share.stats();
+        assert_eq!((stats.free, stats.tenants[0].running), (1, 0));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_of_two_tenants_share_one_slot() {
+    let share = Share::new(1);
+    let ops = MAP_COLLECT.replace("n = 10", "n = 100");
+    let (a, b) = tokio::join!(
+        run_shared(&ops, 4, share.tenant("a", 1)),
+        run_shared(MAP_COLLECT, 4, share.tenant("b", 1)),
+    );
+    assert_eq!(output(&a, "sum"), 99 * 50);
+    assert_eq!(output(&b, "sum"), 45);
+    assert_eq!(share.stats().free, 1);
 }
