@@ -18,12 +18,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::cancel::Cancel;
+use crate::exec::TenantShare;
+use crate::policy::Policy;
 use crate::runtime::ComponentFile;
 use crate::snapshot::RunSnapshot;
 use crate::store::{RunRecord, RunStatus, RunStore, SqliteStore};
+pub use engine::SharedEngine;
 pub use error::AppError;
 pub use handle::RunHandle;
-pub use load::{JobSource, Prepared, Settings, cache_dir, describe, prepare};
+pub use load::{JobSource, Prepared, Settings, Uploaded, cache_dir, describe, prepare};
 pub use queries::{LogLine, StepStatus, StepSummary};
 
 /// What `host reexecute` changes about the parent run besides what it runs again.
@@ -48,7 +51,11 @@ pub struct App {
     store_dir: PathBuf,
     store: Arc<dyn RunStore>,
     running: Running,
-    engine: engine::SharedEngine,
+    engine: Arc<SharedEngine>,
+    /// The rules of a tenant's runs on a shared server; none for the local user.
+    policy: Option<Arc<Policy>>,
+    /// This application's share of a server's step slots; none for the local user.
+    share: Option<TenantShare>,
 }
 
 impl App {
@@ -64,8 +71,70 @@ impl App {
             store_dir: store_dir.to_path_buf(),
             store,
             running: Running::default(),
-            engine: engine::SharedEngine::default(),
+            engine: Arc::default(),
+            policy: None,
+            share: None,
         }
+    }
+
+    /// An application for one tenant of a server: `store` is scoped to the tenant, `engine` is
+    /// shared with every other tenant, and every job is held to `policy`.
+    pub fn for_tenant(
+        store: Arc<dyn RunStore>,
+        store_dir: &Path,
+        engine: Arc<SharedEngine>,
+        policy: Policy,
+    ) -> App {
+        App {
+            engine,
+            policy: Some(Arc::new(policy)),
+            ..App::with_store(store, store_dir)
+        }
+    }
+
+    /// Runs this application's steps within `share` of a server's step slots.
+    pub fn with_share(self, share: TenantShare) -> App {
+        App {
+            share: Some(share),
+            ..self
+        }
+    }
+
+    /// How many runs this application executes now.
+    pub fn running_count(&self) -> usize {
+        lock(&self.running).len()
+    }
+
+    /// Asks every run this application executes to stop (see [`App::cancel`]).
+    pub fn cancel_all(&self) {
+        for cancel in lock(&self.running).values() {
+            cancel.request();
+        }
+    }
+
+    /// The ops of component `bytes` (called `name` in messages), compiled on this
+    /// application's engine and cached in its store: what an upload checks.
+    pub async fn describe_bytes(
+        &self,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Vec<crate::op_info::OpInfo>, AppError> {
+        let file = ComponentFile {
+            path: PathBuf::from(name),
+            bytes: bytes.to_vec(),
+        };
+        let size = crate::runtime::EngineSize::for_run(1, None, std::slice::from_ref(&file));
+        let runtime = self
+            .engine
+            .for_run(size, Some(&cache_dir(&self.store_dir)))?;
+        Ok(runtime.load_bytes(&file.path, bytes).await?.ops.clone())
+    }
+
+    /// The final outputs of run `run_id` (its leaf ops'), as `host run` prints them.
+    pub fn final_outputs(&self, run_id: &str) -> Result<serde_json::Value, AppError> {
+        let record = self.store.run(run_id)?;
+        let snapshot = self.snapshot(&record)?;
+        queries::final_outputs(self.store(), run_id, &snapshot)
     }
 
     pub fn store_dir(&self) -> &Path {
@@ -116,6 +185,21 @@ impl App {
         self.handle(id, None, prepared, crate::exec::Prior::default())
     }
 
+    /// Records a new run of a job submitted as text, whose components the tenant uploaded, and
+    /// returns it ready to execute. Only for a tenant's application ([`App::for_tenant`]).
+    pub async fn submit_uploaded(
+        &self,
+        job: &Uploaded<'_>,
+        settings: &Settings,
+    ) -> Result<RunHandle, AppError> {
+        let roots = self.policy.as_ref().map_or(&[][..], |p| p.roots());
+        let (prepared, files) = self
+            .prepare(job.load(roots, self.store())?, settings)
+            .await?;
+        let id = self.begin(&prepared, &files, None)?;
+        self.handle(id, None, prepared, crate::exec::Prior::default())
+    }
+
     /// Continues run `run_id` where it stopped: only steps without a committed success run
     /// again, with the job, config and components the run recorded.
     pub async fn resume(&self, run_id: &str, settings: &Settings) -> Result<RunHandle, AppError> {
@@ -131,7 +215,9 @@ impl App {
             reload: false,
         };
         // The run recorded its components already.
-        let (prepared, _files) = self.prepare(source.load(self.store())?, settings).await?;
+        let (prepared, _files) = self
+            .prepare(source.load(self.store(), self.roots())?, settings)
+            .await?;
         self.store.claim(run_id)?;
         // Read once this process owns the run, so that no other can add to it meanwhile.
         let prior = prior::committed(self.store(), run_id, &prepared.plan)?;
@@ -156,7 +242,9 @@ impl App {
             config: request.config.as_deref(),
             reload: request.reload,
         };
-        let (prepared, files) = self.prepare(source.load(self.store())?, settings).await?;
+        let (prepared, files) = self
+            .prepare(source.load(self.store(), self.roots())?, settings)
+            .await?;
         let mut prior = prior::committed(self.store(), parent, &prepared.plan)?;
         let selection =
             crate::selection::Selection::parse(&prepared.plan, &request.select, &prior)?;
@@ -189,6 +277,11 @@ impl App {
         }
     }
 
+    /// Where a tenant's jobs may grant directories; `None` (anywhere) for the local user.
+    fn roots(&self) -> Option<&[PathBuf]> {
+        self.policy.as_deref().map(Policy::roots)
+    }
+
     fn snapshot(&self, record: &RunRecord) -> Result<RunSnapshot, AppError> {
         self.store()
             .snapshot(&record.id)?
@@ -201,7 +294,14 @@ impl App {
         loaded: load::Loaded,
         settings: &Settings,
     ) -> Result<(Prepared, Vec<ComponentFile>), AppError> {
-        load::prepare_loaded(loaded, settings, Some(&self.store_dir), &self.engine).await
+        load::prepare_loaded(
+            loaded,
+            settings,
+            Some(&self.store_dir),
+            &self.engine,
+            self.policy.as_deref(),
+        )
+        .await
     }
 
     /// Records a new run of `prepared`, whose component files are `files`, leased to this
@@ -223,6 +323,7 @@ impl App {
             finished: None,
             parent: parent.map(str::to_string),
             owner: None,
+            tenant: None,
         };
         let bytes: Vec<&[u8]> = files.iter().map(|f| f.bytes.as_slice()).collect();
         self.store().begin_run(&record, snapshot, &bytes)?;
@@ -244,6 +345,7 @@ impl App {
             parent,
             prepared,
             prior,
+            share: self.share.clone(),
             recorded,
             registered: handle::Registered {
                 running: self.running.clone(),

@@ -3,6 +3,7 @@
 
 mod history;
 mod interrupt;
+mod tenants;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -131,6 +132,30 @@ pub enum Command {
         /// The component (`.wasm`).
         component: PathBuf,
     },
+    /// Serve the HTTP API to tenants (see `host tenant`), resuming runs a previous server
+    /// left interrupted; SIGTERM or SIGINT stops it gracefully.
+    Serve {
+        /// Address to listen on; port 0 lets the system choose (the address is printed).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+        listen: std::net::SocketAddr,
+        /// Steps running at once, all tenants together [default: number of cores].
+        #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        max_concurrent: Option<usize>,
+        /// An environment variable ops may be granted (repeatable); none by default.
+        #[arg(long, value_name = "NAME")]
+        allow_env: Vec<String>,
+        /// The largest component upload.
+        #[arg(long, value_name = "SIZE", default_value = "64MiB")]
+        max_component_size: bytesize::ByteSize,
+        /// The largest job submission or other request body.
+        #[arg(long, value_name = "SIZE", default_value = "1MiB")]
+        max_request_size: bytesize::ByteSize,
+    },
+    /// Manage the tenants of `host serve`.
+    Tenant {
+        #[command(subcommand)]
+        command: tenants::TenantCommand,
+    },
 }
 
 /// Runs the command; the exit code says whether a run succeeded (0), failed (1) or was stopped
@@ -228,7 +253,46 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { component } => inspect(&component, store_dir).await,
+        Command::Serve {
+            listen,
+            max_concurrent,
+            allow_env,
+            max_component_size,
+            max_request_size,
+        } => {
+            let config = crate::serve::Config {
+                listen,
+                store_dir: store_dir.to_path_buf(),
+                allow_env,
+                max_concurrent: max_concurrent
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                max_component_size: size(max_component_size),
+                max_request_size: size(max_request_size),
+            };
+            serve(config).await
+        }
+        Command::Tenant { command } => tenants::run(command, store_dir),
     }
+}
+
+fn size(size: bytesize::ByteSize) -> usize {
+    usize::try_from(size.as_u64()).unwrap_or(usize::MAX)
+}
+
+/// Runs the server, logging to stderr (`RUST_LOG` filters, `info` by default) and printing the
+/// address it listens on to stdout once it does.
+async fn serve(config: crate::serve::Config) -> anyhow::Result<ExitCode> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ignored = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    crate::serve::serve(config, |addr| {
+        let _ignored = print_stdout(&format!("listening on http://{addr}\n"));
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Says on stderr how long compiling took when any component was not in the cache, and what

@@ -32,6 +32,16 @@ pub enum JobError {
     },
     #[error("run config sets config for op `{0}`, which the job does not have")]
     UnknownOpInRunConfig(String),
+    #[error(
+        "component `{0}` needs `path`, the `.wasm` file to run (`name` refers to a component \
+         uploaded to `host serve`, and only jobs submitted there may use it)"
+    )]
+    ComponentFile(String),
+    #[error(
+        "component `{0}` gives a `path`: a job submitted to `host serve` names components \
+         uploaded there (`name = \"...\"`, or the table's name) and reads no file"
+    )]
+    ComponentPathOnServer(String),
     #[error("op `{op}` is granted directory `{host}`: {reason}")]
     BadGrant {
         op: String,
@@ -71,12 +81,37 @@ pub struct JobMeta {
     pub description: Option<String>,
 }
 
-/// `[components.NAME]`: a component file.
+/// `[components.NAME]`: a component file (`host run`) or an uploaded component (`host serve`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComponentSpec {
-    /// Path to the `.wasm` component, relative to the job file.
-    pub path: PathBuf,
+    /// Path to the `.wasm` component, relative to the job file. Required by `host run`,
+    /// refused by `host serve`.
+    pub path: Option<PathBuf>,
+    /// The name a component was uploaded to `host serve` under; defaults to this table's name.
+    pub name: Option<String>,
+}
+
+impl ComponentSpec {
+    /// The name of the uploaded component that table `key` refers to.
+    pub fn uploaded_name<'a>(&'a self, key: &'a str) -> &'a str {
+        self.name.as_deref().unwrap_or(key)
+    }
+
+    /// Where component `key` comes from, as messages name it: its file, else its uploaded name.
+    pub fn origin(&self, key: &str) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(self.uploaded_name(key)))
+    }
+
+    /// The file of component `key`, which a local job must give.
+    pub fn file(&self, key: &str) -> Result<&Path, JobError> {
+        match (&self.path, &self.name) {
+            (Some(path), None) => Ok(path),
+            _ => Err(JobError::ComponentFile(key.to_string())),
+        }
+    }
 }
 
 /// `[ops.NAME]`: one op of the job.
@@ -223,15 +258,39 @@ impl LoadedJob {
     /// Parses `text`, the job file at `path` (read now, or recorded when a run started),
     /// resolving component and directory paths against that file's folder.
     pub fn parse(text: &str, path: &Path) -> Result<Self, JobError> {
+        Self::parse_confined(text, path, None)
+    }
+
+    /// The job in `text` (the job file at `path`) as written, checking nothing on disk.
+    pub fn parse_text_only(text: &str, path: &Path) -> Result<Job, JobError> {
+        parse_text(text, path, "job file")
+    }
+
+    /// [`LoadedJob::parse`]; with `roots`, every directory granted must lie under one of them
+    /// (canonical paths), checked before the file system is asked anything about it, and again
+    /// once symlinks are resolved.
+    pub fn parse_confined(
+        text: &str,
+        path: &Path,
+        roots: Option<&[PathBuf]>,
+    ) -> Result<Self, JobError> {
         let mut job: Job = parse_text(text, path, "job file")?;
         let base = path.parent().unwrap_or(Path::new("."));
         for component in job.components.values_mut() {
-            component.path = base.join(&component.path);
+            if let Some(file) = &mut component.path {
+                *file = base.join(&*file);
+            }
         }
         for (name, op) in &mut job.ops {
             for dir in &mut op.dirs {
                 dir.host = base.join(&dir.host);
-                check_grant(name, dir)?;
+                if let Some(roots) = roots {
+                    confine(name, dir, &lexical(&dir.host), roots)?;
+                    check_grant(name, dir)?;
+                    confine(name, dir, &canonical(&dir.host), roots)?;
+                } else {
+                    check_grant(name, dir)?;
+                }
             }
         }
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
@@ -291,6 +350,49 @@ impl LoadedJob {
 fn canonical(path: &Path) -> PathBuf {
     std::fs::canonicalize(path)
         .unwrap_or_else(|_| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
+/// `path` made absolute with `.` and `..` resolved by their names, asking the file system
+/// nothing.
+fn lexical(path: &Path) -> PathBuf {
+    let mut resolved = PathBuf::new();
+    for part in std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .components()
+    {
+        match part {
+            std::path::Component::ParentDir => {
+                resolved.pop();
+            }
+            std::path::Component::CurDir => {}
+            part => resolved.push(part),
+        }
+    }
+    resolved
+}
+
+/// Refuses a grant of `resolved` (the grant's host directory, resolved) outside every root.
+fn confine(op: &str, dir: &DirGrant, resolved: &Path, roots: &[PathBuf]) -> Result<(), JobError> {
+    if roots.iter().any(|root| resolved.starts_with(root)) {
+        return Ok(());
+    }
+    let allowed = if roots.is_empty() {
+        "this tenant may grant no directory".to_string()
+    } else {
+        let roots: Vec<String> = roots
+            .iter()
+            .map(|root| format!("`{}`", root.display()))
+            .collect();
+        format!(
+            "it is outside the directories this tenant may grant ({})",
+            roots.join(", ")
+        )
+    };
+    Err(JobError::BadGrant {
+        op: op.to_string(),
+        host: dir.host.clone(),
+        reason: allowed,
+    })
 }
 
 /// A grant must name an existing host directory and an absolute guest path.

@@ -252,7 +252,7 @@ pub fn build(job: &LoadedJob, described: &IndexMap<String, Described>) -> Result
         .iter()
         .map(|(name, spec)| match described.get(name) {
             Some(loaded) => Ok(Component {
-                path: spec.path.clone(),
+                path: spec.origin(name),
                 digest: loaded.digest,
             }),
             None => Err(PlanError::NotLoaded {

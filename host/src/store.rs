@@ -11,10 +11,11 @@
 //! every transaction and gives up if another process took it over, and `resume` refuses a run
 //! whose owner is alive.
 //!
-//! A store is scoped: it sees the runs that [`RunStore::runs`] lists and no others. Today the
-//! scope is the whole database; every query by run id first looks the run up through the one
-//! place that defines the scope (`SqliteStore::in_scope`), so that scoping a store to a tenant
-//! is a condition there and a column of `runs`, not a change to every query.
+//! A store is scoped: it sees the runs that [`RunStore::runs`] lists and no others. The local
+//! user's store sees every run; `host serve` gives each tenant a store scoped to its runs
+//! (`SqliteStore::scoped`). Every query by run id first looks the run up through the one place
+//! that defines the scope (`SqliteStore::in_scope`), so that another tenant's run answers "no
+//! such run", exactly as one that does not exist.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use crate::events::{Event, EventSink, SinkError};
 use crate::snapshot::RunSnapshot;
 pub use lease::Owner;
 pub use record::{OutputRecord, RunRecord, RunStatus};
-pub use sqlite::SqliteStore;
+pub use sqlite::{ComponentEntry, SqliteStore};
 
 /// The environment variable naming the store directory.
 pub const STORE_ENV: &str = "SHOAL_STORE";
@@ -80,6 +81,12 @@ pub enum StoreError {
     NotLeased(String),
     #[error("the run store's writer thread panicked")]
     WriterPanicked,
+    #[error("tenant `{0}` already exists (`host tenant rotate {0}` gives it a new token)")]
+    TenantExists(String),
+    #[error("no tenant `{0}` in the store (see `host tenant list`)")]
+    NoSuchTenant(String),
+    #[error("the store is corrupt: the quotas of tenant `{name}` cannot be read: {problem}")]
+    BadTenant { name: String, problem: String },
 }
 
 /// A run store, shared by the threads of a process (`Arc<dyn RunStore>`).
@@ -114,6 +121,15 @@ pub trait RunStore: Send + Sync {
     /// gives `op[a]`, `op[b]`, ...).
     fn events(&self, id: &str, step: Option<&str>) -> Result<Vec<Event<'static>>, StoreError>;
 
+    /// At most `limit` events of run `id` after sequence number `after` (-1 for the first),
+    /// each with its sequence number: a page of the log, for reading it while it grows.
+    fn events_after(
+        &self,
+        id: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Event<'static>)>, StoreError>;
+
     /// The outputs of run `id`, in the order they were produced; those of steps whose key is
     /// `step` or starts with `step[` when given (every clone of a mapped op).
     fn outputs(&self, id: &str, step: Option<&str>) -> Result<Vec<OutputRecord>, StoreError>;
@@ -128,6 +144,15 @@ pub trait RunStore: Send + Sync {
 
     /// A sink that appends the events of run `id`, which this process must hold the lease of.
     fn sink(&self, id: &str) -> Result<Box<dyn RecordingSink>, StoreError>;
+
+    /// Leaves run `id`, which this process stopped, interrupted (`RUNNING` without a live
+    /// owner) rather than canceled, so that the next process to start resumes it.
+    fn release(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Deletes run `id` and all it recorded; refused while a live process executes it. Runs
+    /// that re-executed it keep the outputs they reused (they hold copies) and lose their
+    /// parent link. Output values no run refers to any more stay until collected.
+    fn delete_run(&self, id: &str) -> Result<(), StoreError>;
 }
 
 /// A sink recording one run's events into a store.

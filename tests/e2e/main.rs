@@ -16,6 +16,8 @@ mod remote;
 mod retries;
 mod run_snapshots;
 #[cfg(unix)]
+mod serve;
+#[cfg(unix)]
 mod signals;
 mod step_failures;
 mod support;

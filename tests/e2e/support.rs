@@ -334,8 +334,8 @@ pub async fn plan_on(runtime: &host::runtime::Runtime, path: &Path) -> host::pla
     let files: Vec<ComponentFile> = job
         .job
         .components
-        .values()
-        .map(|c| ComponentFile::read(&c.path).expect("component reads"))
+        .iter()
+        .map(|(name, c)| ComponentFile::read(c.file(name).unwrap()).expect("component reads"))
         .collect();
     let loaded = runtime::load_all(runtime, &files)
         .await

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use crate::digest::Digest;
 use crate::job::JobError;
 use crate::plan::PlanError;
+use crate::policy::PolicyError;
 use crate::runtime::LoadError;
 use crate::selection::SelectError;
 use crate::store::{RunStatus, StoreError};
@@ -62,4 +63,11 @@ pub enum AppError {
     RunsElsewhere { run: String, pid: u32, host: String },
     #[error("run `{run}` is not running (it is {status})")]
     NotRunning { run: String, status: RunStatus },
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(
+        "component `{component}` of the job names uploaded component `{name}`, which this \
+         tenant has not uploaded (`PUT /v1/components/{name}`)"
+    )]
+    NotUploaded { component: String, name: String },
 }

@@ -1,6 +1,6 @@
 use crate::cancel::Cancel;
 use crate::events::{Both, EventSink};
-use crate::exec::{self, Prior};
+use crate::exec::{self, Prior, TenantShare};
 use crate::store::RecordingSink;
 
 use super::{Prepared, Running, lock};
@@ -11,6 +11,7 @@ pub struct RunHandle {
     pub(super) parent: Option<String>,
     pub(super) prepared: Prepared,
     pub(super) prior: Prior,
+    pub(super) share: Option<TenantShare>,
     pub(super) recorded: Box<dyn RecordingSink>,
     pub(super) cancel: Cancel,
     pub(super) registered: Registered,
@@ -64,6 +65,7 @@ impl RunHandle {
             run_id,
             prepared,
             prior,
+            share,
             recorded,
             cancel,
             registered,
@@ -71,7 +73,7 @@ impl RunHandle {
         } = self;
         let mut sink = Both(observer, recorded);
         let mut run = prepared
-            .run_as(run_id.clone(), prior, cancel, &mut sink)
+            .run_shared(run_id.clone(), prior, cancel, share, &mut sink)
             .await;
         let Both(_, recorded) = sink;
         if let Err(err) = recorded.finish() {

@@ -11,10 +11,11 @@ use super::engine::SharedEngine;
 use crate::cancel::Cancel;
 use crate::digest::Digest;
 use crate::events::EventSink;
-use crate::exec::{self, Prior, RunOptions};
+use crate::exec::{self, Prior, RunOptions, TenantShare};
 use crate::job::{self, LoadedJob};
 use crate::op_info::OpInfo;
 use crate::plan::{self, Plan};
+use crate::policy::Policy;
 use crate::runtime::{self, ComponentFile, EngineSize, LoadedComponent, Runtime, WasmRunner};
 use crate::snapshot::RunSnapshot;
 use crate::store::RunStore;
@@ -80,6 +81,18 @@ impl Prepared {
         cancel: Cancel,
         sink: &mut dyn EventSink,
     ) -> exec::Run {
+        self.run_shared(run_id, prior, cancel, None, sink).await
+    }
+
+    /// [`Prepared::run_as`], every step first taking a slot of `share` when given.
+    pub async fn run_shared(
+        self,
+        run_id: String,
+        prior: Prior,
+        cancel: Cancel,
+        share: Option<TenantShare>,
+        sink: &mut dyn EventSink,
+    ) -> exec::Run {
         let plan = Arc::new(self.plan);
         let options = RunOptions {
             run_id,
@@ -87,7 +100,7 @@ impl Prepared {
             emit_window: exec::DEFAULT_EMIT_WINDOW,
             prior,
             cancel,
-            share: None,
+            share,
         };
         let runner = Arc::new(WasmRunner::new(self.runtime));
         exec::execute(plan, runner, options, sink).await
@@ -109,10 +122,10 @@ pub(super) struct Loaded {
 }
 
 impl Loaded {
-    /// Parses the job and config texts of `snapshot`; its component digests are filled in as
-    /// the components are read.
-    fn parse(snapshot: RunSnapshot) -> Result<Loaded, AppError> {
-        let mut job = LoadedJob::parse(&snapshot.job_text, &snapshot.job_path)?;
+    /// Parses the job and config texts of `snapshot`, granting directories only under `roots`
+    /// when given; its component digests are filled in as the components are read.
+    fn parse(snapshot: RunSnapshot, roots: Option<&[PathBuf]>) -> Result<Loaded, AppError> {
+        let mut job = LoadedJob::parse_confined(&snapshot.job_text, &snapshot.job_path, roots)?;
         if let (Some(path), Some(text)) = (&snapshot.config_path, &snapshot.config_text) {
             job.apply(job::parse_run_config(text, path)?)?;
         }
@@ -127,7 +140,7 @@ impl Loaded {
     /// Reads every component the job names from its file and records its digest.
     fn read_components(mut self) -> Result<Loaded, AppError> {
         for (name, spec) in &self.job.job.components {
-            let file = ComponentFile::read(&spec.path)?;
+            let file = ComponentFile::read(spec.file(name)?)?;
             self.snapshot
                 .components
                 .insert(name.clone(), Digest::of(&file.bytes));
@@ -147,7 +160,51 @@ impl JobSource {
             config_path: self.config.as_deref().map(absolute),
             components: IndexMap::new(),
         };
-        Loaded::parse(snapshot)?.read_components()
+        Loaded::parse(snapshot, None)?.read_components()
+    }
+}
+
+/// A job submitted as text to a server: its components are ones the tenant uploaded, by name.
+pub struct Uploaded<'a> {
+    pub job_text: String,
+    pub config_text: Option<String>,
+    /// The uploaded component of a name: its digest, if the tenant has one.
+    pub resolve: &'a (dyn Fn(&str) -> Result<Option<Digest>, crate::store::StoreError> + Sync),
+}
+
+impl Uploaded<'_> {
+    /// Parses the job (directories only under `roots`, which relative ones resolve against)
+    /// and takes each component's bytes from `store`.
+    pub(super) fn load(&self, roots: &[PathBuf], store: &dyn RunStore) -> Result<Loaded, AppError> {
+        let base = roots
+            .first()
+            .map_or_else(|| PathBuf::from("/"), Clone::clone);
+        let snapshot = RunSnapshot {
+            job_path: base.join("job.toml"),
+            job_text: self.job_text.clone(),
+            config_path: self.config_text.as_ref().map(|_| base.join("run.toml")),
+            config_text: self.config_text.clone(),
+            components: IndexMap::new(),
+        };
+        let mut loaded = Loaded::parse(snapshot, Some(roots))?;
+        for (key, spec) in &loaded.job.job.components {
+            if spec.path.is_some() {
+                return Err(job::JobError::ComponentPathOnServer(key.clone()).into());
+            }
+            let name = spec.uploaded_name(key);
+            let missing = || AppError::NotUploaded {
+                component: key.clone(),
+                name: name.to_string(),
+            };
+            let digest = (self.resolve)(name)?.ok_or_else(missing)?;
+            let bytes = store.component(&digest)?.ok_or_else(missing)?;
+            loaded.snapshot.components.insert(key.clone(), digest);
+            loaded.files.push(ComponentFile {
+                path: spec.origin(key),
+                bytes,
+            });
+        }
+        Ok(loaded)
     }
 }
 
@@ -163,8 +220,13 @@ pub(super) struct Recorded<'a> {
 
 impl Recorded<'_> {
     /// The recorded job, with its components' bytes from the store; with `reload`, the job file
-    /// and components as they are now. Notices name the components that changed since.
-    pub fn load(&self, store: &dyn RunStore) -> Result<Loaded, AppError> {
+    /// and components as they are now. Notices name the components that changed since. With
+    /// `roots`, directories are granted only under them.
+    pub fn load(
+        &self,
+        store: &dyn RunStore,
+        roots: Option<&[PathBuf]>,
+    ) -> Result<Loaded, AppError> {
         let recorded = self.snapshot;
         let (config_path, config_text) = match self.config {
             Some(path) => (Some(absolute(path)), Some(job::read(path)?)),
@@ -175,13 +237,16 @@ impl Recorded<'_> {
         } else {
             recorded.job_text.clone()
         };
-        let loaded = Loaded::parse(RunSnapshot {
-            job_path: recorded.job_path.clone(),
-            job_text,
-            config_path,
-            config_text,
-            components: IndexMap::new(),
-        })?;
+        let loaded = Loaded::parse(
+            RunSnapshot {
+                job_path: recorded.job_path.clone(),
+                job_text,
+                config_path,
+                config_text,
+                components: IndexMap::new(),
+            },
+            roots,
+        )?;
         if self.reload {
             self.reloaded(loaded.read_components()?)
         } else {
@@ -227,20 +292,21 @@ impl Recorded<'_> {
                     name: name.clone(),
                     digest,
                 })?;
-            if let Ok(on_disk) = std::fs::read(&spec.path).map(|bytes| Digest::of(&bytes))
+            if let Some(path) = &spec.path
+                && let Ok(on_disk) = std::fs::read(path).map(|bytes| Digest::of(&bytes))
                 && on_disk != digest
             {
                 loaded.notices.push(format!(
                     "component `{name}` (`{}`) changed since run `{run}` started; running the \
                      version the run recorded ({}; the file is now {})",
-                    spec.path.display(),
+                    path.display(),
                     digest.short(),
                     on_disk.short()
                 ));
             }
             loaded.snapshot.components.insert(name.clone(), digest);
             loaded.files.push(ComponentFile {
-                path: spec.path.clone(),
+                path: spec.origin(name),
                 bytes,
             });
         }
@@ -256,29 +322,36 @@ pub async fn prepare(
     store_dir: Option<&Path>,
 ) -> Result<Prepared, AppError> {
     let engine = SharedEngine::default();
-    let (prepared, _files) = prepare_loaded(source.read()?, settings, store_dir, &engine).await?;
+    let (prepared, _files) =
+        prepare_loaded(source.read()?, settings, store_dir, &engine, None).await?;
     Ok(prepared)
 }
 
 /// Compiles `loaded`'s components into an engine of `engine` that has room for them, and builds
-/// its plan. Also returns the component files, in job order, for the run record to keep: they
-/// are not needed once it does, and a run should not hold them while it executes.
+/// its plan, holding the job to `policy` when given. Also returns the component files, in job
+/// order, for the run record to keep: they are not needed once it does, and a run should not
+/// hold them while it executes.
 pub(super) async fn prepare_loaded(
     loaded: Loaded,
     settings: &Settings,
     store_dir: Option<&Path>,
     engine: &SharedEngine,
+    policy: Option<&Policy>,
 ) -> Result<(Prepared, Vec<ComponentFile>), AppError> {
     let Loaded {
         snapshot,
-        job,
+        mut job,
         files,
         notices,
     } = loaded;
-    let max_concurrent = settings
+    let mut max_concurrent = settings
         .max_concurrent
         .or(job.job.execution.max_concurrent)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if let Some(policy) = policy {
+        policy.apply(&mut job)?;
+        max_concurrent = max_concurrent.min(policy.quotas.max_concurrent);
+    }
     let wasm_stack = job.job.execution.wasm_stack.map(|b| b.as_u64());
     let cache = store_dir.map(cache_dir);
     let size = EngineSize::for_run(max_concurrent, wasm_stack, &files);

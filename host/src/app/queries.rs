@@ -228,3 +228,45 @@ pub fn output(
     });
     Ok(keyed::nest(entries))
 }
+
+/// The outputs of run `run_id`'s leaf ops (those no op reads from), as `host run` prints them:
+/// an op with one recorded output maps to its value, one with several to an object by output
+/// name, one with none to `null`. `snapshot` is the run's.
+pub fn final_outputs(
+    store: &dyn RunStore,
+    run_id: &str,
+    snapshot: &crate::snapshot::RunSnapshot,
+) -> Result<Json, AppError> {
+    let job = crate::job::LoadedJob::parse_text_only(&snapshot.job_text, &snapshot.job_path)?;
+    let read: HashSet<&str> = job
+        .ops
+        .values()
+        .flat_map(|op| op.inputs.values())
+        .filter_map(|input| match input {
+            crate::job::InputSpec::From(r)
+            | crate::job::InputSpec::Map(r)
+            | crate::job::InputSpec::Collect(r) => Some(r.op.as_str()),
+            crate::job::InputSpec::Value(_) => None,
+        })
+        .collect();
+    let mut outputs = serde_json::Map::new();
+    for leaf in job.ops.keys().filter(|op| !read.contains(op.as_str())) {
+        let mut names: Vec<String> = Vec::new();
+        for record in store.outputs(run_id, Some(leaf))? {
+            if !names.contains(&record.output) {
+                names.push(record.output);
+            }
+        }
+        let value = match names.as_slice() {
+            [] => Json::Null,
+            [only] => output(store, run_id, leaf, Some(only))?,
+            several => several
+                .iter()
+                .map(|name| Ok((name.clone(), output(store, run_id, leaf, Some(name))?)))
+                .collect::<Result<serde_json::Map<_, _>, AppError>>()?
+                .into(),
+        };
+        outputs.insert(leaf.clone(), value);
+    }
+    Ok(Json::Object(outputs))
+}

@@ -66,6 +66,8 @@ pub struct RunRecord {
     pub parent: Option<String>,
     /// The process executing the run, or the one that died executing it.
     pub owner: Option<Owner>,
+    /// The tenant that submitted the run to `host serve`; `None` for the local user's runs.
+    pub tenant: Option<String>,
 }
 
 impl RunRecord {

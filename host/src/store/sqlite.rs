@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
@@ -18,13 +18,17 @@ use crate::store::{OutputRecord, Owner};
 use queries::{Db, sqlite_error};
 use writer::StoreSink;
 
-/// An open SQLite store. Its one connection serves the process's reads and short write
-/// transactions; each running run's writer thread has its own.
+/// An open SQLite store, seeing every run or one tenant's ([`SqliteStore::scoped`]). Its one
+/// connection serves the process's reads and short write transactions, for every scope; each
+/// running run's writer thread has its own.
 pub struct SqliteStore {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
     /// The lease tokens of the runs this store began or claimed, until their sink takes them.
-    leases: Mutex<HashMap<String, String>>,
+    leases: Arc<Mutex<HashMap<String, String>>>,
+    /// `Some`: only this tenant's runs exist; the runs it begins are its. `None`: every run,
+    /// and new runs are the local user's.
+    tenant: Option<String>,
 }
 
 impl SqliteStore {
@@ -38,9 +42,26 @@ impl SqliteStore {
         let conn = schema::open_connection(&path).map_err(sqlite_error(&path))?;
         Ok(SqliteStore {
             path,
-            conn: Mutex::new(conn),
-            leases: Mutex::default(),
+            conn: Arc::new(Mutex::new(conn)),
+            leases: Arc::default(),
+            tenant: None,
         })
+    }
+
+    /// The same store, seeing only `tenant`'s runs: another tenant's run answers
+    /// [`StoreError::NoSuchRun`], exactly as a run that does not exist.
+    pub fn scoped(&self, tenant: &str) -> SqliteStore {
+        SqliteStore {
+            path: self.path.clone(),
+            conn: self.conn.clone(),
+            leases: self.leases.clone(),
+            tenant: Some(tenant.to_string()),
+        }
+    }
+
+    /// The tenant this store is scoped to, if any.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
 
     /// The connection. A panic while it was held cannot leave it inconsistent: an unfinished
@@ -51,8 +72,9 @@ impl SqliteStore {
 
     /// The run `id`, if it is in this store's scope: every query by run id starts here (see
     /// the module doc of [`crate::store`]).
-    fn in_scope(db: Db<'_>, id: &str) -> Result<RunRecord, StoreError> {
+    fn in_scope(&self, db: Db<'_>, id: &str) -> Result<RunRecord, StoreError> {
         db.run(id)?
+            .filter(|run| self.tenant.is_none() || run.tenant == self.tenant)
             .ok_or_else(|| StoreError::NoSuchRun(id.to_string()))
     }
 
@@ -67,7 +89,7 @@ impl SqliteStore {
             conn: &conn,
             path: &self.path,
         };
-        Self::in_scope(db, id)?;
+        self.in_scope(db, id)?;
         read(db)
     }
 
@@ -101,8 +123,9 @@ impl RunStore for SqliteStore {
         self.transaction(|db| {
             db.conn
                 .execute(
-                    "INSERT INTO runs (id, job_name, job_path, config_path, status, started, parent)
-                     VALUES (?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6)",
+                    "INSERT INTO runs (id, job_name, job_path, config_path, status, started, parent,
+                                       tenant)
+                     VALUES (?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6, ?7)",
                     params![
                         run.id,
                         run.job_name,
@@ -111,7 +134,8 @@ impl RunStore for SqliteStore {
                             .as_ref()
                             .map(|p| p.to_string_lossy().into_owned()),
                         run.started,
-                        run.parent
+                        run.parent,
+                        self.tenant
                     ],
                 )
                 .map_err(sqlite)?;
@@ -153,7 +177,7 @@ impl RunStore for SqliteStore {
     fn claim(&self, id: &str) -> Result<(), StoreError> {
         let sqlite = sqlite_error(&self.path);
         self.transaction(|db| {
-            Self::in_scope(db, id)?.ensure_resumable()?;
+            self.in_scope(db, id)?.ensure_resumable()?;
             let token = take_lease(db.conn, id).map_err(sqlite)?;
             db.conn
                 .execute(
@@ -172,12 +196,12 @@ impl RunStore for SqliteStore {
             conn: &conn,
             path: &self.path,
         }
-        .runs()
+        .runs(self.tenant.as_deref())
     }
 
     fn run(&self, id: &str) -> Result<RunRecord, StoreError> {
         let conn = self.lock();
-        Self::in_scope(
+        self.in_scope(
             Db {
                 conn: &conn,
                 path: &self.path,
@@ -187,7 +211,18 @@ impl RunStore for SqliteStore {
     }
 
     fn events(&self, id: &str, step: Option<&str>) -> Result<Vec<Event<'static>>, StoreError> {
-        self.read(id, |db| db.events(id, step))
+        let events = self.read(id, |db| db.events(id, step, -1, -1))?;
+        Ok(events.into_iter().map(|(_, event)| event).collect())
+    }
+
+    fn events_after(
+        &self,
+        id: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Event<'static>)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(id, |db| db.events(id, None, after, limit))
     }
 
     fn outputs(&self, id: &str, step: Option<&str>) -> Result<Vec<OutputRecord>, StoreError> {
@@ -202,8 +237,8 @@ impl RunStore for SqliteStore {
         let steps = serde_json::to_string(steps).expect("a set of strings serializes");
         let sqlite = sqlite_error(&self.path);
         self.transaction(|db| {
-            Self::in_scope(db, parent)?;
-            Self::in_scope(db, child)?;
+            self.in_scope(db, parent)?;
+            self.in_scope(db, child)?;
             db.conn
                 .execute(
                     "INSERT INTO events (run_id, seq, timestamp, step_key, event, json, format)
@@ -223,6 +258,41 @@ impl RunStore for SqliteStore {
                     params![parent, child, steps],
                 )
                 .map_err(sqlite)?;
+            Ok(())
+        })
+    }
+
+    fn release(&self, id: &str) -> Result<(), StoreError> {
+        let sqlite = sqlite_error(&self.path);
+        self.transaction(|db| {
+            self.in_scope(db, id)?;
+            db.conn
+                .execute(
+                    "UPDATE runs SET status = 'RUNNING', finished = NULL WHERE id = ?1",
+                    [id],
+                )
+                .map_err(sqlite)?;
+            db.conn
+                .execute("DELETE FROM leases WHERE run_id = ?1", [id])
+                .map_err(sqlite)?;
+            Ok(())
+        })
+    }
+
+    fn delete_run(&self, id: &str) -> Result<(), StoreError> {
+        let sqlite = sqlite_error(&self.path);
+        self.transaction(|db| {
+            self.in_scope(db, id)?.ensure_not_running()?;
+            for statement in [
+                "UPDATE runs SET parent = NULL WHERE parent = ?1",
+                "DELETE FROM outputs WHERE run_id = ?1",
+                "DELETE FROM events WHERE run_id = ?1",
+                "DELETE FROM snapshots WHERE run_id = ?1",
+                "DELETE FROM leases WHERE run_id = ?1",
+                "DELETE FROM runs WHERE id = ?1",
+            ] {
+                db.conn.execute(statement, [id]).map_err(sqlite)?;
+            }
             Ok(())
         })
     }
@@ -269,6 +339,9 @@ fn take_lease(conn: &Connection, id: &str) -> rusqlite::Result<String> {
 
 mod queries;
 mod schema;
+mod tenants;
 #[cfg(test)]
 mod tests;
 mod writer;
+
+pub use tenants::ComponentEntry;

@@ -17,10 +17,10 @@ pub struct Db<'c> {
     pub path: &'c Path,
 }
 
-/// Every run with its lease, if any. The store's scope (see the module doc of
-/// [`crate::store`]) would be a condition here.
+/// Every run with its lease, if any; the callers add the store's scope (see the module doc of
+/// [`crate::store`]).
 const SELECT_RUNS: &str = "SELECT r.id, r.job_name, r.job_path, r.config_path, r.status,
-        r.started, r.finished, r.parent, l.pid, l.host, l.heartbeat
+        r.started, r.finished, r.parent, l.pid, l.host, l.heartbeat, r.tenant
     FROM runs r LEFT JOIN leases l ON l.run_id = r.id";
 
 /// Names the store at `path` in a SQLite error; it borrows only the path, so that it can be
@@ -52,15 +52,17 @@ impl Db<'_> {
             .map_err(|e| self.sqlite(e))
     }
 
-    /// All runs, newest first.
-    pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+    /// All runs of `tenant` (every run for `None`), newest first.
+    pub fn runs(&self, tenant: Option<&str>) -> Result<Vec<RunRecord>, StoreError> {
         let mut statement = self
             .conn
-            .prepare(&format!("{SELECT_RUNS} ORDER BY r.started DESC, r.id DESC"))
+            .prepare(&format!(
+                "{SELECT_RUNS} WHERE ?1 IS NULL OR r.tenant = ?1 ORDER BY r.started DESC, r.id DESC"
+            ))
             .map_err(|e| self.sqlite(e))?;
         let now = crate::events::unix_now();
         let rows = statement
-            .query_map([], |row| run_record(row, now))
+            .query_map([tenant], |row| run_record(row, now))
             .map_err(|e| self.sqlite(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
     }
@@ -105,9 +107,16 @@ impl Db<'_> {
         }
     }
 
-    /// The events of run `id`, of `step` and its clones when given, with the values of
-    /// `STEP_OUTPUT` events read back from `blobs`.
-    pub fn events(&self, id: &str, step: Option<&str>) -> Result<Vec<Event<'static>>, StoreError> {
+    /// The events of run `id`, of `step` and its clones when given, after sequence number
+    /// `after`, at most `limit` (all for a negative one), with their sequence numbers and the
+    /// values of `STEP_OUTPUT` events read back from `blobs`.
+    pub fn events(
+        &self,
+        id: &str,
+        step: Option<&str>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Event<'static>)>, StoreError> {
         let mut statement = self
             .conn
             .prepare(
@@ -118,14 +127,14 @@ impl Db<'_> {
                  FROM events e
                  LEFT JOIN outputs o ON o.run_id = e.run_id AND o.seq = e.seq
                  LEFT JOIN blobs b ON b.hash = o.hash
-                 WHERE e.run_id = ?1
+                 WHERE e.run_id = ?1 AND e.seq > ?3
                    AND (?2 IS NULL OR e.step_key = ?2
                         OR (e.step_key >= ?2 || '[' AND e.step_key < ?2 || '\\'))
-                 ORDER BY e.seq",
+                 ORDER BY e.seq LIMIT ?4",
             )
             .map_err(|e| self.sqlite(e))?;
         let rows = statement
-            .query_map(params![id, step], |row| {
+            .query_map(params![id, step, after, limit], |row| {
                 Ok(StoredEvent {
                     seq: row.get(0)?,
                     format: row.get(1)?,
@@ -137,7 +146,9 @@ impl Db<'_> {
             .map_err(|e| self.sqlite(e))?;
         let mut events = Vec::new();
         for row in rows {
-            events.push(row.map_err(|e| self.sqlite(e))?.read(id)?);
+            let stored = row.map_err(|e| self.sqlite(e))?;
+            let seq = stored.seq;
+            events.push((seq, stored.read(id)?));
         }
         Ok(events)
     }
@@ -233,6 +244,7 @@ fn run_record(row: &rusqlite::Row<'_>, now: f64) -> rusqlite::Result<RunRecord> 
         finished: row.get(6)?,
         parent: row.get(7)?,
         owner,
+        tenant: row.get(11)?,
     })
 }
 

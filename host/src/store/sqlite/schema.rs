@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// The format of the events this build writes (`events.format`): the event's `--json` form,
 /// less a `STEP_OUTPUT`'s value, which is in `blobs`. Every earlier schema wrote this format.
@@ -134,6 +134,30 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         if !has_column(conn, "leases", "token")? {
             conn.execute_batch("ALTER TABLE leases ADD COLUMN token TEXT")?;
         }
+    }
+    if version < 6 {
+        // Version 5 stores predate tenants: their runs are the local user's (`tenant` NULL).
+        if !has_column(conn, "runs", "tenant")? {
+            conn.execute_batch("ALTER TABLE runs ADD COLUMN tenant TEXT")?;
+        }
+        conn.execute_batch(
+            "CREATE INDEX IF NOT EXISTS runs_by_tenant ON runs(tenant, started);
+             CREATE TABLE IF NOT EXISTS tenants (
+                 name TEXT PRIMARY KEY,
+                 token_hash TEXT NOT NULL,
+                 quotas TEXT NOT NULL,
+                 created REAL NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS tenant_components (
+                 tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,
+                 name TEXT NOT NULL,
+                 digest TEXT NOT NULL REFERENCES components(digest),
+                 size INTEGER NOT NULL,
+                 ops TEXT NOT NULL,
+                 uploaded REAL NOT NULL,
+                 PRIMARY KEY (tenant, name)
+             );",
+        )?;
     }
     if version != SCHEMA_VERSION {
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;

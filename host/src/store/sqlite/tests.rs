@@ -16,6 +16,7 @@ fn run(id: &str) -> RunRecord {
         finished: None,
         parent: None,
         owner: None,
+        tenant: None,
     }
 }
 

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Fair share between the tenants of `host serve`: how long tenant B's 10-step job takes (submit
+# to its last event) on an idle server, and while tenant A's N-way fan-out (default 100,000)
+# runs on the same server, both tenants allowed all of the server's slots.
+# Usage: bench/fair_share.sh [N] [SLOTS]            (default: N = 100000, SLOTS = 2)
+# Needs curl and python3. Prints the median of 5 runs of B's job for each case, and the ratio.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-100000}
+slots=${2:-2}
+
+cargo build --release -p host --quiet
+cargo build --release --target wasm32-wasip2 --manifest-path guest-examples/Cargo.toml --quiet
+host="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release/host"
+testkit=guest-examples/target/wasm32-wasip2/release/testkit.wasm
+work=$(mktemp -d)
+export SHOAL_STORE="$work/store"
+server=
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+a=$("$host" tenant add a --max-concurrent "$slots" 2>/dev/null)
+b=$("$host" tenant add b --max-concurrent "$slots" 2>/dev/null)
+RUST_LOG=warn "$host" serve --listen 127.0.0.1:0 --max-concurrent "$slots" >"$work/addr" &
+server=$!
+for _ in $(seq 100); do grep -q listening "$work/addr" 2>/dev/null && break; sleep 0.1; done
+base=$(sed 's/listening on //' "$work/addr")
+
+for token in "$a" "$b"; do
+  curl -sf -X PUT -H "Authorization: Bearer $token" --data-binary @"$testkit" \
+    "$base/v1/components/testkit" >/dev/null
+done
+
+# A fan-out of N identity clones, summed by a collect: N + 2 steps.
+job() {
+  python3 -c 'import json, sys; print(json.dumps({"job": """
+[components.testkit]
+[ops.nums]
+component = "testkit"
+op = "fan_out"
+config.n = %s
+[ops.same]
+component = "testkit"
+op = "identity"
+inputs.value = { map = "nums" }
+[ops.total]
+component = "testkit"
+op = "sum"
+inputs.values = { collect = "same" }
+""" % sys.argv[1]}))' "$1"
+}
+
+submit() { # token, n -> run id
+  curl -sf -H "Authorization: Bearer $1" -d "$(job "$2")" "$base/v1/runs" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["run_id"])'
+}
+
+# Seconds from submitting B's 10-step job to the end of its event stream; median of 5.
+b_job() {
+  local times=()
+  for _ in 1 2 3 4 5; do
+    local start end id
+    start=$(date +%s.%N)
+    id=$(submit "$b" 8)
+    curl -sf -H "Authorization: Bearer $b" "$base/v1/runs/$id/events?follow=true" >/dev/null
+    end=$(date +%s.%N)
+    times+=("$(echo "$end - $start" | bc)")
+  done
+  printf '%s\n' "${times[@]}" | sort -n | sed -n 3p
+}
+
+idle=$(b_job)
+echo "tenant b, 10-step job, idle server:            ${idle} s (median of 5)"
+big=$(submit "$a" "$n")
+# Let A's fan-out fill the queue first.
+sleep 2
+busy=$(b_job)
+state=$(curl -sf -H "Authorization: Bearer $a" "$base/v1/runs/$big" |
+  python3 -c 'import json, sys; r = json.load(sys.stdin); print(r["status"], r["steps"].get("same", {}))')
+echo "tenant b, 10-step job, beside a's ${n}-way fan-out: ${busy} s (median of 5); a's run: ${state}"
+echo "ratio busy / idle: $(echo "scale=2; $busy / $idle" | bc)"

@@ -1,0 +1,331 @@
+//! `host serve`: Shoal as a multi-tenant service. An HTTP/1.1 JSON API (axum) over the same
+//! application layer and run store as the CLI, with one engine, instance pool and compile cache
+//! shared by every run of every tenant.
+//!
+//! Each tenant gets an [`App`] over the store scoped to its runs ([`SqliteStore::scoped`]) and
+//! held to its [`Policy`], and a share of the step slots ([`crate::exec::Share`]): steps of all
+//! tenants with work queued take turns for free slots, each tenant at most its
+//! `max_concurrent` at once.
+//!
+//! On start, the server resumes the tenants' runs a previous server left interrupted (killed,
+//! or stopped by SIGTERM). On SIGTERM or SIGINT it stops accepting requests, gives running
+//! steps the grace period to finish, and leaves the rest of each run interrupted, for the next
+//! server to resume.
+
+mod api_error;
+mod auth;
+mod components;
+mod metrics;
+mod runs;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::Router;
+use axum::routing::get;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::app::{App, RunHandle, Settings, SharedEngine};
+use crate::exec::{Share, TenantShare};
+use crate::policy::Policy;
+use crate::store::{RunStatus, RunStore, SqliteStore, StoreError};
+use crate::tenant::Tenant;
+
+/// How a server runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub store_dir: PathBuf,
+    /// Environment variables ops may be granted.
+    pub allow_env: Vec<String>,
+    /// Steps running at once, all tenants together.
+    pub max_concurrent: usize,
+    /// The largest component upload, in bytes.
+    pub max_component_size: usize,
+    /// The largest job submission (and other JSON request), in bytes.
+    pub max_request_size: usize,
+}
+
+/// Why the server could not start or went down.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on `{addr}`")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed")]
+    Http(#[source] std::io::Error),
+    #[error(transparent)]
+    Engine(#[from] crate::runtime::LoadError),
+    #[error("cannot listen for SIGTERM and SIGINT")]
+    Signals(#[source] std::io::Error),
+}
+
+/// One tenant's view of the server.
+pub(crate) struct TenantApp {
+    pub tenant: Tenant,
+    pub app: App,
+    /// The same store as `app`'s, for what the application layer does not cover (uploaded
+    /// components, storage used).
+    pub store: Arc<SqliteStore>,
+}
+
+impl TenantApp {
+    /// Refuses a new run while the tenant has `max_queued_runs` unfinished: `429`.
+    pub(crate) fn check_queue(&self) -> Result<(), api_error::ApiError> {
+        let most = self.tenant.quotas.max_queued_runs;
+        if self.app.running_count() < most {
+            return Ok(());
+        }
+        let mut err = api_error::ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "too_many_runs",
+            format!(
+                "this tenant already has {most} unfinished runs, its `max_queued_runs`; retry once one ends"
+            ),
+        );
+        err.retry_after = Some(RETRY_AFTER_SECONDS);
+        Err(err)
+    }
+
+    /// Refuses to keep `adding` more bytes once the tenant's storage is used up: `409`.
+    pub(crate) fn check_storage(&self, adding: u64) -> Result<(), api_error::ApiError> {
+        let quota = self.tenant.quotas.storage;
+        let used = self.store.storage_used(&self.tenant.name)?;
+        if used.saturating_add(adding) <= quota.as_u64() && (adding > 0 || used < quota.as_u64()) {
+            return Ok(());
+        }
+        Err(api_error::ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "storage_full",
+            format!(
+                "this tenant uses {} of its {quota} storage{}; delete runs or components first",
+                bytesize::ByteSize(used),
+                if adding > 0 {
+                    format!(" and this adds {}", bytesize::ByteSize(adding))
+                } else {
+                    String::new()
+                }
+            ),
+        ))
+    }
+}
+
+/// What a `429` suggests waiting, in seconds.
+const RETRY_AFTER_SECONDS: u64 = 2;
+
+/// What every request handler shares.
+pub(crate) struct Server {
+    config: Config,
+    /// Every run, for start-up and the tenants' registry.
+    store: Arc<SqliteStore>,
+    engine: Arc<SharedEngine>,
+    share: Share,
+    tenants: Mutex<HashMap<String, Arc<TenantApp>>>,
+    metrics: metrics::Metrics,
+    runs: Mutex<JoinSet<()>>,
+    stopping: watch::Sender<bool>,
+}
+
+/// Runs the server until SIGTERM or SIGINT; `bound` learns the address it listens on (the
+/// port is chosen by the system when `listen` asks for port 0).
+pub async fn serve(config: Config, bound: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let store = Arc::new(SqliteStore::open(&config.store_dir)?);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(ServeError::Http)?;
+    // Sized for every tenant's steps together, not for the first run's.
+    let engine = Arc::new(SharedEngine::default());
+    let size = crate::runtime::EngineSize::for_run(config.max_concurrent, None, &[]);
+    engine.for_run(size, Some(&crate::app::cache_dir(&config.store_dir)))?;
+    let server = Arc::new(Server {
+        share: Share::new(config.max_concurrent),
+        config,
+        store,
+        engine,
+        tenants: Mutex::default(),
+        metrics: metrics::Metrics::default(),
+        runs: Mutex::default(),
+        stopping: watch::channel(false).0,
+    });
+    let signals = signals().map_err(ServeError::Signals)?;
+    server.resume_interrupted().await;
+    tracing::info!(%addr, "listening");
+    bound(addr);
+    let stopping = server.clone();
+    axum::serve(listener, router(server.clone()))
+        .with_graceful_shutdown(async move {
+            let signal = signals.await;
+            tracing::info!(
+                signal,
+                "stopping: no new requests; running steps get their grace"
+            );
+            stopping.stopping.send_replace(true);
+        })
+        .await
+        .map_err(ServeError::Http)?;
+    server.stop_runs().await;
+    Ok(())
+}
+
+fn router(server: Arc<Server>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics::render))
+        .merge(components::routes(&server.config))
+        .merge(runs::routes(&server.config))
+        .layer(axum::middleware::from_fn(auth::request_id))
+        .with_state(server)
+}
+
+/// Completes at the first SIGTERM or SIGINT, with its name.
+fn signals() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        }
+    })
+}
+
+impl Server {
+    /// The application of `tenant`, made on first use; a tenant removed and added again gets
+    /// a new one.
+    pub(crate) fn tenant_app(&self, tenant: Tenant) -> Arc<TenantApp> {
+        let mut tenants = lock(&self.tenants);
+        if let Some(app) = tenants.get(&tenant.name)
+            && app.tenant == tenant
+        {
+            return app.clone();
+        }
+        let store = Arc::new(self.store.scoped(&tenant.name));
+        let policy = Policy {
+            quotas: tenant.quotas.clone(),
+            allow_env: self.config.allow_env.clone(),
+        };
+        let share: TenantShare = self
+            .share
+            .tenant(&tenant.name, tenant.quotas.max_concurrent);
+        let app = App::for_tenant(
+            store.clone(),
+            &self.config.store_dir,
+            self.engine.clone(),
+            policy,
+        )
+        .with_share(share);
+        let app = Arc::new(TenantApp { tenant, app, store });
+        tenants.insert(app.tenant.name.clone(), app.clone());
+        app
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Completes once the server is stopping.
+    pub(crate) async fn stopped(&self) {
+        let mut stopping = self.stopping.subscribe();
+        let _ignored = stopping.wait_for(|&yes| yes).await;
+    }
+
+    /// Executes `handle`'s run in the background, attributed to `tenant`.
+    pub(crate) fn launch(self: &Arc<Self>, tenant: &Arc<TenantApp>, handle: RunHandle) {
+        let server = self.clone();
+        let tenant = tenant.clone();
+        let mut runs = lock(&self.runs);
+        // Reaps the runs that ended, so that a long-lived server holds none of them.
+        while runs.try_join_next().is_some() {}
+        runs.spawn(async move {
+            let run_id = handle.run_id().to_string();
+            let name = tenant.tenant.name.clone();
+            tracing::info!(tenant = %name, run = %run_id, "run started");
+            let mut sink = server.metrics.sink(&name);
+            let run = handle.execute(&mut sink).await;
+            let status = if run.succeeded() {
+                RunStatus::Success
+            } else if run.canceled() {
+                RunStatus::Canceled
+            } else {
+                RunStatus::Failure
+            };
+            if let Some(err) = &run.sink_error {
+                tracing::error!(tenant = %name, run = %run_id, error = %err, "run not recorded in full");
+            }
+            if server.is_stopping() && run.canceled() {
+                // Stopped by the server's shutdown, not by its tenant: the next server
+                // resumes it.
+                match tenant.store.release(&run_id) {
+                    Ok(()) => tracing::info!(tenant = %name, run = %run_id, "run left interrupted"),
+                    Err(err) => tracing::error!(tenant = %name, run = %run_id, error = %err, "cannot leave the run interrupted"),
+                }
+                return;
+            }
+            tracing::info!(tenant = %name, run = %run_id, %status, "run ended");
+        });
+    }
+
+    /// Resumes every tenant run that a previous server left interrupted.
+    async fn resume_interrupted(self: &Arc<Self>) {
+        let runs = match self.store.runs() {
+            Ok(runs) => runs,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot list the runs to resume");
+                return;
+            }
+        };
+        for run in runs.into_iter().rev() {
+            let (Some(name), RunStatus::Interrupted) = (&run.tenant, run.status) else {
+                continue;
+            };
+            let tenant = match self.store.tenant_with_hash(name) {
+                Ok(Some((tenant, _))) => tenant,
+                Ok(None) => {
+                    tracing::warn!(tenant = %name, run = %run.id, "not resuming: the tenant was removed");
+                    continue;
+                }
+                Err(err) => {
+                    tracing::error!(run = %run.id, error = %err, "cannot read the run's tenant");
+                    continue;
+                }
+            };
+            let tenant = self.tenant_app(tenant);
+            match tenant.app.resume(&run.id, &Settings::default()).await {
+                Ok(handle) => {
+                    tracing::info!(tenant = %name, run = %run.id, "resuming an interrupted run");
+                    self.launch(&tenant, handle);
+                }
+                Err(err) => {
+                    tracing::error!(tenant = %name, run = %run.id, error = %err, "cannot resume")
+                }
+            }
+        }
+    }
+
+    /// Asks every running run to stop and waits for them all.
+    async fn stop_runs(&self) {
+        let apps: Vec<Arc<TenantApp>> = lock(&self.tenants).values().cloned().collect();
+        for tenant in &apps {
+            tenant.app.cancel_all();
+        }
+        let mut runs = std::mem::take(&mut *lock(&self.runs));
+        while runs.join_next().await.is_some() {}
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
