@@ -277,9 +277,9 @@ async fn reexecute(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let request: ReexecuteRequest = json_body(&server, body)?;
-    if request.from_failure == !request.select.is_empty() {
+    if !request.from_failure && request.select.is_empty() {
         return Err(ApiError::bad_request(
-            "give either `\"from_failure\": true` or a non-empty `select`",
+            "give `\"from_failure\": true`, a non-empty `select`, or both",
         ));
     }
     tenant.check_queue()?;
