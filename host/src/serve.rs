@@ -132,6 +132,9 @@ pub(crate) struct Server {
     metrics: metrics::Metrics,
     runs: Mutex<JoinSet<()>>,
     stopping: watch::Sender<bool>,
+    /// Bumped whenever a run this server executes ends, so that followers of its events learn
+    /// at once rather than at their next poll.
+    ended: watch::Sender<u64>,
 }
 
 /// Runs the server until SIGTERM or SIGINT; `bound` learns the address it listens on (the
@@ -158,6 +161,7 @@ pub async fn serve(config: Config, bound: impl FnOnce(SocketAddr)) -> Result<(),
         metrics: metrics::Metrics::default(),
         runs: Mutex::default(),
         stopping: watch::channel(false).0,
+        ended: watch::channel(0).0,
     });
     let signals = signals().map_err(ServeError::Signals)?;
     server.resume_interrupted().await;
@@ -242,6 +246,15 @@ impl Server {
         let _ignored = stopping.wait_for(|&yes| yes).await;
     }
 
+    /// Completes once some run ends, or the server stops.
+    pub(crate) async fn some_run_ended(&self) {
+        let mut ended = self.ended.subscribe();
+        tokio::select! {
+            _ = ended.changed() => {}
+            () = self.stopped() => {}
+        }
+    }
+
     /// Executes `handle`'s run in the background, attributed to `tenant`.
     pub(crate) fn launch(self: &Arc<Self>, tenant: &Arc<TenantApp>, handle: RunHandle) {
         let server = self.clone();
@@ -255,6 +268,7 @@ impl Server {
             tracing::info!(tenant = %name, run = %run_id, "run started");
             let mut sink = server.metrics.sink(&name);
             let run = handle.execute(&mut sink).await;
+            server.ended.send_modify(|n| *n = n.wrapping_add(1));
             let status = if run.succeeded() {
                 RunStatus::Success
             } else if run.canceled() {

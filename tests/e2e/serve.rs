@@ -693,35 +693,50 @@ fn four_tenants_submitting_25_runs_each_at_once_lose_nothing() {
         })
         .collect();
     let started = Instant::now();
-    let ids: Vec<Vec<String>> = std::thread::scope(|scope| {
+    let submitted: Vec<Vec<(String, Duration)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = tenants
             .iter()
-            .map(|api| scope.spawn(|| (0..25).map(|_| api.submit(&job)).collect::<Vec<_>>()))
+            .map(|api| {
+                scope.spawn(|| {
+                    (0..25)
+                        .map(|_| {
+                            let at = Instant::now();
+                            (api.submit(&job), at.elapsed())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let submitted = started.elapsed();
-    for (api, ids) in tenants.iter().zip(&ids) {
-        for id in ids {
-            assert_eq!(api.wait(id)["status"], "SUCCESS");
+    let all_submitted = started.elapsed();
+    let mut submit_ms = Vec::new();
+    let mut run_ms = Vec::new();
+    for (api, runs) in tenants.iter().zip(&submitted) {
+        for (id, latency) in runs {
+            let run = api.wait(id);
+            assert_eq!(run["status"], "SUCCESS");
             assert_eq!(
-                api.get(&format!("/v1/runs/{id}/outputs"))
-                    .expect(200)
-                    .json(),
+                api.get(&format!("/v1/runs/{id}/outputs")).expect(200).json(),
                 json!({"merge_and_analyze": 9900})
             );
+            submit_ms.push(latency.as_secs_f64() * 1e3);
+            run_ms.push(run["duration_s"].as_f64().unwrap() * 1e3);
         }
-        assert_eq!(
-            api.get("/v1/runs").expect(200).json()["runs"]
-                .as_array()
-                .unwrap()
-                .len(),
-            25
-        );
+        assert_eq!(api.get("/v1/runs").expect(200).json()["runs"].as_array().unwrap().len(), 25);
     }
     let all = started.elapsed();
+    let percentile = |values: &mut Vec<f64>, p: f64| {
+        values.sort_by(f64::total_cmp);
+        values[((values.len() - 1) as f64 * p).round() as usize]
+    };
     eprintln!(
-        "load: 100 runs (5,200 steps) submitted in {submitted:?}, all finished in {all:?}: {:.1} runs/s",
+        "load: 100 runs (5,200 steps): submit p50 {:.1} ms, p95 {:.1} ms; run p50 {:.1} ms, \
+         p95 {:.1} ms; all submitted in {all_submitted:?}, all finished in {all:?}: {:.1} runs/s",
+        percentile(&mut submit_ms, 0.5),
+        percentile(&mut submit_ms, 0.95),
+        percentile(&mut run_ms, 0.5),
+        percentile(&mut run_ms, 0.95),
         100.0 / all.as_secs_f64()
     );
 }

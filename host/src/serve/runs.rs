@@ -26,7 +26,8 @@ use crate::store::{RunRecord, RunStatus};
 /// Events read from the store per page of `/events`.
 const EVENTS_PAGE: usize = 1000;
 
-/// How often `/events?follow=true` looks for new events.
+/// How often `/events?follow=true` looks for new events while its run goes on (it also looks
+/// as soon as any run ends).
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
 pub fn routes(config: &Config) -> Router<Arc<Server>> {
@@ -219,7 +220,7 @@ async fn events(
                 }
                 tokio::select! {
                     () = tokio::time::sleep(FOLLOW_POLL) => {}
-                    () = server.stopped() => {}
+                    () = server.some_run_ended() => {}
                 }
             }
         }
