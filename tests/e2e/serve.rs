@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{component, host_command, root, run_example};
+use crate::support::{TempJob, component, host, host_command, root, run_example};
 
 /// A running `host serve`, killed (SIGKILL) when dropped.
 pub struct Server {
@@ -477,6 +477,18 @@ fn jobs_and_uploads_are_held_to_the_tenant_quotas() {
     std::fs::create_dir(allowed.path().join("in")).unwrap();
     let fine = api.submit(&job(&grant("in")));
     api.wait(&fine);
+    // A job `host validate` refuses is refused with the same message.
+    let miswired =
+        "[ops.total2]\ncomponent = 'testkit'\nop = 'sum'\ninputs.values = { collect = 'nope' }\n";
+    let message = refused(miswired, "invalid_job");
+    let local = TempJob::new(&job(miswired).replace("[components.testkit]\n", ""));
+    let validate = host(["validate".as_ref(), local.path().as_os_str()]).expect_code(2);
+    let cause = validate
+        .stderr
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("caused by: "))
+        .unwrap_or_else(|| panic!("{}", validate.stderr));
+    assert!(message.ends_with(cause), "{message} vs {cause}");
     // No file path for a component, no environment beyond the server's allow-list.
     let message = refused("[components.other]\npath = '/etc/passwd'\n", "invalid_job");
     assert!(message.contains("gives a `path`"), "{message}");
@@ -717,13 +729,21 @@ fn four_tenants_submitting_25_runs_each_at_once_lose_nothing() {
             let run = api.wait(id);
             assert_eq!(run["status"], "SUCCESS");
             assert_eq!(
-                api.get(&format!("/v1/runs/{id}/outputs")).expect(200).json(),
+                api.get(&format!("/v1/runs/{id}/outputs"))
+                    .expect(200)
+                    .json(),
                 json!({"merge_and_analyze": 9900})
             );
             submit_ms.push(latency.as_secs_f64() * 1e3);
             run_ms.push(run["duration_s"].as_f64().unwrap() * 1e3);
         }
-        assert_eq!(api.get("/v1/runs").expect(200).json()["runs"].as_array().unwrap().len(), 25);
+        assert_eq!(
+            api.get("/v1/runs").expect(200).json()["runs"]
+                .as_array()
+                .unwrap()
+                .len(),
+            25
+        );
     }
     let all = started.elapsed();
     let percentile = |values: &mut Vec<f64>, p: f64| {

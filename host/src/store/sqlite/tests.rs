@@ -706,3 +706,142 @@ fn an_event_of_an_unknown_format_is_an_error_naming_it() {
         "{err}"
     );
 }
+
+#[test]
+fn a_tenant_scoped_store_sees_only_its_runs_and_answers_others_as_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = SqliteStore::open(dir.path()).unwrap();
+    let a = admin.scoped("a");
+    let b = admin.scoped("b");
+    record_run(&a, "run-a");
+    record_run(&admin, "run-local");
+    assert_eq!(a.run("run-a").unwrap().tenant.as_deref(), Some("a"));
+    assert_eq!(admin.run("run-local").unwrap().tenant, None);
+    let ids = |store: &SqliteStore| -> Vec<String> {
+        store.runs().unwrap().into_iter().map(|r| r.id).collect()
+    };
+    assert_eq!(ids(&a), ["run-a"]);
+    assert!(ids(&b).is_empty());
+    assert_eq!(ids(&admin).len(), 2, "the administrator sees every run");
+    let missing = |err: StoreError| matches!(err, StoreError::NoSuchRun(ref id) if id == "run-a");
+    assert!(missing(b.run("run-a").unwrap_err()));
+    assert!(missing(b.events("run-a", None).unwrap_err()));
+    assert!(missing(b.events_after("run-a", -1, 10).unwrap_err()));
+    assert!(missing(b.outputs("run-a", None).unwrap_err()));
+    assert!(missing(b.snapshot("run-a").unwrap_err()));
+    assert!(missing(b.claim("run-a").unwrap_err()));
+    assert!(missing(b.delete_run("run-a").unwrap_err()));
+    assert!(missing(b.release("run-a").unwrap_err()));
+    assert!(missing(
+        b.adopt("run-a", "run-a", &HashSet::new()).unwrap_err()
+    ));
+    // A tenant does not see the local user's runs either.
+    assert!(matches!(
+        a.run("run-local").unwrap_err(),
+        StoreError::NoSuchRun(_)
+    ));
+}
+
+#[test]
+fn events_are_paged_by_sequence_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    record_run(&store, "r");
+    let all = store.events("r", None).unwrap();
+    let mut paged = Vec::new();
+    let mut after = -1;
+    loop {
+        let page = store.events_after("r", after, 2).unwrap();
+        let Some((last, _)) = page.last() else { break };
+        assert!(page.len() <= 2);
+        after = *last;
+        paged.extend(page.into_iter().map(|(_, e)| e));
+    }
+    assert_eq!(paged, all);
+}
+
+#[test]
+fn a_deleted_run_is_gone_and_a_running_one_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    record_run(&store, "done");
+    begin(&store, "live");
+    assert!(matches!(
+        store.delete_run("live").unwrap_err(),
+        StoreError::StillRunning { .. }
+    ));
+    store.delete_run("done").unwrap();
+    assert!(matches!(
+        store.run("done").unwrap_err(),
+        StoreError::NoSuchRun(_)
+    ));
+    assert_eq!(store.runs().unwrap().len(), 1);
+}
+
+#[test]
+fn a_released_run_reads_as_interrupted_for_the_next_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    record_run(&store, "r");
+    assert_eq!(store.run("r").unwrap().status, RunStatus::Success);
+    store.release("r").unwrap();
+    let run = store.run("r").unwrap();
+    assert_eq!(
+        (run.status, run.finished, run.owner),
+        (RunStatus::Interrupted, None, None)
+    );
+    store.claim("r").unwrap();
+}
+
+#[test]
+fn tenants_keep_a_token_hash_quotas_and_their_own_components() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let quotas = crate::tenant::Quotas::default();
+    store.add_tenant("a", "hash-a", &quotas).unwrap();
+    store.add_tenant("b", "hash-b", &quotas).unwrap();
+    assert!(matches!(
+        store.add_tenant("a", "x", &quotas).unwrap_err(),
+        StoreError::TenantExists(_)
+    ));
+    let (tenant, hash) = store.tenant_with_hash("a").unwrap().unwrap();
+    assert_eq!((tenant.quotas, hash.as_str()), (quotas.clone(), "hash-a"));
+    store.set_token_hash("a", "hash-a2").unwrap();
+    assert_eq!(store.tenant_with_hash("a").unwrap().unwrap().1, "hash-a2");
+    assert!(store.tenant_with_hash("nobody").unwrap().is_none());
+
+    let ops = serde_json::json!([{"name": "op"}]);
+    let entry = store
+        .put_component("a", "comp", b"bytes of a", &ops)
+        .unwrap();
+    assert_eq!(
+        store.tenant_component("a", "comp").unwrap(),
+        Some(entry.clone())
+    );
+    assert_eq!(store.tenant_component("b", "comp").unwrap(), None);
+    assert_eq!(
+        store.component(&entry.digest).unwrap().unwrap(),
+        b"bytes of a"
+    );
+    assert_eq!(store.storage_used("a").unwrap(), 10);
+    assert_eq!(store.storage_used("b").unwrap(), 0);
+    // Outputs of the tenant's runs count, once per distinct value.
+    record_run(&store.scoped("a"), "run");
+    assert_eq!(store.storage_used("a").unwrap(), 10 + cbor(7).len() as u64);
+    assert!(!store.delete_component("b", "comp").unwrap());
+    assert!(store.delete_component("a", "comp").unwrap());
+    store.remove_tenant("a").unwrap();
+    assert_eq!(
+        store
+            .tenants()
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect::<Vec<_>>(),
+        ["b"]
+    );
+    assert!(matches!(
+        store.remove_tenant("a").unwrap_err(),
+        StoreError::NoSuchTenant(_)
+    ));
+}
