@@ -23,8 +23,12 @@ pub fn runs(app: &App) -> anyhow::Result<ExitCode> {
             .parent
             .map(|p| format!(" (re-executes {p})"))
             .unwrap_or_default();
+        let tenant = run
+            .tenant
+            .map(|t| format!(" [tenant {t}]"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "{}  {:<11} {}  {:>8}  {}{parent}\n",
+            "{}  {:<11} {}  {:>8}  {}{parent}{tenant}\n",
             run.id,
             run.status.as_str(),
             time(run.started),
