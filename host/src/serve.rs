@@ -75,14 +75,29 @@ pub(crate) struct TenantApp {
     /// The same store as `app`'s, for what the application layer does not cover (uploaded
     /// components, storage used).
     pub store: Arc<SqliteStore>,
+    /// Submissions admitted and still being prepared: they count against `max_queued_runs`
+    /// until their run is registered with `app`.
+    admitting: Mutex<usize>,
+}
+
+/// A place among a tenant's unfinished runs, held while a submission is prepared.
+pub(crate) struct Admission<'a>(&'a Mutex<usize>);
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        *lock(self.0) -= 1;
+    }
 }
 
 impl TenantApp {
-    /// Refuses a new run while the tenant has `max_queued_runs` unfinished: `429`.
-    pub(crate) fn check_queue(&self) -> Result<(), api_error::ApiError> {
+    /// Admits a new run unless the tenant has `max_queued_runs` unfinished (`429`); the
+    /// place is held until the returned admission is dropped, once the run is registered.
+    pub(crate) fn admit(&self) -> Result<Admission<'_>, api_error::ApiError> {
         let most = self.tenant.quotas.max_queued_runs;
-        if self.app.running_count() < most {
-            return Ok(());
+        let mut admitting = lock(&self.admitting);
+        if self.app.running_count() + *admitting < most {
+            *admitting += 1;
+            return Ok(Admission(&self.admitting));
         }
         let mut err = api_error::ApiError::new(
             axum::http::StatusCode::TOO_MANY_REQUESTS,
@@ -231,7 +246,12 @@ impl Server {
             policy,
         )
         .with_share(share);
-        let app = Arc::new(TenantApp { tenant, app, store });
+        let app = Arc::new(TenantApp {
+            tenant,
+            app,
+            store,
+            admitting: Mutex::new(0),
+        });
         tenants.insert(app.tenant.name.clone(), app.clone());
         app
     }

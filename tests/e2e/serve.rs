@@ -416,9 +416,32 @@ fn a_tenant_sees_nothing_of_another_and_needs_its_token() {
         "the token is in the store"
     );
 
-    // The owner deletes its run; then it is gone for it too.
+    // The owner deletes its run and its component; then they are gone for it too.
     rotated.delete(&format!("/v1/runs/{id}")).expect(204);
     rotated.get(&format!("/v1/runs/{id}")).expect(404);
+    rotated.delete("/v1/components/dynamic_graph").expect(204);
+    rotated.get("/v1/components/dynamic_graph").expect(404);
+
+    // The administrator lists tenants (no tokens shown) and removes one: its token stops working.
+    let list = |args: &[&str]| {
+        host_command()
+            .env("SHOAL_STORE", store.path())
+            .arg("tenant")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let listed = String::from_utf8(list(&["list"]).stdout).unwrap();
+    assert!(
+        listed.contains("alpha\t") && listed.contains("beta\t"),
+        "{listed}"
+    );
+    assert!(!listed.contains(secret), "{listed}");
+    assert!(list(&["remove", "beta"]).status.success());
+    b.get("/v1/runs").expect(401);
+    let bad = list(&["add", "../evil"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid tenant name `../evil`"));
 }
 
 #[test]
@@ -759,4 +782,37 @@ fn four_tenants_submitting_25_runs_each_at_once_lose_nothing() {
         percentile(&mut run_ms, 0.95),
         100.0 / all.as_secs_f64()
     );
+}
+
+#[test]
+fn concurrent_submissions_never_exceed_max_queued_runs() {
+    let store = tempfile::tempdir().unwrap();
+    let server = Server::start(store.path(), &[]);
+    let api = server.tenant("zeta", &["--max-queued-runs", "3"]);
+    api.upload("testkit");
+    let slow = naps(2, 20_000);
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..10)
+            .map(|_| scope.spawn(|| api.post("/v1/runs", &json!({ "job": slow })).status))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 201).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 429).count(),
+        7,
+        "{statuses:?}"
+    );
+    for run in api.get("/v1/runs").expect(200).json()["runs"]
+        .as_array()
+        .unwrap()
+    {
+        let id = run["run_id"].as_str().unwrap();
+        api.post(&format!("/v1/runs/{id}/cancel"), &json!({}))
+            .expect(202);
+    }
 }

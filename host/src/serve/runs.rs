@@ -76,7 +76,7 @@ async fn submit(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let submission: Submission = json_body(&server, body)?;
-    tenant.check_queue()?;
+    let admission = tenant.admit()?;
     tenant.check_storage(0)?;
     let resolve = |name: &str| {
         Ok(tenant
@@ -93,6 +93,8 @@ async fn submit(
         .app
         .submit_uploaded(&job, &Settings::default())
         .await?;
+    // The run is registered now: it counts as unfinished by itself.
+    drop(admission);
     Ok(started(&server, &tenant, handle))
 }
 
@@ -283,7 +285,7 @@ async fn reexecute(
             "give `\"from_failure\": true`, a non-empty `select`, or both",
         ));
     }
-    tenant.check_queue()?;
+    let admission = tenant.admit()?;
     tenant.check_storage(0)?;
     let reexecution = Reexecution {
         select: request.select,
@@ -294,6 +296,7 @@ async fn reexecute(
         .app
         .reexecute(&id, &reexecution, &Settings::default())
         .await?;
+    drop(admission);
     Ok(started(&server, &tenant, handle))
 }
 
