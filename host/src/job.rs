@@ -154,6 +154,11 @@ pub struct DirGrant {
     /// Read-only unless set.
     #[serde(default)]
     pub writable: bool,
+    /// For a tenant's job on a server: the root (one of the tenant's `--allow-dir`) that
+    /// `host` must be opened beneath when the step starts. Set while parsing, never read from
+    /// the job file.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub root: Option<PathBuf>,
 }
 
 /// Where an input's value comes from.
@@ -284,12 +289,9 @@ impl LoadedJob {
         for (name, op) in &mut job.ops {
             for dir in &mut op.dirs {
                 dir.host = base.join(&dir.host);
-                if let Some(roots) = roots {
-                    confine(name, dir, &lexical(&dir.host), roots)?;
-                    check_grant(name, dir)?;
-                    confine(name, dir, &canonical(&dir.host), roots)?;
-                } else {
-                    check_grant(name, dir)?;
+                match roots {
+                    Some(roots) => confine(name, dir, roots)?,
+                    None => check_grant(name, dir)?,
                 }
             }
         }
@@ -371,11 +373,37 @@ fn lexical(path: &Path) -> PathBuf {
     resolved
 }
 
-/// Refuses a grant of `resolved` (the grant's host directory, resolved) outside every root.
-fn confine(op: &str, dir: &DirGrant, resolved: &Path, roots: &[PathBuf]) -> Result<(), JobError> {
-    if roots.iter().any(|root| resolved.starts_with(root)) {
-        return Ok(());
+/// Confines a grant to `roots`: its path, resolved by name, must lie under one of them, and it
+/// must open as a directory beneath that root (symlinks included). Whatever the reason it does
+/// not, the message is the same, so that a tenant learns nothing of the server's files. The
+/// root is kept on the grant for the step to open the directory beneath it again.
+fn confine(op: &str, dir: &mut DirGrant, roots: &[PathBuf]) -> Result<(), JobError> {
+    let resolved = lexical(&dir.host);
+    let Some(root) = roots.iter().find(|root| resolved.starts_with(root)) else {
+        return Err(outside(op, dir, roots));
+    };
+    dir.host = resolved;
+    dir.root = Some(root.clone());
+    check_guest_path(op, dir)?;
+    #[cfg(target_os = "linux")]
+    let opens = crate::beneath::open(root, &dir.host).is_ok();
+    #[cfg(not(target_os = "linux"))]
+    let opens = false;
+    if opens {
+        Ok(())
+    } else {
+        Err(JobError::BadGrant {
+            op: op.to_string(),
+            host: dir.host.clone(),
+            reason: "it is not an existing directory beneath the directories this tenant may \
+                     grant (symlinks may not lead out of them)"
+                .to_string(),
+        })
     }
+}
+
+/// The refusal of a grant outside every root.
+fn outside(op: &str, dir: &DirGrant, roots: &[PathBuf]) -> JobError {
     let allowed = if roots.is_empty() {
         "this tenant may grant no directory".to_string()
     } else {
@@ -388,25 +416,34 @@ fn confine(op: &str, dir: &DirGrant, resolved: &Path, roots: &[PathBuf]) -> Resu
             roots.join(", ")
         )
     };
-    Err(JobError::BadGrant {
+    JobError::BadGrant {
         op: op.to_string(),
         host: dir.host.clone(),
         reason: allowed,
-    })
+    }
 }
 
 /// A grant must name an existing host directory and an absolute guest path.
-fn check_grant(op: &str, dir: &DirGrant) -> Result<(), JobError> {
-    let bad = |reason: &str| JobError::BadGrant {
-        op: op.to_string(),
-        host: dir.host.clone(),
-        reason: reason.to_string(),
-    };
+fn check_grant(op: &str, dir: &mut DirGrant) -> Result<(), JobError> {
+    // Only a tenant's jobs are opened beneath a root, and only the parser says which.
+    dir.root = None;
     if !dir.host.is_dir() {
-        return Err(bad("it is not an existing directory"));
+        return Err(JobError::BadGrant {
+            op: op.to_string(),
+            host: dir.host.clone(),
+            reason: "it is not an existing directory".to_string(),
+        });
     }
+    check_guest_path(op, dir)
+}
+
+fn check_guest_path(op: &str, dir: &DirGrant) -> Result<(), JobError> {
     if !dir.guest.starts_with('/') {
-        return Err(bad(&format!("guest path `{}` must be absolute", dir.guest)));
+        return Err(JobError::BadGrant {
+            op: op.to_string(),
+            host: dir.host.clone(),
+            reason: format!("guest path `{}` must be absolute", dir.guest),
+        });
     }
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! with Dagster's dynamic `map` / `collect` semantics, every step in its own Wasm instance.
 
 pub mod app;
+#[cfg(target_os = "linux")]
+pub mod beneath;
 pub mod cancel;
 pub mod cli;
 pub mod digest;

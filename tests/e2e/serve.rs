@@ -490,12 +490,23 @@ fn jobs_and_uploads_are_held_to_the_tenant_quotas() {
             "{message}"
         );
     }
+    // A symlink out of the root, and a path that does not exist, get the same answer: a tenant
+    // cannot tell what exists on the server.
     std::os::unix::fs::symlink(outside.path(), allowed.path().join("link")).unwrap();
-    let message = refused(
-        &grant(&format!("{}/link", allowed.path().display())),
-        "invalid_job",
+    std::os::unix::fs::symlink("/nonexistent", allowed.path().join("dangling")).unwrap();
+    let answers: Vec<String> = ["link", "dangling", "missing"]
+        .iter()
+        .map(|name| {
+            let host = format!("{}/{name}", allowed.path().display());
+            refused(&grant(&host), "invalid_job").replace(&host, "HOST")
+        })
+        .collect();
+    assert!(
+        answers[0].contains("not an existing directory beneath"),
+        "{}",
+        answers[0]
     );
-    assert!(message.contains("outside the directories"), "{message}");
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
     // A relative grant resolves under the first root: allowed.
     std::fs::create_dir(allowed.path().join("in")).unwrap();
     let fine = api.submit(&job(&grant("in")));
@@ -815,4 +826,53 @@ fn concurrent_submissions_never_exceed_max_queued_runs() {
         api.post(&format!("/v1/runs/{id}/cancel"), &json!({}))
             .expect(202);
     }
+}
+
+#[test]
+fn a_grant_swapped_for_a_symlink_after_it_was_checked_leads_nowhere() {
+    let store = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "server secret").unwrap();
+    std::fs::create_dir(root.path().join("data")).unwrap();
+    let server = Server::start(store.path(), &[]);
+    let api = server.tenant(
+        "eta",
+        &[
+            "--allow-dir",
+            root.path().to_str().unwrap(),
+            "--max-concurrent",
+            "1",
+        ],
+    );
+    api.upload("testkit");
+    api.upload("adversary");
+    // The tenant's only slot is busy, so the reader waits, its grant already checked.
+    let busy = api.submit(&naps(1, 1500));
+    let reader = api.submit(
+        "[components.adversary]\n[ops.read_file]\ncomponent = 'adversary'\n\
+         config.path = '/data/secret.txt'\n[[ops.read_file.dirs]]\nhost = 'data'\nguest = '/data'\n",
+    );
+    std::fs::remove_dir(root.path().join("data")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), root.path().join("data")).unwrap();
+    assert_eq!(api.wait(&busy)["status"], "SUCCESS");
+    let run = api.wait(&reader);
+    assert_eq!(run["status"], "FAILURE", "{run}");
+    let events = api.follow(&reader);
+    let failure = events
+        .iter()
+        .find(|e| e["event"] == "STEP_FAILURE")
+        .expect("the reader fails");
+    assert!(
+        failure["error"]
+            .as_str()
+            .unwrap()
+            .contains("no longer a directory beneath its root"),
+        "{failure}"
+    );
+    assert!(
+        !api.follow(&reader)
+            .iter()
+            .any(|e| e.to_string().contains("server secret"))
+    );
 }

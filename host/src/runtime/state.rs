@@ -53,13 +53,29 @@ impl StepState {
             } else {
                 FsPerms::ReadOnly
             };
-            wasi.preopened_dir(&dir.host, &dir.guest, perms)
-                .map_err(|err| {
-                    StepError::Instantiate(format!(
-                        "cannot grant directory `{}`: {err:#}",
-                        dir.host.display()
-                    ))
-                })?;
+            let cannot = |err: &dyn std::fmt::Display| {
+                StepError::Instantiate(format!(
+                    "cannot grant directory `{}`: {err:#}",
+                    dir.host.display()
+                ))
+            };
+            match &dir.root {
+                // Opened beneath its root now, and handed over as the directory opened, so that
+                // nothing planted since the job was checked can lead the step out of the root.
+                #[cfg(target_os = "linux")]
+                Some(root) => {
+                    let opened = crate::beneath::open(root, &dir.host)
+                        .map_err(|_| cannot(&"it is no longer a directory beneath its root"))?;
+                    wasi.preopened_dir(opened.path(), &dir.guest, perms)
+                        .map_err(|err| cannot(&err))?;
+                }
+                #[cfg(not(target_os = "linux"))]
+                Some(_) => return Err(cannot(&"confined grants need Linux")),
+                None => {
+                    wasi.preopened_dir(&dir.host, &dir.guest, perms)
+                        .map_err(|err| cannot(&err))?;
+                }
+            }
         }
         for (name, value) in &grants.env {
             wasi.env(name, value);
