@@ -6,8 +6,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bytesize::ByteSize;
+
 use crate::job::LoadedJob;
-use crate::limits::LimitsSpec;
+use crate::limits::{Limits, LimitsSpec};
+use crate::runtime::DEFAULT_WASM_STACK;
 use crate::tenant::Quotas;
 
 /// The rules of one tenant's runs.
@@ -21,10 +24,7 @@ pub struct Policy {
 /// A job asking for more than its tenant may have.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
-    #[error(
-        "{scope} asks for {limit} = `{asked}`, above this tenant's ceiling `{ceiling}` \
-         (`host tenant add --max-{limit}`)"
-    )]
+    #[error("{scope} asks for {limit} = `{asked}`, above this tenant's ceiling `{ceiling}`")]
     AboveCeiling {
         /// `the job's [limits]` or `op `name``.
         scope: String,
@@ -58,6 +58,21 @@ impl Policy {
             self.check_limits(&format!("op `{name}`"), &op.limits)?;
         }
         self.check_limits("the job's [limits]", &job.job.limits)?;
+        // The wasm stack is a setting of the shared engine: a larger one would rebuild it, for
+        // every tenant.
+        if let Some(stack) = job
+            .job
+            .execution
+            .wasm_stack
+            .filter(|s| s.as_u64() > DEFAULT_WASM_STACK)
+        {
+            return Err(PolicyError::AboveCeiling {
+                scope: "the job's [execution]".to_string(),
+                limit: "wasm_stack",
+                asked: stack.to_string(),
+                ceiling: ByteSize(DEFAULT_WASM_STACK).to_string(),
+            });
+        }
         let q = &self.quotas;
         let limits = &mut job.job.limits;
         limits.memory = Some(limits.memory.unwrap_or(q.max_memory).min(q.max_memory));
@@ -81,6 +96,34 @@ impl Policy {
             asked,
             ceiling,
         };
+        // The limits a tenant has no ceiling of its own for may not exceed the defaults: each
+        // bounds what one step makes the server hold or write.
+        let d = Limits::DEFAULT;
+        let sizes = [
+            ("max_output_size", limits.max_output_size, d.max_output_size),
+            (
+                "max_step_output_size",
+                limits.max_step_output_size,
+                d.max_step_output_size,
+            ),
+            ("max_log_size", limits.max_log_size, d.max_log_size),
+        ];
+        for (limit, asked, ceiling) in sizes {
+            if let Some(asked) = asked.filter(|a| a.as_u64() > ceiling) {
+                return Err(above(
+                    limit,
+                    asked.to_string(),
+                    ByteSize(ceiling).to_string(),
+                ));
+            }
+        }
+        if let Some(fanout) = limits.max_fanout.filter(|f| *f > d.max_fanout) {
+            return Err(above(
+                "max_fanout",
+                fanout.to_string(),
+                d.max_fanout.to_string(),
+            ));
+        }
         if let Some(memory) = limits.memory.filter(|m| *m > q.max_memory) {
             return Err(above(
                 "memory",
@@ -105,7 +148,6 @@ fn duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytesize::ByteSize;
 
     fn job(text: &str) -> LoadedJob {
         LoadedJob::parse(text, std::path::Path::new("/srv/job.toml")).unwrap()

@@ -176,7 +176,7 @@ pub struct CompileReport {
 }
 
 /// The wasm stack of every step unless the job sets `[execution] wasm_stack`.
-const DEFAULT_WASM_STACK: u64 = 512 << 10;
+pub const DEFAULT_WASM_STACK: u64 = 512 << 10;
 
 /// How long a component may take to describe its ops.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);

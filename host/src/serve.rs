@@ -78,6 +78,8 @@ pub(crate) struct TenantApp {
     /// Submissions admitted and still being prepared: they count against `max_queued_runs`
     /// until their run is registered with `app`.
     admitting: Mutex<usize>,
+    /// Runs the tenant asked to cancel: a shutdown leaves them canceled, not interrupted.
+    canceled: Mutex<std::collections::HashSet<String>>,
 }
 
 /// A place among a tenant's unfinished runs, held while a submission is prepared.
@@ -133,6 +135,15 @@ impl TenantApp {
     }
 }
 
+impl TenantApp {
+    /// Cancels run `id` at the tenant's request.
+    pub(crate) fn cancel(&self, id: &str) -> Result<(), crate::app::AppError> {
+        self.app.cancel(id)?;
+        lock(&self.canceled).insert(id.to_string());
+        Ok(())
+    }
+}
+
 /// What a `429` suggests waiting, in seconds.
 const RETRY_AFTER_SECONDS: u64 = 2;
 
@@ -144,6 +155,8 @@ pub(crate) struct Server {
     engine: Arc<SharedEngine>,
     share: Share,
     tenants: Mutex<HashMap<String, Arc<TenantApp>>>,
+    /// Applications of tenants since removed or added again.
+    retired: Mutex<Vec<Arc<TenantApp>>>,
     metrics: metrics::Metrics,
     runs: Mutex<JoinSet<()>>,
     stopping: watch::Sender<bool>,
@@ -173,6 +186,7 @@ pub async fn serve(config: Config, bound: impl FnOnce(SocketAddr)) -> Result<(),
         store,
         engine,
         tenants: Mutex::default(),
+        retired: Mutex::default(),
         metrics: metrics::Metrics::default(),
         runs: Mutex::default(),
         stopping: watch::channel(false).0,
@@ -183,20 +197,35 @@ pub async fn serve(config: Config, bound: impl FnOnce(SocketAddr)) -> Result<(),
     tracing::info!(%addr, "listening");
     bound(addr);
     let stopping = server.clone();
-    axum::serve(listener, router(server.clone()))
-        .with_graceful_shutdown(async move {
-            let signal = signals.await;
-            tracing::info!(
-                signal,
-                "stopping: no new requests; running steps get their grace"
-            );
-            stopping.stopping.send_replace(true);
-        })
-        .await
-        .map_err(ServeError::Http)?;
-    server.stop_runs().await;
+    tokio::spawn(async move {
+        let signal = signals.await;
+        tracing::info!(
+            signal,
+            "stopping: no new requests; running steps get their grace"
+        );
+        stopping.stopping.send_replace(true);
+        // At once, not once every connection has closed: a slow client must not hold runs up.
+        stopping.cancel_runs();
+    });
+    let draining = server.clone();
+    let http = axum::serve(listener, router(server.clone()))
+        .with_graceful_shutdown(async move { draining.stopped().await })
+        .into_future();
+    // Requests still open once the runs had their grace are dropped.
+    let deadline = async {
+        server.stopped().await;
+        tokio::time::sleep(crate::cancel::DEFAULT_GRACE + DRAIN_AFTER_GRACE).await;
+    };
+    tokio::select! {
+        served = http => served.map_err(ServeError::Http)?,
+        () = deadline => tracing::warn!("stopping: dropping requests still open"),
+    }
+    server.wait_runs().await;
     Ok(())
 }
+
+/// How long requests may go on once running steps' grace is over, when stopping.
+const DRAIN_AFTER_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn router(server: Arc<Server>) -> Router {
     Router::new()
@@ -204,6 +233,14 @@ fn router(server: Arc<Server>) -> Router {
         .route("/metrics", get(metrics::render))
         .merge(components::routes(&server.config))
         .merge(runs::routes(&server.config))
+        .fallback(|| async { api_error::ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            api_error::ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
         .layer(axum::middleware::from_fn(auth::request_id))
         .with_state(server)
 }
@@ -226,10 +263,12 @@ impl Server {
     /// a new one.
     pub(crate) fn tenant_app(&self, tenant: Tenant) -> Arc<TenantApp> {
         let mut tenants = lock(&self.tenants);
-        if let Some(app) = tenants.get(&tenant.name)
-            && app.tenant == tenant
-        {
-            return app.clone();
+        if let Some(app) = tenants.get(&tenant.name) {
+            if app.tenant == tenant {
+                return app.clone();
+            }
+            // Its runs may still execute: they are stopped with the server's.
+            lock(&self.retired).push(app.clone());
         }
         let store = Arc::new(self.store.scoped(&tenant.name));
         let policy = Policy {
@@ -251,6 +290,7 @@ impl Server {
             app,
             store,
             admitting: Mutex::new(0),
+            canceled: Mutex::default(),
         });
         tenants.insert(app.tenant.name.clone(), app.clone());
         app
@@ -299,7 +339,8 @@ impl Server {
             if let Some(err) = &run.sink_error {
                 tracing::error!(tenant = %name, run = %run_id, error = %err, "run not recorded in full");
             }
-            if server.is_stopping() && run.canceled() {
+            let by_tenant = lock(&tenant.canceled).remove(&run_id);
+            if server.is_stopping() && run.canceled() && !by_tenant {
                 // Stopped by the server's shutdown, not by its tenant: the next server
                 // resumes it.
                 match tenant.store.release(&run_id) {
@@ -349,12 +390,17 @@ impl Server {
         }
     }
 
-    /// Asks every running run to stop and waits for them all.
-    async fn stop_runs(&self) {
-        let apps: Vec<Arc<TenantApp>> = lock(&self.tenants).values().cloned().collect();
-        for tenant in &apps {
+    /// Asks every run this server executes to stop, also those of tenants removed or added
+    /// again since.
+    fn cancel_runs(&self) {
+        let tenants = lock(&self.tenants);
+        for tenant in tenants.values().chain(lock(&self.retired).iter()) {
             tenant.app.cancel_all();
         }
+    }
+
+    /// Waits for every run this server executes to end.
+    async fn wait_runs(&self) {
         let mut runs = std::mem::take(&mut *lock(&self.runs));
         while runs.join_next().await.is_some() {}
     }

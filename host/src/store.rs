@@ -83,6 +83,8 @@ pub enum StoreError {
     WriterPanicked,
     #[error("tenant `{0}` already exists (`host tenant rotate {0}` gives it a new token)")]
     TenantExists(String),
+    #[error("tenant `{0}` has runs executing; cancel them or stop the server before removing it")]
+    TenantBusy(String),
     #[error("no tenant `{0}` in the store (see `host tenant list`)")]
     NoSuchTenant(String),
     #[error("the store is corrupt: the quotas of tenant `{name}` cannot be read: {problem}")]

@@ -587,6 +587,19 @@ fn naps(n: u32, ms: u32) -> String {
     )
 }
 
+/// Waits until run `id` has a step of op `op` running.
+fn wait_for_running(api: &Api, id: &str, op: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while api.get(&format!("/v1/runs/{id}")).expect(200).json()["steps"][op]["RUNNING"]
+        .as_u64()
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(Instant::now() < deadline, "no {op} step of {id} started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits until run `id` has at least `n` successful steps of op `op`.
 fn wait_for_successes(api: &Api, id: &str, op: &str, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -604,7 +617,7 @@ fn wait_for_successes(api: &Api, id: &str, op: &str, n: u64) {
 fn a_killed_or_stopped_server_resumes_its_runs_without_redoing_committed_steps() {
     let store = tempfile::tempdir().unwrap();
     let server = Server::start(store.path(), &[]);
-    let api = server.tenant("delta", &["--max-concurrent", "1"]);
+    let api = server.tenant("delta", &["--max-concurrent", "2"]);
     api.upload("testkit");
     let id = api.submit(&naps(24, 150));
     wait_for_successes(&api, &id, "nap", 3);
@@ -613,9 +626,25 @@ fn a_killed_or_stopped_server_resumes_its_runs_without_redoing_committed_steps()
     let server = Server::start(store.path(), &[]);
     let api = Api::new(&server.base, api.token.as_deref());
     wait_for_successes(&api, &id, "nap", 10);
-    // SIGTERM mid-run: the server stops within the grace period, leaving the run interrupted.
+    // A run the tenant cancels stays canceled, even when the server stops meanwhile.
+    let canceled = api.submit(&naps(1, 30_000));
+    wait_for_running(&api, &canceled, "nap");
+    api.post(&format!("/v1/runs/{canceled}/cancel"), &json!({}))
+        .expect(202);
+    // SIGTERM mid-run, with a client that never finishes its request: the server stops within
+    // the grace period all the same, leaving the run interrupted.
+    let mut slow_client =
+        std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    std::io::Write::write_all(&mut slow_client, b"GET /v1/runs HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let stopping = Instant::now();
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        stopping.elapsed()
+    );
+    drop(slow_client);
     let runs = host_command()
         .env("SHOAL_STORE", store.path())
         .arg("runs")
@@ -633,6 +662,7 @@ fn a_killed_or_stopped_server_resumes_its_runs_without_redoing_committed_steps()
             .json(),
         json!({"total": (0..24).sum::<i64>()})
     );
+    assert_eq!(api.wait(&canceled)["status"], "CANCELED");
     // Each nap succeeded exactly once across the three servers.
     let events = api.follow(&id);
     for k in 0..24 {

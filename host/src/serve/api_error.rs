@@ -64,9 +64,15 @@ impl From<AppError> for ApiError {
             AppError::NoSuchStep { .. } | AppError::NoOutput { .. } => {
                 (StatusCode::NOT_FOUND, "not_found")
             }
-            AppError::RunsElsewhere { .. } | AppError::NotRunning { .. } => {
-                (StatusCode::CONFLICT, "conflict")
+            // Names the process and host: not for tenants.
+            AppError::RunsElsewhere { run, .. } => {
+                return ApiError::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    format!("run `{run}` is running"),
+                );
             }
+            AppError::NotRunning { .. } => (StatusCode::CONFLICT, "conflict"),
             AppError::Policy(_) => (StatusCode::BAD_REQUEST, "above_quota"),
             AppError::Load(_) => (StatusCode::BAD_REQUEST, "invalid_component"),
             AppError::MissingComponent { .. }
@@ -88,9 +94,15 @@ impl From<StoreError> for ApiError {
 fn store_error(err: &StoreError, message: String) -> ApiError {
     let (status, kind) = match err {
         StoreError::NoSuchRun(_) => (StatusCode::NOT_FOUND, "not_found"),
-        StoreError::StillRunning { .. } | StoreError::AlreadySucceeded(_) => {
-            (StatusCode::CONFLICT, "conflict")
+        // Names the process and host: not for tenants.
+        StoreError::StillRunning { run, .. } => {
+            return ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("run `{run}` is still running"),
+            );
         }
+        StoreError::AlreadySucceeded(_) => (StatusCode::CONFLICT, "conflict"),
         _ => {
             tracing::error!(error = %message, "run store error");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")

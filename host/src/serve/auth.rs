@@ -29,7 +29,13 @@ impl FromRequestParts<Arc<Server>> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(|value| value.split_once(' '))
+            // The scheme is case-insensitive (RFC 9110).
+            .and_then(|(scheme, token)| {
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then_some(token.trim())
+            })
             .ok_or_else(ApiError::unauthorized)?;
         let name = tenant::token_tenant(token).ok_or_else(ApiError::unauthorized)?;
         let found = server.store.tenant_with_hash(name)?;

@@ -40,7 +40,12 @@ async fn upload(
     checked(&name)?;
     let bytes = body
         .map_err(|rejection| too_large(rejection, "component", server.config.max_component_size))?;
-    tenant.check_storage(bytes.len() as u64)?;
+    // A new version of a name replaces the old one's bytes.
+    let replaced = tenant
+        .store
+        .tenant_component(&tenant.tenant.name, &name)?
+        .map_or(0, |old| old.size);
+    tenant.check_storage((bytes.len() as u64).saturating_sub(replaced))?;
     let ops = tenant.app.describe_bytes(&name, &bytes).await?;
     let ops = serde_json::to_value(&ops).expect("op descriptions serialize");
     let entry = tenant

@@ -266,7 +266,7 @@ async fn cancel(
     Caller(tenant): Caller,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    tenant.app.cancel(&id)?;
+    tenant.cancel(&id)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "run_id": id, "canceling": true })),

@@ -293,7 +293,7 @@ impl RunStore for SqliteStore {
             ] {
                 db.conn.execute(statement, [id]).map_err(sqlite)?;
             }
-            Ok(())
+            tenants::forget_unused_components(db)
         })
     }
 

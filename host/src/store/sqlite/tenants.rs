@@ -133,11 +133,27 @@ impl SqliteStore {
         })
     }
 
-    /// Removes tenant `name` and its component names; its recorded runs stay, for the
-    /// administrator (`host runs`).
+    /// Removes tenant `name` and its component names; refused while a server executes one of
+    /// its runs. Its recorded runs stay for the administrator (`host runs`), attributed to
+    /// `NAME/removed-SECONDS`, which no tenant can be named: a tenant added later under the
+    /// same name does not get them.
     pub fn remove_tenant(&self, name: &str) -> Result<(), StoreError> {
         let sqlite = sqlite_error(&self.path);
         self.transaction(|db| {
+            if db
+                .runs(Some(name))?
+                .iter()
+                .any(|run| run.status == crate::store::RunStatus::Running)
+            {
+                return Err(StoreError::TenantBusy(name.to_string()));
+            }
+            let tombstone = format!("{name}/removed-{}", crate::events::unix_now() as u64);
+            db.conn
+                .execute(
+                    "UPDATE runs SET tenant = ?2 WHERE tenant = ?1",
+                    [name, tombstone.as_str()],
+                )
+                .map_err(sqlite)?;
             db.conn
                 .execute("DELETE FROM tenant_components WHERE tenant = ?1", [name])
                 .map_err(sqlite)?;
@@ -148,7 +164,7 @@ impl SqliteStore {
             if removed == 0 {
                 return Err(StoreError::NoSuchTenant(name.to_string()));
             }
-            Ok(())
+            forget_unused_components(db)
         })
     }
 
@@ -191,7 +207,8 @@ impl SqliteStore {
                     ],
                 )
                 .map_err(sqlite)?;
-            Ok(())
+            // The version this one replaced, unless something still uses it.
+            forget_unused_components(db)
         })?;
         Ok(entry)
     }
@@ -254,8 +271,8 @@ impl SqliteStore {
         })
     }
 
-    /// Forgets component `name` of `tenant`; false when there was none. Runs that executed it
-    /// keep its bytes.
+    /// Forgets component `name` of `tenant`, and its bytes unless a run recorded them or
+    /// another name uses them; false when there was none.
     pub fn delete_component(&self, tenant: &str, name: &str) -> Result<bool, StoreError> {
         let sqlite = sqlite_error(&self.path);
         self.transaction(|db| {
@@ -266,16 +283,24 @@ impl SqliteStore {
                     [tenant, name],
                 )
                 .map_err(sqlite)?;
+            forget_unused_components(db)?;
             Ok(removed > 0)
         })
     }
 
-    /// Bytes `tenant` keeps: its components, and the distinct output values its runs recorded.
+    /// Bytes `tenant` keeps: the components it uploaded or its runs recorded, and the distinct
+    /// output values its runs recorded.
     pub fn storage_used(&self, tenant: &str) -> Result<u64, StoreError> {
         self.db(|db| {
             db.conn
                 .query_row(
-                    "SELECT (SELECT COALESCE(SUM(size), 0) FROM tenant_components WHERE tenant = ?1)
+                    "SELECT (SELECT COALESCE(SUM(LENGTH(c.bytes)), 0) FROM components c
+                             WHERE c.digest IN (
+                                 SELECT digest FROM tenant_components WHERE tenant = ?1
+                                 UNION
+                                 SELECT j.value FROM snapshots s JOIN runs r ON r.id = s.run_id,
+                                        json_each(s.snapshot, '$.components') j
+                                 WHERE r.tenant = ?1))
                           + (SELECT COALESCE(SUM(LENGTH(b.bytes)), 0) FROM blobs b
                              WHERE b.hash IN (SELECT o.hash FROM outputs o
                                               JOIN runs r ON r.id = o.run_id
@@ -287,6 +312,21 @@ impl SqliteStore {
                 .map_err(sqlite_error(db.path))
         })
     }
+}
+
+/// Deletes the component bytes that no tenant's name and no run's snapshot refers to: what an
+/// upload replaced or a deletion left. A component of the local user's runs is in their
+/// snapshots, so it stays.
+pub(super) fn forget_unused_components(db: Db<'_>) -> Result<(), StoreError> {
+    db.conn
+        .execute(
+            "DELETE FROM components WHERE digest NOT IN (SELECT digest FROM tenant_components)
+               AND digest NOT IN (SELECT j.value FROM snapshots s,
+                                  json_each(s.snapshot, '$.components') j)",
+            [],
+        )
+        .map(|_| ())
+        .map_err(sqlite_error(db.path))
 }
 
 fn tenant(name: String, quotas: &str, created: f64) -> Result<Tenant, StoreError> {

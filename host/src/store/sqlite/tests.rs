@@ -761,6 +761,20 @@ fn events_are_paged_by_sequence_number() {
 }
 
 #[test]
+fn a_tenant_with_a_run_executing_cannot_be_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store
+        .add_tenant("a", "hash", &crate::tenant::Quotas::default())
+        .unwrap();
+    begin(&store.scoped("a"), "live");
+    assert!(matches!(
+        store.remove_tenant("a").unwrap_err(),
+        StoreError::TenantBusy(_)
+    ));
+}
+
+#[test]
 fn a_deleted_run_is_gone_and_a_running_one_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
@@ -828,8 +842,27 @@ fn tenants_keep_a_token_hash_quotas_and_their_own_components() {
     // Outputs of the tenant's runs count, once per distinct value.
     record_run(&store.scoped("a"), "run");
     assert_eq!(store.storage_used("a").unwrap(), 10 + cbor(7).len() as u64);
+    store.add_tenant("c", "hash-c", &quotas).unwrap();
+    store
+        .put_component("c", "comp", b"bytes of a", &ops)
+        .unwrap();
+    assert!(store.delete_component("c", "comp").unwrap());
+    assert!(
+        store.component(&entry.digest).unwrap().is_some(),
+        "still a's"
+    );
     assert!(!store.delete_component("b", "comp").unwrap());
+    // A new version replaces the old, whose bytes nothing uses any more.
+    let newer = store
+        .put_component("a", "comp", b"bytes of a, v2", &ops)
+        .unwrap();
+    assert_eq!(store.component(&entry.digest).unwrap(), None);
     assert!(store.delete_component("a", "comp").unwrap());
+    assert_eq!(
+        store.component(&newer.digest).unwrap(),
+        None,
+        "deleted, so not charged"
+    );
     store.remove_tenant("a").unwrap();
     assert_eq!(
         store
@@ -838,10 +871,15 @@ fn tenants_keep_a_token_hash_quotas_and_their_own_components() {
             .into_iter()
             .map(|t| t.name)
             .collect::<Vec<_>>(),
-        ["b"]
+        ["b", "c"]
     );
+    // Its runs stay, but a tenant added again under its name does not get them.
+    let run = store.run("run").unwrap();
+    assert!(run.tenant.unwrap().starts_with("a/removed-"));
+    store.add_tenant("a", "hash-new", &quotas).unwrap();
+    assert!(store.scoped("a").runs().unwrap().is_empty());
     assert!(matches!(
-        store.remove_tenant("a").unwrap_err(),
+        store.remove_tenant("nobody").unwrap_err(),
         StoreError::NoSuchTenant(_)
     ));
 }
