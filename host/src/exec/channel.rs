@@ -31,6 +31,8 @@ pub(super) enum Message {
     /// What the step sent; for a value yielded by an attempt that must replay what an earlier
     /// one yielded, where the verdict goes.
     Step(StepMessage, Option<oneshot::Sender<Result<(), StepError>>>),
+    /// The step got its slot of a share and starts executing.
+    Started,
     /// The step waits for an emit credit (it gives up its slot meanwhile).
     Paused,
     Resumed,
@@ -201,6 +203,14 @@ impl StepChannel {
     /// held in memory already, so it does not wait.
     pub fn log_captured(&self, stream: Stream, text: String) {
         self.send(StepMessage::Captured { stream, text });
+    }
+
+    /// Reports that the attempt got its slot and starts executing (steps of a share only,
+    /// which run in the scheduler's process).
+    pub(super) fn started(&self) {
+        if let Link::Local(local) = &self.link {
+            let _ignored = local.send(Message::Started);
+        }
     }
 
     /// Reports how the attempt ended: the step's last message.

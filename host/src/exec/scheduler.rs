@@ -113,9 +113,11 @@ pub async fn execute<R: StepRunner>(
                 break;
             };
             running += 1;
-            let call = scheduler.start(step);
-            let record = &scheduler.run.steps[step];
             let slot = options.share.clone().map(StepSlot::new);
+            // A step that waits for a slot starts, for its events and its duration, once it
+            // has one.
+            let call = scheduler.start(step, slot.is_none());
+            let record = &scheduler.run.steps[step];
             let channel = StepChannel::local(Local {
                 step,
                 tx: tx.clone(),
@@ -134,6 +136,7 @@ pub async fn execute<R: StepRunner>(
                 // aborted task drops it with the channel.
                 if let Some(slot) = &slot {
                     slot.take().await;
+                    guard.channel.started();
                 }
                 let result = runner.run(call, guard.channel.clone()).await;
                 if let Some(slot) = &slot {
@@ -174,6 +177,7 @@ pub async fn execute<R: StepRunner>(
                 delayed -= 1;
                 scheduler.ready.push_back(step);
             }
+            Message::Started => scheduler.announce(step),
             Message::Paused => paused += 1,
             Message::Resumed => paused -= 1,
             Message::Step(StepMessage::Yielded(value), verdict) => {
@@ -301,12 +305,13 @@ impl Scheduler<'_> {
         );
     }
 
-    fn start(&mut self, step: usize) -> StepCall {
+    /// Marks `step` running and returns its call; its start is announced now, or with
+    /// [`Scheduler::announce`] once it has a slot when `announce` is false.
+    fn start(&mut self, step: usize, announce: bool) -> StepCall {
         let plan = &self.run.plan;
         let record = &mut self.run.steps[step];
         let node = &plan.nodes[record.key.node];
         record.status = Status::Running;
-        record.started = Some(Instant::now());
         record.attempts += 1;
         if let Some(replay) = &mut record.replay {
             replay.replayed.clear();
@@ -332,13 +337,23 @@ impl Scheduler<'_> {
             limits: node.limits,
             grants: grants(node),
         };
+        if announce {
+            self.announce(step);
+        }
+        call
+    }
+
+    /// Records that `step`'s attempt starts executing now.
+    fn announce(&mut self, step: usize) {
+        let record = &mut self.run.steps[step];
+        record.started = Some(Instant::now());
+        let attempt = record.attempts;
         let kind = if attempt == 1 {
             EventKind::StepStart { attempt }
         } else {
             EventKind::StepRestarted { attempt }
         };
         self.event(Some(step), kind);
-        call
     }
 
     /// Records a yielded value and starts its clones; a retry's value is first matched against

@@ -611,3 +611,26 @@ async fn runs_of_two_tenants_share_one_slot() {
     assert_eq!(output(&b, "sum"), 45);
     assert_eq!(share.stats().free, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_waiting_for_a_slot_starts_when_it_gets_one() {
+    let share = Share::new(1);
+    // Another tenant holds the only slot for 300 ms.
+    let held = share.tenant("hog", 1).acquire().await;
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(held);
+    });
+    let run = run_shared(MAP_COLLECT, 2, share.tenant("b", 1)).await;
+    release.await.unwrap();
+    assert!(run.succeeded());
+    assert!(
+        run.duration >= Duration::from_millis(300),
+        "{:?}",
+        run.duration
+    );
+    for step in &run.steps {
+        let took = step.duration.expect("every step ran");
+        assert!(took < Duration::from_millis(200), "{}: {took:?}", step.name);
+    }
+}
