@@ -241,6 +241,7 @@ fn router(server: Arc<Server>) -> Router {
                 "this route does not take that method",
             )
         })
+        .layer(axum::middleware::map_response(api_error::json_errors))
         .layer(axum::middleware::from_fn(auth::request_id))
         .with_state(server)
 }

@@ -539,6 +539,12 @@ fn jobs_and_uploads_are_held_to_the_tenant_quotas() {
         "{}",
         reply.body
     );
+    // Whatever axum refuses by itself answers in the API's error shape too.
+    api.get("/v1/runs/%FF").expect(400).error("bad_request");
+    api.get("/v1/nothing").expect(404).error("not_found");
+    api.delete("/v1/runs")
+        .expect(405)
+        .error("method_not_allowed");
     // Component names are names, not paths; bytes must be a component.
     api.put("/v1/components/..%2F..%2Fetc", b"x").expect(400);
     let reply = api.put("/v1/components/junk", b"not wasm").expect(400);

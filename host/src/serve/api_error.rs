@@ -129,6 +129,34 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Turns an error answer that is not JSON (axum's own, e.g. for a path that is not UTF-8) into
+/// the API's error shape, keeping its status.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 64 << 10)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_lowercase())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    let kind = if status.is_server_error() {
+        "internal"
+    } else {
+        "bad_request"
+    };
+    ApiError::new(status, kind, message).into_response()
+}
+
 /// A body axum refused (too large, unreadable), as an API error.
 impl From<axum::extract::rejection::BytesRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
