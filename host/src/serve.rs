@@ -66,6 +66,39 @@ pub enum ServeError {
     Engine(#[from] crate::runtime::LoadError),
     #[error("cannot listen for SIGTERM and SIGINT")]
     Signals(#[source] std::io::Error),
+    #[error(
+        "another `host serve` uses the store `{0}`: two servers would resume and run the same \
+         runs"
+    )]
+    StoreInUse(PathBuf),
+    #[error("cannot lock the store `{path}` for this server")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Holds `DIR/serve.lock` for the server's lifetime (an advisory lock the system drops when
+/// the process dies, even by SIGKILL), so that a second server on the same store refuses to
+/// start.
+fn lock_store(dir: &std::path::Path) -> Result<std::fs::File, ServeError> {
+    let path = dir.join("serve.lock");
+    let failed = |source| ServeError::Lock {
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(failed)?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(ServeError::StoreInUse(dir.to_path_buf())),
+        Err(err) => Err(failed(err.into())),
+    }
 }
 
 /// One tenant's view of the server.
@@ -169,6 +202,7 @@ pub(crate) struct Server {
 /// port is chosen by the system when `listen` asks for port 0).
 pub async fn serve(config: Config, bound: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
     let store = Arc::new(SqliteStore::open(&config.store_dir)?);
+    let _lock = lock_store(&config.store_dir)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {

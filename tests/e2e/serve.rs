@@ -321,6 +321,18 @@ fn every_example_gives_through_the_api_what_host_run_prints() {
         "ok",
         "no token needed"
     );
+    // A second server on the same store refuses to start.
+    let second = host_command()
+        .env("SHOAL_STORE", store.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("another `host serve` uses the store"),
+        "{stderr}"
+    );
     let metrics = api.get("/metrics").expect(200).body;
     assert!(
         metrics.contains("shoal_runs_total{tenant=\"team_a\",status=\"success\"} 8"),
