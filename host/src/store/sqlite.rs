@@ -84,13 +84,19 @@ impl SqliteStore {
         id: &str,
         read: impl FnOnce(Db<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.db(|db| {
+            self.in_scope(db, id)?;
+            read(db)
+        })
+    }
+
+    /// Runs `read` on the shared connection.
+    fn db<T>(&self, read: impl FnOnce(Db<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let conn = self.lock();
-        let db = Db {
+        read(Db {
             conn: &conn,
             path: &self.path,
-        };
-        self.in_scope(db, id)?;
-        read(db)
+        })
     }
 
     /// Runs `write` in one immediate transaction, which waits for the write lock.
@@ -166,12 +172,7 @@ impl RunStore for SqliteStore {
 
     fn component(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
         // Components are content-addressed and shared by every run, whatever its scope.
-        let conn = self.lock();
-        Db {
-            conn: &conn,
-            path: &self.path,
-        }
-        .component(digest)
+        self.db(|db| db.component(digest))
     }
 
     fn claim(&self, id: &str) -> Result<(), StoreError> {
@@ -191,23 +192,11 @@ impl RunStore for SqliteStore {
     }
 
     fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
-        let conn = self.lock();
-        Db {
-            conn: &conn,
-            path: &self.path,
-        }
-        .runs(self.tenant.as_deref())
+        self.db(|db| db.runs(self.tenant.as_deref()))
     }
 
     fn run(&self, id: &str) -> Result<RunRecord, StoreError> {
-        let conn = self.lock();
-        self.in_scope(
-            Db {
-                conn: &conn,
-                path: &self.path,
-            },
-            id,
-        )
+        self.db(|db| self.in_scope(db, id))
     }
 
     fn events(&self, id: &str, step: Option<&str>) -> Result<Vec<Event<'static>>, StoreError> {

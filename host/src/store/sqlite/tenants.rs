@@ -21,14 +21,6 @@ pub struct ComponentEntry {
 }
 
 impl SqliteStore {
-    fn db<T>(&self, read: impl FnOnce(Db<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let conn = self.lock();
-        read(Db {
-            conn: &conn,
-            path: &self.path,
-        })
-    }
-
     /// Adds tenant `name` with the hash of its token.
     pub fn add_tenant(
         &self,
