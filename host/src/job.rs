@@ -424,9 +424,7 @@ fn outside(op: &str, dir: &DirGrant, roots: &[PathBuf]) -> JobError {
 }
 
 /// A grant must name an existing host directory and an absolute guest path.
-fn check_grant(op: &str, dir: &mut DirGrant) -> Result<(), JobError> {
-    // Only a tenant's jobs are opened beneath a root, and only the parser says which.
-    dir.root = None;
+fn check_grant(op: &str, dir: &DirGrant) -> Result<(), JobError> {
     if !dir.host.is_dir() {
         return Err(JobError::BadGrant {
             op: op.to_string(),

@@ -169,3 +169,24 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
         ApiError::new(status, kind, rejection.body_text().to_lowercase())
     }
 }
+
+/// A body refused for its size names the limit; other refusals say what axum said.
+pub fn too_large(
+    rejection: axum::extract::rejection::BytesRejection,
+    what: &str,
+    limit: usize,
+) -> ApiError {
+    let err = ApiError::from(rejection);
+    if err.status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            err.status,
+            err.kind,
+            format!(
+                "the {what} is larger than this server accepts ({})",
+                bytesize::ByteSize(limit as u64)
+            ),
+        )
+    } else {
+        err
+    }
+}

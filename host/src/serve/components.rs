@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use super::api_error::ApiError;
+use super::api_error::{ApiError, too_large};
 use super::auth::Caller;
 use super::{Config, Server};
 
@@ -85,21 +85,4 @@ async fn remove(
 
 fn no_such(name: &str) -> ApiError {
     ApiError::not_found(format!("no component `{name}`"))
-}
-
-/// A body refused for its size names the limit; other refusals say what axum said.
-pub fn too_large(rejection: BytesRejection, what: &str, limit: usize) -> ApiError {
-    let err = ApiError::from(rejection);
-    if err.status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            err.status,
-            err.kind,
-            format!(
-                "the {what} is larger than this server accepts ({})",
-                bytesize::ByteSize(limit as u64)
-            ),
-        )
-    } else {
-        err
-    }
 }

@@ -16,9 +16,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::api_error::ApiError;
+use super::api_error::{ApiError, too_large};
 use super::auth::Caller;
-use super::components::too_large;
 use super::{Config, Server, TenantApp};
 use crate::app::{Reexecution, Settings, StepSummary, Uploaded};
 use crate::store::{RunRecord, RunStatus};
