@@ -177,6 +177,16 @@ pub fn output(
     output: Option<&str>,
 ) -> Result<Json, AppError> {
     let records = store.outputs(run_id, Some(step))?;
+    output_in(&records, run_id, step, output)
+}
+
+/// [`output`], from `records`, the outputs of `step` and its clones, read already.
+fn output_in(
+    records: &[OutputRecord],
+    run_id: &str,
+    step: &str,
+    output: Option<&str>,
+) -> Result<Json, AppError> {
     let no_output = || AppError::NoOutput {
         run: run_id.to_string(),
         step: step.to_string(),
@@ -251,18 +261,23 @@ pub fn final_outputs(
         .collect();
     let mut outputs = serde_json::Map::new();
     for leaf in job.ops.keys().filter(|op| !read.contains(op.as_str())) {
-        let mut names: Vec<String> = Vec::new();
-        for record in store.outputs(run_id, Some(leaf))? {
-            if !names.contains(&record.output) {
-                names.push(record.output);
+        // Read once, whatever the number of clones and outputs.
+        let records = store.outputs(run_id, Some(leaf))?;
+        let mut names: Vec<&str> = Vec::new();
+        for record in &records {
+            if !names.contains(&record.output.as_str()) {
+                names.push(&record.output);
             }
         }
         let value = match names.as_slice() {
             [] => Json::Null,
-            [only] => output(store, run_id, leaf, Some(only))?,
+            [only] => output_in(&records, run_id, leaf, Some(only))?,
             several => several
                 .iter()
-                .map(|name| Ok((name.clone(), output(store, run_id, leaf, Some(name))?)))
+                .map(|&name| {
+                    let value = output_in(&records, run_id, leaf, Some(name))?;
+                    Ok((name.to_string(), value))
+                })
                 .collect::<Result<serde_json::Map<_, _>, AppError>>()?
                 .into(),
         };
