@@ -32,13 +32,19 @@ fn step_seconds() -> Histogram {
     Histogram::new(exponential_buckets(1e-4, 4.0, 11))
 }
 
-/// The server's metrics.
-pub struct Metrics {
-    registry: Registry,
+/// The metrics a run's events update; a clone shares the values of the original.
+#[derive(Clone)]
+struct RunFamilies {
     runs: Family<TenantStatus, Counter>,
     running: Family<TenantLabel, Gauge>,
     steps: Family<TenantStatus, Counter>,
     step_seconds: Family<TenantLabel, Histogram, fn() -> Histogram>,
+}
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    families: RunFamilies,
     waiting: Family<TenantLabel, Gauge>,
     free_slots: Gauge,
 }
@@ -47,29 +53,28 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut metrics = Metrics {
             registry: Registry::with_prefix("shoal"),
-            runs: Family::default(),
-            running: Family::default(),
-            steps: Family::default(),
-            step_seconds: Family::new_with_constructor(step_seconds),
+            families: RunFamilies {
+                runs: Family::default(),
+                running: Family::default(),
+                steps: Family::default(),
+                step_seconds: Family::new_with_constructor(step_seconds),
+            },
             waiting: Family::default(),
             free_slots: Gauge::default(),
         };
         let r = &mut metrics.registry;
-        r.register(
-            "runs",
-            "Runs ended, by tenant and status",
-            metrics.runs.clone(),
-        );
-        r.register("runs_running", "Runs executing", metrics.running.clone());
+        let f = &metrics.families;
+        r.register("runs", "Runs ended, by tenant and status", f.runs.clone());
+        r.register("runs_running", "Runs executing", f.running.clone());
         r.register(
             "steps",
             "Step attempts ended, by tenant and status",
-            metrics.steps.clone(),
+            f.steps.clone(),
         );
         r.register(
             "step_duration_seconds",
             "Duration of step attempts",
-            metrics.step_seconds.clone(),
+            f.step_seconds.clone(),
         );
         r.register(
             "steps_waiting",
@@ -86,10 +91,7 @@ impl Metrics {
     pub fn sink(&self, tenant: &str) -> MetricsSink {
         MetricsSink {
             tenant: tenant.to_string(),
-            runs: self.runs.clone(),
-            running: self.running.clone(),
-            steps: self.steps.clone(),
-            step_seconds: self.step_seconds.clone(),
+            families: self.families.clone(),
         }
     }
 }
@@ -97,10 +99,7 @@ impl Metrics {
 /// Counts a run's events into the server's metrics; the run store records them.
 pub struct MetricsSink {
     tenant: String,
-    runs: Family<TenantStatus, Counter>,
-    running: Family<TenantLabel, Gauge>,
-    steps: Family<TenantStatus, Counter>,
-    step_seconds: Family<TenantLabel, Histogram, fn() -> Histogram>,
+    families: RunFamilies,
 }
 
 impl MetricsSink {
@@ -119,15 +118,16 @@ impl MetricsSink {
     }
 
     fn step_ended(&self, status: &'static str, duration_ms: f64) {
-        self.count(&self.steps, status);
-        self.step_seconds
+        self.count(&self.families.steps, status);
+        self.families
+            .step_seconds
             .get_or_create(&self.label())
             .observe(duration_ms / 1e3);
     }
 
     fn run_ended(&self, status: &'static str) {
-        self.count(&self.runs, status);
-        self.running.get_or_create(&self.label()).dec();
+        self.count(&self.families.runs, status);
+        self.families.running.get_or_create(&self.label()).dec();
     }
 }
 
@@ -135,12 +135,12 @@ impl EventSink for MetricsSink {
     fn event(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
         match &event.kind {
             EventKind::RunStart { .. } => {
-                self.running.get_or_create(&self.label()).inc();
+                self.families.running.get_or_create(&self.label()).inc();
             }
             EventKind::StepSuccess { duration_ms } => self.step_ended("success", *duration_ms),
             EventKind::StepFailure { duration_ms, .. } => self.step_ended("failure", *duration_ms),
-            EventKind::StepUpForRetry { .. } => self.count(&self.steps, "retry"),
-            EventKind::StepSkipped { .. } => self.count(&self.steps, "skipped"),
+            EventKind::StepUpForRetry { .. } => self.count(&self.families.steps, "retry"),
+            EventKind::StepSkipped { .. } => self.count(&self.families.steps, "skipped"),
             EventKind::RunSuccess { .. } => self.run_ended("success"),
             EventKind::RunFailure { .. } => self.run_ended("failure"),
             EventKind::RunCanceled { .. } => self.run_ended("canceled"),
