@@ -142,6 +142,7 @@ async fn run_once(
     let source = JobSource::file(job);
     let settings = Settings {
         max_concurrent: Some(max_concurrent),
+        ..Settings::default()
     };
     let (run, start) = if stored {
         let app = App::open(&store).expect("store opens");

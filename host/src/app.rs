@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::cancel::Cancel;
 use crate::exec::TenantShare;
+use crate::nats::{Coordinator, NatsRunner};
 use crate::policy::Policy;
 use crate::runtime::ComponentFile;
 use crate::snapshot::RunSnapshot;
@@ -56,6 +57,8 @@ pub struct App {
     policy: Option<Arc<Policy>>,
     /// This application's share of a server's step slots; none for the local user.
     share: Option<TenantShare>,
+    /// Runs steps on the workers of a NATS cluster instead of in this process.
+    coordinator: Option<Coordinator>,
 }
 
 impl App {
@@ -74,6 +77,7 @@ impl App {
             engine: Arc::default(),
             policy: None,
             share: None,
+            coordinator: None,
         }
     }
 
@@ -96,6 +100,14 @@ impl App {
     pub fn with_share(self, share: TenantShare) -> App {
         App {
             share: Some(share),
+            ..self
+        }
+    }
+
+    /// Runs this application's steps on the workers of `coordinator`'s cluster.
+    pub fn with_coordinator(self, coordinator: Coordinator) -> App {
+        App {
+            coordinator: Some(coordinator),
             ..self
         }
     }
@@ -183,6 +195,7 @@ impl App {
         let (prepared, files) = self.prepare(source.read()?, settings).await?;
         let id = self.begin(&prepared, &files, None)?;
         self.handle(id, None, prepared, crate::exec::Prior::default())
+            .await
     }
 
     /// Records a new run of a job submitted as text, whose components the tenant uploaded, and
@@ -198,6 +211,7 @@ impl App {
             .await?;
         let id = self.begin(&prepared, &files, None)?;
         self.handle(id, None, prepared, crate::exec::Prior::default())
+            .await
     }
 
     /// Continues run `run_id` where it stopped: only steps without a committed success run
@@ -221,7 +235,7 @@ impl App {
         self.store.claim(run_id)?;
         // Read once this process owns the run, so that no other can add to it meanwhile.
         let prior = prior::committed(self.store(), run_id, &prepared.plan)?;
-        self.handle(run_id.to_string(), None, prepared, prior)
+        self.handle(run_id.to_string(), None, prepared, prior).await
     }
 
     /// Starts a new run of run `parent`'s job that reuses its committed outputs except those of
@@ -254,6 +268,7 @@ impl App {
         let reused = prior::step_names(&prior, &prepared.plan);
         self.store().adopt(parent, &id, &reused)?;
         self.handle(id, Some(parent.to_string()), prepared, prior)
+            .await
     }
 
     /// Asks run `run_id`, which this process executes, to stop: no new step starts, running
@@ -330,13 +345,17 @@ impl App {
         Ok(record.id)
     }
 
-    fn handle(
+    async fn handle(
         &self,
         run_id: String,
         parent: Option<String>,
         prepared: Prepared,
         prior: crate::exec::Prior,
     ) -> Result<RunHandle, AppError> {
+        let remote = match &self.coordinator {
+            Some(coordinator) => Some(self.remote(coordinator, &run_id, &prepared).await?),
+            None => None,
+        };
         let recorded = self.store().sink(&run_id)?;
         let cancel = Cancel::default();
         lock(&self.running).insert(run_id.clone(), cancel.clone());
@@ -346,6 +365,7 @@ impl App {
             prepared,
             prior,
             share: self.share.clone(),
+            remote,
             recorded,
             registered: handle::Registered {
                 running: self.running.clone(),
@@ -354,6 +374,26 @@ impl App {
             },
             cancel,
         })
+    }
+}
+
+impl App {
+    /// A runner that sends run `run_id`'s steps to the workers, once the cluster has every
+    /// component of the run (from this store).
+    async fn remote(
+        &self,
+        coordinator: &Coordinator,
+        run_id: &str,
+        prepared: &Prepared,
+    ) -> Result<NatsRunner, AppError> {
+        for component in &prepared.components {
+            let digest = component.digest;
+            coordinator
+                .ensure_component(&digest, || self.store().component(&digest).ok().flatten())
+                .await?;
+        }
+        let wasm_stack = prepared.runtime.size().wasm_stack;
+        Ok(coordinator.runner(run_id, wasm_stack).await?)
     }
 }
 

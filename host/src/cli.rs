@@ -1,6 +1,7 @@
 //! The `host` command line: argument definitions and the subcommands. This is the only place
 //! that turns typed errors into `anyhow` errors with context.
 
+mod cluster;
 mod history;
 mod interrupt;
 mod tenants;
@@ -39,6 +40,11 @@ pub struct ExecutionArgs {
     /// Write events to stdout as JSON Lines instead of the final outputs.
     #[arg(long)]
     pub json: bool,
+    /// Where steps run: `local` (this process), or `nats://HOST:PORT` to send them to the
+    /// workers of that NATS server (see `host worker`); then `--max-concurrent` is how many
+    /// steps are in flight across all workers [default: 64].
+    #[arg(long, value_name = "URL", default_value = "local")]
+    pub executor: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +156,24 @@ pub enum Command {
         /// The largest job submission or other request body.
         #[arg(long, value_name = "SIZE", default_value = "1MiB")]
         max_request_size: bytesize::ByteSize,
+        /// Where steps run: `local`, or `nats://HOST:PORT` for the workers of that NATS server.
+        #[arg(long, value_name = "URL", default_value = "local")]
+        executor: String,
+    },
+    /// Run steps for coordinators (`--executor nats://...`): pull step calls from a NATS
+    /// JetStream work queue until SIGINT or SIGTERM.
+    Worker {
+        #[command(flatten)]
+        args: cluster::WorkerArgs,
+    },
+    /// List the live workers of a NATS cluster with their load.
+    Workers {
+        /// The NATS server, e.g. nats://127.0.0.1:4222.
+        #[arg(long, value_name = "URL")]
+        nats: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Manage the tenants of `host serve`.
     Tenant {
@@ -259,6 +283,7 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
             allow_env,
             max_component_size,
             max_request_size,
+            executor,
         } => {
             let config = crate::serve::Config {
                 listen,
@@ -268,10 +293,13 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
                 max_component_size: size(max_component_size),
                 max_request_size: size(max_request_size),
+                coordinator: coordinator(&executor).await?,
             };
             serve(config).await
         }
         Command::Tenant { command } => tenants::run(command, store_dir),
+        Command::Worker { args } => cluster::worker(args, app::cache_dir(store_dir)).await,
+        Command::Workers { nats, json } => cluster::workers(&nats, json).await,
     }
 }
 
@@ -330,9 +358,34 @@ async fn prepare_only(job: &Path, store_dir: &Path) -> anyhow::Result<Prepared> 
 }
 
 fn settings(execution: &ExecutionArgs) -> Settings {
+    let remote = execution.executor != "local";
     Settings {
         max_concurrent: execution.max_concurrent,
+        fallback_max_concurrent: remote.then_some(REMOTE_MAX_CONCURRENT),
     }
+}
+
+/// Steps in flight across the workers unless the job or `--max-concurrent` says otherwise.
+const REMOTE_MAX_CONCURRENT: usize = 64;
+
+/// The coordinator `--executor` names: none for `local`.
+async fn coordinator(executor: &str) -> anyhow::Result<Option<crate::nats::Coordinator>> {
+    if executor == "local" {
+        return Ok(None);
+    }
+    if !executor.starts_with("nats://") {
+        anyhow::bail!("unknown executor `{executor}`: use `local` or `nats://HOST:PORT`");
+    }
+    Ok(Some(crate::nats::Coordinator::connect(executor).await?))
+}
+
+/// The application over `store_dir`, sending steps where `execution` says.
+async fn open_app(execution: &ExecutionArgs, store_dir: &Path) -> anyhow::Result<App> {
+    let app = App::open(store_dir)?;
+    Ok(match coordinator(&execution.executor).await? {
+        Some(coordinator) => app.with_coordinator(coordinator),
+        None => app,
+    })
 }
 
 async fn run(
@@ -340,7 +393,7 @@ async fn run(
     execution: &ExecutionArgs,
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let app = App::open(store_dir)?;
+    let app = open_app(execution, store_dir).await?;
     let handle = app.submit(&source, &settings(execution)).await?;
     execute(handle, execution.json, store_dir).await
 }
@@ -351,7 +404,7 @@ async fn reexecute(
     execution: &ExecutionArgs,
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let app = App::open(store_dir)?;
+    let app = open_app(execution, store_dir).await?;
     let handle = app
         .reexecute(parent, request, &settings(execution))
         .await
@@ -373,7 +426,7 @@ async fn resume(
     execution: &ExecutionArgs,
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let app = App::open(store_dir)?;
+    let app = open_app(execution, store_dir).await?;
     let handle = app
         .resume(run_id, &settings(execution))
         .await

@@ -46,6 +46,7 @@ pub struct StepCall {
     pub op: String,
     pub context: StepContext,
     /// Input name -> CBOR value, in the op's declared order.
+    #[serde(with = "crate::value::named_bytes")]
     pub inputs: NamedValues,
     pub limits: Limits,
     pub grants: Grants,
@@ -62,6 +63,7 @@ pub struct StepContext {
     /// 1 for the first attempt.
     pub attempt: u32,
     /// The op's config table as CBOR.
+    #[serde(with = "serde_bytes")]
     pub config: Vec<u8>,
 }
 

@@ -15,6 +15,7 @@ pub mod keyed;
 pub mod limits;
 pub mod memory_usage;
 pub mod name;
+pub mod nats;
 pub mod op_info;
 pub mod outputs;
 pub mod packed;

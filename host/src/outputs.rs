@@ -15,6 +15,7 @@ use crate::value::{self, NamedValues};
 pub struct DynamicValue {
     pub output: String,
     pub key: String,
+    #[serde(with = "serde_bytes")]
     pub value: Vec<u8>,
 }
 

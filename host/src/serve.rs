@@ -47,6 +47,8 @@ pub struct Config {
     pub max_component_size: usize,
     /// The largest job submission (and other JSON request), in bytes.
     pub max_request_size: usize,
+    /// Runs steps on the workers of a NATS cluster instead of in this process.
+    pub coordinator: Option<crate::nats::Coordinator>,
 }
 
 /// Why the server could not start or went down.
@@ -320,6 +322,10 @@ impl Server {
             policy,
         )
         .with_share(share);
+        let app = match &self.config.coordinator {
+            Some(coordinator) => app.with_coordinator(coordinator.clone()),
+            None => app,
+        };
         let app = Arc::new(TenantApp {
             tenant,
             app,

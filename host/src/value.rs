@@ -155,3 +155,58 @@ pub(super) mod tests {
         assert_eq!(to_json(&cbor(&u64::MAX)), serde_json::json!(u64::MAX));
     }
 }
+
+/// Serde for [`NamedValues`] with each value as one CBOR byte string (not an array of
+/// integers): step calls and step messages crossing to workers.
+pub mod named_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::NamedValues;
+
+    pub fn serialize<S: Serializer>(values: &NamedValues, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            values
+                .iter()
+                .map(|(name, value)| (name, serde_bytes::Bytes::new(value))),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NamedValues, D::Error> {
+        let values: Vec<(String, serde_bytes::ByteBuf)> = Deserialize::deserialize(d)?;
+        Ok(values
+            .into_iter()
+            .map(|(name, value)| (name, value.into_vec()))
+            .collect())
+    }
+
+    /// [`named_bytes`](self) for a step's result.
+    pub mod result {
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        use super::NamedValues;
+
+        struct Borrowed<'a>(&'a NamedValues);
+
+        impl Serialize for Borrowed<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                super::serialize(self.0, s)
+            }
+        }
+
+        #[derive(Deserialize)]
+        struct Owned(#[serde(with = "super")] NamedValues);
+
+        pub fn serialize<S: Serializer, E: Serialize>(
+            result: &Result<NamedValues, E>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            result.as_ref().map(Borrowed).serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>, E: Deserialize<'de>>(
+            d: D,
+        ) -> Result<Result<NamedValues, E>, D::Error> {
+            Ok(Result::<Owned, E>::deserialize(d)?.map(|owned| owned.0))
+        }
+    }
+}

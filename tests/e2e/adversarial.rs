@@ -431,6 +431,7 @@ fn the_same_host_process_runs_a_normal_job_after_attacks() {
         .unwrap();
     let two = Settings {
         max_concurrent: Some(2),
+        ..Settings::default()
     };
     tokio.block_on(async {
         for round in 0..3 {

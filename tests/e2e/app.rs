@@ -46,6 +46,7 @@ fn cancel_stops_a_run_this_process_executes_and_it_resumes() {
     let app = App::open(store.path()).unwrap();
     let settings = Settings {
         max_concurrent: Some(1),
+        ..Settings::default()
     };
     tokio().block_on(async {
         let handle = app
@@ -83,6 +84,7 @@ fn runs_of_one_app_share_its_engine_until_one_needs_more() {
     let source = JobSource::file(&job.path());
     let with = |max_concurrent| Settings {
         max_concurrent: Some(max_concurrent),
+        ..Settings::default()
     };
     tokio().block_on(async {
         let first = app.submit(&source, &with(2)).await.unwrap();

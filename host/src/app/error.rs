@@ -15,6 +15,8 @@ pub enum AppError {
     Job(#[from] JobError),
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error(transparent)]
+    Nats(#[from] crate::nats::NatsError),
     #[error("invalid job `{path}`")]
     Plan {
         path: PathBuf,

@@ -1,6 +1,7 @@
 use crate::cancel::Cancel;
 use crate::events::{Both, EventSink};
 use crate::exec::{self, Prior, TenantShare};
+use crate::nats::NatsRunner;
 use crate::store::RecordingSink;
 
 use super::{Prepared, Running, lock};
@@ -12,6 +13,8 @@ pub struct RunHandle {
     pub(super) prepared: Prepared,
     pub(super) prior: Prior,
     pub(super) share: Option<TenantShare>,
+    /// Sends the steps to the workers of a cluster instead of running them here.
+    pub(super) remote: Option<NatsRunner>,
     pub(super) recorded: Box<dyn RecordingSink>,
     pub(super) cancel: Cancel,
     pub(super) registered: Registered,
@@ -66,6 +69,7 @@ impl RunHandle {
             prepared,
             prior,
             share,
+            remote,
             recorded,
             cancel,
             registered,
@@ -73,7 +77,7 @@ impl RunHandle {
         } = self;
         let mut sink = Both(observer, recorded);
         let mut run = prepared
-            .run_shared(run_id.clone(), prior, cancel, share, &mut sink)
+            .run_placed(run_id.clone(), prior, cancel, share, remote, &mut sink)
             .await;
         let Both(_, recorded) = sink;
         if let Err(err) = recorded.finish() {

@@ -13,6 +13,7 @@ use crate::digest::Digest;
 use crate::events::EventSink;
 use crate::exec::{self, Prior, RunOptions, TenantShare};
 use crate::job::{self, LoadedJob};
+use crate::nats::NatsRunner;
 use crate::op_info::OpInfo;
 use crate::plan::{self, Plan};
 use crate::policy::Policy;
@@ -40,9 +41,11 @@ impl JobSource {
 /// Settings given at launch that override the job's.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
-    /// Most steps running at once; else the job's `[execution] max_concurrent`, else the
-    /// number of cores.
+    /// Most steps running at once; else the job's `[execution] max_concurrent`, else
+    /// `fallback_max_concurrent`, else the number of cores.
     pub max_concurrent: Option<usize>,
+    /// What `max_concurrent` falls back to when neither the launch nor the job sets it.
+    pub fallback_max_concurrent: Option<usize>,
 }
 
 /// A checked plan with its components loaded and the settings to run it.
@@ -93,6 +96,20 @@ impl Prepared {
         share: Option<TenantShare>,
         sink: &mut dyn EventSink,
     ) -> exec::Run {
+        self.run_placed(run_id, prior, cancel, share, None, sink)
+            .await
+    }
+
+    /// [`Prepared::run_shared`], the steps run by `remote`'s workers when given.
+    pub async fn run_placed(
+        self,
+        run_id: String,
+        prior: Prior,
+        cancel: Cancel,
+        share: Option<TenantShare>,
+        remote: Option<NatsRunner>,
+        sink: &mut dyn EventSink,
+    ) -> exec::Run {
         let plan = Arc::new(self.plan);
         let options = RunOptions {
             run_id,
@@ -102,8 +119,19 @@ impl Prepared {
             cancel,
             share,
         };
-        let runner = Arc::new(WasmRunner::new(self.runtime));
-        exec::execute(plan, runner, options, sink).await
+        let Some(remote) = remote else {
+            let runner = Arc::new(WasmRunner::new(self.runtime));
+            return exec::execute(plan, runner, options, sink).await;
+        };
+        let remote = Arc::new(remote);
+        let run = exec::execute(plan, remote.clone(), options, sink).await;
+        // A run stopped early keeps its step messages: resumed, it takes over what the workers
+        // finished meanwhile.
+        let ended = !run.canceled() && run.sink_error.is_none();
+        if let Ok(remote) = Arc::try_unwrap(remote) {
+            remote.finish(ended).await;
+        }
+        run
     }
 }
 
@@ -347,6 +375,7 @@ pub(super) async fn prepare_loaded(
     let mut max_concurrent = settings
         .max_concurrent
         .or(job.job.execution.max_concurrent)
+        .or(settings.fallback_max_concurrent)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if let Some(policy) = policy {
         policy.apply(&mut job)?;

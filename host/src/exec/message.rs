@@ -22,7 +22,7 @@ pub enum StepMessage {
     /// Captured stdout or stderr, once the attempt is over; bounded, so it does not wait.
     Captured { stream: Stream, text: String },
     /// How the attempt ended: its non-dynamic outputs, or why it failed. The last message.
-    Finished(Result<NamedValues, StepError>),
+    Finished(#[serde(with = "crate::value::named_bytes::result")] Result<NamedValues, StepError>),
 }
 
 /// What the scheduler answers a step.

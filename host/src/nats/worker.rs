@@ -1,0 +1,615 @@
+//! `host worker`: pulls batches of step calls from the work queue and runs each exactly as
+//! the local runner does ([`WasmRunner`]: own instance, same limits, grants and typed errors),
+//! sending what the step says to the run's stream. A batch is acknowledged once every call in
+//! it has its result stored by the server (or was given up); while calls run, the worker tells
+//! the server it is still working on them, so that only a dead worker's calls are redelivered.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::AckKind;
+use async_nats::jetstream::consumer::{AckPolicy, pull};
+use async_nats::jetstream::message::PublishMessage;
+use futures_util::StreamExt;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+
+use super::registry::{REFRESH, WorkerStatus};
+use super::wire::{self, Answer, Assignment, AttemptKey, Report, Says};
+use super::{CALLS_STREAM, Cluster, NatsError, WORKERS_CONSUMER, backoff, coordinator};
+use crate::app::SharedEngine;
+use crate::digest::Digest;
+use crate::exec::{StepChannel, StepMessage, StepReply, StepRunner};
+use crate::runtime::{ComponentFile, EngineSize, Runtime, WasmRunner};
+use crate::step_error::StepError;
+use crate::value::NamedValues;
+
+/// How long a step that waits for an answer goes on without hearing from its coordinator
+/// before the worker gives it up (the coordinator died; a resumed one runs it again).
+const PATIENCE: Duration = Duration::from_secs(8 * coordinator::KEEPALIVE.as_secs());
+
+/// How a worker is set up.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub nats: String,
+    pub name: String,
+    pub max_concurrent: usize,
+    /// Directories ops may be granted, canonical.
+    pub allow_dirs: Vec<PathBuf>,
+    /// Where compiled components are cached.
+    pub cache_dir: Option<PathBuf>,
+    /// How long the server waits for a sign of life before it redelivers a call.
+    pub ack_wait: Duration,
+}
+
+/// Runs a worker until `stop` is set: then it takes no new calls, finishes those it has and
+/// leaves the registry.
+pub async fn run_worker(
+    config: WorkerConfig,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), NatsError> {
+    let cluster = Cluster::connect(&config.nats).await?;
+    let consumer = cluster
+        .js
+        .get_stream(CALLS_STREAM)
+        .await
+        .map_err(NatsError::request)?
+        .get_or_create_consumer(
+            WORKERS_CONSUMER,
+            pull::Config {
+                durable_name: Some(WORKERS_CONSUMER.into()),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: config.ack_wait,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(NatsError::request)?;
+    let inbox = cluster.client.new_inbox();
+    let answers = cluster
+        .client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(NatsError::request)?;
+    let (outgoing, to_publish) = mpsc::unbounded_channel();
+    let worker = Arc::new(Worker {
+        slots: Arc::new(Semaphore::new(config.max_concurrent)),
+        started: crate::events::unix_now(),
+        config,
+        cluster,
+        inbox,
+        engine: SharedEngine::default(),
+        components: Mutex::default(),
+        loading: tokio::sync::Mutex::default(),
+        executions: Mutex::default(),
+        outgoing,
+        queued: AtomicUsize::new(0),
+        running: AtomicUsize::new(0),
+        finished: AtomicU64::new(0),
+        changed: Notify::new(),
+    });
+    let mut background = JoinSet::new();
+    background.spawn(publish(worker.cluster.clone(), to_publish));
+    background.spawn(listen(worker.clone(), answers));
+    background.spawn(announce(worker.clone()));
+    let mut batches = JoinSet::new();
+    while !*stop.borrow() {
+        tokio::select! {
+            () = worker.has_room() => {}
+            _ = stop.changed() => break,
+        }
+        let pulled = consumer
+            .batch()
+            .max_messages(1)
+            .expires(Duration::from_secs(1))
+            .messages()
+            .await;
+        let Ok(mut pulled) = pulled else {
+            backoff(&mut 3).await;
+            continue;
+        };
+        let message = tokio::select! {
+            message = pulled.next() => message,
+            _ = stop.changed() => break,
+        };
+        if let Some(Ok(message)) = message {
+            batches.spawn(worker.clone().take(message));
+        }
+        while batches.try_join_next().is_some() {}
+    }
+    while batches.join_next().await.is_some() {}
+    worker.cluster.retire(&worker.config.name).await;
+    background.abort_all();
+    Ok(())
+}
+
+struct Worker {
+    config: WorkerConfig,
+    cluster: Cluster,
+    inbox: String,
+    engine: SharedEngine,
+    /// Components fetched so far, with what an engine needs to run them.
+    components: Mutex<HashMap<Digest, Fetched>>,
+    /// Held while a component is fetched or compiled, so that it is done once.
+    loading: tokio::sync::Mutex<()>,
+    /// Where each execution's answers go, by execution id.
+    executions: Mutex<HashMap<u64, mpsc::UnboundedSender<Says>>>,
+    outgoing: mpsc::UnboundedSender<Outgoing>,
+    /// One permit per step executing, at most `max_concurrent`.
+    slots: Arc<Semaphore>,
+    /// Calls taken from the queue that wait for a slot.
+    queued: AtomicUsize,
+    running: AtomicUsize,
+    finished: AtomicU64,
+    /// Signalled when a call starts or ends.
+    changed: Notify,
+    started: f64,
+}
+
+/// A component's bytes, and the engine size it needs.
+type Fetched = (Arc<Vec<u8>>, EngineSize);
+
+/// Most reports taken from the queue at once (then split by subject and size).
+const MAX_REPORTS: usize = 256;
+
+/// A report to publish, and who waits until the server has stored it.
+struct Outgoing {
+    subject: String,
+    report: Report,
+    stored: Option<oneshot::Sender<()>>,
+}
+
+/// What an execution's transport knows about its conversation.
+struct Track {
+    /// The message that waits for an answer.
+    awaiting: Option<u64>,
+    /// When the coordinator was last heard from.
+    heard: Instant,
+    paused: bool,
+}
+
+impl Worker {
+    /// Waits until the worker can take another batch: no call waits for a slot and a slot is
+    /// free.
+    async fn has_room(&self) {
+        loop {
+            let changed = self.changed.notified();
+            if self.queued.load(SeqCst) == 0 && self.slots.available_permits() > 0 {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Runs every call of one message of the work queue, then acknowledges it.
+    async fn take(self: Arc<Self>, message: async_nats::jetstream::Message) {
+        let assignments: Vec<Assignment> = match wire::decode(message.payload.as_ref()) {
+            Ok(assignments) => assignments,
+            Err(err) => {
+                eprintln!(
+                    "worker {}: dropping a malformed call batch: {err}",
+                    self.config.name
+                );
+                let _ignored = message.ack_with(AckKind::Term).await;
+                return;
+            }
+        };
+        let message = Arc::new(message);
+        let progress = {
+            let message = message.clone();
+            let every = self.config.ack_wait / 3;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let _ignored = message.ack_with(AckKind::Progress).await;
+                }
+            })
+        };
+        self.queued.fetch_add(assignments.len(), SeqCst);
+        let mut calls = JoinSet::new();
+        for assignment in assignments {
+            calls.spawn(self.clone().execute(assignment));
+        }
+        while calls.join_next().await.is_some() {}
+        progress.abort();
+        let _ignored = message.ack().await;
+    }
+
+    /// Runs one call as a new execution until it finishes and its result is stored, or the
+    /// coordinator stops it or is lost.
+    async fn execute(self: Arc<Self>, assignment: Assignment) {
+        let slots = self.slots.clone();
+        let permit = slots
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        self.queued.fetch_sub(1, SeqCst);
+        self.running.fetch_add(1, SeqCst);
+        self.changed.notify_waiters();
+        let execution = fastrand::u64(..);
+        let (tx, answers) = mpsc::unbounded_channel();
+        lock(&self.executions).insert(execution, tx);
+        let track = Arc::new(Mutex::new(Track {
+            awaiting: None,
+            heard: Instant::now(),
+            paused: false,
+        }));
+        let (channel, end) = StepChannel::remote();
+        let (stopped_tx, mut stopped) = watch::channel(false);
+        let attempt = AttemptKey::of(&assignment.call);
+        let listening = tokio::spawn(self.clone().hear(
+            answers,
+            end.replies,
+            track.clone(),
+            permit,
+            stopped_tx,
+        ));
+        let forwarding = tokio::spawn(self.clone().forward(
+            assignment.subject.clone(),
+            attempt,
+            execution,
+            end.messages,
+            track.clone(),
+        ));
+        let run = self.run_call(assignment, channel.clone());
+        tokio::pin!(run);
+        let mut check = tokio::time::interval(Duration::from_secs(1));
+        let completed = loop {
+            tokio::select! {
+                result = &mut run => {
+                    channel.finish(result);
+                    break true;
+                }
+                _ = stopped.changed() => break false,
+                _ = check.tick() => {
+                    let track = lock(&track);
+                    if track.awaiting.is_some() && track.heard.elapsed() > PATIENCE {
+                        break false;
+                    }
+                }
+            }
+        };
+        if completed {
+            // Returns once the result is stored.
+            let _ignored = forwarding.await;
+        } else {
+            forwarding.abort();
+        }
+        listening.abort();
+        lock(&self.executions).remove(&execution);
+        self.running.fetch_sub(1, SeqCst);
+        self.finished.fetch_add(1, SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    /// The step itself: its grants checked against what this worker serves, its large inputs
+    /// fetched, its component loaded, then the local runner.
+    async fn run_call(
+        &self,
+        assignment: Assignment,
+        channel: StepChannel,
+    ) -> Result<NamedValues, StepError> {
+        let Assignment {
+            mut call,
+            wasm_stack,
+            stored,
+            ..
+        } = assignment;
+        for grant in &mut call.grants.dirs {
+            grant.root = Some(self.root_of(&grant.host)?);
+        }
+        let inputs = call.inputs.iter_mut().map(|(_, value)| value).collect();
+        wire::unstow(&self.cluster.values, inputs, &stored)
+            .await
+            .map_err(|err| StepError::Instantiate(format!("cannot fetch an input: {err}")))?;
+        let runtime = self
+            .runtime_for(&call.component, wasm_stack)
+            .await
+            .map_err(|err| StepError::Instantiate(err.to_string()))?;
+        WasmRunner::new(runtime).run(call, channel).await
+    }
+
+    /// The allowed directory `dir` lies in.
+    fn root_of(&self, dir: &Path) -> Result<PathBuf, StepError> {
+        let canonical = dir.canonicalize().ok();
+        self.config
+            .allow_dirs
+            .iter()
+            .find(|root| {
+                canonical
+                    .as_deref()
+                    .is_some_and(|dir| dir.starts_with(root))
+            })
+            .cloned()
+            .ok_or_else(|| {
+                StepError::Instantiate(format!(
+                    "worker `{}` does not serve directory `{}`: start workers with \
+                     `--allow-dir {}` (or a directory above it)",
+                    self.config.name,
+                    dir.display(),
+                    dir.display()
+                ))
+            })
+    }
+
+    /// An engine with component `digest` loaded, fetching and compiling it the first time.
+    async fn runtime_for(
+        &self,
+        digest: &Digest,
+        wasm_stack: u64,
+    ) -> Result<Arc<Runtime>, NatsError> {
+        let known = lock(&self.components).get(digest).cloned();
+        if let Some((_, size)) = &known
+            && let Ok(runtime) = self.engine.for_run(*size, self.config.cache_dir.as_deref())
+            && runtime.component(digest).is_some()
+            && runtime.size().wasm_stack == wasm_stack
+        {
+            return Ok(runtime);
+        }
+        let _loading = self.loading.lock().await;
+        let (bytes, size) = match known {
+            Some((bytes, size)) => (bytes, size),
+            None => {
+                let bytes = wire::fetch(&self.cluster.components, &digest.to_string()).await?;
+                let file = ComponentFile {
+                    path: PathBuf::from(format!("nats:{}", digest.short())),
+                    bytes,
+                };
+                let size = EngineSize::for_run(
+                    self.config.max_concurrent,
+                    Some(wasm_stack),
+                    std::slice::from_ref(&file),
+                );
+                let entry = (Arc::new(file.bytes), size);
+                lock(&self.components).insert(*digest, entry.clone());
+                entry
+            }
+        };
+        let size = EngineSize { wasm_stack, ..size };
+        let runtime = self
+            .engine
+            .for_run(size, self.config.cache_dir.as_deref())
+            .map_err(|err| NatsError::Worker(err.to_string()))?;
+        let path = PathBuf::from(format!("nats:{}", digest.short()));
+        runtime
+            .load_bytes(&path, &bytes)
+            .await
+            .map_err(|err| NatsError::Worker(err.to_string()))?;
+        Ok(runtime)
+    }
+
+    /// Sends what the step says, in order, its large values through the object store. Returns
+    /// once the step's last message is stored.
+    async fn forward(
+        self: Arc<Self>,
+        subject: String,
+        attempt: AttemptKey,
+        execution: u64,
+        mut messages: mpsc::UnboundedReceiver<StepMessage>,
+        track: Arc<Mutex<Track>>,
+    ) {
+        let mut seq = 0;
+        while let Some(mut message) = messages.recv().await {
+            let last = matches!(message, StepMessage::Finished(_));
+            let stored = wire::stow(&self.cluster.values, wire::values_mut(&mut message)).await;
+            let stored = match stored {
+                Ok(stored) => stored,
+                Err(err) => {
+                    let failed = StepError::Instantiate(format!("cannot store a value: {err}"));
+                    message = StepMessage::Finished(Err(failed));
+                    Vec::new()
+                }
+            };
+            let last = last || matches!(message, StepMessage::Finished(_));
+            if wire::wants_answer(&message) {
+                let mut track = lock(&track);
+                track.awaiting = Some(seq);
+                track.heard = Instant::now();
+            }
+            let (tx, rx) = oneshot::channel();
+            let report = Report {
+                attempt: attempt.clone(),
+                execution,
+                seq,
+                inbox: self.inbox.clone(),
+                message,
+                stored,
+            };
+            let _sent = self.outgoing.send(Outgoing {
+                subject: subject.clone(),
+                report,
+                stored: last.then_some(tx),
+            });
+            seq += 1;
+            if last {
+                let _stored = rx.await;
+                return;
+            }
+        }
+    }
+
+    /// Passes the coordinator's answers to the step, giving back the step's slot while the
+    /// coordinator holds it paused (the clones it waits for may need the slot).
+    async fn hear(
+        self: Arc<Self>,
+        mut answers: mpsc::UnboundedReceiver<Says>,
+        replies: mpsc::UnboundedSender<StepReply>,
+        track: Arc<Mutex<Track>>,
+        permit: OwnedSemaphorePermit,
+        stopped: watch::Sender<bool>,
+    ) {
+        let mut permit = Some(permit);
+        while let Some(says) = answers.recv().await {
+            lock(&track).heard = Instant::now();
+            let (seq, reply) = match says {
+                Says::Stop => {
+                    stopped.send_replace(true);
+                    break;
+                }
+                Says::Reply { seq, reply } => (seq, reply),
+                // A lost answer comes again with the keepalive.
+                Says::Keepalive {
+                    last: Some((seq, reply)),
+                } => (seq, reply),
+                Says::Keepalive { last: None } => continue,
+            };
+            let (awaiting, paused) = {
+                let track = lock(&track);
+                (track.awaiting, track.paused)
+            };
+            if awaiting != Some(seq) {
+                continue;
+            }
+            let final_answer = !matches!(reply, StepReply::Paused | StepReply::Resumed);
+            if reply == StepReply::Paused {
+                if !paused {
+                    lock(&track).paused = true;
+                    permit = None;
+                    self.changed.notify_waiters();
+                    let _sent = replies.send(StepReply::Paused);
+                }
+                continue;
+            }
+            if paused {
+                let slot = self.slots.clone().acquire_owned().await;
+                permit = slot.ok();
+                lock(&track).paused = false;
+                let _sent = replies.send(StepReply::Resumed);
+            }
+            if final_answer {
+                lock(&track).awaiting = None;
+                let _sent = replies.send(reply);
+            }
+        }
+        drop(permit);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .expect("no thread panics holding a worker lock")
+}
+
+/// Routes answers from the worker's inbox to their executions.
+async fn listen(worker: Arc<Worker>, mut inbox: async_nats::Subscriber) {
+    while let Some(message) = inbox.next().await {
+        let Ok(answers) = wire::decode::<Vec<Answer>>(message.payload.as_ref()) else {
+            continue;
+        };
+        let executions = lock(&worker.executions);
+        for answer in answers {
+            if let Some(tx) = executions.get(&answer.execution) {
+                let _sent = tx.send(answer.says);
+            }
+        }
+    }
+}
+
+/// Publishes reports, those waiting in one message per run, each message retried until the
+/// server has stored it (the server may be restarting); then tells who waits.
+async fn publish(cluster: Cluster, mut to_publish: mpsc::UnboundedReceiver<Outgoing>) {
+    let id = fastrand::u64(..);
+    let mut sent = 0u64;
+    while let Some(first) = to_publish.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_REPORTS
+            && let Ok(next) = to_publish.try_recv()
+        {
+            batch.push(next);
+        }
+        let mut by_subject: indexmap::IndexMap<String, Vec<Outgoing>> = indexmap::IndexMap::new();
+        for outgoing in batch {
+            by_subject
+                .entry(outgoing.subject.clone())
+                .or_default()
+                .push(outgoing);
+        }
+        for (subject, outgoing) in by_subject {
+            for chunk in chunks(outgoing) {
+                let items: Vec<Vec<u8>> = chunk.iter().map(|o| wire::encode(&o.report)).collect();
+                let payload = crate::value::array(items.iter().map(Vec::as_slice));
+                sent += 1;
+                let message_id = format!("{id:016x}-{sent}");
+                let mut failures = 0;
+                loop {
+                    let publish = PublishMessage::build()
+                        .payload(payload.clone().into())
+                        .message_id(&message_id);
+                    let stored = match cluster.js.send_publish(subject.clone(), publish).await {
+                        Ok(ack) => ack.await.is_ok(),
+                        Err(_) => false,
+                    };
+                    if stored {
+                        break;
+                    }
+                    backoff(&mut failures).await;
+                }
+                for outgoing in chunk {
+                    if let Some(tx) = outgoing.stored {
+                        let _sent = tx.send(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Splits reports into messages of at most [`wire::MAX_BATCH_BYTES`] (a report larger than
+/// that alone: its values above the inline limit are in the object store already).
+fn chunks(outgoing: Vec<Outgoing>) -> Vec<Vec<Outgoing>> {
+    let mut chunks = vec![Vec::new()];
+    let mut bytes = 0;
+    for item in outgoing {
+        let size = report_size(&item.report);
+        if bytes + size > wire::MAX_BATCH_BYTES && !chunks.last().is_some_and(Vec::is_empty) {
+            chunks.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        chunks.last_mut().expect("one chunk at least").push(item);
+    }
+    chunks
+}
+
+/// About how many bytes a report takes encoded.
+fn report_size(report: &Report) -> usize {
+    let values: usize = match &report.message {
+        StepMessage::Yielded(v) | StepMessage::Returned(v) => v.value.len() + v.key.len(),
+        StepMessage::Finished(Ok(values)) => values.iter().map(|(n, v)| n.len() + v.len()).sum(),
+        StepMessage::Log { message, .. } => message.len(),
+        StepMessage::Captured { text, .. } => text.len(),
+        StepMessage::Finished(Err(err)) => err.to_string().len(),
+    };
+    values + report.attempt.step_key.len() + report.inbox.len() + 64
+}
+
+/// Keeps the worker's entry in the registry fresh.
+async fn announce(worker: Arc<Worker>) {
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    loop {
+        let status = WorkerStatus {
+            name: worker.config.name.clone(),
+            host: host.clone(),
+            pid: std::process::id(),
+            max_concurrent: worker.config.max_concurrent,
+            running: worker.running.load(SeqCst),
+            finished: worker.finished.load(SeqCst),
+            allow_dirs: worker.config.allow_dirs.clone(),
+            started: worker.started,
+        };
+        if let Err(err) = worker.cluster.announce(&status).await {
+            eprintln!(
+                "worker {}: cannot announce itself: {err}",
+                worker.config.name
+            );
+        }
+        tokio::time::sleep(REFRESH).await;
+    }
+}
