@@ -4,6 +4,7 @@ mod adversarial;
 mod app;
 mod backpressure;
 mod cli;
+mod cluster;
 mod compile_cache;
 mod durability;
 mod engine;

@@ -234,7 +234,7 @@ impl Api {
 
 /// Example job `name` as a server takes it: each component named by its upload name instead
 /// of a path; returns the text and the components it names.
-fn uploadable(name: &str) -> (String, Vec<String>) {
+pub fn uploadable(name: &str) -> (String, Vec<String>) {
     let text =
         std::fs::read_to_string(root().join(format!("guest-examples/jobs/{name}.toml"))).unwrap();
     let mut components = Vec::new();
@@ -253,7 +253,7 @@ fn uploadable(name: &str) -> (String, Vec<String>) {
     (lines.join("\n"), components)
 }
 
-const EXAMPLES: [&str; 7] = [
+pub const EXAMPLES: [&str; 7] = [
     "dynamic_graph",
     "chained",
     "multiple",

@@ -299,7 +299,10 @@ impl Worker {
             ..
         } = assignment;
         for grant in &mut call.grants.dirs {
-            grant.root = Some(self.root_of(&grant.host)?);
+            let (root, dir) = self.root_of(&grant.host)?;
+            // Opened beneath the root when the step starts, as a tenant's grants are.
+            grant.root = Some(root);
+            grant.host = dir;
         }
         let inputs = call.inputs.iter_mut().map(|(_, value)| value).collect();
         wire::unstow(&self.cluster.values, inputs, &stored)
@@ -312,18 +315,16 @@ impl Worker {
         WasmRunner::new(runtime).run(call, channel).await
     }
 
-    /// The allowed directory `dir` lies in.
-    fn root_of(&self, dir: &Path) -> Result<PathBuf, StepError> {
+    /// The allowed directory `dir` lies in, and `dir` made canonical.
+    fn root_of(&self, dir: &Path) -> Result<(PathBuf, PathBuf), StepError> {
         let canonical = dir.canonicalize().ok();
         self.config
             .allow_dirs
             .iter()
-            .find(|root| {
-                canonical
-                    .as_deref()
-                    .is_some_and(|dir| dir.starts_with(root))
+            .find_map(|root| {
+                let dir = canonical.as_ref().filter(|dir| dir.starts_with(root))?;
+                Some((root.clone(), dir.clone()))
             })
-            .cloned()
             .ok_or_else(|| {
                 StepError::Instantiate(format!(
                     "worker `{}` does not serve directory `{}`: start workers with \
