@@ -310,18 +310,23 @@ fn size(size: bytesize::ByteSize) -> usize {
 /// Runs the server, logging to stderr (`RUST_LOG` filters, `info` by default) and printing the
 /// address it listens on to stdout once it does.
 async fn serve(config: crate::serve::Config) -> anyhow::Result<ExitCode> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ignored = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+    log_to_stderr("info");
     crate::serve::serve(config, |addr| {
         let _ignored = print_stdout(&format!("listening on http://{addr}\n"));
     })
     .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sends the `tracing` logs to stderr, filtered by `RUST_LOG`, else at `level` and above.
+pub(crate) fn log_to_stderr(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ignored = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Says on stderr how long compiling took when any component was not in the cache, and what
@@ -376,6 +381,8 @@ async fn coordinator(executor: &str) -> anyhow::Result<Option<crate::nats::Coord
     if !executor.starts_with("nats://") {
         anyhow::bail!("unknown executor `{executor}`: use `local` or `nats://HOST:PORT`");
     }
+    // Trouble with the cluster (a publish retried while the server restarts) is worth a line.
+    log_to_stderr("warn");
     Ok(Some(crate::nats::Coordinator::connect(executor).await?))
 }
 

@@ -12,6 +12,7 @@
 
 mod coordinator;
 mod registry;
+mod relay;
 mod wire;
 mod worker;
 

@@ -65,6 +65,7 @@ pub async fn worker(args: WorkerArgs, cache_dir: PathBuf) -> anyhow::Result<Exit
         cache_dir: Some(cache_dir),
         ack_wait,
     };
+    super::log_to_stderr("info");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut signals = Signals::new().context("cannot listen for SIGINT and SIGTERM")?;
     tokio::spawn(async move {

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::jetstream::consumer::{DeliverPolicy, push};
 use async_nats::jetstream::message::PublishMessage;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
@@ -306,6 +306,9 @@ struct Link {
     last: Option<(u64, StepReply)>,
     /// Replaying reports an earlier coordinator left: nobody waits for the answers.
     silent: bool,
+    /// A value refused (it diverged from what was given): the attempt fails with this, whatever
+    /// the step says after (it may have gone on before it heard).
+    refused: Option<StepError>,
 }
 
 /// One attempt, as the coordinator plays it into the scheduler.
@@ -384,7 +387,13 @@ impl Conversation<'_> {
                 }
                 None
             }
-            StepMessage::Finished(_) => None,
+            StepMessage::Finished(Ok(_)) => {
+                if let Some(refused) = self.link_mut().refused.clone() {
+                    report.message = StepMessage::Finished(Err(refused));
+                }
+                None
+            }
+            StepMessage::Finished(Err(_)) => None,
         };
         if let Some(reply) = repeat {
             self.answer(seq, reply);
@@ -455,6 +464,9 @@ fn repeated(current: &mut usize, given: &mut usize) -> bool {
 /// Sends `reply` to message `seq` of the followed execution, remembering it for keepalives.
 fn answer_on(shared: &Shared, key: &AttemptKey, link: &Mutex<Link>, seq: u64, reply: StepReply) {
     let mut link = link.lock().expect("no thread panics holding a link");
+    if let StepReply::Verdict(Err(err)) = &reply {
+        link.refused.get_or_insert_with(|| err.clone());
+    }
     if link.silent {
         return;
     }
@@ -505,7 +517,10 @@ async fn read_reports(
     let mut next = 1;
     let mut failures = 0;
     loop {
-        let config = pull::OrderedConfig {
+        // Pushed by the server (with flow control and heartbeats): a pulled ordered consumer
+        // stalled here until its pull request expired (30 s) now and then.
+        let config = push::OrderedConfig {
+            deliver_subject: shared.cluster.client.new_inbox(),
             filter_subject: subject.clone(),
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: next,
@@ -519,9 +534,13 @@ async fn read_reports(
                 err,
             )),
         };
-        let Ok(mut messages) = messages else {
-            backoff(&mut failures).await;
-            continue;
+        let mut messages = match messages {
+            Ok(messages) => messages,
+            Err(err) => {
+                tracing::warn!("reading step messages failed; trying again: {err}");
+                backoff(&mut failures).await;
+                continue;
+            }
         };
         while let Some(Ok(message)) = messages.next().await {
             failures = 0;
@@ -529,6 +548,7 @@ async fn read_reports(
             let sequence = info.stream_sequence;
             next = sequence + 1;
             if let Ok(reports) = wire::decode::<Vec<Report>>(message.payload.as_ref()) {
+                tracing::debug!(sequence, reports = reports.len(), "read step messages");
                 let mut table = lock(&shared.table);
                 for report in reports {
                     route(&shared, &mut table, report);
@@ -593,8 +613,10 @@ async fn dispatch(cluster: Cluster, mut queued: mpsc::UnboundedReceiver<Assignme
                 Err(_) => false,
             };
             if stored {
+                tracing::debug!(calls = items.len(), "published step calls");
                 waiting = None;
             } else {
+                tracing::warn!("publishing step calls failed; trying again");
                 backoff(&mut failures).await;
             }
         }

@@ -8,28 +8,25 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::{AckPolicy, pull};
 use async_nats::jetstream::message::PublishMessage;
 use futures_util::StreamExt;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::registry::{REFRESH, WorkerStatus};
+use super::relay::{Line, relay};
 use super::wire::{self, Answer, Assignment, AttemptKey, Report, Says};
-use super::{CALLS_STREAM, Cluster, NatsError, WORKERS_CONSUMER, backoff, coordinator};
+use super::{CALLS_STREAM, Cluster, NatsError, WORKERS_CONSUMER, backoff};
 use crate::app::SharedEngine;
 use crate::digest::Digest;
-use crate::exec::{StepChannel, StepMessage, StepReply, StepRunner};
+use crate::exec::{StepChannel, StepMessage, StepRunner};
 use crate::runtime::{ComponentFile, EngineSize, Runtime, WasmRunner};
 use crate::step_error::StepError;
 use crate::value::NamedValues;
-
-/// How long a step that waits for an answer goes on without hearing from its coordinator
-/// before the worker gives it up (the coordinator died; a resumed one runs it again).
-const PATIENCE: Duration = Duration::from_secs(8 * coordinator::KEEPALIVE.as_secs());
 
 /// How a worker is set up.
 #[derive(Debug, Clone)]
@@ -96,27 +93,34 @@ pub async fn run_worker(
     background.spawn(listen(worker.clone(), answers));
     background.spawn(announce(worker.clone()));
     let mut batches = JoinSet::new();
+    let mut failures = 0;
     while !*stop.borrow() {
-        tokio::select! {
-            () = worker.has_room() => {}
-            _ = stop.changed() => break,
-        }
-        let pulled = consumer
-            .batch()
-            .max_messages(1)
-            .expires(Duration::from_secs(1))
-            .messages()
-            .await;
-        let Ok(mut pulled) = pulled else {
-            backoff(&mut 3).await;
-            continue;
-        };
-        let message = tokio::select! {
-            message = pulled.next() => message,
+        let room = tokio::select! {
+            room = worker.room() => room,
             _ = stop.changed() => break,
         };
-        if let Some(Ok(message)) = message {
-            batches.spawn(worker.clone().take(message));
+        // What waits now, without waiting; if nothing does, wait up to a second for one.
+        let now = consumer.fetch().max_messages(room).messages().await;
+        let pulled = match worker.pull(now, &mut batches).await {
+            Ok(0) => {
+                let next = consumer
+                    .batch()
+                    .max_messages(1)
+                    .expires(Duration::from_secs(1))
+                    .messages();
+                tokio::select! {
+                    pulled = async { worker.pull(next.await, &mut batches).await } => pulled,
+                    _ = stop.changed() => break,
+                }
+            }
+            pulled => pulled,
+        };
+        match pulled {
+            Ok(_) => failures = 0,
+            Err(err) => {
+                tracing::warn!("pulling step calls failed; trying again: {err}");
+                backoff(&mut failures).await;
+            }
         }
         while batches.try_join_next().is_some() {}
     }
@@ -126,10 +130,10 @@ pub async fn run_worker(
     Ok(())
 }
 
-struct Worker {
+pub(super) struct Worker {
     config: WorkerConfig,
-    cluster: Cluster,
-    inbox: String,
+    pub(super) cluster: Cluster,
+    pub(super) inbox: String,
     engine: SharedEngine,
     /// Components fetched so far, with what an engine needs to run them.
     components: Mutex<HashMap<Digest, Fetched>>,
@@ -137,15 +141,15 @@ struct Worker {
     loading: tokio::sync::Mutex<()>,
     /// Where each execution's answers go, by execution id.
     executions: Mutex<HashMap<u64, mpsc::UnboundedSender<Says>>>,
-    outgoing: mpsc::UnboundedSender<Outgoing>,
+    pub(super) outgoing: mpsc::UnboundedSender<Outgoing>,
     /// One permit per step executing, at most `max_concurrent`.
-    slots: Arc<Semaphore>,
+    pub(super) slots: Arc<Semaphore>,
     /// Calls taken from the queue that wait for a slot.
     queued: AtomicUsize,
     running: AtomicUsize,
     finished: AtomicU64,
-    /// Signalled when a call starts or ends.
-    changed: Notify,
+    /// Signalled when a call starts or ends, or gives its slot back.
+    pub(super) changed: Notify,
     started: f64,
 }
 
@@ -156,47 +160,76 @@ type Fetched = (Arc<Vec<u8>>, EngineSize);
 const MAX_REPORTS: usize = 256;
 
 /// A report to publish, and who waits until the server has stored it.
-struct Outgoing {
-    subject: String,
-    report: Report,
-    stored: Option<oneshot::Sender<()>>,
-}
-
-/// What an execution's transport knows about its conversation.
-struct Track {
-    /// The message that waits for an answer.
-    awaiting: Option<u64>,
-    /// When the coordinator was last heard from.
-    heard: Instant,
-    paused: bool,
+pub(super) struct Outgoing {
+    pub subject: String,
+    pub report: Report,
+    pub stored: Option<oneshot::Sender<()>>,
 }
 
 impl Worker {
-    /// Waits until the worker can take another batch: no call waits for a slot and a slot is
-    /// free.
-    async fn has_room(&self) {
+    /// Waits until fewer calls wait for a slot than the worker runs at once, and returns how
+    /// many more messages to take: the next calls are here when a slot frees, and a worker
+    /// never holds much more than it can start.
+    async fn room(&self) -> usize {
         loop {
             let changed = self.changed.notified();
-            if self.queued.load(SeqCst) == 0 && self.slots.available_permits() > 0 {
-                return;
+            let queued = self.queued.load(SeqCst);
+            if queued < self.config.max_concurrent {
+                return self.config.max_concurrent - queued;
             }
             changed.await;
         }
     }
 
-    /// Runs every call of one message of the work queue, then acknowledges it.
-    async fn take(self: Arc<Self>, message: async_nats::jetstream::Message) {
-        let assignments: Vec<Assignment> = match wire::decode(message.payload.as_ref()) {
-            Ok(assignments) => assignments,
-            Err(err) => {
-                eprintln!(
-                    "worker {}: dropping a malformed call batch: {err}",
-                    self.config.name
-                );
-                let _ignored = message.ack_with(AckKind::Term).await;
-                return;
+    /// Takes the messages of one pull request, each into a task; returns how many came.
+    async fn pull(
+        self: &Arc<Self>,
+        request: Result<pull::Batch, pull::BatchError>,
+        batches: &mut JoinSet<()>,
+    ) -> Result<usize, NatsError> {
+        let mut messages = request.map_err(NatsError::request)?;
+        let mut pulled = 0;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(NatsError::request)?;
+            pulled += 1;
+            if let Some(assignments) = self.accept(&message).await {
+                batches.spawn(self.clone().take(message, assignments));
             }
-        };
+        }
+        Ok(pulled)
+    }
+
+    /// The calls of one message of the work queue, counted as queued; `None` (and the message
+    /// dropped for good) when it is malformed.
+    async fn accept(&self, message: &async_nats::jetstream::Message) -> Option<Vec<Assignment>> {
+        if let Ok(info) = message.info()
+            && info.delivered > 1
+        {
+            tracing::info!(
+                "a batch of step calls is delivered again (delivery {}): its worker stopped",
+                info.delivered
+            );
+        }
+        match wire::decode::<Vec<Assignment>>(message.payload.as_ref()) {
+            Ok(assignments) => {
+                tracing::debug!(calls = assignments.len(), "took step calls");
+                self.queued.fetch_add(assignments.len(), SeqCst);
+                Some(assignments)
+            }
+            Err(err) => {
+                tracing::error!("dropping a malformed batch of step calls: {err}");
+                let _ignored = message.ack_with(AckKind::Term).await;
+                None
+            }
+        }
+    }
+
+    /// Runs every call of one message of the work queue, then acknowledges it.
+    async fn take(
+        self: Arc<Self>,
+        message: async_nats::jetstream::Message,
+        assignments: Vec<Assignment>,
+    ) {
         let message = Arc::new(message);
         let progress = {
             let message = message.clone();
@@ -208,7 +241,6 @@ impl Worker {
                 }
             })
         };
-        self.queued.fetch_add(assignments.len(), SeqCst);
         let mut calls = JoinSet::new();
         for assignment in assignments {
             calls.spawn(self.clone().execute(assignment));
@@ -222,63 +254,35 @@ impl Worker {
     /// coordinator stops it or is lost.
     async fn execute(self: Arc<Self>, assignment: Assignment) {
         let slots = self.slots.clone();
-        let permit = slots
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
+        let permit = slots.acquire_owned().await.ok();
         self.queued.fetch_sub(1, SeqCst);
         self.running.fetch_add(1, SeqCst);
         self.changed.notify_waiters();
         let execution = fastrand::u64(..);
         let (tx, answers) = mpsc::unbounded_channel();
         lock(&self.executions).insert(execution, tx);
-        let track = Arc::new(Mutex::new(Track {
-            awaiting: None,
-            heard: Instant::now(),
-            paused: false,
-        }));
         let (channel, end) = StepChannel::remote();
-        let (stopped_tx, mut stopped) = watch::channel(false);
-        let attempt = AttemptKey::of(&assignment.call);
-        let listening = tokio::spawn(self.clone().hear(
-            answers,
-            end.replies,
-            track.clone(),
-            permit,
-            stopped_tx,
-        ));
-        let forwarding = tokio::spawn(self.clone().forward(
-            assignment.subject.clone(),
-            attempt,
+        let line = Line {
+            worker: self.clone(),
+            subject: assignment.subject.clone(),
+            attempt: AttemptKey::of(&assignment.call),
             execution,
-            end.messages,
-            track.clone(),
-        ));
-        let run = self.run_call(assignment, channel.clone());
-        tokio::pin!(run);
-        let mut check = tokio::time::interval(Duration::from_secs(1));
-        let completed = loop {
-            tokio::select! {
-                result = &mut run => {
-                    channel.finish(result);
-                    break true;
-                }
-                _ = stopped.changed() => break false,
-                _ = check.tick() => {
-                    let track = lock(&track);
-                    if track.awaiting.is_some() && track.heard.elapsed() > PATIENCE {
-                        break false;
-                    }
-                }
-            }
+            permit,
         };
-        if completed {
-            // Returns once the result is stored.
-            let _ignored = forwarding.await;
-        } else {
-            forwarding.abort();
+        let relaying = relay(line, end.messages, answers, end.replies);
+        let run = self.run_call(assignment, channel.clone());
+        tokio::pin!(relaying, run);
+        let mut ran = false;
+        loop {
+            tokio::select! {
+                result = &mut run, if !ran => {
+                    ran = true;
+                    channel.finish(result);
+                }
+                // Finished once the last message is stored; dropped, the step stops with it.
+                _ended = &mut relaying => break,
+            }
         }
-        listening.abort();
         lock(&self.executions).remove(&execution);
         self.running.fetch_sub(1, SeqCst);
         self.finished.fetch_add(1, SeqCst);
@@ -381,112 +385,6 @@ impl Worker {
             .map_err(|err| NatsError::Worker(err.to_string()))?;
         Ok(runtime)
     }
-
-    /// Sends what the step says, in order, its large values through the object store. Returns
-    /// once the step's last message is stored.
-    async fn forward(
-        self: Arc<Self>,
-        subject: String,
-        attempt: AttemptKey,
-        execution: u64,
-        mut messages: mpsc::UnboundedReceiver<StepMessage>,
-        track: Arc<Mutex<Track>>,
-    ) {
-        let mut seq = 0;
-        while let Some(mut message) = messages.recv().await {
-            let last = matches!(message, StepMessage::Finished(_));
-            let stored = wire::stow(&self.cluster.values, wire::values_mut(&mut message)).await;
-            let stored = match stored {
-                Ok(stored) => stored,
-                Err(err) => {
-                    let failed = StepError::Instantiate(format!("cannot store a value: {err}"));
-                    message = StepMessage::Finished(Err(failed));
-                    Vec::new()
-                }
-            };
-            let last = last || matches!(message, StepMessage::Finished(_));
-            if wire::wants_answer(&message) {
-                let mut track = lock(&track);
-                track.awaiting = Some(seq);
-                track.heard = Instant::now();
-            }
-            let (tx, rx) = oneshot::channel();
-            let report = Report {
-                attempt: attempt.clone(),
-                execution,
-                seq,
-                inbox: self.inbox.clone(),
-                message,
-                stored,
-            };
-            let _sent = self.outgoing.send(Outgoing {
-                subject: subject.clone(),
-                report,
-                stored: last.then_some(tx),
-            });
-            seq += 1;
-            if last {
-                let _stored = rx.await;
-                return;
-            }
-        }
-    }
-
-    /// Passes the coordinator's answers to the step, giving back the step's slot while the
-    /// coordinator holds it paused (the clones it waits for may need the slot).
-    async fn hear(
-        self: Arc<Self>,
-        mut answers: mpsc::UnboundedReceiver<Says>,
-        replies: mpsc::UnboundedSender<StepReply>,
-        track: Arc<Mutex<Track>>,
-        permit: OwnedSemaphorePermit,
-        stopped: watch::Sender<bool>,
-    ) {
-        let mut permit = Some(permit);
-        while let Some(says) = answers.recv().await {
-            lock(&track).heard = Instant::now();
-            let (seq, reply) = match says {
-                Says::Stop => {
-                    stopped.send_replace(true);
-                    break;
-                }
-                Says::Reply { seq, reply } => (seq, reply),
-                // A lost answer comes again with the keepalive.
-                Says::Keepalive {
-                    last: Some((seq, reply)),
-                } => (seq, reply),
-                Says::Keepalive { last: None } => continue,
-            };
-            let (awaiting, paused) = {
-                let track = lock(&track);
-                (track.awaiting, track.paused)
-            };
-            if awaiting != Some(seq) {
-                continue;
-            }
-            let final_answer = !matches!(reply, StepReply::Paused | StepReply::Resumed);
-            if reply == StepReply::Paused {
-                if !paused {
-                    lock(&track).paused = true;
-                    permit = None;
-                    self.changed.notify_waiters();
-                    let _sent = replies.send(StepReply::Paused);
-                }
-                continue;
-            }
-            if paused {
-                let slot = self.slots.clone().acquire_owned().await;
-                permit = slot.ok();
-                lock(&track).paused = false;
-                let _sent = replies.send(StepReply::Resumed);
-            }
-            if final_answer {
-                lock(&track).awaiting = None;
-                let _sent = replies.send(reply);
-            }
-        }
-        drop(permit);
-    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -545,8 +443,10 @@ async fn publish(cluster: Cluster, mut to_publish: mpsc::UnboundedReceiver<Outgo
                         Err(_) => false,
                     };
                     if stored {
+                        tracing::debug!(reports = chunk.len(), "published step messages");
                         break;
                     }
+                    tracing::warn!("publishing step messages to `{subject}` failed; trying again");
                     backoff(&mut failures).await;
                 }
                 for outgoing in chunk {
@@ -606,10 +506,7 @@ async fn announce(worker: Arc<Worker>) {
             started: worker.started,
         };
         if let Err(err) = worker.cluster.announce(&status).await {
-            eprintln!(
-                "worker {}: cannot announce itself: {err}",
-                worker.config.name
-            );
+            tracing::warn!("cannot announce the worker: {err}");
         }
         tokio::time::sleep(REFRESH).await;
     }
