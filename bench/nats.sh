@@ -3,7 +3,8 @@
 #   trivial: wall time per step of an N-way fan-out of identity clones (default N = 10,000),
 #            `host run` locally (--max-concurrent 2) and with --executor through 1 and 2 workers
 #            (--max-concurrent 2 each);
-#   cpu:     throughput of 1,000 CPU-bound clones of about 1 ms each, through 1 worker and
+#   cpu:     throughput of 1,000 CPU-bound clones of about 1 ms each, locally with 1 and 2
+#            steps at once (how far the machine's cores scale), and through 1 worker and
 #            through 2 workers (--max-concurrent 1 each: a core each).
 # Usage: bench/nats.sh [N] [ROUNDS]            (default: N = 10000, ROUNDS = 3)
 # Needs nats-server (apt-get install nats-server). Prints the median of ROUNDS runs of each case
@@ -101,11 +102,16 @@ echo "  local (mc 2)          $(per_step "$local_s") us"
 echo "  NATS, 1 worker (mc 2) $(per_step "$one_s") us   $(echo "$one_s / $local_s" | bc -l | xargs printf '%.2f')x local"
 echo "  NATS, 2 workers       $(per_step "$two_s") us   $(echo "$two_s / $local_s" | bc -l | xargs printf '%.2f')x local"
 
+stop_workers
+cpu_local_one=$(median "$cpu" --max-concurrent 1)
+cpu_local_two=$(median "$cpu" --max-concurrent 2)
 start_workers 1 1
 cpu_one=$(median "$cpu" --executor "$url")
 start_workers 2 1
 cpu_two=$(median "$cpu" --executor "$url")
 stop_workers
 echo "1,000 CPU-bound clones (~1 ms each):"
+echo "  local, mc 1       $(echo "1002 / $cpu_local_one" | bc -l | xargs printf '%.0f') steps/s"
+echo "  local, mc 2       $(echo "1002 / $cpu_local_two" | bc -l | xargs printf '%.0f') steps/s   $(echo "$cpu_local_one / $cpu_local_two" | bc -l | xargs printf '%.2f')x mc 1 (what this machine's two cores give)"
 echo "  1 worker (mc 1)   $(echo "1002 / $cpu_one" | bc -l | xargs printf '%.0f') steps/s"
 echo "  2 workers (mc 1)  $(echo "1002 / $cpu_two" | bc -l | xargs printf '%.0f') steps/s   $(echo "$cpu_one / $cpu_two" | bc -l | xargs printf '%.2f')x one worker"

@@ -144,7 +144,8 @@ pub enum Command {
         /// Address to listen on; port 0 lets the system choose (the address is printed).
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
         listen: std::net::SocketAddr,
-        /// Steps running at once, all tenants together [default: number of cores].
+        /// Steps running at once, all tenants together [default: number of cores; 64 with a
+        /// NATS executor].
         #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         max_concurrent: Option<usize>,
         /// An environment variable ops may be granted (repeatable); none by default.
@@ -289,8 +290,13 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
                 listen,
                 store_dir: store_dir.to_path_buf(),
                 allow_env,
-                max_concurrent: max_concurrent
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                max_concurrent: max_concurrent.unwrap_or_else(|| {
+                    if executor == "local" {
+                        std::thread::available_parallelism().map_or(1, |n| n.get())
+                    } else {
+                        REMOTE_MAX_CONCURRENT
+                    }
+                }),
                 max_component_size: size(max_component_size),
                 max_request_size: size(max_request_size),
                 coordinator: coordinator(&executor).await?,

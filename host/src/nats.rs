@@ -82,13 +82,14 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Connects to `url` (`nats://HOST:PORT`) and sets up the streams and buckets. The client
-    /// reconnects by itself if the server goes away later.
+    /// Connects to `url` (`nats://[USER:PASSWORD@]HOST:PORT`) and sets up the streams and
+    /// buckets. The client reconnects by itself if the server goes away later.
     pub async fn connect(url: &str) -> Result<Cluster, NatsError> {
-        let address = url
-            .strip_prefix("nats://")
-            .filter(|rest| !rest.is_empty())
-            .ok_or_else(|| NatsError::BadUrl(url.to_string()))?;
+        if url.strip_prefix("nats://").is_none_or(str::is_empty) {
+            return Err(NatsError::BadUrl(redacted(url)));
+        }
+        let (secret, url) = (url, redacted(url));
+        let url = url.as_str();
         let connect_error = |err: &dyn std::fmt::Display| NatsError::Connect {
             url: url.to_string(),
             message: err.to_string(),
@@ -97,7 +98,7 @@ impl Cluster {
             .name("shoal")
             .connection_timeout(Duration::from_secs(5))
             .max_reconnects(None)
-            .connect(address)
+            .connect(secret)
             .await
             .map_err(|err| connect_error(&err))?;
         let js = jetstream::new(client.clone());
@@ -158,6 +159,18 @@ impl Cluster {
     }
 }
 
+/// `url` without the password it may carry, for messages.
+fn redacted(url: &str) -> String {
+    match url.split_once("://").and_then(|(scheme, rest)| {
+        let (credentials, host) = rest.split_once('@')?;
+        let user = credentials.split(':').next().unwrap_or_default();
+        Some(format!("{scheme}://{user}:***@{host}"))
+    }) {
+        Some(shown) => shown,
+        None => url.to_string(),
+    }
+}
+
 /// The object store `bucket`, created if missing; `max_age` zero keeps objects forever.
 async fn object_bucket(
     js: &jetstream::Context,
@@ -182,4 +195,15 @@ async fn backoff(failures: &mut u32) {
     *failures = failures.saturating_add(1);
     let millis = 50u64 << (*failures).min(5);
     tokio::time::sleep(Duration::from_millis(millis)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_in_urls_are_not_shown() {
+        assert_eq!(redacted("nats://a:secret@h:4222"), "nats://a:***@h:4222");
+        assert_eq!(redacted("nats://h:4222"), "nats://h:4222");
+    }
 }
