@@ -10,6 +10,7 @@
 //! deadline); effects are exactly once: the coordinator keys every attempt by run, step key
 //! and attempt number, follows one execution of it at a time, and takes its result once.
 
+mod blobs;
 mod coordinator;
 mod registry;
 mod relay;
@@ -19,6 +20,8 @@ mod worker;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, object_store, stream};
+
+use blobs::Blobs;
 
 pub use coordinator::{Coordinator, NatsRunner};
 pub use registry::{WorkerStatus, live_workers};
@@ -73,12 +76,22 @@ impl NatsError {
 
 /// A connection to a NATS server with Shoal's streams and buckets, created if missing.
 #[derive(Clone)]
-pub struct Cluster {
+pub struct Cluster(std::sync::Arc<Connected>);
+
+pub struct Connected {
     url: String,
     client: async_nats::Client,
     js: jetstream::Context,
-    components: object_store::ObjectStore,
-    values: object_store::ObjectStore,
+    components: Blobs,
+    values: Blobs,
+}
+
+impl std::ops::Deref for Cluster {
+    type Target = Connected;
+
+    fn deref(&self) -> &Connected {
+        &self.0
+    }
 }
 
 impl Cluster {
@@ -144,13 +157,13 @@ impl Cluster {
         })
         .await
         .map_err(|err| setup(WORKERS_STREAM)(&err))?;
-        Ok(Cluster {
+        Ok(Cluster(std::sync::Arc::new(Connected {
             url: url.to_string(),
             client,
             js,
-            components,
-            values,
-        })
+            components: Blobs::new(components),
+            values: Blobs::new(values),
+        })))
     }
 
     /// The URL this connects to.
@@ -159,12 +172,14 @@ impl Cluster {
     }
 }
 
-/// `url` without the password it may carry, for messages.
-fn redacted(url: &str) -> String {
+/// `url` without the password or token it may carry, for messages.
+pub fn redacted(url: &str) -> String {
     match url.split_once("://").and_then(|(scheme, rest)| {
         let (credentials, host) = rest.split_once('@')?;
-        let user = credentials.split(':').next().unwrap_or_default();
-        Some(format!("{scheme}://{user}:***@{host}"))
+        Some(match credentials.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => format!("{scheme}://***@{host}"),
+        })
     }) {
         Some(shown) => shown,
         None => url.to_string(),
@@ -205,5 +220,6 @@ mod tests {
     fn passwords_in_urls_are_not_shown() {
         assert_eq!(redacted("nats://a:secret@h:4222"), "nats://a:***@h:4222");
         assert_eq!(redacted("nats://h:4222"), "nats://h:4222");
+        assert_eq!(redacted("nats://token@h:4222"), "nats://***@h:4222");
     }
 }

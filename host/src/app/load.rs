@@ -128,9 +128,7 @@ impl Prepared {
         // A run stopped early keeps its step messages: resumed, it takes over what the workers
         // finished meanwhile.
         let ended = !run.canceled() && run.sink_error.is_none();
-        if let Ok(remote) = Arc::try_unwrap(remote) {
-            remote.finish(ended).await;
-        }
+        remote.finish(ended).await;
         run
     }
 }

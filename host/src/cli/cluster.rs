@@ -81,7 +81,9 @@ pub async fn worker(args: WorkerArgs, cache_dir: PathBuf) -> anyhow::Result<Exit
     });
     eprintln!(
         "worker {} pulls steps from {} ({} at once)",
-        config.name, config.nats, config.max_concurrent
+        config.name,
+        nats::redacted(&config.nats),
+        config.max_concurrent
     );
     nats::run_worker(config, stopped).await?;
     Ok(ExitCode::SUCCESS)
@@ -96,7 +98,7 @@ pub async fn workers(url: &str, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if workers.is_empty() {
-        eprintln!("no live workers on {url}");
+        eprintln!("no live workers on {}", cluster.url());
         return Ok(ExitCode::SUCCESS);
     }
     let now = crate::events::unix_now();

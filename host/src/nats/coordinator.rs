@@ -50,10 +50,6 @@ impl Coordinator {
         })
     }
 
-    pub fn url(&self) -> &str {
-        self.cluster.url()
-    }
-
     /// Makes sure the cluster has the component `digest`, taking its bytes from `bytes` when
     /// it does not.
     pub async fn ensure_component(
@@ -61,20 +57,13 @@ impl Coordinator {
         digest: &Digest,
         bytes: impl FnOnce() -> Option<Vec<u8>>,
     ) -> Result<(), NatsError> {
-        let name = digest.to_string();
-        if self.cluster.components.info(&name).await.is_ok() {
+        if self.cluster.components.has(digest).await {
             return Ok(());
         }
         let bytes = bytes().ok_or_else(|| NatsError::MissingComponent {
-            digest: name.clone(),
+            digest: digest.to_string(),
         })?;
-        let mut reader = bytes.as_slice();
-        self.cluster
-            .components
-            .put(name.as_str(), &mut reader)
-            .await
-            .map(drop)
-            .map_err(NatsError::request)
+        self.cluster.components.put(digest, &bytes).await
     }
 
     /// A runner for run `run_id`, whose steps get `wasm_stack` bytes of wasm stack. It first
@@ -109,9 +98,9 @@ impl Coordinator {
             table: Mutex::default(),
             ready,
         });
+        tokio::spawn(answer(self.cluster.client.clone(), to_answer));
         let tasks = vec![
             tokio::spawn(dispatch(self.cluster.clone(), queued)),
-            tokio::spawn(answer(self.cluster.client.clone(), to_answer)),
             tokio::spawn(read_reports(
                 shared.clone(),
                 stream,
@@ -156,7 +145,7 @@ struct Table {
 impl NatsRunner {
     /// Stops following the run; with `forget`, also deletes its step messages (the run ended
     /// and will not be resumed from them).
-    pub async fn finish(self, forget: bool) {
+    pub async fn finish(&self, forget: bool) {
         if forget && let Ok(stream) = self.shared.cluster.js.get_stream(STEPS_STREAM).await {
             let _ignored = stream.purge().filter(&self.shared.subject).await;
         }
@@ -164,6 +153,8 @@ impl NatsRunner {
 }
 
 impl Drop for NatsRunner {
+    /// Stops reading and dispatching; the answers task ends by itself once the stops the
+    /// dropped conversations queued are sent.
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
@@ -212,7 +203,9 @@ impl StepRunner for NatsRunner {
             tokio::select! {
                 report = reports.recv() => {
                     // The table holds the sender until the conversation is dropped.
-                    let Some(report) = report else { continue };
+                    let Some(report) = report else {
+                        return Err(StepError::Instantiate("the step's messages were lost".into()));
+                    };
                     let link = conversation.link.clone();
                     let taking = conversation.take(report);
                     tokio::pin!(taking);
@@ -236,7 +229,7 @@ impl Shared {
     /// `call` as a worker receives it, its large inputs moved to the object store.
     async fn assignment(&self, mut call: StepCall) -> Result<Assignment, NatsError> {
         let inputs = call.inputs.iter_mut().map(|(_, value)| value).collect();
-        let stored = wire::stow(&self.cluster.values, inputs).await?;
+        let stored = self.cluster.values.stow(inputs).await?;
         Ok(Assignment {
             call,
             subject: self.subject.clone(),
@@ -290,9 +283,13 @@ fn adoptable(early: Vec<Report>) -> Option<Vec<Report>> {
 struct Counts {
     /// Digests of the yielded values, to compare a later execution's with.
     yields: Vec<Digest>,
+    /// Digests of the dynamic values returned.
+    returned: Vec<Digest>,
     logs: usize,
-    returned: usize,
     captured: usize,
+    /// The next message expected of the followed execution: one stored twice (a publish
+    /// retried past the server's duplicate window) is dropped.
+    next_seq: u64,
 }
 
 /// The execution an attempt follows.
@@ -334,12 +331,13 @@ impl Conversation<'_> {
         if !self.follow(&report) {
             return None;
         }
-        if let Err(err) = wire::unstow(
-            &self.shared.cluster.values,
-            wire::values_mut(&mut report.message),
-            &report.stored,
-        )
-        .await
+        let values = wire::values_mut(&mut report.message);
+        if let Err(err) = self
+            .shared
+            .cluster
+            .values
+            .unstow(values, &report.stored)
+            .await
         {
             return Some(Err(StepError::Instantiate(format!(
                 "cannot fetch a value the step sent: {err}"
@@ -349,45 +347,47 @@ impl Conversation<'_> {
         let repeat = match &report.message {
             StepMessage::Yielded(value) => {
                 let digest = Digest::of(&wire::encode(value));
-                let index = self.current.yields.len();
-                self.current.yields.push(digest);
-                match self.given.yields.get(index) {
-                    Some(given) => {
-                        let verdict = if *given == digest {
-                            Ok(())
-                        } else {
-                            Err(StepError::NondeterministicRetry(format!(
-                                "the execution that took over yielded `{}` on output `{}` as \
-                                 value {}, which differs from what the first execution yielded",
-                                value.key,
-                                value.output,
-                                index + 1
-                            )))
-                        };
-                        Some(StepReply::Verdict(verdict))
-                    }
-                    None => {
-                        self.given.yields.push(digest);
-                        None
+                match repeated(&mut self.current.yields, &mut self.given.yields, digest) {
+                    Repeat::New => None,
+                    Repeat::Same => Some(StepReply::Verdict(Ok(()))),
+                    Repeat::Different(index) => Some(StepReply::Verdict(Err(diverged(&format!(
+                        "yielded `{}` on output `{}` as value {}",
+                        value.key,
+                        value.output,
+                        index + 1
+                    ))))),
+                }
+            }
+            StepMessage::Returned(value) => {
+                let digest = Digest::of(&wire::encode(value));
+                match repeated(&mut self.current.returned, &mut self.given.returned, digest) {
+                    Repeat::New => None,
+                    Repeat::Same => return None,
+                    Repeat::Different(index) => {
+                        self.link_mut().refused.get_or_insert_with(|| {
+                            diverged(&format!("returned `{}` as value {}", value.key, index + 1))
+                        });
+                        return None;
                     }
                 }
             }
             StepMessage::Log { .. } => {
-                repeated(&mut self.current.logs, &mut self.given.logs).then_some(StepReply::Logged)
-            }
-            StepMessage::Returned(_) => {
-                if repeated(&mut self.current.returned, &mut self.given.returned) {
-                    return None;
-                }
-                None
+                counted(&mut self.current.logs, &mut self.given.logs).then_some(StepReply::Logged)
             }
             StepMessage::Captured { .. } => {
-                if repeated(&mut self.current.captured, &mut self.given.captured) {
+                if counted(&mut self.current.captured, &mut self.given.captured) {
                     return None;
                 }
                 None
             }
             StepMessage::Finished(Ok(_)) => {
+                let short = self.current.yields.len() < self.given.yields.len()
+                    || self.current.returned.len() < self.given.returned.len();
+                if short {
+                    self.link_mut().refused.get_or_insert_with(|| {
+                        diverged("gave fewer dynamic values than the first execution")
+                    });
+                }
                 if let Some(refused) = self.link_mut().refused.clone() {
                     report.message = StepMessage::Finished(Err(refused));
                 }
@@ -418,7 +418,14 @@ impl Conversation<'_> {
     fn follow(&mut self, report: &Report) -> bool {
         let mut link = self.link_mut();
         match &link.bound {
-            Some((execution, _)) if *execution == report.execution => return true,
+            Some((execution, _)) if *execution == report.execution => {
+                drop(link);
+                if report.seq < self.current.next_seq {
+                    return false;
+                }
+                self.current.next_seq = report.seq + 1;
+                return true;
+            }
             _ => {}
         }
         if link.rejected.contains(&report.execution) || report.seq != 0 {
@@ -434,7 +441,10 @@ impl Conversation<'_> {
         link.bound = Some((report.execution, report.inbox.clone()));
         link.last = None;
         drop(link);
-        self.current = Counts::default();
+        self.current = Counts {
+            next_seq: 1,
+            ..Counts::default()
+        };
         true
     }
 
@@ -450,9 +460,40 @@ impl Conversation<'_> {
     }
 }
 
+/// How a value compares with what an earlier execution gave at its place.
+enum Repeat {
+    /// Nothing was given there: pass it on.
+    New,
+    Same,
+    /// Something else was given there, at this index.
+    Different(usize),
+}
+
+/// Where `digest`, the next value of its kind from the followed execution, stands against
+/// what earlier executions gave; counts it either way.
+fn repeated(current: &mut Vec<Digest>, given: &mut Vec<Digest>, digest: Digest) -> Repeat {
+    let index = current.len();
+    current.push(digest);
+    match given.get(index) {
+        None => {
+            given.push(digest);
+            Repeat::New
+        }
+        Some(earlier) if *earlier == digest => Repeat::Same,
+        Some(_) => Repeat::Different(index),
+    }
+}
+
+/// The failure of an execution that took over and did not do what the first one did.
+fn diverged(what: &str) -> StepError {
+    StepError::NondeterministicRetry(format!(
+        "the execution that took over {what}, which differs from what the first execution did"
+    ))
+}
+
 /// True when the `current`-th message of its kind was already given to the scheduler by an
 /// earlier execution; counts it either way.
-fn repeated(current: &mut usize, given: &mut usize) -> bool {
+fn counted(current: &mut usize, given: &mut usize) -> bool {
     *current += 1;
     if *current <= *given {
         return true;
@@ -528,7 +569,13 @@ async fn read_reports(
             ..Default::default()
         };
         let messages = match stream.create_consumer(config).await {
-            Ok(consumer) => consumer.messages().await,
+            Ok(consumer) => {
+                // Nothing left to read (what was there expired meanwhile, say).
+                if consumer.cached_info().num_pending == 0 {
+                    ready.send_replace(true);
+                }
+                consumer.messages().await
+            }
             Err(err) => Err(async_nats::jetstream::consumer::StreamError::with_source(
                 async_nats::jetstream::consumer::StreamErrorKind::Other,
                 err,
@@ -554,7 +601,7 @@ async fn read_reports(
                     route(&shared, &mut table, report);
                 }
             }
-            if known.is_some_and(|known| sequence >= known) {
+            if info.pending == 0 || known.is_some_and(|known| sequence >= known) {
                 ready.send_replace(true);
             }
         }
@@ -586,18 +633,27 @@ async fn dispatch(cluster: Cluster, mut queued: mpsc::UnboundedReceiver<Assignme
     let batch_id = fastrand::u64(..);
     let mut sent = 0u64;
     let mut waiting: Option<Vec<u8>> = None;
-    while let Some(first) = queued.recv().await {
-        let mut items = vec![wire::encode(&first)];
-        let mut bytes = items[0].len();
-        while items.len() < wire::MAX_BATCH_CALLS && bytes < wire::MAX_BATCH_BYTES {
-            match queued.try_recv() {
-                Ok(next) => {
-                    let item = wire::encode(&next);
-                    bytes += item.len();
-                    items.push(item);
-                }
-                Err(_) => break,
+    // An assignment that did not fit the last batch: it starts the next one.
+    let mut carried: Option<Vec<u8>> = None;
+    loop {
+        let first = match carried.take() {
+            Some(item) => item,
+            None => match queued.recv().await {
+                Some(first) => wire::encode(&first),
+                None => break,
+            },
+        };
+        let mut bytes = first.len();
+        let mut items = vec![first];
+        while items.len() < wire::MAX_BATCH_CALLS {
+            let Ok(next) = queued.try_recv() else { break };
+            let item = wire::encode(&next);
+            if bytes + item.len() > wire::MAX_BATCH_BYTES {
+                carried = Some(item);
+                break;
             }
+            bytes += item.len();
+            items.push(item);
         }
         let payload = crate::value::array(items.iter().map(Vec::as_slice));
         waiting.replace(payload);
@@ -609,15 +665,18 @@ async fn dispatch(cluster: Cluster, mut queued: mpsc::UnboundedReceiver<Assignme
                 .payload(payload.clone().into())
                 .message_id(&id);
             let stored = match cluster.js.send_publish(CALLS_SUBJECT, publish).await {
-                Ok(ack) => ack.await.is_ok(),
-                Err(_) => false,
+                Ok(ack) => ack.await.map(drop).map_err(|err| err.to_string()),
+                Err(err) => Err(err.to_string()),
             };
-            if stored {
-                tracing::debug!(calls = items.len(), "published step calls");
-                waiting = None;
-            } else {
-                tracing::warn!("publishing step calls failed; trying again");
-                backoff(&mut failures).await;
+            match stored {
+                Ok(()) => {
+                    tracing::debug!(calls = items.len(), "published step calls");
+                    waiting = None;
+                }
+                Err(err) => {
+                    tracing::warn!("publishing step calls failed; trying again: {err}");
+                    backoff(&mut failures).await;
+                }
             }
         }
     }

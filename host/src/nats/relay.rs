@@ -26,15 +26,6 @@ const AHEAD: usize = 256;
 /// before the worker gives it up (the coordinator died; resumed, it runs the step again).
 const PATIENCE: Duration = Duration::from_secs(8 * KEEPALIVE.as_secs());
 
-/// How an execution's line ended.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Ended {
-    /// The step's result is stored by the server.
-    Finished,
-    /// The coordinator said stop, or was lost: the result is not wanted.
-    Dropped,
-}
-
 /// What the relay needs of its execution.
 pub(super) struct Line {
     pub worker: Arc<Worker>,
@@ -71,13 +62,14 @@ struct Relay {
 }
 
 /// Carries the step's `messages` to the coordinator and its `answers` back (as `replies`),
-/// until the step's last message is stored or the execution is dropped.
+/// until the step's last message is stored, or the coordinator stops the execution or is lost
+/// (its result is not wanted then: the step is dropped with the relay).
 pub(super) async fn relay(
     line: Line,
     mut messages: mpsc::UnboundedReceiver<StepMessage>,
     mut answers: mpsc::UnboundedReceiver<Says>,
     replies: mpsc::UnboundedSender<StepReply>,
-) -> Ended {
+) {
     let mut relay = Relay {
         line,
         next_seq: 0,
@@ -92,25 +84,31 @@ pub(super) async fn relay(
     loop {
         tokio::select! {
             message = messages.recv() => {
-                let Some(message) = message else { return Ended::Dropped };
+                let Some(message) = message else { return };
                 if let Some(stored) = relay.send(message).await {
                     // The step's last message: its slot is free for the next step now, and
                     // the execution is done once the server has stored the message.
                     relay.line.permit = None;
                     relay.line.worker.changed.notify_waiters();
                     let _stored = stored.await;
-                    return Ended::Finished;
+                    return;
                 }
             }
             says = answers.recv() => {
-                let Some(says) = says else { return Ended::Dropped };
+                let Some(says) = says else { return };
                 relay.heard = Instant::now();
                 if !relay.hear(says).await {
                     tracing::info!(step = %relay.line.attempt.step_key, "the coordinator stopped the step");
-                    return Ended::Dropped;
+                    return;
                 }
             }
             _ = check.tick() => {
+                // Silence while the server is away is not the coordinator's: once it is back,
+                // keepalives come again.
+                let client = &relay.line.worker.cluster.client;
+                if client.connection_state() != async_nats::connection::State::Connected {
+                    relay.heard = Instant::now();
+                }
                 let waiting = relay.blocked.is_some() || !relay.ahead.is_empty();
                 if waiting && relay.heard.elapsed() > PATIENCE {
                     tracing::warn!(
@@ -118,7 +116,7 @@ pub(super) async fn relay(
                         "no word from the coordinator for {} s: giving the step up",
                         PATIENCE.as_secs()
                     );
-                    return Ended::Dropped;
+                    return;
                 }
             }
         }
@@ -131,8 +129,13 @@ impl Relay {
         if let (StepMessage::Finished(Ok(_)), Some(refused)) = (&message, &self.refused) {
             message = StepMessage::Finished(Err(refused.clone()));
         }
+        if let StepMessage::Log { message: text, .. } | StepMessage::Captured { text, .. } =
+            &mut message
+        {
+            wire::cut(text);
+        }
         let values = wire::values_mut(&mut message);
-        let stored = match wire::stow(&self.line.worker.cluster.values, values).await {
+        let stored = match self.line.worker.cluster.values.stow(values).await {
             Ok(stored) => stored,
             Err(err) => {
                 let failed = StepError::Instantiate(format!("cannot store a value: {err}"));

@@ -1,20 +1,22 @@
 //! What crosses NATS, as CBOR: batches of step calls (coordinator to workers), batches of what
 //! steps say (workers to coordinator, durable), and answers (coordinator to a worker's inbox,
 //! not durable: a keepalive repeats the last one). Values above [`INLINE_LIMIT`] travel
-//! through the values object store and are replaced by their digest.
+//! through the values object store and are replaced by their digest (`blobs.rs`).
 
 use std::io::Read;
 
-use async_nats::jetstream::object_store::ObjectStore;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::NatsError;
-use crate::digest::Digest;
 use crate::exec::{StepCall, StepMessage, StepReply};
 
 /// Values larger than this go through the object store; smaller ones ride in the message.
 pub const INLINE_LIMIT: usize = 64 << 10;
+
+/// Log and captured text a worker sends with a step, at most (the rest is cut, saying so):
+/// one message must stay under the server's 1 MiB.
+pub const MAX_TEXT: usize = 64 << 10;
 
 /// Most calls in one message of the work queue: a batch is taken by one worker, so larger
 /// batches cost fewer messages per step but balance the load between workers less well.
@@ -109,6 +111,20 @@ pub enum Says {
     Stop,
 }
 
+/// `text` cut to [`MAX_TEXT`] bytes (at a character boundary), saying how much was cut.
+pub fn cut(text: &mut String) {
+    if text.len() <= MAX_TEXT {
+        return;
+    }
+    let mut end = MAX_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = text.len() - end;
+    text.truncate(end);
+    text.push_str(&format!("... ({cut} more bytes not sent by the worker)"));
+}
+
 /// True for messages whose step waits for an answer.
 pub fn wants_answer(message: &StepMessage) -> bool {
     matches!(message, StepMessage::Yielded(_) | StepMessage::Log { .. })
@@ -125,66 +141,6 @@ pub fn values_mut(message: &mut StepMessage) -> Vec<&mut Vec<u8>> {
     }
 }
 
-/// Moves every buffer above the inline limit to the object store, leaving its digest.
-pub async fn stow(
-    store: &ObjectStore,
-    buffers: Vec<&mut Vec<u8>>,
-) -> Result<Vec<usize>, NatsError> {
-    let mut stored = Vec::new();
-    for (index, buffer) in buffers.into_iter().enumerate() {
-        if buffer.len() <= INLINE_LIMIT {
-            continue;
-        }
-        let digest = Digest::of(buffer);
-        let name = digest.to_string();
-        if store.info(&name).await.is_err() {
-            let mut reader = buffer.as_slice();
-            store
-                .put(name.as_str(), &mut reader)
-                .await
-                .map_err(NatsError::request)?;
-        }
-        *buffer = name.into_bytes();
-        stored.push(index);
-    }
-    Ok(stored)
-}
-
-/// Puts back the values [`stow`] moved, checking each against its digest.
-pub async fn unstow(
-    store: &ObjectStore,
-    mut buffers: Vec<&mut Vec<u8>>,
-    stored: &[usize],
-) -> Result<(), NatsError> {
-    for &index in stored {
-        let buffer = buffers
-            .get_mut(index)
-            .ok_or_else(|| NatsError::Request(format!("no value {index} to fetch")))?;
-        let name = String::from_utf8_lossy(buffer).into_owned();
-        let bytes = fetch(store, &name).await?;
-        **buffer = bytes;
-    }
-    Ok(())
-}
-
-/// The object `name` (a digest), checked against it.
-pub async fn fetch(store: &ObjectStore, name: &str) -> Result<Vec<u8>, NatsError> {
-    let digest: Digest = name
-        .parse()
-        .map_err(|_| NatsError::Request(format!("`{name}` is not a digest")))?;
-    let mut object = store.get(name).await.map_err(NatsError::request)?;
-    let mut bytes = Vec::new();
-    tokio::io::AsyncReadExt::read_to_end(&mut object, &mut bytes)
-        .await
-        .map_err(NatsError::request)?;
-    if Digest::of(&bytes) != digest {
-        return Err(NatsError::Request(format!(
-            "object `{name}` does not match its digest"
-        )));
-    }
-    Ok(bytes)
-}
-
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let mut bytes = Vec::new();
     ciborium::into_writer(value, &mut bytes).expect("writing CBOR into a Vec cannot fail");
@@ -198,6 +154,19 @@ pub fn decode<T: DeserializeOwned>(bytes: impl Read) -> Result<T, NatsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_text_is_cut_at_a_character_boundary_saying_so() {
+        let mut text = "é".repeat(MAX_TEXT);
+        cut(&mut text);
+        assert!(text.starts_with(&"é".repeat(MAX_TEXT / 2)));
+        assert!(text.ends_with(&format!(
+            "... ({MAX_TEXT} more bytes not sent by the worker)"
+        )));
+        let mut short = "ok".to_string();
+        cut(&mut short);
+        assert_eq!(short, "ok");
+    }
 
     #[test]
     fn run_ids_become_one_subject_token() {

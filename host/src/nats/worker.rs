@@ -45,7 +45,7 @@ pub struct WorkerConfig {
 /// Runs a worker until `stop` is set: then it takes no new calls, finishes those it has and
 /// leaves the registry.
 pub async fn run_worker(
-    config: WorkerConfig,
+    mut config: WorkerConfig,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), NatsError> {
     let cluster = Cluster::connect(&config.nats).await?;
@@ -65,6 +65,17 @@ pub async fn run_worker(
         )
         .await
         .map_err(NatsError::request)?;
+    // The first worker sets the deadline of the work queue's one consumer; the others keep to
+    // it, or their calls would be redelivered while they run them.
+    let deadline = consumer.cached_info().config.ack_wait;
+    if deadline != config.ack_wait {
+        tracing::warn!(
+            "the work queue's ack deadline is {} (set by the first worker); `--ack-wait {}` does not apply",
+            humantime::format_duration(deadline),
+            humantime::format_duration(config.ack_wait)
+        );
+        config.ack_wait = deadline;
+    }
     let inbox = cluster.client.new_inbox();
     let answers = cluster
         .client
@@ -74,6 +85,7 @@ pub async fn run_worker(
     let (outgoing, to_publish) = mpsc::unbounded_channel();
     let worker = Arc::new(Worker {
         slots: Arc::new(Semaphore::new(config.max_concurrent)),
+        instances: Semaphore::new(2 * config.max_concurrent),
         started: crate::events::unix_now(),
         config,
         cluster,
@@ -95,12 +107,12 @@ pub async fn run_worker(
     let mut batches = JoinSet::new();
     let mut failures = 0;
     while !*stop.borrow() {
-        let room = tokio::select! {
-            room = worker.room() => room,
+        tokio::select! {
+            () = worker.room() => {}
             _ = stop.changed() => break,
-        };
-        // What waits now, without waiting; if nothing does, wait up to a second for one.
-        let now = consumer.fetch().max_messages(room).messages().await;
+        }
+        // One message (a batch of calls) if one waits; if none does, wait up to a second.
+        let now = consumer.fetch().max_messages(1).messages().await;
         let pulled = match worker.pull(now, &mut batches).await {
             Ok(0) => {
                 let next = consumer
@@ -125,8 +137,8 @@ pub async fn run_worker(
         while batches.try_join_next().is_some() {}
     }
     while batches.join_next().await.is_some() {}
-    worker.cluster.retire(&worker.config.name).await;
     background.abort_all();
+    worker.cluster.retire(&worker.config.name).await;
     Ok(())
 }
 
@@ -144,6 +156,9 @@ pub(super) struct Worker {
     pub(super) outgoing: mpsc::UnboundedSender<Outgoing>,
     /// One permit per step executing, at most `max_concurrent`.
     pub(super) slots: Arc<Semaphore>,
+    /// One permit per step instantiated, executing or paused: the engine's pool has room for
+    /// twice `max_concurrent` (paused steps give their slot back, not their instance).
+    instances: Semaphore,
     /// Calls taken from the queue that wait for a slot.
     queued: AtomicUsize,
     running: AtomicUsize,
@@ -167,15 +182,14 @@ pub(super) struct Outgoing {
 }
 
 impl Worker {
-    /// Waits until fewer calls wait for a slot than the worker runs at once, and returns how
-    /// many more messages to take: the next calls are here when a slot frees, and a worker
-    /// never holds much more than it can start.
-    async fn room(&self) -> usize {
+    /// Waits until fewer calls wait for a slot than the worker runs at once: the next calls are
+    /// here when a slot frees, and a worker never holds much more than it can start (one more
+    /// batch at most).
+    async fn room(&self) {
         loop {
             let changed = self.changed.notified();
-            let queued = self.queued.load(SeqCst);
-            if queued < self.config.max_concurrent {
-                return self.config.max_concurrent - queued;
+            if self.queued.load(SeqCst) < self.config.max_concurrent {
+                return;
             }
             changed.await;
         }
@@ -253,6 +267,7 @@ impl Worker {
     /// Runs one call as a new execution until it finishes and its result is stored, or the
     /// coordinator stops it or is lost.
     async fn execute(self: Arc<Self>, assignment: Assignment) {
+        let _instance = self.instances.acquire().await;
         let slots = self.slots.clone();
         let permit = slots.acquire_owned().await.ok();
         self.queued.fetch_sub(1, SeqCst);
@@ -280,7 +295,7 @@ impl Worker {
                     channel.finish(result);
                 }
                 // Finished once the last message is stored; dropped, the step stops with it.
-                _ended = &mut relaying => break,
+                () = &mut relaying => break,
             }
         }
         lock(&self.executions).remove(&execution);
@@ -309,7 +324,9 @@ impl Worker {
             grant.host = dir;
         }
         let inputs = call.inputs.iter_mut().map(|(_, value)| value).collect();
-        wire::unstow(&self.cluster.values, inputs, &stored)
+        self.cluster
+            .values
+            .unstow(inputs, &stored)
             .await
             .map_err(|err| StepError::Instantiate(format!("cannot fetch an input: {err}")))?;
         let runtime = self
@@ -321,21 +338,24 @@ impl Worker {
 
     /// The allowed directory `dir` lies in, and `dir` made canonical.
     fn root_of(&self, dir: &Path) -> Result<(PathBuf, PathBuf), StepError> {
-        let canonical = dir.canonicalize().ok();
+        let name = &self.config.name;
+        let canonical = dir.canonicalize().map_err(|err| {
+            StepError::Instantiate(format!(
+                "worker `{name}` cannot grant directory `{}`: {err}",
+                dir.display()
+            ))
+        })?;
         self.config
             .allow_dirs
             .iter()
-            .find_map(|root| {
-                let dir = canonical.as_ref().filter(|dir| dir.starts_with(root))?;
-                Some((root.clone(), dir.clone()))
-            })
+            .find(|root| canonical.starts_with(root))
+            .map(|root| (root.clone(), canonical.clone()))
             .ok_or_else(|| {
                 StepError::Instantiate(format!(
-                    "worker `{}` does not serve directory `{}`: start workers with \
+                    "worker `{name}` does not serve directory `{}`: start workers with \
                      `--allow-dir {}` (or a directory above it)",
-                    self.config.name,
                     dir.display(),
-                    dir.display()
+                    canonical.display()
                 ))
             })
     }
@@ -358,7 +378,7 @@ impl Worker {
         let (bytes, size) = match known {
             Some((bytes, size)) => (bytes, size),
             None => {
-                let bytes = wire::fetch(&self.cluster.components, &digest.to_string()).await?;
+                let bytes = self.cluster.components.fetch(digest).await?;
                 let file = ComponentFile {
                     path: PathBuf::from(format!("nats:{}", digest.short())),
                     bytes,
@@ -439,15 +459,21 @@ async fn publish(cluster: Cluster, mut to_publish: mpsc::UnboundedReceiver<Outgo
                         .payload(payload.clone().into())
                         .message_id(&message_id);
                     let stored = match cluster.js.send_publish(subject.clone(), publish).await {
-                        Ok(ack) => ack.await.is_ok(),
-                        Err(_) => false,
+                        Ok(ack) => ack.await.map(drop).map_err(|err| err.to_string()),
+                        Err(err) => Err(err.to_string()),
                     };
-                    if stored {
-                        tracing::debug!(reports = chunk.len(), "published step messages");
-                        break;
+                    match stored {
+                        Ok(()) => {
+                            tracing::debug!(reports = chunk.len(), "published step messages");
+                            break;
+                        }
+                        Err(err) => {
+                            tracing::warn!(
+                                "publishing step messages to `{subject}` failed; trying again: {err}"
+                            );
+                            backoff(&mut failures).await;
+                        }
                     }
-                    tracing::warn!("publishing step messages to `{subject}` failed; trying again");
-                    backoff(&mut failures).await;
                 }
                 for outgoing in chunk {
                     if let Some(tx) = outgoing.stored {
