@@ -455,3 +455,58 @@ fn a_server_with_a_nats_executor_runs_tenant_jobs_on_the_workers() {
     std::thread::sleep(Duration::from_secs(4));
     assert!(live_workers(&nats)[0]["finished"].as_u64().unwrap() >= 52);
 }
+
+#[test]
+fn hostile_steps_on_a_worker_fail_with_the_same_typed_errors_and_harm_nothing() {
+    let Some(nats) = Nats::start() else { return };
+    let _one = Worker::start(&nats, "one", 2, &[]);
+    let job = TempJob::new(
+        "[ops.spin]\ncomponent = 'adversary'\nlimits = { fuel = 100_000_000 }\n\
+         [ops.grow_memory]\ncomponent = 'adversary'\nlimits = { memory = '32MiB' }\n\
+         [ops.recurse]\ncomponent = 'adversary'\n\
+         [ops.huge_log]\ncomponent = 'adversary'\nconfig.bytes = 500000\n\
+         [ops.print_ignoring_errors]\ncomponent = 'adversary'\nconfig.bytes = 900000\n",
+    );
+    let store = tempfile::tempdir().unwrap();
+    let ran = remote(
+        &nats,
+        store.path(),
+        &["run", job.path().to_str().unwrap(), "--json"],
+    )
+    .expect_code(1);
+    let events = ran.events();
+    let failed = |step: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == "STEP_FAILURE" && e["step_key"] == step)
+            .unwrap_or_else(|| panic!("{step} did not fail: {}", ran.stderr))["error_kind"]
+            .clone()
+    };
+    assert_eq!(failed("spin"), "out_of_fuel");
+    assert_eq!(failed("grow_memory"), "memory_limit");
+    assert_eq!(failed("recurse"), "stack_overflow");
+    // Large log lines and captured output are cut to fit a message, saying so; the steps
+    // succeed.
+    for step in ["huge_log", "print_ignoring_errors"] {
+        let logged = events
+            .iter()
+            .find(|e| e["event"] == "LOGS" && e["step_key"] == step)
+            .unwrap_or_else(|| panic!("no log of {step}"));
+        let text = logged["message"].as_str().unwrap();
+        assert!(text.len() < 70_000, "{step}: {} bytes", text.len());
+        assert!(
+            text.ends_with("more bytes not sent by the worker)"),
+            "{step}"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| e["event"] == "STEP_SUCCESS" && e["step_key"] == step),
+            "{step}"
+        );
+    }
+    // The worker is still there for the next run.
+    let job = root().join("guest-examples/jobs/dynamic_graph.toml");
+    let again = remote(&nats, store.path(), &["run", job.to_str().unwrap()]).expect_code(0);
+    assert_eq!(again.json(), json!({"merge_and_analyze": 9900}));
+}
