@@ -77,6 +77,9 @@ stop_workers() {
   workers=()
 }
 
+# Prints EXPRESSION (awk arithmetic) with printf FORMAT.
+calc() { awk "BEGIN { printf \"$2\", $1 }"; }
+
 # Median wall seconds of ROUNDS runs of `host run JOB ARGS...`.
 median() {
   local job=$1; shift
@@ -86,7 +89,7 @@ median() {
     start=$(date +%s.%N)
     "$host" run "$job" "$@" >/dev/null 2>&1
     end=$(date +%s.%N)
-    echo "$end - $start" | bc -l
+    calc "$end - $start" '%.6f\n'
   done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
 
@@ -96,11 +99,11 @@ start_workers 1 2
 one_s=$(median "$trivial" --executor "$url")
 start_workers 2 2
 two_s=$(median "$trivial" --executor "$url")
-per_step() { echo "$1 * 1000000 / $steps" | bc -l | xargs printf '%.1f'; }
+per_step() { calc "$1 * 1000000 / $steps" '%.1f'; }
 echo "trivial $n-way fan-out ($steps steps), per step:"
 echo "  local (mc 2)          $(per_step "$local_s") us"
-echo "  NATS, 1 worker (mc 2) $(per_step "$one_s") us   $(echo "$one_s / $local_s" | bc -l | xargs printf '%.2f')x local"
-echo "  NATS, 2 workers       $(per_step "$two_s") us   $(echo "$two_s / $local_s" | bc -l | xargs printf '%.2f')x local"
+echo "  NATS, 1 worker (mc 2) $(per_step "$one_s") us   $(calc "$one_s / $local_s" '%.2f')x local"
+echo "  NATS, 2 workers       $(per_step "$two_s") us   $(calc "$two_s / $local_s" '%.2f')x local"
 
 stop_workers
 cpu_local_one=$(median "$cpu" --max-concurrent 1)
@@ -111,7 +114,7 @@ start_workers 2 1
 cpu_two=$(median "$cpu" --executor "$url")
 stop_workers
 echo "1,000 CPU-bound clones (~1 ms each):"
-echo "  local, mc 1       $(echo "1002 / $cpu_local_one" | bc -l | xargs printf '%.0f') steps/s"
-echo "  local, mc 2       $(echo "1002 / $cpu_local_two" | bc -l | xargs printf '%.0f') steps/s   $(echo "$cpu_local_one / $cpu_local_two" | bc -l | xargs printf '%.2f')x mc 1 (what this machine's two cores give)"
-echo "  1 worker (mc 1)   $(echo "1002 / $cpu_one" | bc -l | xargs printf '%.0f') steps/s"
-echo "  2 workers (mc 1)  $(echo "1002 / $cpu_two" | bc -l | xargs printf '%.0f') steps/s   $(echo "$cpu_one / $cpu_two" | bc -l | xargs printf '%.2f')x one worker"
+echo "  local, mc 1       $(calc "1002 / $cpu_local_one" '%.0f') steps/s"
+echo "  local, mc 2       $(calc "1002 / $cpu_local_two" '%.0f') steps/s   $(calc "$cpu_local_one / $cpu_local_two" '%.2f')x mc 1 (what this machine's two cores give)"
+echo "  1 worker (mc 1)   $(calc "1002 / $cpu_one" '%.0f') steps/s"
+echo "  2 workers (mc 1)  $(calc "1002 / $cpu_two" '%.0f') steps/s   $(calc "$cpu_one / $cpu_two" '%.2f')x one worker"
