@@ -107,12 +107,13 @@ pub async fn run_worker(
     let mut batches = JoinSet::new();
     let mut failures = 0;
     while !*stop.borrow() {
-        tokio::select! {
-            () = worker.room() => {}
+        let room = tokio::select! {
+            room = worker.room() => room,
             _ = stop.changed() => break,
-        }
-        // One message (a batch of calls) if one waits; if none does, wait up to a second.
-        let now = consumer.fetch().max_messages(1).messages().await;
+        };
+        // As many messages (batches of calls) as there is room for, of those waiting; if none
+        // is, wait up to a second for one.
+        let now = consumer.fetch().max_messages(room).messages().await;
         let pulled = match worker.pull(now, &mut batches).await {
             Ok(0) => {
                 let next = consumer
@@ -182,14 +183,15 @@ pub(super) struct Outgoing {
 }
 
 impl Worker {
-    /// Waits until fewer calls wait for a slot than the worker runs at once: the next calls are
-    /// here when a slot frees, and a worker never holds much more than it can start (one more
-    /// batch at most).
-    async fn room(&self) {
+    /// Waits until fewer calls wait for a slot than the worker runs at once, and returns how
+    /// many more messages to take: the next calls are here when a slot frees, and a worker
+    /// holds few more than it can start (a batch per missing call at most).
+    async fn room(&self) -> usize {
         loop {
             let changed = self.changed.notified();
-            if self.queued.load(SeqCst) < self.config.max_concurrent {
-                return;
+            let queued = self.queued.load(SeqCst);
+            if queued < self.config.max_concurrent {
+                return self.config.max_concurrent - queued;
             }
             changed.await;
         }
@@ -267,7 +269,7 @@ impl Worker {
     /// Runs one call as a new execution until it finishes and its result is stored, or the
     /// coordinator stops it or is lost.
     async fn execute(self: Arc<Self>, assignment: Assignment) {
-        let _instance = self.instances.acquire().await;
+        let mut instance = self.instances.acquire().await.ok();
         let slots = self.slots.clone();
         let permit = slots.acquire_owned().await.ok();
         self.queued.fetch_sub(1, SeqCst);
@@ -292,6 +294,8 @@ impl Worker {
             tokio::select! {
                 result = &mut run, if !ran => {
                     ran = true;
+                    // The instance is gone; its result is on its way.
+                    drop(instance.take());
                     channel.finish(result);
                 }
                 // Finished once the last message is stored; dropped, the step stops with it.
