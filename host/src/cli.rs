@@ -42,7 +42,7 @@ pub struct ExecutionArgs {
     pub json: bool,
     /// Where steps run: `local` (this process), or `nats://HOST:PORT` to send them to the
     /// workers of that NATS server (see `host worker`); then `--max-concurrent` is how many
-    /// steps are in flight across all workers [default: 64].
+    /// steps are in flight across all workers, 64 unless set.
     #[arg(long, value_name = "URL", default_value = "local")]
     pub executor: String,
 }

@@ -25,8 +25,8 @@ pub struct WorkerArgs {
     /// outside them fails with an error that says so.
     #[arg(long, value_name = "DIR")]
     pub allow_dir: Vec<PathBuf>,
-    /// How long the server waits without a sign of life from this worker before it gives its
-    /// calls to another one.
+    /// How long the server waits without a sign of life from a worker before it gives its
+    /// calls to another one; the first worker of a NATS server sets it for all.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub ack_wait: humantime::Duration,
 }
