@@ -702,3 +702,80 @@ async fn answer(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outputs::DynamicValue;
+
+    fn report(execution: u64, seq: u64, message: StepMessage) -> Report {
+        Report {
+            attempt: AttemptKey {
+                step_key: "op[a]".into(),
+                attempt: 1,
+            },
+            execution,
+            seq,
+            inbox: "inbox".into(),
+            message,
+            stored: Vec::new(),
+        }
+    }
+
+    fn yielded(key: &str) -> StepMessage {
+        StepMessage::Yielded(DynamicValue {
+            output: "out".into(),
+            key: key.into(),
+            value: vec![0x01],
+        })
+    }
+
+    fn done() -> StepMessage {
+        StepMessage::Finished(Ok(vec![("result".into(), vec![0x02])]))
+    }
+
+    #[test]
+    fn only_a_complete_success_left_by_an_earlier_coordinator_is_taken_over() {
+        // One execution, complete from its first message to its success, duplicates and all.
+        let complete = vec![
+            report(7, 1, yielded("b")),
+            report(7, 0, yielded("a")),
+            report(7, 1, yielded("b")),
+            report(7, 2, done()),
+        ];
+        let adopted = adoptable(complete).expect("taken over");
+        assert_eq!(adopted.iter().map(|r| r.seq).collect::<Vec<_>>(), [0, 1, 2]);
+        // Cut short, missing its start, or failed: run again.
+        assert!(adoptable(vec![report(7, 0, yielded("a"))]).is_none());
+        assert!(adoptable(vec![report(7, 1, yielded("b")), report(7, 2, done())]).is_none());
+        let failed = StepMessage::Finished(Err(StepError::OpFailed("no".into())));
+        assert!(adoptable(vec![report(7, 0, failed)]).is_none());
+        // Of two executions, the one that succeeded.
+        let two = vec![report(1, 0, yielded("a")), report(2, 0, done())];
+        assert_eq!(adoptable(two).expect("taken over")[0].execution, 2);
+    }
+
+    #[test]
+    fn a_later_execution_repeats_what_was_given_or_diverges_at_its_index() {
+        let (a, b, c) = (Digest::of(b"a"), Digest::of(b"b"), Digest::of(b"c"));
+        let mut given = Vec::new();
+        let mut first = Vec::new();
+        assert!(matches!(repeated(&mut first, &mut given, a), Repeat::New));
+        assert!(matches!(repeated(&mut first, &mut given, b), Repeat::New));
+        // The execution that took over: the same first value, another second one, then new.
+        let mut second = Vec::new();
+        assert!(matches!(repeated(&mut second, &mut given, a), Repeat::Same));
+        assert!(matches!(
+            repeated(&mut second, &mut given, c),
+            Repeat::Different(1)
+        ));
+        assert!(matches!(repeated(&mut second, &mut given, c), Repeat::New));
+        assert_eq!(given, [a, b, c]);
+        let (mut logs_given, mut logs_now) = (0, 0);
+        assert!(!counted(&mut logs_now, &mut logs_given));
+        let mut again = 0;
+        assert!(counted(&mut again, &mut logs_given));
+        assert!(!counted(&mut again, &mut logs_given));
+        assert_eq!(logs_given, 2);
+    }
+}
