@@ -205,6 +205,48 @@ async fn object_bucket(
         .await?)
 }
 
+/// Publishes batches to JetStream, each one CBOR array of items already encoded, and retries
+/// each until the server has stored it (it may be restarting); a retried batch keeps its
+/// message id, so the server stores it once.
+struct Publisher {
+    id: u64,
+    sent: u64,
+}
+
+impl Publisher {
+    fn new() -> Publisher {
+        Publisher {
+            id: fastrand::u64(..),
+            sent: 0,
+        }
+    }
+
+    /// Returns once `items` are stored on `subject`.
+    async fn store(&mut self, js: &jetstream::Context, subject: &str, items: &[Vec<u8>]) {
+        self.sent += 1;
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(crate::value::array(items.iter().map(Vec::as_slice)).into())
+            .message_id(format!("{:016x}-{}", self.id, self.sent));
+        let mut failures = 0;
+        loop {
+            let stored = match js.send_publish(subject.to_string(), publish.clone()).await {
+                Ok(ack) => ack.await.map(drop).map_err(|err| err.to_string()),
+                Err(err) => Err(err.to_string()),
+            };
+            match stored {
+                Ok(()) => {
+                    tracing::debug!(subject, items = items.len(), "published");
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!("publishing to `{subject}` failed; trying again: {err}");
+                    backoff(&mut failures).await;
+                }
+            }
+        }
+    }
+}
+
 /// Waits before trying a failed NATS operation again: the server may be restarting.
 async fn backoff(failures: &mut u32) {
     *failures = failures.saturating_add(1);

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use crate::digest::Digest;
 use crate::events::{Event, EventSink, SinkError};
 use crate::snapshot::RunSnapshot;
-pub use lease::Owner;
+pub use lease::{Owner, this_host};
 pub use record::{OutputRecord, RunRecord, RunStatus};
 pub use sqlite::{ComponentEntry, SqliteStore};
 

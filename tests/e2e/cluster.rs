@@ -13,7 +13,9 @@ use host::store::{RunStore, SqliteStore};
 use serde_json::{Value, json};
 
 use crate::serve::{EXAMPLES, Server, uploadable};
-use crate::support::{Ran, TempJob, component, host_command, root, run_example, test_store};
+use crate::support::{
+    Ran, TempJob, component, host, host_command, host_in, root, run_example, test_store,
+};
 
 /// A `nats-server -js` on a free loopback port, killed when dropped.
 struct Nats {
@@ -38,10 +40,7 @@ impl Nats {
             eprintln!("SKIPPED: nats-server is not installed (apt-get install nats-server)");
             return None;
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let dir = tempfile::tempdir().expect("temp dir");
         let child = spawn_server(port, dir.path());
         Some(Nats { child, port, dir })
@@ -65,6 +64,14 @@ impl Drop for Nats {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A loopback port nothing listens on (now).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 fn spawn_server(port: u16, dir: &Path) -> Child {
@@ -118,20 +125,8 @@ impl Drop for Worker {
 
 /// `host workers --json`.
 fn live_workers(nats: &Nats) -> Vec<Value> {
-    let out = host_command()
-        .args(["workers", "--json", "--nats", &nats.url()])
-        .output()
-        .expect("host workers runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice::<Value>(&out.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
+    let listed = host(["workers", "--json", "--nats", &nats.url()]).expect_code(0);
+    listed.json().as_array().expect("a list of workers").clone()
 }
 
 /// Waits until `host workers` lists `n` workers.
@@ -148,13 +143,8 @@ fn wait_for_workers(nats: &Nats, n: usize) {
 
 /// `host ARGS --executor URL` against `store`.
 fn remote(nats: &Nats, store: &Path, args: &[&str]) -> Ran {
-    host_command()
-        .env("SHOAL_STORE", store)
-        .args(args)
-        .args(["--executor", &nats.url()])
-        .output()
-        .expect("host runs")
-        .into()
+    let url = nats.url();
+    host_in(store, &[args, &["--executor", &url]].concat())
 }
 
 /// `host run JOB --executor URL`, spawned.
@@ -290,13 +280,8 @@ fn a_10000_way_fan_out_survives_a_killed_worker_and_a_new_one() {
     let _d = Worker::start(&nats, "d", 2, &[]);
     let status = run.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    let outputs = host_command()
-        .env("SHOAL_STORE", store.path())
-        .args(["output", &id, "total"])
-        .output()
-        .unwrap();
-    let outputs: Value = serde_json::from_slice(&outputs.stdout).unwrap();
-    assert_eq!(json!({"total": outputs}), total(10_000));
+    let outputs = host_in(store.path(), &["output", &id, "total"]).expect_code(0);
+    assert_eq!(json!({"total": outputs.json()}), total(10_000));
     each_step_succeeded_once(store.path(), &id, 10_002);
     drop((b, c));
 }
@@ -349,13 +334,8 @@ fn a_nats_server_restart_mid_run_loses_nothing() {
     let status = run.wait().unwrap();
     assert!(status.success(), "{status:?}");
     each_step_succeeded_once(store.path(), &id, 402);
-    let outputs = host_command()
-        .env("SHOAL_STORE", store.path())
-        .args(["output", &id, "total"])
-        .output()
-        .unwrap();
-    let outputs: Value = serde_json::from_slice(&outputs.stdout).unwrap();
-    assert_eq!(json!({"total": outputs}), total(400));
+    let outputs = host_in(store.path(), &["output", &id, "total"]).expect_code(0);
+    assert_eq!(json!({"total": outputs.json()}), total(400));
 }
 
 #[test]
@@ -372,13 +352,8 @@ fn values_above_the_inline_limit_travel_through_the_object_store() {
     assert_eq!(ran.json(), json!({"seen": 12}));
     // Every byte came back: clone 7's value is 200,000 bytes of 7.
     let id = crate::support::only_run(store.path());
-    let out = host_command()
-        .env("SHOAL_STORE", store.path())
-        .args(["output", &id, "echo[k7]"])
-        .output()
-        .unwrap();
-    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let text = value.to_string();
+    let value = host_in(store.path(), &["output", &id, "echo[k7]"]).expect_code(0);
+    let text = value.json().to_string();
     assert!(text.len() > 200_000, "{}", &text[..100.min(text.len())]);
 }
 
@@ -402,29 +377,15 @@ fn a_step_granted_a_directory_its_worker_does_not_serve_fails_saying_so() {
 fn bad_executors_are_refused_with_a_clear_error() {
     let job = root().join("guest-examples/jobs/dynamic_graph.toml");
     let job = job.to_str().unwrap();
-    let ran: Ran = host_command()
-        .args(["run", job, "--executor", "tcp://x"])
-        .output()
-        .unwrap()
-        .into();
-    let ran = ran.expect_code(2);
+    let ran = host(["run", job, "--executor", "tcp://x"]).expect_code(2);
     assert!(
         ran.stderr
             .contains("unknown executor `tcp://x`: use `local` or `nats://HOST:PORT`"),
         "{}",
         ran.stderr
     );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    let url = format!("nats://127.0.0.1:{port}");
-    let ran: Ran = host_command()
-        .args(["run", job, "--executor", &url])
-        .output()
-        .unwrap()
-        .into();
-    let ran = ran.expect_code(2);
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let ran = host(["run", job, "--executor", &url]).expect_code(2);
     assert!(
         ran.stderr
             .contains(&format!("cannot connect to NATS at `{url}`")),

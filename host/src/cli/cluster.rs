@@ -34,13 +34,9 @@ pub struct WorkerArgs {
 /// Runs a worker until SIGINT or SIGTERM; the first lets running steps finish, the second
 /// exits at once (the server gives the unfinished calls to other workers).
 pub async fn worker(args: WorkerArgs, cache_dir: PathBuf) -> anyhow::Result<ExitCode> {
-    let name = args.name.unwrap_or_else(|| {
-        let host = rustix::system::uname()
-            .nodename()
-            .to_string_lossy()
-            .into_owned();
-        format!("{host}-{}", std::process::id())
-    });
+    let name = args
+        .name
+        .unwrap_or_else(|| format!("{}-{}", crate::store::this_host(), std::process::id()));
     let allow_dirs = args
         .allow_dir
         .iter()

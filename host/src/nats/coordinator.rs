@@ -12,13 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, push};
-use async_nats::jetstream::message::PublishMessage;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::wire::{self, Answer, Assignment, AttemptKey, Report, Says};
-use super::{CALLS_SUBJECT, Cluster, NatsError, STEPS_STREAM, backoff};
+use super::{CALLS_SUBJECT, Cluster, NatsError, Publisher, STEPS_STREAM, backoff};
 use crate::digest::Digest;
 use crate::exec::{StepCall, StepChannel, StepMessage, StepReply, StepRunner};
 use crate::step_error::StepError;
@@ -630,9 +629,7 @@ fn route(shared: &Shared, table: &mut Table, report: Report) {
 /// Publishes assignments to the work queue, as many as are waiting in one message (see
 /// [`wire::MAX_BATCH_CALLS`]), retrying each message until the server has stored it.
 async fn dispatch(cluster: Cluster, mut queued: mpsc::UnboundedReceiver<Assignment>) {
-    let batch_id = fastrand::u64(..);
-    let mut sent = 0u64;
-    let mut waiting: Option<Vec<u8>> = None;
+    let mut publisher = Publisher::new();
     // An assignment that did not fit the last batch: it starts the next one.
     let mut carried: Option<Vec<u8>> = None;
     loop {
@@ -655,30 +652,7 @@ async fn dispatch(cluster: Cluster, mut queued: mpsc::UnboundedReceiver<Assignme
             bytes += item.len();
             items.push(item);
         }
-        let payload = crate::value::array(items.iter().map(Vec::as_slice));
-        waiting.replace(payload);
-        sent += 1;
-        let id = format!("{batch_id:016x}-{sent}");
-        let mut failures = 0;
-        while let Some(payload) = &waiting {
-            let publish = PublishMessage::build()
-                .payload(payload.clone().into())
-                .message_id(&id);
-            let stored = match cluster.js.send_publish(CALLS_SUBJECT, publish).await {
-                Ok(ack) => ack.await.map(drop).map_err(|err| err.to_string()),
-                Err(err) => Err(err.to_string()),
-            };
-            match stored {
-                Ok(()) => {
-                    tracing::debug!(calls = items.len(), "published step calls");
-                    waiting = None;
-                }
-                Err(err) => {
-                    tracing::warn!("publishing step calls failed; trying again: {err}");
-                    backoff(&mut failures).await;
-                }
-            }
-        }
+        publisher.store(&cluster.js, CALLS_SUBJECT, &items).await;
     }
 }
 

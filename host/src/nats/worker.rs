@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::{AckPolicy, pull};
-use async_nats::jetstream::message::PublishMessage;
 use futures_util::StreamExt;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -20,10 +19,10 @@ use tokio::task::JoinSet;
 use super::registry::{REFRESH, WorkerStatus};
 use super::relay::{Line, relay};
 use super::wire::{self, Answer, Assignment, AttemptKey, Report, Says};
-use super::{CALLS_STREAM, Cluster, NatsError, WORKERS_CONSUMER, backoff};
+use super::{CALLS_STREAM, Cluster, NatsError, Publisher, WORKERS_CONSUMER, backoff};
 use crate::app::SharedEngine;
 use crate::digest::Digest;
-use crate::exec::{StepChannel, StepMessage, StepRunner};
+use crate::exec::{StepChannel, StepRunner};
 use crate::runtime::{ComponentFile, EngineSize, Runtime, WasmRunner};
 use crate::step_error::StepError;
 use crate::value::NamedValues;
@@ -435,8 +434,7 @@ async fn listen(worker: Arc<Worker>, mut inbox: async_nats::Subscriber) {
 /// Publishes reports, those waiting in one message per run, each message retried until the
 /// server has stored it (the server may be restarting); then tells who waits.
 async fn publish(cluster: Cluster, mut to_publish: mpsc::UnboundedReceiver<Outgoing>) {
-    let id = fastrand::u64(..);
-    let mut sent = 0u64;
+    let mut publisher = Publisher::new();
     while let Some(first) = to_publish.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_REPORTS
@@ -453,81 +451,46 @@ async fn publish(cluster: Cluster, mut to_publish: mpsc::UnboundedReceiver<Outgo
         }
         for (subject, outgoing) in by_subject {
             for chunk in chunks(outgoing) {
-                let items: Vec<Vec<u8>> = chunk.iter().map(|o| wire::encode(&o.report)).collect();
-                let payload = crate::value::array(items.iter().map(Vec::as_slice));
-                sent += 1;
-                let message_id = format!("{id:016x}-{sent}");
-                let mut failures = 0;
-                loop {
-                    let publish = PublishMessage::build()
-                        .payload(payload.clone().into())
-                        .message_id(&message_id);
-                    let stored = match cluster.js.send_publish(subject.clone(), publish).await {
-                        Ok(ack) => ack.await.map(drop).map_err(|err| err.to_string()),
-                        Err(err) => Err(err.to_string()),
-                    };
-                    match stored {
-                        Ok(()) => {
-                            tracing::debug!(reports = chunk.len(), "published step messages");
-                            break;
-                        }
-                        Err(err) => {
-                            tracing::warn!(
-                                "publishing step messages to `{subject}` failed; trying again: {err}"
-                            );
-                            backoff(&mut failures).await;
-                        }
-                    }
-                }
-                for outgoing in chunk {
-                    if let Some(tx) = outgoing.stored {
-                        let _sent = tx.send(());
-                    }
+                let (items, waiting): (Vec<_>, Vec<_>) = chunk.into_iter().unzip();
+                publisher.store(&cluster.js, &subject, &items).await;
+                for tx in waiting.into_iter().flatten() {
+                    let _sent = tx.send(());
                 }
             }
         }
     }
 }
 
-/// Splits reports into messages of at most [`wire::MAX_BATCH_BYTES`] (a report larger than
-/// that alone: its values above the inline limit are in the object store already).
-fn chunks(outgoing: Vec<Outgoing>) -> Vec<Vec<Outgoing>> {
+/// A report encoded, and who waits until it is stored.
+type Encoded = (Vec<u8>, Option<oneshot::Sender<()>>);
+
+/// Encodes reports and splits them into messages of at most [`wire::MAX_BATCH_BYTES`] (a
+/// report larger than that alone: its large values are in the object store already), each
+/// with who waits until it is stored.
+fn chunks(outgoing: Vec<Outgoing>) -> Vec<Vec<Encoded>> {
     let mut chunks = vec![Vec::new()];
     let mut bytes = 0;
-    for item in outgoing {
-        let size = report_size(&item.report);
-        if bytes + size > wire::MAX_BATCH_BYTES && !chunks.last().is_some_and(Vec::is_empty) {
+    for Outgoing { report, stored, .. } in outgoing {
+        let item = wire::encode(&report);
+        if bytes + item.len() > wire::MAX_BATCH_BYTES && !chunks.last().is_some_and(Vec::is_empty) {
             chunks.push(Vec::new());
             bytes = 0;
         }
-        bytes += size;
-        chunks.last_mut().expect("one chunk at least").push(item);
+        bytes += item.len();
+        chunks
+            .last_mut()
+            .expect("one chunk at least")
+            .push((item, stored));
     }
     chunks
 }
 
-/// About how many bytes a report takes encoded.
-fn report_size(report: &Report) -> usize {
-    let values: usize = match &report.message {
-        StepMessage::Yielded(v) | StepMessage::Returned(v) => v.value.len() + v.key.len(),
-        StepMessage::Finished(Ok(values)) => values.iter().map(|(n, v)| n.len() + v.len()).sum(),
-        StepMessage::Log { message, .. } => message.len(),
-        StepMessage::Captured { text, .. } => text.len(),
-        StepMessage::Finished(Err(err)) => err.to_string().len(),
-    };
-    values + report.attempt.step_key.len() + report.inbox.len() + 64
-}
-
 /// Keeps the worker's entry in the registry fresh.
 async fn announce(worker: Arc<Worker>) {
-    let host = rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned();
     loop {
         let status = WorkerStatus {
             name: worker.config.name.clone(),
-            host: host.clone(),
+            host: crate::store::this_host().to_string(),
             pid: std::process::id(),
             max_concurrent: worker.config.max_concurrent,
             running: worker.running.load(SeqCst),
