@@ -161,6 +161,18 @@ pub enum Command {
         #[arg(long, value_name = "URL", default_value = "local")]
         executor: String,
     },
+    /// Serve the web view of this machine's runs (those of `host run`), without a login, on
+    /// a loopback address; SIGTERM or SIGINT stops it.
+    Ui {
+        /// Address to listen on, loopback only; port 0 lets the system choose (the address is
+        /// printed).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+        listen: std::net::SocketAddr,
+        /// Steps running at once for runs resumed or re-executed from the view [default:
+        /// number of cores].
+        #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        max_concurrent: Option<usize>,
+    },
     /// Run steps for coordinators (`--executor nats://...`): pull step calls from a NATS
     /// JetStream work queue until SIGINT or SIGTERM.
     Worker {
@@ -292,7 +304,7 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
                 allow_env,
                 max_concurrent: max_concurrent.unwrap_or_else(|| {
                     if executor == "local" {
-                        std::thread::available_parallelism().map_or(1, |n| n.get())
+                        cores()
                     } else {
                         REMOTE_MAX_CONCURRENT
                     }
@@ -300,6 +312,23 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
                 max_component_size: size(max_component_size),
                 max_request_size: size(max_request_size),
                 coordinator: coordinator(&executor).await?,
+                access: crate::serve::Access::Tenants,
+            };
+            serve(config).await
+        }
+        Command::Ui {
+            listen,
+            max_concurrent,
+        } => {
+            let config = crate::serve::Config {
+                listen,
+                store_dir: store_dir.to_path_buf(),
+                allow_env: Vec::new(),
+                max_concurrent: max_concurrent.unwrap_or_else(cores),
+                max_component_size: 0,
+                max_request_size: 64 << 10,
+                coordinator: None,
+                access: crate::serve::Access::Local,
             };
             serve(config).await
         }
@@ -307,6 +336,11 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
         Command::Worker { args } => cluster::worker(args, app::cache_dir(store_dir)).await,
         Command::Workers { nats, json } => cluster::workers(&nats, json).await,
     }
+}
+
+/// The number of cores, the default of `--max-concurrent`.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn size(size: bytesize::ByteSize) -> usize {

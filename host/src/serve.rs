@@ -17,6 +17,7 @@ mod auth;
 mod components;
 mod metrics;
 mod runs;
+mod web;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -49,6 +50,18 @@ pub struct Config {
     pub max_request_size: usize,
     /// Runs steps on the workers of a NATS cluster instead of in this process.
     pub coordinator: Option<crate::nats::Coordinator>,
+    /// Who may see what.
+    pub access: Access,
+}
+
+/// Who the server serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Tenants, each by its token: the JSON API and the web view (`host serve`).
+    Tenants,
+    /// The local user, without a login: the web view of every run of the store, on loopback
+    /// only (`host ui`).
+    Local,
 }
 
 /// Why the server could not start or went down.
@@ -73,6 +86,11 @@ pub enum ServeError {
          runs"
     )]
     StoreInUse(PathBuf),
+    #[error(
+        "`host ui` has no login, so it listens on loopback addresses only, not `{0}`; `host \
+         serve` serves the web view to tenants with tokens"
+    )]
+    NotLoopback(SocketAddr),
     #[error("cannot lock the store `{path}` for this server")]
     Lock {
         path: PathBuf,
@@ -171,6 +189,30 @@ impl TenantApp {
 }
 
 impl TenantApp {
+    /// The local user's application (`host ui`): every run of the store, no quota, its steps
+    /// within the server's slots.
+    fn local(store: &Arc<SqliteStore>, config: &Config, share: &Share) -> Arc<TenantApp> {
+        let tenant = Tenant {
+            name: LOCAL.to_string(),
+            quotas: crate::tenant::Quotas {
+                max_concurrent: config.max_concurrent,
+                max_queued_runs: usize::MAX,
+                storage: bytesize::ByteSize(u64::MAX),
+                ..crate::tenant::Quotas::default()
+            },
+            created: 0.0,
+        };
+        let app = App::with_store(store.clone(), &config.store_dir)
+            .with_share(share.tenant(LOCAL, config.max_concurrent));
+        Arc::new(TenantApp {
+            tenant,
+            app,
+            store: store.clone(),
+            admitting: Mutex::new(0),
+            canceled: Mutex::default(),
+        })
+    }
+
     /// Cancels run `id` at the tenant's request.
     pub(crate) fn cancel(&self, id: &str) -> Result<(), crate::app::AppError> {
         self.app.cancel(id)?;
@@ -178,6 +220,9 @@ impl TenantApp {
         Ok(())
     }
 }
+
+/// The name `host ui` gives the local user where a tenant's name would go (logs, shares).
+const LOCAL: &str = "local";
 
 /// What a `429` suggests waiting, in seconds.
 const RETRY_AFTER_SECONDS: u64 = 2;
@@ -198,13 +243,26 @@ pub(crate) struct Server {
     /// Bumped whenever a run this server executes ends, so that followers of its events learn
     /// at once rather than at their next poll.
     ended: watch::Sender<u64>,
+    /// The local user's application, for `host ui`; tenants' are in `tenants`.
+    local: Option<Arc<TenantApp>>,
+    /// What the web view knows of each run's steps.
+    tallies: web::Tallies,
 }
 
 /// Runs the server until SIGTERM or SIGINT; `bound` learns the address it listens on (the
 /// port is chosen by the system when `listen` asks for port 0).
 pub async fn serve(config: Config, bound: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let local = config.access == Access::Local;
+    if local && !config.listen.ip().is_loopback() {
+        return Err(ServeError::NotLoopback(config.listen));
+    }
     let store = Arc::new(SqliteStore::open(&config.store_dir)?);
-    let _lock = lock_store(&config.store_dir)?;
+    // The local user's runs are resumed by the user; only tenants' runs are the server's.
+    let _lock = if local {
+        None
+    } else {
+        Some(lock_store(&config.store_dir)?)
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -216,8 +274,12 @@ pub async fn serve(config: Config, bound: impl FnOnce(SocketAddr)) -> Result<(),
     let engine = Arc::new(SharedEngine::default());
     let size = crate::runtime::EngineSize::for_run(config.max_concurrent, None, &[]);
     engine.for_run(size, Some(&crate::app::cache_dir(&config.store_dir)))?;
+    let share = Share::new(config.max_concurrent);
+    let local = local.then(|| TenantApp::local(&store, &config, &share));
     let server = Arc::new(Server {
-        share: Share::new(config.max_concurrent),
+        share,
+        local,
+        tallies: web::Tallies::default(),
         config,
         store,
         engine,
@@ -229,7 +291,9 @@ pub async fn serve(config: Config, bound: impl FnOnce(SocketAddr)) -> Result<(),
         ended: watch::channel(0).0,
     });
     let signals = signals().map_err(ServeError::Signals)?;
-    server.resume_interrupted().await;
+    if server.local.is_none() {
+        server.resume_interrupted().await;
+    }
     tracing::info!(%addr, "listening");
     bound(addr);
     let stopping = server.clone();
@@ -264,11 +328,17 @@ pub async fn serve(config: Config, bound: impl FnOnce(SocketAddr)) -> Result<(),
 const DRAIN_AFTER_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn router(server: Arc<Server>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics::render))
-        .merge(components::routes(&server.config))
-        .merge(runs::routes(&server.config))
+        .merge(web::routes(&server.config));
+    let routes = match server.config.access {
+        Access::Tenants => routes
+            .route("/metrics", get(metrics::render))
+            .merge(components::routes(&server.config))
+            .merge(runs::routes(&server.config)),
+        Access::Local => routes,
+    };
+    routes
         .fallback(|| async { api_error::ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             api_error::ApiError::new(
@@ -357,9 +427,10 @@ impl Server {
     }
 
     /// Executes `handle`'s run in the background, attributed to `tenant`.
-    pub(crate) fn launch(self: &Arc<Self>, tenant: &Arc<TenantApp>, handle: RunHandle) {
+    pub(crate) fn launch(self: &Arc<Self>, tenant: &Arc<TenantApp>, handle: RunHandle) -> String {
         let server = self.clone();
         let tenant = tenant.clone();
+        let launched = handle.run_id().to_string();
         let mut runs = lock(&self.runs);
         // Reaps the runs that ended, so that a long-lived server holds none of them.
         while runs.try_join_next().is_some() {}
@@ -392,6 +463,44 @@ impl Server {
             }
             tracing::info!(tenant = %name, run = %run_id, %status, "run ended");
         });
+        launched
+    }
+
+    /// Starts a re-execution of `tenant`'s run `parent` (`select`ed steps, or with none only
+    /// what failed or did not run) and returns the new run's id.
+    pub(crate) async fn reexecute(
+        self: &Arc<Self>,
+        tenant: &Arc<TenantApp>,
+        parent: &str,
+        select: Vec<String>,
+    ) -> Result<String, api_error::ApiError> {
+        let admission = tenant.admit()?;
+        tenant.check_storage(0)?;
+        let reexecution = crate::app::Reexecution {
+            select,
+            config: None,
+            reload: false,
+        };
+        let handle = tenant
+            .app
+            .reexecute(parent, &reexecution, &Settings::default())
+            .await?;
+        // The run is registered now: it counts as unfinished by itself.
+        drop(admission);
+        Ok(self.launch(tenant, handle))
+    }
+
+    /// Resumes `tenant`'s stopped run `id` where it stopped.
+    pub(crate) async fn resume(
+        self: &Arc<Self>,
+        tenant: &Arc<TenantApp>,
+        id: &str,
+    ) -> Result<String, api_error::ApiError> {
+        let admission = tenant.admit()?;
+        tenant.check_storage(0)?;
+        let handle = tenant.app.resume(id, &Settings::default()).await?;
+        drop(admission);
+        Ok(self.launch(tenant, handle))
     }
 
     /// Resumes every tenant run that a previous server left interrupted.

@@ -25,7 +25,7 @@ use crate::events::{Event, EventSink, SinkError};
 use crate::snapshot::RunSnapshot;
 pub use lease::{Owner, this_host};
 pub use record::{OutputRecord, RunRecord, RunStatus};
-pub use sqlite::{ComponentEntry, SqliteStore};
+pub use sqlite::{ComponentEntry, EventFilter, OpSteps, SqliteStore, StepEvent, StepRow};
 
 /// The environment variable naming the store directory.
 pub const STORE_ENV: &str = "SHOAL_STORE";

@@ -3,7 +3,6 @@
 //! with a temporary store directory, and real worker processes, and stops them all.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::serve::{EXAMPLES, Server, uploadable};
 use crate::support::{
-    Ran, TempJob, component, host, host_command, host_in, root, run_example, test_store,
+    Ran, TempJob, component, free_port, host, host_command, host_in, root, run_example, test_store,
 };
 
 /// A `nats-server -js` on a free loopback port, killed when dropped.
@@ -64,14 +63,6 @@ impl Drop for Nats {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A loopback port nothing listens on (now).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 fn spawn_server(port: u16, dir: &Path) -> Child {

@@ -23,3 +23,5 @@ mod signals;
 mod step_failures;
 mod support;
 mod values;
+#[cfg(unix)]
+mod web;

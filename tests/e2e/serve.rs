@@ -20,10 +20,19 @@ pub struct Server {
 impl Server {
     /// Starts `host serve` on a free loopback port with the store in `store`.
     pub fn start(store: &Path, extra: &[&str]) -> Server {
+        Server::spawn(store, "serve", extra)
+    }
+
+    /// Starts `host ui` on a free loopback port with the store in `store`.
+    pub fn start_ui(store: &Path) -> Server {
+        Server::spawn(store, "ui", &[])
+    }
+
+    fn spawn(store: &Path, command: &str, extra: &[&str]) -> Server {
         let mut child = host_command()
             .env("SHOAL_STORE", store)
             .env("RUST_LOG", "warn")
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args([command, "--listen", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
             .spawn()
@@ -125,6 +134,11 @@ impl Reply {
 }
 
 impl Api {
+    /// The tenant's token, as `host tenant add` printed it.
+    pub fn token(&self) -> &str {
+        self.token.as_deref().expect("a tenant's client")
+    }
+
     pub fn new(base: &str, token: Option<&str>) -> Api {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -597,7 +611,7 @@ fn jobs_and_uploads_are_held_to_the_tenant_quotas() {
 }
 
 /// A fan-out of `n` naps of `ms` each, summed: slow enough to act on while it runs.
-fn naps(n: u32, ms: u32) -> String {
+pub fn naps(n: u32, ms: u32) -> String {
     format!(
         "[components.testkit]\n[ops.nums]\ncomponent = 'testkit'\nop = 'fan_out'\nconfig.n = {n}\n\
          [ops.nap]\ncomponent = 'testkit'\nconfig.ms = {ms}\ninputs.value = {{ map = 'nums' }}\n\

@@ -352,3 +352,11 @@ pub async fn plan_on(runtime: &host::runtime::Runtime, path: &Path) -> host::pla
         .collect();
     host::plan::build(&job, &described).expect("plan builds")
 }
+
+/// A loopback port nothing listens on (now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}

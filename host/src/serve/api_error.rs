@@ -133,11 +133,14 @@ impl IntoResponse for ApiError {
 /// the API's error shape, keeping its status.
 pub async fn json_errors(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
+    // JSON errors are the API's own; the web view's pages carry their errors in HTML.
+    let formatted = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|t| {
+            t.as_bytes().starts_with(b"application/json") || t.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || formatted {
         return response;
     }
     let text = axum::body::to_bytes(response.into_body(), 64 << 10)

@@ -37,20 +37,29 @@ impl FromRequestParts<Arc<Server>> for Caller {
                     .then_some(token.trim())
             })
             .ok_or_else(ApiError::unauthorized)?;
-        let name = tenant::token_tenant(token).ok_or_else(ApiError::unauthorized)?;
-        let found = server.store.tenant_with_hash(name)?;
-        // An unknown tenant costs a hash comparison too, so that timing does not tell which
-        // tenant names exist.
-        let hash = found.as_ref().map_or(UNKNOWN, |(_, hash)| hash.as_str());
-        let matches = tenant::token_matches(token, hash);
-        match found {
-            Some((tenant, _)) if matches => {
-                tracing::Span::current().record("tenant", tenant.name.as_str());
-                Ok(Caller(server.tenant_app(tenant)))
-            }
-            _ => Err(ApiError::unauthorized()),
-        }
+        tenant_of(server, token)?
+            .map(Caller)
+            .ok_or_else(ApiError::unauthorized)
     }
+}
+
+/// The tenant whose token is `token`, if any.
+pub fn tenant_of(server: &Server, token: &str) -> Result<Option<Arc<TenantApp>>, ApiError> {
+    let Some(name) = tenant::token_tenant(token) else {
+        return Ok(None);
+    };
+    let found = server.store.tenant_with_hash(name)?;
+    // An unknown tenant costs a hash comparison too, so that timing does not tell which
+    // tenant names exist.
+    let hash = found.as_ref().map_or(UNKNOWN, |(_, hash)| hash.as_str());
+    let matches = tenant::token_matches(token, hash);
+    Ok(match found {
+        Some((tenant, _)) if matches => {
+            tracing::Span::current().record("tenant", tenant.name.as_str());
+            Some(server.tenant_app(tenant))
+        }
+        _ => None,
+    })
 }
 
 /// A hash no token has: BLAKE3 of nothing, which no `shoal.` token hashes to.

@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 
 use super::api_error::{ApiError, too_large};
 use super::auth::Caller;
-use super::{Config, Server, TenantApp};
-use crate::app::{Reexecution, Settings, StepSummary, Uploaded};
+use super::{Config, Server};
+use crate::app::{Settings, StepSummary, Uploaded};
 use crate::store::{RunRecord, RunStatus};
 
 /// Events read from the store per page of `/events`.
@@ -94,17 +94,11 @@ async fn submit(
         .await?;
     // The run is registered now: it counts as unfinished by itself.
     drop(admission);
-    Ok(started(&server, &tenant, handle))
+    Ok(created(&server.launch(&tenant, handle)))
 }
 
-/// Launches a run just recorded and answers `201 {"run_id": ...}`.
-fn started(
-    server: &Arc<Server>,
-    tenant: &Arc<TenantApp>,
-    handle: crate::app::RunHandle,
-) -> Response {
-    let run_id = handle.run_id().to_string();
-    server.launch(tenant, handle);
+/// `201 {"run_id": ...}` for a run just launched.
+fn created(run_id: &str) -> Response {
     (StatusCode::CREATED, Json(json!({ "run_id": run_id }))).into_response()
 }
 
@@ -284,19 +278,8 @@ async fn reexecute(
             "give `\"from_failure\": true`, a non-empty `select`, or both",
         ));
     }
-    let admission = tenant.admit()?;
-    tenant.check_storage(0)?;
-    let reexecution = Reexecution {
-        select: request.select,
-        config: None,
-        reload: false,
-    };
-    let handle = tenant
-        .app
-        .reexecute(&id, &reexecution, &Settings::default())
-        .await?;
-    drop(admission);
-    Ok(started(&server, &tenant, handle))
+    let run_id = server.reexecute(&tenant, &id, request.select).await?;
+    Ok(created(&run_id))
 }
 
 async fn remove(

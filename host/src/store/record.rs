@@ -21,6 +21,21 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    pub const ALL: [RunStatus; 5] = [
+        RunStatus::Running,
+        RunStatus::Success,
+        RunStatus::Failure,
+        RunStatus::Canceled,
+        RunStatus::Interrupted,
+    ];
+
+    /// The status named `text` (`SUCCESS`, ...).
+    pub fn named(text: &str) -> Option<RunStatus> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "RUNNING",
@@ -33,14 +48,7 @@ impl RunStatus {
 
     /// The status stored as `text`.
     pub(super) fn stored(text: &str) -> Option<RunStatus> {
-        [
-            RunStatus::Running,
-            RunStatus::Success,
-            RunStatus::Failure,
-            RunStatus::Canceled,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == text)
+        RunStatus::named(text).filter(|status| *status != RunStatus::Interrupted)
     }
 }
 

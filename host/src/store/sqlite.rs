@@ -15,6 +15,7 @@ use crate::digest::Digest;
 use crate::events::Event;
 use crate::snapshot::RunSnapshot;
 use crate::store::{OutputRecord, Owner};
+pub use queries::EventFilter;
 use queries::{Db, sqlite_error};
 use writer::StoreSink;
 
@@ -200,7 +201,11 @@ impl RunStore for SqliteStore {
     }
 
     fn events(&self, id: &str, step: Option<&str>) -> Result<Vec<Event<'static>>, StoreError> {
-        let events = self.read(id, |db| db.events(id, step, -1, -1))?;
+        let filter = EventFilter {
+            step,
+            ..EventFilter::default()
+        };
+        let events = self.read(id, |db| db.events(id, &filter))?;
         Ok(events.into_iter().map(|(_, event)| event).collect())
     }
 
@@ -210,8 +215,12 @@ impl RunStore for SqliteStore {
         after: i64,
         limit: usize,
     ) -> Result<Vec<(i64, Event<'static>)>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read(id, |db| db.events(id, None, after, limit))
+        let filter = EventFilter {
+            after,
+            limit: Some(limit),
+            ..EventFilter::default()
+        };
+        self.read(id, |db| db.events(id, &filter))
     }
 
     fn outputs(&self, id: &str, step: Option<&str>) -> Result<Vec<OutputRecord>, StoreError> {
@@ -331,6 +340,8 @@ mod schema;
 mod tenants;
 #[cfg(test)]
 mod tests;
+mod views;
 mod writer;
 
 pub use tenants::ComponentEntry;
+pub use views::{OpSteps, StepEvent, StepRow};

@@ -107,16 +107,14 @@ impl Db<'_> {
         }
     }
 
-    /// The events of run `id`, of `step` and its clones when given, after sequence number
-    /// `after`, at most `limit` (all for a negative one), with their sequence numbers and the
+    /// The events of run `id` that `filter` selects, with their sequence numbers and the
     /// values of `STEP_OUTPUT` events read back from `blobs`.
     pub fn events(
         &self,
         id: &str,
-        step: Option<&str>,
-        after: i64,
-        limit: i64,
+        filter: &EventFilter<'_>,
     ) -> Result<Vec<(i64, Event<'static>)>, StoreError> {
+        let kinds = (!filter.kinds.is_empty()).then(|| format!(",{},", filter.kinds.join(",")));
         let mut statement = self
             .conn
             .prepare(
@@ -130,19 +128,26 @@ impl Db<'_> {
                  WHERE e.run_id = ?1 AND e.seq > ?3
                    AND (?2 IS NULL OR e.step_key = ?2
                         OR (e.step_key >= ?2 || '[' AND e.step_key < ?2 || '\\'))
+                   AND (?5 IS NULL OR instr(?5, ',' || e.event || ',') > 0)
                  ORDER BY e.seq LIMIT ?4",
             )
             .map_err(|e| self.sqlite(e))?;
+        let limit = filter
+            .limit
+            .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let rows = statement
-            .query_map(params![id, step, after, limit], |row| {
-                Ok(StoredEvent {
-                    seq: row.get(0)?,
-                    format: row.get(1)?,
-                    json: row.get(2)?,
-                    hash: row.get(3)?,
-                    bytes: row.get(4)?,
-                })
-            })
+            .query_map(
+                params![id, filter.step, filter.after, limit, kinds],
+                |row| {
+                    Ok(StoredEvent {
+                        seq: row.get(0)?,
+                        format: row.get(1)?,
+                        json: row.get(2)?,
+                        hash: row.get(3)?,
+                        bytes: row.get(4)?,
+                    })
+                },
+            )
             .map_err(|e| self.sqlite(e))?;
         let mut events = Vec::new();
         for row in rows {
@@ -209,6 +214,30 @@ impl Db<'_> {
                 |row| row.get(0),
             )
             .map_err(|e| self.sqlite(e))
+    }
+}
+
+/// Which events of a run to read.
+#[derive(Debug, Clone, Copy)]
+pub struct EventFilter<'a> {
+    /// Only this step's and its clones'.
+    pub step: Option<&'a str>,
+    /// Only events with these names (`STEP_FAILURE`, ...); every event when empty.
+    pub kinds: &'a [&'a str],
+    /// Only events after this sequence number.
+    pub after: i64,
+    /// At most this many.
+    pub limit: Option<usize>,
+}
+
+impl Default for EventFilter<'_> {
+    fn default() -> Self {
+        EventFilter {
+            step: None,
+            kinds: &[],
+            after: -1,
+            limit: None,
+        }
     }
 }
 
@@ -284,7 +313,7 @@ impl StoredEvent {
 }
 
 /// The bytes of blob `hash`, checked against it.
-fn checked_blob(hash: String, bytes: Option<Vec<u8>>) -> Result<Vec<u8>, StoreError> {
+pub(super) fn checked_blob(hash: String, bytes: Option<Vec<u8>>) -> Result<Vec<u8>, StoreError> {
     let value = bytes.ok_or_else(|| StoreError::Corrupt {
         hash: hash.clone(),
         problem: "is missing",

@@ -1,0 +1,232 @@
+//! A run: its graph and per-op counts (live while it runs), its final output, and the buttons
+//! that cancel, resume or re-execute it.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use futures_util::Stream;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::format::{VALUE_LIMIT, href, json, status, took, when};
+use super::tally::State as StepState;
+use super::{SameOrigin, Server, Viewer, WebError, framed, graph_svg};
+use crate::job::{Job, LoadedJob};
+use crate::store::{RunRecord, RunStatus, RunStore};
+
+/// How often a live run page looks for new events.
+const LIVE_EVERY: Duration = Duration::from_millis(400);
+
+/// The job run `id` executes, from its snapshot.
+pub fn job_of(viewer: &Viewer, run: &RunRecord) -> Result<Option<Job>, WebError> {
+    let Some(snapshot) = viewer.0.store.snapshot(&run.id)? else {
+        return Ok(None);
+    };
+    let job = LoadedJob::parse_text_only(&snapshot.job_text, &snapshot.job_path)
+        .map_err(crate::app::AppError::from)?;
+    Ok(Some(job))
+}
+
+pub async fn page(
+    State(server): State<Arc<Server>>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Markup, WebError> {
+    let run = viewer.0.app.store().run(&id)?;
+    let live = live_fragment(&server, &viewer, &run)?;
+    let outputs = match run.status {
+        RunStatus::Running => None,
+        _ => Some(
+            viewer
+                .0
+                .app
+                .final_outputs(&id)
+                .map(|value| json(&value, VALUE_LIMIT))
+                .unwrap_or_else(|err| format!("cannot read the outputs: {err}")),
+        ),
+    };
+    let running = run.status == RunStatus::Running;
+    let body = html! {
+        h1 { "Run " span.mono { (run.id) } }
+        dl.facts {
+            dt { "Job" } dd { (run.job_name) }
+            dt { "Started" } dd { (when(run.started)) }
+            dt { "Duration" } dd { @if let Some(end) = run.finished { (took(end - run.started)) } @else { "running" } }
+            @if let Some(parent) = &run.parent {
+                dt { "Re-executes" } dd { a.mono href={"/runs/" (parent)} { (parent) } }
+            }
+        }
+        (actions(&run))
+        section aria-labelledby="graph-heading" {
+            h2 #graph-heading { "Steps by op" }
+            div #live data-live={"/runs/" (run.id) "/live"} data-reload-on-end[running] { (live) }
+            p {
+                a href={"/runs/" (run.id) "/steps"} { "All steps" } " · "
+                a href={"/runs/" (run.id) "/steps?status=failed"} { "Failed steps" } " · "
+                a href={"/runs/" (run.id) "/log"} { "Event log" }
+            }
+        }
+        @if let Some(outputs) = outputs {
+            section aria-labelledby="output-heading" {
+                h2 #output-heading { "Output" }
+                pre #output { (outputs) }
+            }
+        }
+    };
+    Ok(framed(&server, &viewer, &format!("Run {}", run.id), body))
+}
+
+fn actions(run: &RunRecord) -> Markup {
+    let base = format!("/runs/{}", run.id);
+    html! {
+        section.actions aria-label="Actions" {
+            @if run.status == RunStatus::Running {
+                form.inline method="post" action={(base) "/cancel"} {
+                    button #cancel type="submit" { "Cancel" }
+                }
+            } @else {
+                @if run.status != RunStatus::Success {
+                    form.inline method="post" action={(base) "/resume"} {
+                        button #resume type="submit" { "Resume" }
+                    }
+                    form.inline method="post" action={(base) "/reexecute"} {
+                        input type="hidden" name="from_failure" value="true";
+                        button #reexecute-from-failure type="submit" { "Re-execute from failure" }
+                    }
+                }
+                form.inline method="post" action={(base) "/reexecute"} {
+                    label for="select" { "Re-execute selection" }
+                    input #select name="select" type="text" required placeholder="op, op+, *op" ;
+                    button type="submit" { "Re-execute" }
+                }
+            }
+        }
+    }
+}
+
+/// The part of the page that live updates replace: status, graph, counts per op.
+fn live_fragment(server: &Server, viewer: &Viewer, run: &RunRecord) -> Result<Markup, WebError> {
+    let tally = server.tallies.of(&viewer.0.store, run)?;
+    let job = job_of(viewer, run)?;
+    Ok(html! {
+        p { "Status: " span #run-status { (status(run.status)) } }
+        @if let Some(job) = &job {
+            div.graph-frame { (graph_svg::render(job, &tally, &run.id, run.status)) }
+        }
+        table.ops {
+            caption.visually-hidden { "Steps per op and state" }
+            thead { tr {
+                th scope="col" { "Op" }
+                @for state in StepState::ALL { th scope="col" { (state.name()) } }
+                th scope="col" { "total" }
+            } }
+            tbody {
+                @for (name, op) in &tally.ops {
+                    tr data-op=(name) {
+                        th scope="row" { a href=(href(&format!("/runs/{}/steps", run.id), &[("op", name)])) { (name) } }
+                        @for state in StepState::ALL {
+                            td data-state=(state.name()) { (op.counts.get(state)) }
+                        }
+                        td data-state="total" { (op.counts.total()) }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// The live part of the page again whenever it changes (`html` events), then `end` once the
+/// run is over (with data: browsers drop an event without any).
+pub async fn live(
+    State(server): State<Arc<Server>>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
+    viewer.0.app.store().run(&id)?;
+    let tenant = viewer.0;
+    let stream = futures_util::stream::unfold(Some(String::new()), move |sent| {
+        let (server, tenant, id) = (server.clone(), tenant.clone(), id.clone());
+        async move {
+            let sent = sent?;
+            loop {
+                let viewer = Viewer(tenant.clone());
+                let run = match viewer.0.app.store().run(&id) {
+                    Ok(run) => run,
+                    // Deleted meanwhile.
+                    Err(_) => return Some((Ok(Event::default().event("end").data("end")), None)),
+                };
+                let rendered = live_fragment(&server, &viewer, &run)
+                    .map(Markup::into_string)
+                    .unwrap_or_else(|err| err.0.message);
+                if rendered != sent {
+                    let event = Event::default().event("html").data(&rendered);
+                    return Some((Ok(event), Some(rendered)));
+                }
+                if run.status != RunStatus::Running || server.is_stopping() {
+                    return Some((Ok(Event::default().event("end").data("end")), None));
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(LIVE_EVERY) => {}
+                    () = server.some_run_ended() => {}
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+pub async fn cancel(
+    viewer: Viewer,
+    _: SameOrigin,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    viewer.0.cancel(&id)?;
+    Ok(Redirect::to(&format!("/runs/{id}")).into_response())
+}
+
+pub async fn resume(
+    State(server): State<Arc<Server>>,
+    viewer: Viewer,
+    _: SameOrigin,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let run_id = server.resume(&viewer.0, &id).await?;
+    Ok(Redirect::to(&format!("/runs/{run_id}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ReexecuteForm {
+    #[serde(default)]
+    from_failure: bool,
+    #[serde(default)]
+    select: String,
+}
+
+pub async fn reexecute(
+    State(server): State<Arc<Server>>,
+    viewer: Viewer,
+    _: SameOrigin,
+    Path(id): Path<String>,
+    Form(form): Form<ReexecuteForm>,
+) -> Result<Response, WebError> {
+    let select: Vec<String> = form
+        .select
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if !form.from_failure && select.is_empty() {
+        return Err(WebError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "name the steps to re-execute (e.g. `op`, `op+`, `*op`)",
+        ));
+    }
+    let run_id = server.reexecute(&viewer.0, &id, select).await?;
+    Ok(Redirect::to(&format!("/runs/{run_id}")).into_response())
+}

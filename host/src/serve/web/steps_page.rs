@@ -1,0 +1,537 @@
+//! A run's steps one op at a time, paged by step key so that a million clones are never read at
+//! once; one step's attempts, inputs, outputs, logs and error; the run's event log.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use super::format::{VALUE_LIMIT, href, json, took, when};
+use super::run_page::job_of;
+use super::tally::State as StepState;
+use super::{Server, Viewer, WebError, framed};
+use crate::events::{Event, EventKind};
+use crate::job::{InputSpec, Job};
+use crate::store::{EventFilter, OpSteps, RunRecord, StepRow};
+use crate::{step_key, value};
+
+/// Steps a page shows.
+const PAGE: usize = 100;
+
+/// Rows read per query while paging steps.
+const CHUNK: usize = 4096;
+
+/// Rows one request reads at most while looking for steps that pass a filter: a filter that
+/// few steps pass answers in bounded time, with a link to search on.
+const BUDGET: usize = 400_000;
+
+/// Events the event log shows per page.
+const LOG_PAGE: usize = 200;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StepsQuery {
+    #[serde(default)]
+    op: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    after: String,
+}
+
+/// One step in the table.
+struct Line {
+    key: String,
+    state: StepState,
+    attempts: u32,
+    duration_ms: Option<f64>,
+    error: String,
+}
+
+impl Line {
+    /// Folds a step's lifecycle rows, in order.
+    fn of(rows: &[StepRow]) -> Option<Line> {
+        let mut line = Line {
+            key: rows.first()?.step_key.clone(),
+            state: StepState::Running,
+            attempts: 0,
+            duration_ms: None,
+            error: String::new(),
+        };
+        for row in rows {
+            let Some(state) = StepState::after(&row.event) else {
+                continue;
+            };
+            line.state = state;
+            let detail: Json = serde_json::from_str(&row.json).unwrap_or_default();
+            match state {
+                StepState::Running => line.attempts += 1,
+                StepState::Succeeded => line.error.clear(),
+                StepState::Failed | StepState::Retrying | StepState::Skipped => {
+                    let text = detail["error"].as_str().or(detail["reason"].as_str());
+                    line.error = text.unwrap_or_default().to_string();
+                }
+            }
+            if let Some(ms) = detail["duration_ms"].as_f64() {
+                line.duration_ms = Some(ms);
+            }
+        }
+        Some(line)
+    }
+}
+
+/// A page of steps that pass `query`, and where the next page starts, if there is one.
+fn find_steps(
+    viewer: &Viewer,
+    run: &RunRecord,
+    ops: &[String],
+    query: &StepsQuery,
+) -> Result<(Vec<Line>, Option<String>), WebError> {
+    let wanted = match query.status.as_str() {
+        "" => None,
+        name => Some(StepState::parse(name).ok_or_else(|| {
+            WebError::new(
+                StatusCode::BAD_REQUEST,
+                format!("unknown step status `{name}`"),
+            )
+        })?),
+    };
+    let after_op = step_key::parse(&query.after).map(|(op, _)| op);
+    let start = match (query.op.as_str(), after_op) {
+        ("", Some(op)) => ops.iter().position(|o| o == op).unwrap_or(0),
+        ("", None) => 0,
+        (op, _) => ops.iter().position(|o| o == op).ok_or_else(|| {
+            WebError::new(StatusCode::NOT_FOUND, format!("this run has no op `{op}`"))
+        })?,
+    };
+    let only_one = !query.op.is_empty();
+    let mut lines = Vec::new();
+    let mut budget = BUDGET;
+    for op in ops
+        .iter()
+        .skip(start)
+        .take(if only_one { 1 } else { usize::MAX })
+    {
+        let mut cursor = (after_op == Some(op.as_str())).then(|| query.after.clone());
+        loop {
+            let steps = OpSteps {
+                op,
+                prefix: (!query.prefix.is_empty()).then_some(query.prefix.as_str()),
+                after: cursor.as_deref(),
+            };
+            let rows = viewer.0.store.step_rows(&run.id, &steps, CHUNK)?;
+            let full = rows.len() == CHUNK;
+            budget = budget.saturating_sub(rows.len().max(1));
+            let mut groups: Vec<&[StepRow]> =
+                rows.chunk_by(|a, b| a.step_key == b.step_key).collect();
+            // The last step of a full chunk may go on in the next one.
+            if full && groups.len() > 1 {
+                groups.pop();
+            }
+            for group in groups {
+                let Some(line) = Line::of(group) else {
+                    continue;
+                };
+                cursor = Some(line.key.clone());
+                if wanted.is_none_or(|state| line.state == state) {
+                    lines.push(line);
+                    if lines.len() == PAGE {
+                        return Ok((lines, cursor));
+                    }
+                }
+            }
+            if budget == 0 {
+                return Ok((lines, cursor));
+            }
+            if !full {
+                break;
+            }
+        }
+    }
+    Ok((lines, None))
+}
+
+/// The op names of run `run`: its job's, else those its steps show.
+fn op_names(
+    server: &Server,
+    viewer: &Viewer,
+    run: &RunRecord,
+    job: Option<&Job>,
+) -> Result<Vec<String>, WebError> {
+    Ok(match job {
+        Some(job) => job.ops.keys().cloned().collect(),
+        None => server
+            .tallies
+            .of(&viewer.0.store, run)?
+            .ops
+            .keys()
+            .cloned()
+            .collect(),
+    })
+}
+
+pub async fn steps(
+    State(server): State<Arc<Server>>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(query): Query<StepsQuery>,
+) -> Result<Markup, WebError> {
+    let run = viewer.0.app.store().run(&id)?;
+    let job = job_of(&viewer, &run)?;
+    let ops = op_names(&server, &viewer, &run, job.as_ref())?;
+    let (lines, next) = find_steps(&viewer, &run, &ops, &query)?;
+    let base = format!("/runs/{id}/steps");
+    let step_base = format!("/runs/{id}/step");
+    let body = html! {
+        h1 { "Steps of run " a.mono href={"/runs/" (id)} { (id) } }
+        form.filters method="get" action=(base) {
+            label for="op" { "Op" }
+            select #op name="op" {
+                option value="" { "any" }
+                @for op in &ops { option value=(op) selected[*op == query.op] { (op) } }
+            }
+            label for="status" { "Status" }
+            select #status name="status" {
+                option value="" { "any" }
+                @for state in StepState::ALL {
+                    option value=(state.name()) selected[query.status == state.name()] { (state.name()) }
+                }
+            }
+            label for="prefix" { "Mapping key starts with" }
+            input #prefix name="prefix" type="search" value=(query.prefix);
+            button type="submit" { "Filter" }
+        }
+        table.steps {
+            caption.visually-hidden { "Steps in key order" }
+            thead { tr {
+                th scope="col" { "Step" } th scope="col" { "Status" } th scope="col" { "Attempts" }
+                th scope="col" { "Duration" } th scope="col" { "Error" }
+            } }
+            tbody {
+                @if lines.is_empty() { tr { td colspan="5" { "No steps here." } } }
+                @for line in &lines {
+                    tr {
+                        td { a.mono href=(href(&step_base, &[("key", &line.key)])) { (line.key) } }
+                        td { span class={"count " (line.state.label(run.status))} { (line.state.label(run.status)) } }
+                        td { (line.attempts) }
+                        td { @if let Some(ms) = line.duration_ms { (took(ms / 1e3)) } }
+                        td.error-cell { (first_line(&line.error)) }
+                    }
+                }
+            }
+        }
+        @if let Some(next) = next {
+            p { a rel="next" href=(href(&base, &[("op", &query.op), ("status", &query.status), ("prefix", &query.prefix), ("after", &next)])) {
+                "Next steps after " (next)
+            } }
+        }
+    };
+    Ok(framed(&server, &viewer, &format!("Steps of {id}"), body))
+}
+
+fn first_line(text: &str) -> &str {
+    let line = text.lines().next().unwrap_or("");
+    match line.char_indices().nth(160) {
+        Some((cut, _)) => &line[..cut],
+        None => line,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StepQuery {
+    key: String,
+}
+
+pub async fn step(
+    State(server): State<Arc<Server>>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(StepQuery { key }): Query<StepQuery>,
+) -> Result<Markup, WebError> {
+    let run = viewer.0.app.store().run(&id)?;
+    let filter = EventFilter {
+        step: Some(&key),
+        ..EventFilter::default()
+    };
+    let events: Vec<Event<'static>> = viewer
+        .0
+        .store
+        .event_page(&id, &filter)?
+        .into_iter()
+        .map(|(_, event)| event)
+        .filter(|event| event.step_key.as_deref() == Some(key.as_str()))
+        .collect();
+    if events.is_empty() {
+        return Err(WebError::new(
+            StatusCode::NOT_FOUND,
+            format!("run `{id}` has no step `{key}`"),
+        ));
+    }
+    let job = job_of(&viewer, &run)?;
+    let inputs = match &job {
+        Some(job) => inputs(&viewer, &id, job, &key)?,
+        None => Vec::new(),
+    };
+    let body = html! {
+        h1 { "Step " span.mono { (key) } }
+        p { "Of run " a.mono href={"/runs/" (id)} { (id) } }
+        section aria-labelledby="attempts-heading" {
+            h2 #attempts-heading { "Attempts" }
+            table.attempts {
+                thead { tr { th scope="col" { "Time" } th scope="col" { "Event" } th scope="col" { "Detail" } } }
+                tbody {
+                    @for event in events.iter().filter(|e| !matches!(e.kind, EventKind::Logs { .. } | EventKind::StepOutput { .. })) {
+                        tr { td { (when(event.timestamp)) } td { (event.kind.name()) } td { (detail(&event.kind)) } }
+                    }
+                }
+            }
+        }
+        @for event in &events {
+            @if let EventKind::StepFailure { error, backtrace, .. } = &event.kind {
+                section aria-labelledby="error-heading" {
+                    h2 #error-heading { "Error" }
+                    pre.error #step-error { (error) }
+                    @if let Some(backtrace) = backtrace {
+                        h3 { "Wasm backtrace" }
+                        pre #backtrace { (backtrace) }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="inputs-heading" {
+            h2 #inputs-heading { "Inputs" }
+            @if inputs.is_empty() { p { "None." } }
+            dl.values { @for (name, shown) in &inputs { dt { (name) } dd { (shown) } } }
+        }
+        section aria-labelledby="outputs-heading" {
+            h2 #outputs-heading { "Outputs" }
+            dl.values #outputs {
+                @for event in &events {
+                    @if let EventKind::StepOutput { output, mapping_key, value } = &event.kind {
+                        dt { (output) @if let Some(k) = mapping_key { " [" (k) "]" } }
+                        dd { pre { (json(&value::to_json(value), VALUE_LIMIT)) } }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="logs-heading" {
+            h2 #logs-heading { "Logs" }
+            pre #logs {
+                @for event in &events {
+                    @if let EventKind::Logs { level, message } = &event.kind {
+                        (level) ": " (message) "\n"
+                    }
+                }
+            }
+        }
+    };
+    Ok(framed(&server, &viewer, &format!("Step {key}"), body))
+}
+
+/// What each input of step `key` was given, as far as the store recorded it.
+fn inputs(
+    viewer: &Viewer,
+    run_id: &str,
+    job: &Job,
+    key: &str,
+) -> Result<Vec<(String, Markup)>, WebError> {
+    let Some((op, keys)) = step_key::parse(key) else {
+        return Ok(Vec::new());
+    };
+    let Some(spec) = job.ops.get(op) else {
+        return Ok(Vec::new());
+    };
+    let step_link = |producer: &str| href(&format!("/runs/{run_id}/step"), &[("key", producer)]);
+    let store = &viewer.0.store;
+    let mut shown = Vec::new();
+    for (name, input) in &spec.inputs {
+        let markup = match input {
+            InputSpec::Value(literal) => html! { pre { (literal.to_string()) } },
+            InputSpec::Map(source) => {
+                let (Some((last, outer)), producer) = (keys.split_last(), &source.op) else {
+                    continue;
+                };
+                let step = format!("{producer}{}", brackets(outer));
+                let value =
+                    store.output_value(run_id, &step, source.output.as_deref(), Some(last))?;
+                html! {
+                    p { "Mapped from " a.mono href=(step_link(&step)) { (step) } " under key " code { (last) } }
+                    (shown_value(value))
+                }
+            }
+            InputSpec::From(source) => {
+                // The producer is cloned as deep as this step, or less (a plain input beside
+                // mapped ones).
+                let mut found = None;
+                for depth in (0..=keys.len()).rev() {
+                    let step = format!("{}{}", source.op, brackets(&keys[..depth]));
+                    if let Some(value) =
+                        store.output_value(run_id, &step, source.output.as_deref(), None)?
+                    {
+                        found = Some((step, value));
+                        break;
+                    }
+                }
+                match found {
+                    Some((step, value)) => html! {
+                        p { "From " a.mono href=(step_link(&step)) { (step) } }
+                        (shown_value(Some(value)))
+                    },
+                    None => html! { p { "From " (source.op) ": not recorded" } },
+                }
+            }
+            InputSpec::Collect(source) => html! {
+                p { "Collected from every value of "
+                    a href=(href(&format!("/runs/{run_id}/steps"), &[("op", &source.op)])) { (source.op) } }
+            },
+        };
+        shown.push((name.clone(), markup));
+    }
+    Ok(shown)
+}
+
+fn brackets(keys: &[&str]) -> String {
+    keys.iter().map(|k| format!("[{k}]")).collect()
+}
+
+fn shown_value(value: Option<Vec<u8>>) -> Markup {
+    match value {
+        Some(bytes) => html! { pre { (json(&value::to_json(&bytes), VALUE_LIMIT)) } },
+        None => html! { p { "not recorded" } },
+    }
+}
+
+/// One line about an event.
+fn detail(kind: &EventKind<'_>) -> String {
+    match kind {
+        EventKind::RunStart { job } => format!("job {job}"),
+        EventKind::StepStart { attempt } | EventKind::StepRestarted { attempt } => {
+            format!("attempt {attempt}")
+        }
+        EventKind::StepOutput {
+            output,
+            mapping_key,
+            value,
+        } => match mapping_key {
+            Some(key) => format!("{output}[{key}] = {}", value::preview(value)),
+            None => format!("{output} = {}", value::preview(value)),
+        },
+        EventKind::StepSuccess { duration_ms } => format!("in {}", took(duration_ms / 1e3)),
+        EventKind::StepFailure {
+            error_kind, error, ..
+        } => {
+            let kind = serde_json::to_value(error_kind).unwrap_or_default();
+            format!(
+                "{}: {}",
+                kind.as_str().unwrap_or_default(),
+                first_line(error)
+            )
+        }
+        EventKind::StepUpForRetry {
+            error,
+            attempt,
+            delay_ms,
+            ..
+        } => format!(
+            "attempt {attempt} failed ({}); again in {}",
+            first_line(error),
+            took(delay_ms / 1e3)
+        ),
+        EventKind::StepSkipped { reason } => reason.to_string(),
+        EventKind::Logs { level, message } => format!("{level}: {message}"),
+        EventKind::RunSuccess { duration_ms, .. } | EventKind::RunCanceled { duration_ms, .. } => {
+            format!("after {}", took(duration_ms / 1e3))
+        }
+        EventKind::RunFailure { failed_steps, .. } => {
+            format!("failed steps: {}", failed_steps.join(", "))
+        }
+    }
+}
+
+/// The event names the log filters by.
+const KINDS: [&str; 12] = [
+    "RUN_START",
+    "STEP_START",
+    "STEP_OUTPUT",
+    "STEP_SUCCESS",
+    "STEP_FAILURE",
+    "STEP_UP_FOR_RETRY",
+    "STEP_RESTARTED",
+    "STEP_SKIPPED",
+    "LOGS",
+    "RUN_SUCCESS",
+    "RUN_FAILURE",
+    "RUN_CANCELED",
+];
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LogQuery {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    step: String,
+    after: Option<i64>,
+}
+
+pub async fn log(
+    State(server): State<Arc<Server>>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(query): Query<LogQuery>,
+) -> Result<Markup, WebError> {
+    viewer.0.app.store().run(&id)?;
+    if !query.kind.is_empty() && !KINDS.contains(&query.kind.as_str()) {
+        return Err(WebError::new(
+            StatusCode::BAD_REQUEST,
+            format!("unknown event `{}`", query.kind),
+        ));
+    }
+    let kinds = [query.kind.as_str()];
+    let filter = EventFilter {
+        step: (!query.step.is_empty()).then_some(query.step.as_str()),
+        kinds: if query.kind.is_empty() { &[] } else { &kinds },
+        after: query.after.unwrap_or(-1),
+        limit: Some(LOG_PAGE),
+    };
+    let events = viewer.0.store.event_page(&id, &filter)?;
+    let base = format!("/runs/{id}/log");
+    let step_base = format!("/runs/{id}/step");
+    let body = html! {
+        h1 { "Event log of run " a.mono href={"/runs/" (id)} { (id) } }
+        form.filters method="get" action=(base) {
+            label for="kind" { "Event" }
+            select #kind name="kind" {
+                option value="" { "any" }
+                @for kind in KINDS { option value=(kind) selected[query.kind == kind] { (kind) } }
+            }
+            label for="step" { "Step (and its clones)" }
+            input #step name="step" type="search" value=(query.step);
+            button type="submit" { "Filter" }
+        }
+        table.log {
+            thead { tr { th scope="col" { "#" } th scope="col" { "Time" } th scope="col" { "Event" } th scope="col" { "Step" } th scope="col" { "Detail" } } }
+            tbody {
+                @if events.is_empty() { tr { td colspan="5" { "No events here." } } }
+                @for (seq, event) in &events {
+                    tr {
+                        td { (seq) }
+                        td { (when(event.timestamp)) }
+                        td { (event.kind.name()) }
+                        td { @if let Some(step) = &event.step_key { a.mono href=(href(&step_base, &[("key", step)])) { (step) } } }
+                        td { (detail(&event.kind)) }
+                    }
+                }
+            }
+        }
+        @if events.len() == LOG_PAGE {
+            @if let Some((last, _)) = events.last() {
+                p { a rel="next" href=(href(&base, &[("kind", &query.kind), ("step", &query.step), ("after", &last.to_string())])) { "Later events" } }
+            }
+        }
+    };
+    Ok(framed(&server, &viewer, &format!("Events of {id}"), body))
+}

@@ -1,0 +1,161 @@
+//! Reads for the web view: a run's step lifecycle as a stream to fold, and its steps one op at
+//! a time in key order, so that a page of a million-clone run reads only what it shows.
+
+use rusqlite::params;
+
+use rusqlite::OptionalExtension;
+
+use super::queries::{checked_blob, sqlite_error};
+use super::{EventFilter, SqliteStore};
+use crate::events::Event;
+use crate::store::StoreError;
+
+/// The events that change a step's state.
+const LIFECYCLE: &str = "('STEP_START', 'STEP_RESTARTED', 'STEP_SUCCESS', 'STEP_FAILURE',
+    'STEP_UP_FOR_RETRY', 'STEP_SKIPPED')";
+
+/// A step-lifecycle event, without its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepEvent {
+    pub seq: i64,
+    pub step_key: String,
+    /// The event's name, e.g. `STEP_SUCCESS`.
+    pub event: String,
+}
+
+/// A step-lifecycle event with its `--json` form, for the details a table shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRow {
+    pub step_key: String,
+    pub event: String,
+    pub json: String,
+}
+
+/// The step keys of op `op`: `op` itself and its clones `op[...]`, those whose first mapping
+/// key starts with `prefix` when one is given, after `after` in key order.
+#[derive(Debug, Clone, Copy)]
+pub struct OpSteps<'a> {
+    pub op: &'a str,
+    pub prefix: Option<&'a str>,
+    pub after: Option<&'a str>,
+}
+
+impl SqliteStore {
+    /// The events of run `id` that `filter` selects, with their sequence numbers.
+    pub fn event_page(
+        &self,
+        id: &str,
+        filter: &EventFilter<'_>,
+    ) -> Result<Vec<(i64, Event<'static>)>, StoreError> {
+        self.read(id, |db| db.events(id, filter))
+    }
+
+    /// Run `id`'s step-lifecycle events after sequence number `after`, at most `limit`.
+    pub fn step_events(
+        &self,
+        id: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StepEvent>, StoreError> {
+        self.read(id, |db| {
+            let sqlite = sqlite_error(db.path);
+            let mut statement = db
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT seq, step_key, event FROM events
+                     WHERE run_id = ?1 AND seq > ?2 AND step_key IS NOT NULL
+                       AND event IN {LIFECYCLE}
+                     ORDER BY seq LIMIT ?3"
+                ))
+                .map_err(sqlite)?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = statement
+                .query_map(params![id, after, limit], |row| {
+                    Ok(StepEvent {
+                        seq: row.get(0)?,
+                        step_key: row.get(1)?,
+                        event: row.get(2)?,
+                    })
+                })
+                .map_err(sqlite)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite)
+        })
+    }
+
+    /// The sequence number of run `id`'s last event; -1 when it has none.
+    pub fn last_seq(&self, id: &str) -> Result<i64, StoreError> {
+        self.read(id, |db| db.next_seq(id).map(|next| next - 1))
+    }
+
+    /// The lifecycle events of `steps` in run `id`, by step key then sequence number, at most
+    /// `limit`: a page of steps is read a chunk of rows at a time.
+    pub fn step_rows(
+        &self,
+        id: &str,
+        steps: &OpSteps<'_>,
+        limit: usize,
+    ) -> Result<Vec<StepRow>, StoreError> {
+        // Clones of `op` sort between `op[` and `op\` ('\' follows '['); the largest code
+        // point bounds the keys that start with a prefix.
+        let low = format!("{}[{}", steps.op, steps.prefix.unwrap_or(""));
+        let high = match steps.prefix {
+            Some(prefix) => format!("{}[{prefix}\u{10FFFF}", steps.op),
+            None => format!("{}\\", steps.op),
+        };
+        let plain = steps.prefix.is_none().then_some(steps.op);
+        self.read(id, |db| {
+            let sqlite = sqlite_error(db.path);
+            let mut statement = db
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT step_key, event, json FROM events
+                     WHERE run_id = ?1
+                       AND (step_key = ?2 OR (step_key >= ?3 AND step_key < ?4))
+                       AND (?5 IS NULL OR step_key > ?5)
+                       AND event IN {LIFECYCLE}
+                     ORDER BY step_key, seq LIMIT ?6"
+                ))
+                .map_err(sqlite)?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = statement
+                .query_map(params![id, plain, low, high, steps.after, limit], |row| {
+                    Ok(StepRow {
+                        step_key: row.get(0)?,
+                        event: row.get(1)?,
+                        json: row.get(2)?,
+                    })
+                })
+                .map_err(sqlite)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite)
+        })
+    }
+
+    /// The value step `step` of run `id` recorded for `output` (its only or first output when
+    /// `None`) under `mapping_key`, if it did.
+    pub fn output_value(
+        &self,
+        id: &str,
+        step: &str,
+        output: Option<&str>,
+        mapping_key: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(id, |db| {
+            let sqlite = sqlite_error(db.path);
+            let found: Option<(String, Option<Vec<u8>>)> = db
+                .conn
+                .query_row(
+                    "SELECT o.hash, b.bytes FROM outputs o LEFT JOIN blobs b ON b.hash = o.hash
+                     WHERE o.run_id = ?1 AND o.step_key = ?2 AND (?3 IS NULL OR o.output = ?3)
+                       AND o.mapping_key IS ?4
+                     ORDER BY o.seq LIMIT 1",
+                    params![id, step, output, mapping_key],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(sqlite)?;
+            found
+                .map(|(hash, bytes)| checked_blob(hash, bytes))
+                .transpose()
+        })
+    }
+}
