@@ -271,14 +271,9 @@ mod tests {
 
     #[test]
     fn names_are_escaped() {
-        let svg = render(
-            &job(&NESTED.replace("outer", "o<b>")),
-            &Tally::default(),
-            "r1",
-            RunStatus::Running,
-        )
-        .into_string();
-        assert!(svg.contains("o&lt;b&gt;"), "{svg}");
-        assert!(!svg.contains("o<b>"), "{svg}");
+        let text = NESTED.replace("inputs.xs =", "inputs.\"<b>\" =");
+        let svg = render(&job(&text), &Tally::default(), "r1", RunStatus::Running).into_string();
+        assert!(svg.contains("&lt;b&gt; (collect)"), "{svg}");
+        assert!(!svg.contains("<b>"), "{svg}");
     }
 }

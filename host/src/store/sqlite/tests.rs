@@ -883,3 +883,94 @@ fn tenants_keep_a_token_hash_quotas_and_their_own_components() {
         StoreError::NoSuchTenant(_)
     ));
 }
+
+/// Run `id` with steps `op`, `op2`, `op[a]`, `op[ab]`, `op[b]` and `op[b][x]`, each started
+/// then succeeded, plus a log line of `op[a]`.
+fn record_steps(store: &SqliteStore, id: &str) {
+    begin(store, id);
+    let mut sink = store.sink(id).unwrap();
+    for step in ["op", "op2", "op[a]", "op[ab]", "op[b]", "op[b][x]"] {
+        sink.event(&Event::now(id, Some(step), EventKind::StepStart { attempt: 1 }))
+            .unwrap();
+        sink.event(&Event::now(
+            id,
+            Some(step),
+            EventKind::Logs {
+                level: "info".into(),
+                message: "hello".into(),
+            },
+        ))
+        .unwrap();
+        sink.event(&Event::now(
+            id,
+            Some(step),
+            EventKind::StepSuccess { duration_ms: 1.0 },
+        ))
+        .unwrap();
+    }
+    sink.finish().unwrap();
+}
+
+#[test]
+fn an_ops_steps_are_read_in_key_order_by_prefix_and_from_a_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    record_steps(&store, "r");
+    let keys = |steps: OpSteps<'_>, limit| {
+        let rows = store.step_rows("r", &steps, limit).unwrap();
+        assert!(rows.iter().all(|row| row.event.starts_with("STEP_")));
+        rows.into_iter().map(|row| row.step_key).collect::<Vec<_>>()
+    };
+    let all = OpSteps {
+        op: "op",
+        prefix: None,
+        after: None,
+    };
+    // `op2` is another op; the log lines are not lifecycle events.
+    assert_eq!(
+        keys(all, 100),
+        ["op", "op", "op[a]", "op[a]", "op[ab]", "op[ab]", "op[b]", "op[b]", "op[b][x]", "op[b][x]"]
+    );
+    assert_eq!(keys(all, 3), ["op", "op", "op[a]"]);
+    let after = OpSteps {
+        after: Some("op[ab]"),
+        ..all
+    };
+    assert_eq!(keys(after, 100), ["op[b]", "op[b]", "op[b][x]", "op[b][x]"]);
+    let prefixed = OpSteps {
+        prefix: Some("a"),
+        ..all
+    };
+    assert_eq!(keys(prefixed, 100), ["op[a]", "op[a]", "op[ab]", "op[ab]"]);
+}
+
+#[test]
+fn lifecycle_events_and_filtered_pages_skip_what_was_not_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    record_steps(&store, "r");
+    let lifecycle = store.step_events("r", -1, 1000).unwrap();
+    assert_eq!(lifecycle.len(), 12);
+    let later = store.step_events("r", lifecycle[9].seq, 1000).unwrap();
+    assert_eq!(later, lifecycle[10..]);
+    assert_eq!(store.last_seq("r").unwrap(), 17);
+    let logs = store
+        .event_page(
+            "r",
+            &EventFilter {
+                step: Some("op"),
+                kinds: &["LOGS"],
+                ..EventFilter::default()
+            },
+        )
+        .unwrap();
+    let steps: Vec<_> = logs
+        .iter()
+        .map(|(_, e)| e.step_key.as_deref().unwrap())
+        .collect();
+    assert_eq!(steps, ["op", "op[a]", "op[ab]", "op[b]", "op[b][x]"]);
+    assert!(matches!(
+        store.step_events("elsewhere", -1, 10),
+        Err(StoreError::NoSuchRun(_))
+    ));
+}
