@@ -136,7 +136,7 @@ pub fn render(job: &Job, tally: &Tally, run_id: &str, status: RunStatus) -> Mark
             width=(width) height=(height) role="img" aria-labelledby="graph-title" {
             title #graph-title { "Op graph: " (summary) }
             defs {
-                marker #arrow viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse" {
+                marker #arrow viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto-start-reverse" {
                     path d="M 0 0 L 10 5 L 0 10 z" {}
                 }
             }

@@ -24,10 +24,6 @@ const PAGE: usize = 100;
 /// Rows read per query while paging steps.
 const CHUNK: usize = 4096;
 
-/// Rows one request reads at most while looking for steps that pass a filter: a filter that
-/// few steps pass answers in bounded time, with a link to search on.
-const BUDGET: usize = 400_000;
-
 /// Events the event log shows per page.
 const LOG_PAGE: usize = 200;
 
@@ -91,31 +87,41 @@ fn find_steps(
     ops: &[String],
     query: &StepsQuery,
 ) -> Result<(Vec<Line>, Option<String>), WebError> {
-    let wanted = match query.status.as_str() {
-        "" => None,
-        name => Some(StepState::parse(name).ok_or_else(|| {
-            WebError::new(
-                StatusCode::BAD_REQUEST,
-                format!("unknown step status `{name}`"),
-            )
-        })?),
-    };
+    if !query.op.is_empty() && !ops.contains(&query.op) {
+        return Err(WebError::new(
+            StatusCode::NOT_FOUND,
+            format!("this run has no op `{}`", query.op),
+        ));
+    }
+    match query.status.as_str() {
+        "" => steps_in_order(viewer, run, ops, query),
+        name => {
+            let wanted = StepState::parse(name).ok_or_else(|| {
+                WebError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown step status `{name}`"),
+                )
+            })?;
+            steps_in_state(viewer, run, query, wanted)
+        }
+    }
+}
+
+/// The steps of `query.op` (of every op, in the job's order, without one) in key order.
+fn steps_in_order(
+    viewer: &Viewer,
+    run: &RunRecord,
+    ops: &[String],
+    query: &StepsQuery,
+) -> Result<(Vec<Line>, Option<String>), WebError> {
     let after_op = step_key::parse(&query.after).map(|(op, _)| op);
-    let start = match (query.op.as_str(), after_op) {
-        ("", Some(op)) => ops.iter().position(|o| o == op).unwrap_or(0),
-        ("", None) => 0,
-        (op, _) => ops.iter().position(|o| o == op).ok_or_else(|| {
-            WebError::new(StatusCode::NOT_FOUND, format!("this run has no op `{op}`"))
-        })?,
+    let chosen: Vec<&String> = match (query.op.as_str(), after_op) {
+        ("", Some(op)) => ops.iter().skip_while(|o| *o != op).collect(),
+        ("", None) => ops.iter().collect(),
+        (op, _) => ops.iter().filter(|o| *o == op).collect(),
     };
-    let only_one = !query.op.is_empty();
     let mut lines = Vec::new();
-    let mut budget = BUDGET;
-    for op in ops
-        .iter()
-        .skip(start)
-        .take(if only_one { 1 } else { usize::MAX })
-    {
+    for op in chosen {
         let mut cursor = (after_op == Some(op.as_str())).then(|| query.after.clone());
         loop {
             let steps = OpSteps {
@@ -125,27 +131,18 @@ fn find_steps(
             };
             let rows = viewer.0.store.step_rows(&run.id, &steps, CHUNK)?;
             let full = rows.len() == CHUNK;
-            budget = budget.saturating_sub(rows.len().max(1));
             let mut groups: Vec<&[StepRow]> =
                 rows.chunk_by(|a, b| a.step_key == b.step_key).collect();
             // The last step of a full chunk may go on in the next one.
             if full && groups.len() > 1 {
                 groups.pop();
             }
-            for group in groups {
-                let Some(line) = Line::of(group) else {
-                    continue;
-                };
+            for line in groups.into_iter().filter_map(Line::of) {
                 cursor = Some(line.key.clone());
-                if wanted.is_none_or(|state| line.state == state) {
-                    lines.push(line);
-                    if lines.len() == PAGE {
-                        return Ok((lines, cursor));
-                    }
+                lines.push(line);
+                if lines.len() == PAGE {
+                    return Ok((lines, cursor));
                 }
-            }
-            if budget == 0 {
-                return Ok((lines, cursor));
             }
             if !full {
                 break;
@@ -153,6 +150,40 @@ fn find_steps(
         }
     }
     Ok((lines, None))
+}
+
+/// The steps now in state `wanted`, in key order: those with an event that leads there, each
+/// checked against its later events.
+fn steps_in_state(
+    viewer: &Viewer,
+    run: &RunRecord,
+    query: &StepsQuery,
+    wanted: StepState,
+) -> Result<(Vec<Line>, Option<String>), WebError> {
+    let store = &viewer.0.store;
+    let mut lines = Vec::new();
+    let mut after = (!query.after.is_empty()).then(|| query.after.clone());
+    loop {
+        let steps = OpSteps {
+            op: &query.op,
+            prefix: (!query.prefix.is_empty()).then_some(query.prefix.as_str()),
+            after: after.as_deref(),
+        };
+        let keys = store.steps_with_events(&run.id, &steps, wanted.events(), PAGE)?;
+        for key in &keys {
+            let line = Line::of(&store.step_rows_of(&run.id, key)?);
+            if let Some(line) = line.filter(|line| line.state == wanted) {
+                lines.push(line);
+                if lines.len() == PAGE {
+                    return Ok((lines, Some(key.clone())));
+                }
+            }
+        }
+        match keys.last() {
+            Some(last) if keys.len() == PAGE => after = Some(last.clone()),
+            _ => return Ok((lines, None)),
+        }
+    }
 }
 
 /// The op names of run `run`: its job's, else those its steps show.
@@ -201,7 +232,7 @@ pub async fn steps(
                     option value=(state.name()) selected[query.status == state.name()] { (state.name()) }
                 }
             }
-            label for="prefix" { "Mapping key starts with" }
+            label for="prefix" { "Op's mapping key starts with" }
             input #prefix name="prefix" type="search" value=(query.prefix);
             button type="submit" { "Filter" }
         }

@@ -29,16 +29,22 @@ impl State {
         State::Skipped,
     ];
 
+    /// The lifecycle events that leave a step in this state.
+    pub fn events(self) -> &'static [&'static str] {
+        match self {
+            State::Running => &["STEP_START", "STEP_RESTARTED"],
+            State::Retrying => &["STEP_UP_FOR_RETRY"],
+            State::Succeeded => &["STEP_SUCCESS"],
+            State::Failed => &["STEP_FAILURE"],
+            State::Skipped => &["STEP_SKIPPED"],
+        }
+    }
+
     /// The state a lifecycle event leaves its step in.
     pub fn after(event: &str) -> Option<State> {
-        Some(match event {
-            "STEP_START" | "STEP_RESTARTED" => State::Running,
-            "STEP_UP_FOR_RETRY" => State::Retrying,
-            "STEP_SUCCESS" => State::Succeeded,
-            "STEP_FAILURE" => State::Failed,
-            "STEP_SKIPPED" => State::Skipped,
-            _ => return None,
-        })
+        State::ALL
+            .into_iter()
+            .find(|state| state.events().contains(&event))
     }
 
     /// Its name in URLs and CSS classes.

@@ -115,23 +115,23 @@ impl Db<'_> {
         filter: &EventFilter<'_>,
     ) -> Result<Vec<(i64, Event<'static>)>, StoreError> {
         let kinds = (!filter.kinds.is_empty()).then(|| format!(",{},", filter.kinds.join(",")));
-        let mut statement = self
-            .conn
-            .prepare(
-                // `op[` .. `op\` holds exactly the keys that start with `op[` ('\' follows
-                // '['), as a range the index serves. A `STEP_OUTPUT` has its output row at the
-                // same `seq`.
-                "SELECT e.seq, e.format, e.json, o.hash, b.bytes
-                 FROM events e
-                 LEFT JOIN outputs o ON o.run_id = e.run_id AND o.seq = e.seq
-                 LEFT JOIN blobs b ON b.hash = o.hash
-                 WHERE e.run_id = ?1 AND e.seq > ?3
-                   AND (?2 IS NULL OR e.step_key = ?2
-                        OR (e.step_key >= ?2 || '[' AND e.step_key < ?2 || '\\'))
-                   AND (?5 IS NULL OR instr(?5, ',' || e.event || ',') > 0)
-                 ORDER BY e.seq LIMIT ?4",
-            )
-            .map_err(|e| self.sqlite(e))?;
+        // A STEP_OUTPUT has its output row at the same `seq`.
+        let sql = format!(
+            "SELECT e.seq, e.format, e.json, o.hash, b.bytes
+             FROM events e {by_step}
+             LEFT JOIN outputs o ON o.run_id = e.run_id AND o.seq = e.seq
+             LEFT JOIN blobs b ON b.hash = o.hash
+             WHERE e.run_id = ?1 AND e.seq > ?3 AND {step}
+               AND (?5 IS NULL OR instr(?5, ',' || e.event || ',') > 0)
+             ORDER BY e.seq LIMIT ?4",
+            by_step = if filter.step.is_some() {
+                STEP_INDEX
+            } else {
+                ""
+            },
+            step = step_range("e", filter.step.is_some()),
+        );
+        let mut statement = self.conn.prepare(&sql).map_err(|e| self.sqlite(e))?;
         let limit = filter
             .limit
             .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
@@ -160,15 +160,15 @@ impl Db<'_> {
 
     /// The outputs of run `id`, of `step` and its clones when given.
     pub fn outputs(&self, id: &str, step: Option<&str>) -> Result<Vec<OutputRecord>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT o.step_key, o.output, o.mapping_key, o.hash, b.bytes
-                 FROM outputs o LEFT JOIN blobs b ON b.hash = o.hash
-                 WHERE o.run_id = ?1 AND (?2 IS NULL OR o.step_key = ?2 OR substr(o.step_key, 1, length(?2) + 1) = ?2 || '[')
-                 ORDER BY o.seq",
-            )
-            .map_err(|e| self.sqlite(e))?;
+        let sql = format!(
+            "SELECT o.step_key, o.output, o.mapping_key, o.hash, b.bytes
+             FROM outputs o {by_step} LEFT JOIN blobs b ON b.hash = o.hash
+             WHERE o.run_id = ?1 AND {step}
+             ORDER BY o.seq",
+            by_step = if step.is_some() { OUTPUT_INDEX } else { "" },
+            step = step_range("o", step.is_some()),
+        );
+        let mut statement = self.conn.prepare(&sql).map_err(|e| self.sqlite(e))?;
         let rows = statement
             .query_map(params![id, step], |row| {
                 Ok((
@@ -214,6 +214,26 @@ impl Db<'_> {
                 |row| row.get(0),
             )
             .map_err(|e| self.sqlite(e))
+    }
+}
+
+/// Makes SQLite read a step's rows through the step index: by default it prefers the run's
+/// primary key, whose order saves a sort, and reads every row of the run to find a few.
+pub const STEP_INDEX: &str = "INDEXED BY events_by_step";
+pub const OUTPUT_INDEX: &str = "INDEXED BY outputs_by_step";
+
+/// The condition on `table.step_key` that selects step `?2` and its clones `?2[...]` (or
+/// nothing, with `?2` NULL, when not `by_step`): the range `?2` .. `?2\` that the step index
+/// serves ('\' follows '['), less the other ops whose names extend `?2`, which sort before
+/// `?2[`.
+fn step_range(table: &str, by_step: bool) -> String {
+    if by_step {
+        format!(
+            "{table}.step_key >= ?2 AND {table}.step_key < ?2 || '\\'
+             AND ({table}.step_key = ?2 OR {table}.step_key >= ?2 || '[')"
+        )
+    } else {
+        "?2 IS NULL".to_string()
     }
 }
 

@@ -890,8 +890,12 @@ fn record_steps(store: &SqliteStore, id: &str) {
     begin(store, id);
     let mut sink = store.sink(id).unwrap();
     for step in ["op", "op2", "op[a]", "op[ab]", "op[b]", "op[b][x]"] {
-        sink.event(&Event::now(id, Some(step), EventKind::StepStart { attempt: 1 }))
-            .unwrap();
+        sink.event(&Event::now(
+            id,
+            Some(step),
+            EventKind::StepStart { attempt: 1 },
+        ))
+        .unwrap();
         sink.event(&Event::now(
             id,
             Some(step),
@@ -929,7 +933,10 @@ fn an_ops_steps_are_read_in_key_order_by_prefix_and_from_a_cursor() {
     // `op2` is another op; the log lines are not lifecycle events.
     assert_eq!(
         keys(all, 100),
-        ["op", "op", "op[a]", "op[a]", "op[ab]", "op[ab]", "op[b]", "op[b]", "op[b][x]", "op[b][x]"]
+        [
+            "op", "op", "op[a]", "op[a]", "op[ab]", "op[ab]", "op[b]", "op[b]", "op[b][x]",
+            "op[b][x]"
+        ]
     );
     assert_eq!(keys(all, 3), ["op", "op", "op[a]"]);
     let after = OpSteps {
@@ -969,6 +976,22 @@ fn lifecycle_events_and_filtered_pages_skip_what_was_not_asked_for() {
         .map(|(_, e)| e.step_key.as_deref().unwrap())
         .collect();
     assert_eq!(steps, ["op", "op[a]", "op[ab]", "op[b]", "op[b][x]"]);
+    let with = |op, prefix, after, limit| {
+        let steps = OpSteps { op, prefix, after };
+        store
+            .steps_with_events("r", &steps, &["STEP_SUCCESS", "STEP_FAILURE"], limit)
+            .unwrap()
+    };
+    assert_eq!(
+        with("", None, None, 100),
+        ["op", "op2", "op[a]", "op[ab]", "op[b]", "op[b][x]"]
+    );
+    assert_eq!(with("", None, Some("op[a]"), 2), ["op[ab]", "op[b]"]);
+    assert_eq!(with("op", Some("a"), None, 100), ["op[a]", "op[ab]"]);
+    assert_eq!(with("op2", None, None, 100), ["op2"]);
+    let rows = store.step_rows_of("r", "op[b]").unwrap();
+    let events: Vec<_> = rows.iter().map(|row| row.event.as_str()).collect();
+    assert_eq!(events, ["STEP_START", "STEP_SUCCESS"]);
     assert!(matches!(
         store.step_events("elsewhere", -1, 10),
         Err(StoreError::NoSuchRun(_))

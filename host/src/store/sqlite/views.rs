@@ -5,7 +5,7 @@ use rusqlite::params;
 
 use rusqlite::OptionalExtension;
 
-use super::queries::{checked_blob, sqlite_error};
+use super::queries::{OUTPUT_INDEX, STEP_INDEX, checked_blob, sqlite_error};
 use super::{EventFilter, SqliteStore};
 use crate::events::Event;
 use crate::store::StoreError;
@@ -95,14 +95,7 @@ impl SqliteStore {
         steps: &OpSteps<'_>,
         limit: usize,
     ) -> Result<Vec<StepRow>, StoreError> {
-        // Clones of `op` sort between `op[` and `op\` ('\' follows '['); the largest code
-        // point bounds the keys that start with a prefix.
-        let low = format!("{}[{}", steps.op, steps.prefix.unwrap_or(""));
-        let high = match steps.prefix {
-            Some(prefix) => format!("{}[{prefix}\u{10FFFF}", steps.op),
-            None => format!("{}\\", steps.op),
-        };
-        let plain = steps.prefix.is_none().then_some(steps.op);
+        let (plain, low, high) = bounds(steps);
         self.read(id, |db| {
             let sqlite = sqlite_error(db.path);
             let mut statement = db
@@ -118,13 +111,66 @@ impl SqliteStore {
                 .map_err(sqlite)?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = statement
-                .query_map(params![id, plain, low, high, steps.after, limit], |row| {
-                    Ok(StepRow {
-                        step_key: row.get(0)?,
-                        event: row.get(1)?,
-                        json: row.get(2)?,
-                    })
-                })
+                .query_map(params![id, plain, low, high, steps.after, limit], step_row)
+                .map_err(sqlite)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite)
+        })
+    }
+
+    /// The keys of run `id`'s steps among `steps` (any op's when `steps.op` is empty) that
+    /// have an event named in `events`, in key order, at most `limit`. Reads the run's events
+    /// in sequence (not through the step index, whose lookups cost a random read per row), so
+    /// that finding the few failed steps of a million is one pass.
+    pub fn steps_with_events(
+        &self,
+        id: &str,
+        steps: &OpSteps<'_>,
+        events: &[&str],
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let (plain, low, high) = bounds(steps);
+        let any_op = steps.op.is_empty();
+        let events = format!(",{},", events.join(","));
+        self.read(id, |db| {
+            let sqlite = sqlite_error(db.path);
+            // Materialized, so that SQLite cannot walk the step index for the order instead.
+            let mut statement = db
+                .conn
+                .prepare_cached(
+                    "WITH found AS MATERIALIZED (
+                         SELECT step_key FROM events
+                         WHERE run_id = ?1 AND instr(?2, ',' || event || ',') > 0
+                           AND step_key IS NOT NULL
+                           AND (?3 OR step_key = ?4 OR (step_key >= ?5 AND step_key < ?6))
+                           AND (?7 IS NULL OR step_key > ?7))
+                     SELECT DISTINCT step_key FROM found ORDER BY step_key LIMIT ?8",
+                )
+                .map_err(sqlite)?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = statement
+                .query_map(
+                    params![id, events, any_op, plain, low, high, steps.after, limit],
+                    |row| row.get(0),
+                )
+                .map_err(sqlite)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite)
+        })
+    }
+
+    /// The lifecycle events of step `key` alone (not its clones) in run `id`, in order.
+    pub fn step_rows_of(&self, id: &str, key: &str) -> Result<Vec<StepRow>, StoreError> {
+        self.read(id, |db| {
+            let sqlite = sqlite_error(db.path);
+            let mut statement = db
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT step_key, event, json FROM events {STEP_INDEX}
+                     WHERE run_id = ?1 AND step_key = ?2 AND event IN {LIFECYCLE}
+                     ORDER BY seq"
+                ))
+                .map_err(sqlite)?;
+            let rows = statement
+                .query_map(params![id, key], step_row)
                 .map_err(sqlite)?;
             rows.collect::<Result<_, _>>().map_err(sqlite)
         })
@@ -144,10 +190,13 @@ impl SqliteStore {
             let found: Option<(String, Option<Vec<u8>>)> = db
                 .conn
                 .query_row(
-                    "SELECT o.hash, b.bytes FROM outputs o LEFT JOIN blobs b ON b.hash = o.hash
+                    &format!(
+                        "SELECT o.hash, b.bytes FROM outputs o {OUTPUT_INDEX}
+                     LEFT JOIN blobs b ON b.hash = o.hash
                      WHERE o.run_id = ?1 AND o.step_key = ?2 AND (?3 IS NULL OR o.output = ?3)
                        AND o.mapping_key IS ?4
-                     ORDER BY o.seq LIMIT 1",
+                     ORDER BY o.seq LIMIT 1"
+                    ),
                     params![id, step, output, mapping_key],
                     |row| Ok((row.get(0)?, row.get(1)?)),
                 )
@@ -158,4 +207,25 @@ impl SqliteStore {
                 .transpose()
         })
     }
+}
+
+fn step_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StepRow> {
+    Ok(StepRow {
+        step_key: row.get(0)?,
+        event: row.get(1)?,
+        json: row.get(2)?,
+    })
+}
+
+/// The keys of `steps`: the op's own key (unless a prefix is given), and the range of its
+/// clones' keys. Clones of `op` sort between `op[` and `op\` ('\' follows '['); the largest
+/// code point bounds the keys that start with a prefix.
+fn bounds<'a>(steps: &OpSteps<'a>) -> (Option<&'a str>, String, String) {
+    let low = format!("{}[{}", steps.op, steps.prefix.unwrap_or(""));
+    let high = match steps.prefix {
+        Some(prefix) => format!("{}[{prefix}\u{10FFFF}", steps.op),
+        None => format!("{}\\", steps.op),
+    };
+    let plain = steps.prefix.is_none().then_some(steps.op);
+    (plain, low, high)
 }
