@@ -54,6 +54,7 @@ page "steps of identity, mapping keys k5..." "/runs/$id/steps?op=identity&prefix
 page "steps of identity, page 2" "/runs/$id/steps?op=identity&after=identity%5Bk10089%5D"
 page "failed steps (none)" "/runs/$id/steps?status=failed"
 page "succeeded steps, first 100" "/runs/$id/steps?status=succeeded"
+page "running steps (none now, though all started)" "/runs/$id/steps?status=running"
 page "one clone, with its input and output" "/runs/$id/step?key=identity%5Bk$((n / 2))%5D"
 page "event log, first 200" "/runs/$id/log"
 page "event log, STEP_FAILURE only (none)" "/runs/$id/log?kind=STEP_FAILURE"

@@ -338,7 +338,7 @@ fn router(server: Arc<Server>) -> Router {
             .merge(runs::routes(&server.config)),
         Access::Local => routes,
     };
-    routes
+    let routes = routes
         .fallback(|| async { api_error::ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             api_error::ApiError::new(
@@ -347,7 +347,12 @@ fn router(server: Arc<Server>) -> Router {
                 "this route does not take that method",
             )
         })
-        .layer(axum::middleware::map_response(api_error::json_errors))
+        .layer(axum::middleware::map_response(api_error::json_errors));
+    let routes = match server.config.access {
+        Access::Tenants => routes,
+        Access::Local => routes.layer(axum::middleware::from_fn(web::loopback_only)),
+    };
+    routes
         .layer(axum::middleware::from_fn(auth::request_id))
         .with_state(server)
 }

@@ -324,6 +324,52 @@ fn a_tenant_follows_inspects_and_reexecutes_runs_in_a_real_browser() {
         assert!(status.contains("SUCCESS"));
         assert_eq!(count(&browser, "nap", "succeeded").await, 40);
 
+        // The runs list shows a new run without a reload.
+        browser.goto(&format!("{base}/")).await.unwrap();
+        browser
+            .execute("window.stillHere = true;", vec![])
+            .await
+            .unwrap();
+        let long = alice.submit(&naps(20, 300));
+        let row = format!("tr[data-run='{long}']");
+        eventually(Duration::from_secs(15), "the new run listed", || {
+            text_of(&browser, &row)
+        })
+        .await;
+        let same_page = browser
+            .execute("return window.stillHere === true;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(same_page, json!(true), "the list was reloaded");
+        // Cancel it with the button, then resume it with the next.
+        browser.goto(&format!("{base}/runs/{long}")).await.unwrap();
+        browser
+            .find(Locator::Id("cancel"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        eventually(Duration::from_secs(30), "the run canceled", || async {
+            text_of(&browser, "#run-status")
+                .await
+                .filter(|s| s.contains("CANCELED"))
+        })
+        .await;
+        let resume = eventually(Duration::from_secs(10), "the resume button", || async {
+            browser.find(Locator::Id("resume")).await.ok()
+        })
+        .await;
+        resume.click().await.unwrap();
+        eventually(Duration::from_secs(60), "the resumed run's end", || async {
+            text_of(&browser, "#run-status")
+                .await
+                .filter(|s| s.contains("SUCCESS"))
+        })
+        .await;
+        assert!(browser.current_url().await.unwrap().path().ends_with(&long));
+        assert_eq!(count(&browser, "nap", "succeeded").await, 20);
+
         // A failed run, fixed, re-executed from failure with the button.
         let failing = alice.submit(
             "[components.adversary]\n[ops.read_file]\ncomponent = 'adversary'\n\
@@ -401,8 +447,18 @@ fn a_tenant_follows_inspects_and_reexecutes_runs_in_a_real_browser() {
     });
 }
 
-/// A page of `host ui` fetched over plain HTTP, with `headers`.
+/// A page of `host ui` fetched over plain HTTP, with `headers`: its status and body.
 fn fetch(base: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let (status, body, _) = fetch_with_headers(base, method, path, headers);
+    (status, body)
+}
+
+fn fetch_with_headers(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, ureq::http::HeaderMap) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -417,7 +473,7 @@ fn fetch(base: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16
         .run(request.body(()).unwrap())
         .expect("host ui answers");
     let body = response.body_mut().read_to_string().unwrap_or_default();
-    (response.status().as_u16(), body)
+    (response.status().as_u16(), body, response.headers().clone())
 }
 
 #[test]
@@ -452,13 +508,23 @@ fn host_ui_shows_local_runs_to_loopback_pages_only() {
     let (status, page) = fetch(&base, "GET", "/", &[]);
     assert_eq!(status, 200, "{page}");
     assert!(page.contains(&id) && page.contains("nested"), "{page}");
-    let (status, page) = fetch(&base, "GET", &format!("/runs/{id}"), &[]);
+    let (status, page, headers) = fetch_with_headers(&base, "GET", &format!("/runs/{id}"), &[]);
     assert_eq!(status, 200, "{page}");
+    // No other site may frame it (a click there would post its forms).
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
     // Nested maps draw as nesting: two frames around the innermost op.
     assert!(page.contains("[?][?]"), "{page}");
     // A page elsewhere cannot reach it by DNS rebinding, nor post its forms.
-    let (status, _) = fetch(&base, "GET", "/", &[("Host", "evil.example:7070")]);
-    assert_eq!(status, 421);
+    for path in ["/", "/assets/shoal.js", "/healthz", "/no/such/page"] {
+        let (status, _) = fetch(&base, "GET", path, &[("Host", "evil.example:7070")]);
+        assert_eq!(status, 421, "{path}");
+    }
     let (status, page) = fetch(
         &base,
         "POST",

@@ -18,14 +18,19 @@ mod runs_page;
 mod steps_page;
 mod tally;
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use futures_util::Stream;
 use maud::{DOCTYPE, Markup, html};
 
 use super::api_error::ApiError;
@@ -55,6 +60,7 @@ pub fn routes(config: &Config) -> Router<Arc<Server>> {
         .layer(axum::extract::DefaultBodyLimit::max(
             config.max_request_size,
         ))
+        .layer(axum::middleware::map_response(page_headers))
 }
 
 async fn stylesheet() -> impl IntoResponse {
@@ -76,16 +82,76 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
 }
 
 /// Who looks: a tenant logged in, or the local user of `host ui`.
-pub struct Viewer(pub Arc<TenantApp>);
+#[derive(Clone)]
+pub struct Viewer {
+    pub app: Arc<TenantApp>,
+    /// The token the tenant logged in with; none for the local user.
+    token: Option<String>,
+}
 
 impl Viewer {
     /// The tenant's name, or `None` for the local user.
-    fn tenant(&self, server: &Server) -> Option<&str> {
-        server
-            .local
-            .is_none()
-            .then_some(self.0.tenant.name.as_str())
+    fn tenant(&self) -> Option<&str> {
+        self.token.as_ref().map(|_| self.app.tenant.name.as_str())
     }
+
+    /// Whether the login still holds: the token was not rotated, nor its tenant removed or
+    /// added again. Live streams ask before each update.
+    fn still_allowed(&self, server: &Server) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        matches!(super::auth::tenant_of(server, token), Ok(Some(app)) if Arc::ptr_eq(&app, &self.app))
+    }
+}
+
+/// A live region's content now, and whether it is final.
+pub struct Frame {
+    pub html: String,
+    pub last: bool,
+}
+
+/// Server-sent events for a live region: `html` whenever what `render` gives changes (looked
+/// at every `every`, and at once when a run ends), then `end` once it is final, the login
+/// lapses or the server stops (`end` carries data: browsers drop an event without any).
+fn live_events<F>(
+    server: Arc<Server>,
+    viewer: Viewer,
+    every: Duration,
+    render: F,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>>
+where
+    F: Fn(&Server, &Viewer) -> Frame + Send + Sync + 'static,
+{
+    let render = Arc::new(render);
+    let stream = futures_util::stream::unfold(Some((String::new(), true)), move |state| {
+        let (server, viewer, render) = (server.clone(), viewer.clone(), render.clone());
+        async move {
+            let (sent, mut first) = state?;
+            let end = || Event::default().event("end").data("end");
+            loop {
+                if !first {
+                    tokio::select! {
+                        () = tokio::time::sleep(every) => {}
+                        () = server.some_run_ended() => {}
+                    }
+                }
+                first = false;
+                if server.is_stopping() || !viewer.still_allowed(&server) {
+                    return Some((Ok(end()), None));
+                }
+                let frame = render(&server, &viewer);
+                if frame.html != sent {
+                    let event = Event::default().event("html").data(&frame.html);
+                    return Some((Ok(event), Some((frame.html, false))));
+                }
+                if frame.last {
+                    return Some((Ok(end()), None));
+                }
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 impl FromRequestParts<Arc<Server>> for Viewer {
@@ -96,14 +162,10 @@ impl FromRequestParts<Arc<Server>> for Viewer {
         server: &Arc<Server>,
     ) -> Result<Self, Self::Rejection> {
         if let Some(local) = &server.local {
-            if !addressed_to_loopback(&parts.headers) {
-                return Err(WebError::new(
-                    StatusCode::MISDIRECTED_REQUEST,
-                    "`host ui` answers only requests addressed to localhost or a loopback address",
-                )
-                .into_response());
-            }
-            return Ok(Viewer(local.clone()));
+            return Ok(Viewer {
+                app: local.clone(),
+                token: None,
+            });
         }
         let token = cookie(&parts.headers, COOKIE);
         let tenant = match token {
@@ -112,7 +174,10 @@ impl FromRequestParts<Arc<Server>> for Viewer {
             None => None,
         };
         match tenant {
-            Some(tenant) => Ok(Viewer(tenant)),
+            Some(app) => Ok(Viewer {
+                app,
+                token: token.map(str::to_string),
+            }),
             // Live updates are fetched by script, which cannot follow a login.
             None if parts.uri.path().contains("/live") => {
                 Err(WebError::new(StatusCode::UNAUTHORIZED, "log in first").into_response())
@@ -120,6 +185,37 @@ impl FromRequestParts<Arc<Server>> for Viewer {
             None => Err(Redirect::to("/login").into_response()),
         }
     }
+}
+
+/// For `host ui`: refuses every request not addressed to a loopback name (`421`), so that a
+/// page elsewhere cannot reach the view through DNS rebinding.
+pub async fn loopback_only(request: Request, next: Next) -> Response {
+    if addressed_to_loopback(request.headers()) {
+        return next.run(request).await;
+    }
+    WebError::new(
+        StatusCode::MISDIRECTED_REQUEST,
+        "`host ui` answers only requests addressed to localhost or a loopback address",
+    )
+    .into_response()
+}
+
+/// Keeps pages out of other sites' frames (a click there would post our own forms) and lets
+/// them load only this server's script and stylesheet.
+pub async fn page_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// Whether the request's `Host` names a loopback address or `localhost`.
@@ -238,8 +334,8 @@ fn layout(title: &str, tenant: Option<&str>, body: Markup) -> Markup {
 }
 
 /// A page for `viewer`.
-fn framed(server: &Server, viewer: &Viewer, title: &str, body: Markup) -> Markup {
-    layout(title, viewer.tenant(server), body)
+fn framed(viewer: &Viewer, title: &str, body: Markup) -> Markup {
+    layout(title, viewer.tenant(), body)
 }
 
 #[cfg(test)]

@@ -2,13 +2,11 @@
 //! components the store's runs recorded (described from the compile cache).
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use axum::extract::State;
 use maud::{Markup, html};
 use serde_json::Value as Json;
 
-use super::{Server, Viewer, WebError, framed};
+use super::{Viewer, WebError, framed};
 use crate::digest::Digest;
 
 /// How many of the newest runs `host ui` looks through for components.
@@ -22,10 +20,10 @@ struct Listed {
     ops: Json,
 }
 
-pub async fn page(State(server): State<Arc<Server>>, viewer: Viewer) -> Result<Markup, WebError> {
-    let listed = match viewer.tenant(&server) {
+pub async fn page(viewer: Viewer) -> Result<Markup, WebError> {
+    let listed = match viewer.tenant() {
         Some(tenant) => viewer
-            .0
+            .app
             .store
             .tenant_components(tenant)?
             .into_iter()
@@ -51,12 +49,12 @@ pub async fn page(State(server): State<Arc<Server>>, viewer: Viewer) -> Result<M
             }
         }
     };
-    Ok(framed(&server, &viewer, "Components", body))
+    Ok(framed(&viewer, "Components", body))
 }
 
 /// The components the newest local runs recorded, by the name their jobs gave them.
 async fn recorded(viewer: &Viewer) -> Result<Vec<Listed>, WebError> {
-    let app = &viewer.0.app;
+    let app = &viewer.app.app;
     let mut seen = HashSet::new();
     let mut listed = Vec::new();
     for run in app.runs()?.iter().take(RUNS_LOOKED_AT) {

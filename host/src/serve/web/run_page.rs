@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures_util::Stream;
 use maud::{Markup, html};
@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::format::{VALUE_LIMIT, href, json, status, took, when};
 use super::tally::State as StepState;
-use super::{SameOrigin, Server, Viewer, WebError, framed, graph_svg};
+use super::{Frame, SameOrigin, Server, Viewer, WebError, framed, graph_svg, live_events};
 use crate::job::{Job, LoadedJob};
 use crate::store::{RunRecord, RunStatus, RunStore};
 
@@ -24,7 +24,7 @@ const LIVE_EVERY: Duration = Duration::from_millis(400);
 
 /// The job run `id` executes, from its snapshot.
 pub fn job_of(viewer: &Viewer, run: &RunRecord) -> Result<Option<Job>, WebError> {
-    let Some(snapshot) = viewer.0.store.snapshot(&run.id)? else {
+    let Some(snapshot) = viewer.app.store.snapshot(&run.id)? else {
         return Ok(None);
     };
     let job = LoadedJob::parse_text_only(&snapshot.job_text, &snapshot.job_path)
@@ -37,13 +37,13 @@ pub async fn page(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Markup, WebError> {
-    let run = viewer.0.app.store().run(&id)?;
+    let run = viewer.app.app.store().run(&id)?;
     let live = live_fragment(&server, &viewer, &run)?;
     let outputs = match run.status {
         RunStatus::Running => None,
         _ => Some(
             viewer
-                .0
+                .app
                 .app
                 .final_outputs(&id)
                 .map(|value| json(&value, VALUE_LIMIT))
@@ -78,7 +78,7 @@ pub async fn page(
             }
         }
     };
-    Ok(framed(&server, &viewer, &format!("Run {}", run.id), body))
+    Ok(framed(&viewer, &format!("Run {}", run.id), body))
 }
 
 fn actions(run: &RunRecord) -> Markup {
@@ -111,7 +111,7 @@ fn actions(run: &RunRecord) -> Markup {
 
 /// The part of the page that live updates replace: status, graph, counts per op.
 fn live_fragment(server: &Server, viewer: &Viewer, run: &RunRecord) -> Result<Markup, WebError> {
-    let tally = server.tallies.of(&viewer.0.store, run)?;
+    let tally = server.tallies.of(&viewer.app.store, run)?;
     let job = job_of(viewer, run)?;
     Ok(html! {
         p { "Status: " span #run-status { (status(run.status)) } }
@@ -140,44 +140,33 @@ fn live_fragment(server: &Server, viewer: &Viewer, run: &RunRecord) -> Result<Ma
     })
 }
 
-/// The live part of the page again whenever it changes (`html` events), then `end` once the
-/// run is over (with data: browsers drop an event without any).
+/// The live part of the page again whenever it changes, until the run is over.
 pub async fn live(
     State(server): State<Arc<Server>>,
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
-    viewer.0.app.store().run(&id)?;
-    let tenant = viewer.0;
-    let stream = futures_util::stream::unfold(Some(String::new()), move |sent| {
-        let (server, tenant, id) = (server.clone(), tenant.clone(), id.clone());
-        async move {
-            let sent = sent?;
-            loop {
-                let viewer = Viewer(tenant.clone());
-                let run = match viewer.0.app.store().run(&id) {
-                    Ok(run) => run,
-                    // Deleted meanwhile.
-                    Err(_) => return Some((Ok(Event::default().event("end").data("end")), None)),
-                };
-                let rendered = live_fragment(&server, &viewer, &run)
-                    .map(Markup::into_string)
-                    .unwrap_or_else(|err| err.0.message);
-                if rendered != sent {
-                    let event = Event::default().event("html").data(&rendered);
-                    return Some((Ok(event), Some(rendered)));
-                }
-                if run.status != RunStatus::Running || server.is_stopping() {
-                    return Some((Ok(Event::default().event("end").data("end")), None));
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(LIVE_EVERY) => {}
-                    () = server.some_run_ended() => {}
-                }
+    viewer.app.app.store().run(&id)?;
+    Ok(live_events(
+        server,
+        viewer,
+        LIVE_EVERY,
+        move |server, viewer| {
+            match viewer.app.app.store().run(&id) {
+                Ok(run) => Frame {
+                    html: live_fragment(server, viewer, &run)
+                        .map(Markup::into_string)
+                        .unwrap_or_else(|err| err.0.message),
+                    last: run.status != RunStatus::Running,
+                },
+                // Deleted meanwhile.
+                Err(_) => Frame {
+                    html: String::new(),
+                    last: true,
+                },
             }
-        }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+        },
+    ))
 }
 
 pub async fn cancel(
@@ -185,7 +174,7 @@ pub async fn cancel(
     _: SameOrigin,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    viewer.0.cancel(&id)?;
+    viewer.app.cancel(&id)?;
     Ok(Redirect::to(&format!("/runs/{id}")).into_response())
 }
 
@@ -195,7 +184,7 @@ pub async fn resume(
     _: SameOrigin,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    let run_id = server.resume(&viewer.0, &id).await?;
+    let run_id = server.resume(&viewer.app, &id).await?;
     Ok(Redirect::to(&format!("/runs/{run_id}")).into_response())
 }
 
@@ -227,6 +216,6 @@ pub async fn reexecute(
             "name the steps to re-execute (e.g. `op`, `op+`, `*op`)",
         ));
     }
-    let run_id = server.reexecute(&viewer.0, &id, select).await?;
+    let run_id = server.reexecute(&viewer.app, &id, select).await?;
     Ok(Redirect::to(&format!("/runs/{run_id}")).into_response())
 }

@@ -6,18 +6,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use futures_util::Stream;
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
 use super::format::{status, took, when};
 use super::tally::State as StepState;
-use super::{Server, Viewer, WebError, framed};
+use super::{Frame, Server, Viewer, WebError, framed, live_events};
 use crate::store::RunStatus;
 
 /// Runs a page lists unless asked for more.
 const SHOWN: usize = 50;
+
+/// Runs a page lists at most.
+const MOST: usize = 1000;
 
 /// How often a live list looks for changes.
 const LIVE_EVERY: Duration = Duration::from_secs(1);
@@ -81,23 +84,23 @@ pub async fn page(
             } }
             tbody #runs data-live={"/live/runs?" (filter.query())} { (rows) }
         }
-        p { a href={"/?" (Filter { limit: Some(filter.limit.unwrap_or(SHOWN) * 2), ..filter.clone() }.query())} { "Show more" } }
+        p { a href={"/?" (Filter { limit: Some(filter.limit.unwrap_or(SHOWN).min(MOST) * 2), ..filter.clone() }.query())} { "Show more" } }
     };
-    Ok(framed(&server, &viewer, "Runs", body))
+    Ok(framed(&viewer, "Runs", body))
 }
 
 /// The table's rows.
 fn rows(server: &Server, viewer: &Viewer, filter: &Filter) -> Result<Markup, WebError> {
     let wanted = filter.status()?;
-    let runs = viewer.0.app.runs()?;
+    let runs = viewer.app.app.runs()?;
     let shown = runs
         .iter()
         .filter(|run| wanted.is_none_or(|status| run.status == status))
         .filter(|run| filter.job.is_empty() || run.job_name.contains(filter.job.as_str()))
-        .take(filter.limit.unwrap_or(SHOWN));
+        .take(filter.limit.unwrap_or(SHOWN).min(MOST));
     let mut rows = Vec::new();
     for run in shown {
-        let total = server.tallies.of(&viewer.0.store, run)?.total();
+        let total = server.tallies.of(&viewer.app.store, run)?.total();
         rows.push((run, total));
     }
     Ok(html! {
@@ -127,38 +130,22 @@ fn rows(server: &Server, viewer: &Viewer, filter: &Filter) -> Result<Markup, Web
     })
 }
 
-/// The rows again whenever they change, as `html` events.
+/// The rows again whenever they change.
 pub async fn live(
     State(server): State<Arc<Server>>,
     viewer: Viewer,
     Query(filter): Query<Filter>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
     filter.status()?;
-    let stream = futures_util::stream::unfold(String::new(), move |sent| {
-        let (server, tenant, filter) = (server.clone(), viewer.0.clone(), filter.clone());
-        async move {
-            loop {
-                if server.is_stopping() {
-                    return None;
-                }
-                let viewer = Viewer(tenant.clone());
-                let rendered = match rows(&server, &viewer, &filter) {
-                    Ok(rows) => rows.into_string(),
-                    Err(err) => {
-                        tracing::warn!(error = %err.0.message, "cannot list runs");
-                        sent.clone()
-                    }
-                };
-                if rendered != sent {
-                    let event = Event::default().event("html").data(&rendered);
-                    return Some((Ok(event), rendered));
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(LIVE_EVERY) => {}
-                    () = server.some_run_ended() => {}
-                }
-            }
-        }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Ok(live_events(
+        server,
+        viewer,
+        LIVE_EVERY,
+        move |server, viewer| {
+            let html = rows(server, viewer, &filter)
+                .map(Markup::into_string)
+                .unwrap_or_else(|err| err.0.message);
+            Frame { html, last: false }
+        },
+    ))
 }

@@ -129,7 +129,7 @@ fn steps_in_order(
                 prefix: (!query.prefix.is_empty()).then_some(query.prefix.as_str()),
                 after: cursor.as_deref(),
             };
-            let rows = viewer.0.store.step_rows(&run.id, &steps, CHUNK)?;
+            let rows = viewer.app.store.step_rows(&run.id, &steps, CHUNK)?;
             let full = rows.len() == CHUNK;
             let mut groups: Vec<&[StepRow]> =
                 rows.chunk_by(|a, b| a.step_key == b.step_key).collect();
@@ -152,38 +152,32 @@ fn steps_in_order(
     Ok((lines, None))
 }
 
-/// The steps now in state `wanted`, in key order: those with an event that leads there, each
-/// checked against its later events.
+/// The steps now in state `wanted`, in key order.
 fn steps_in_state(
     viewer: &Viewer,
     run: &RunRecord,
     query: &StepsQuery,
     wanted: StepState,
 ) -> Result<(Vec<Line>, Option<String>), WebError> {
-    let store = &viewer.0.store;
-    let mut lines = Vec::new();
-    let mut after = (!query.after.is_empty()).then(|| query.after.clone());
-    loop {
-        let steps = OpSteps {
-            op: &query.op,
-            prefix: (!query.prefix.is_empty()).then_some(query.prefix.as_str()),
-            after: after.as_deref(),
-        };
-        let keys = store.steps_with_events(&run.id, &steps, wanted.events(), PAGE)?;
-        for key in &keys {
-            let line = Line::of(&store.step_rows_of(&run.id, key)?);
-            if let Some(line) = line.filter(|line| line.state == wanted) {
-                lines.push(line);
-                if lines.len() == PAGE {
-                    return Ok((lines, Some(key.clone())));
-                }
-            }
-        }
-        match keys.last() {
-            Some(last) if keys.len() == PAGE => after = Some(last.clone()),
-            _ => return Ok((lines, None)),
-        }
+    if query.op.is_empty() && !query.prefix.is_empty() {
+        return Err(WebError::new(
+            StatusCode::BAD_REQUEST,
+            "choose an op to filter its steps by mapping key",
+        ));
     }
+    let store = &viewer.app.store;
+    let steps = OpSteps {
+        op: &query.op,
+        prefix: (!query.prefix.is_empty()).then_some(query.prefix.as_str()),
+        after: (!query.after.is_empty()).then_some(query.after.as_str()),
+    };
+    let keys = store.steps_now(&run.id, &steps, wanted.events(), PAGE)?;
+    let mut lines = Vec::new();
+    for key in &keys {
+        lines.extend(Line::of(&store.step_rows_of(&run.id, key)?));
+    }
+    let next = (keys.len() == PAGE).then(|| keys.last().cloned()).flatten();
+    Ok((lines, next))
 }
 
 /// The op names of run `run`: its job's, else those its steps show.
@@ -197,7 +191,7 @@ fn op_names(
         Some(job) => job.ops.keys().cloned().collect(),
         None => server
             .tallies
-            .of(&viewer.0.store, run)?
+            .of(&viewer.app.store, run)?
             .ops
             .keys()
             .cloned()
@@ -211,7 +205,7 @@ pub async fn steps(
     Path(id): Path<String>,
     Query(query): Query<StepsQuery>,
 ) -> Result<Markup, WebError> {
-    let run = viewer.0.app.store().run(&id)?;
+    let run = viewer.app.app.store().run(&id)?;
     let job = job_of(&viewer, &run)?;
     let ops = op_names(&server, &viewer, &run, job.as_ref())?;
     let (lines, next) = find_steps(&viewer, &run, &ops, &query)?;
@@ -261,7 +255,7 @@ pub async fn steps(
             } }
         }
     };
-    Ok(framed(&server, &viewer, &format!("Steps of {id}"), body))
+    Ok(framed(&viewer, &format!("Steps of {id}"), body))
 }
 
 fn first_line(text: &str) -> &str {
@@ -278,18 +272,17 @@ pub struct StepQuery {
 }
 
 pub async fn step(
-    State(server): State<Arc<Server>>,
     viewer: Viewer,
     Path(id): Path<String>,
     Query(StepQuery { key }): Query<StepQuery>,
 ) -> Result<Markup, WebError> {
-    let run = viewer.0.app.store().run(&id)?;
+    let run = viewer.app.app.store().run(&id)?;
     let filter = EventFilter {
         step: Some(&key),
         ..EventFilter::default()
     };
     let events: Vec<Event<'static>> = viewer
-        .0
+        .app
         .store
         .event_page(&id, &filter)?
         .into_iter()
@@ -360,7 +353,7 @@ pub async fn step(
             }
         }
     };
-    Ok(framed(&server, &viewer, &format!("Step {key}"), body))
+    Ok(framed(&viewer, &format!("Step {key}"), body))
 }
 
 /// What each input of step `key` was given, as far as the store recorded it.
@@ -377,7 +370,7 @@ fn inputs(
         return Ok(Vec::new());
     };
     let step_link = |producer: &str| href(&format!("/runs/{run_id}/step"), &[("key", producer)]);
-    let store = &viewer.0.store;
+    let store = &viewer.app.store;
     let mut shown = Vec::new();
     for (name, input) in &spec.inputs {
         let markup = match input {
@@ -509,12 +502,11 @@ pub struct LogQuery {
 }
 
 pub async fn log(
-    State(server): State<Arc<Server>>,
     viewer: Viewer,
     Path(id): Path<String>,
     Query(query): Query<LogQuery>,
 ) -> Result<Markup, WebError> {
-    viewer.0.app.store().run(&id)?;
+    viewer.app.app.store().run(&id)?;
     if !query.kind.is_empty() && !KINDS.contains(&query.kind.as_str()) {
         return Err(WebError::new(
             StatusCode::BAD_REQUEST,
@@ -528,7 +520,7 @@ pub async fn log(
         after: query.after.unwrap_or(-1),
         limit: Some(LOG_PAGE),
     };
-    let events = viewer.0.store.event_page(&id, &filter)?;
+    let events = viewer.app.store.event_page(&id, &filter)?;
     let base = format!("/runs/{id}/log");
     let step_base = format!("/runs/{id}/step");
     let body = html! {
@@ -564,5 +556,5 @@ pub async fn log(
             }
         }
     };
-    Ok(framed(&server, &viewer, &format!("Events of {id}"), body))
+    Ok(framed(&viewer, &format!("Events of {id}"), body))
 }

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 
@@ -179,24 +180,33 @@ impl Tally {
 /// Events read per query while folding.
 const CHUNK: usize = 50_000;
 
-/// Finished runs' tallies kept at most; running runs' are always kept.
-const KEEP_FINISHED: usize = 512;
+/// A tally nobody looked at for this long is dropped (a running run's too: its step states are
+/// read again if someone looks later).
+const IDLE: Duration = Duration::from_secs(300);
+
+/// A run's tally, and when it was last looked at.
+struct Kept {
+    tally: Arc<Mutex<Tally>>,
+    used: Instant,
+}
 
 /// The tallies of the runs the web view has shown.
 #[derive(Default)]
-pub struct Tallies(Mutex<HashMap<String, Arc<Mutex<Tally>>>>);
+pub struct Tallies(Mutex<HashMap<String, Kept>>);
 
 impl Tallies {
     /// Run `run`'s tally as of now, read from `store`: only events it has not folded yet.
     pub fn of(&self, store: &SqliteStore, run: &RunRecord) -> Result<Tally, StoreError> {
         let entry = {
             let mut all = super::super::lock(&self.0);
-            if all.len() > KEEP_FINISHED {
-                all.retain(|_, tally| super::super::lock(tally).steps.is_some());
-            }
-            all.entry(run.id.clone())
-                .or_insert_with(|| Arc::new(Mutex::new(Tally::new())))
-                .clone()
+            let now = Instant::now();
+            all.retain(|_, kept| now.duration_since(kept.used) < IDLE);
+            let kept = all.entry(run.id.clone()).or_insert_with(|| Kept {
+                tally: Arc::new(Mutex::new(Tally::new())),
+                used: now,
+            });
+            kept.used = now;
+            kept.tally.clone()
         };
         let mut tally = super::super::lock(&entry);
         let last = store.last_seq(&run.id)?;

@@ -979,9 +979,21 @@ fn lifecycle_events_and_filtered_pages_skip_what_was_not_asked_for() {
     let with = |op, prefix, after, limit| {
         let steps = OpSteps { op, prefix, after };
         store
-            .steps_with_events("r", &steps, &["STEP_SUCCESS", "STEP_FAILURE"], limit)
+            .steps_now("r", &steps, &["STEP_SUCCESS", "STEP_FAILURE"], limit)
             .unwrap()
     };
+    // Every step started, but none is running now.
+    let all = OpSteps {
+        op: "",
+        prefix: None,
+        after: None,
+    };
+    assert!(
+        store
+            .steps_now("r", &all, &["STEP_START"], 100)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         with("", None, None, 100),
         ["op", "op2", "op[a]", "op[ab]", "op[b]", "op[b][x]"]

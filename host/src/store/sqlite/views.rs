@@ -117,11 +117,11 @@ impl SqliteStore {
         })
     }
 
-    /// The keys of run `id`'s steps among `steps` (any op's when `steps.op` is empty) that
-    /// have an event named in `events`, in key order, at most `limit`. Reads the run's events
-    /// in sequence (not through the step index, whose lookups cost a random read per row), so
-    /// that finding the few failed steps of a million is one pass.
-    pub fn steps_with_events(
+    /// The keys of run `id`'s steps among `steps` (any op's when `steps.op` is empty) whose
+    /// latest lifecycle event is one of `events` (where each stands now), in key order, at
+    /// most `limit`. One pass over the run's events in sequence: through the step index
+    /// (which `+step_key` keeps SQLite from choosing) each row would cost a random read.
+    pub fn steps_now(
         &self,
         id: &str,
         steps: &OpSteps<'_>,
@@ -133,18 +133,19 @@ impl SqliteStore {
         let events = format!(",{},", events.join(","));
         self.read(id, |db| {
             let sqlite = sqlite_error(db.path);
-            // Materialized, so that SQLite cannot walk the step index for the order instead.
+            // SQLite gives a bare column beside MAX() the value of the row with the maximum.
             let mut statement = db
                 .conn
-                .prepare_cached(
-                    "WITH found AS MATERIALIZED (
-                         SELECT step_key FROM events
-                         WHERE run_id = ?1 AND instr(?2, ',' || event || ',') > 0
-                           AND step_key IS NOT NULL
-                           AND (?3 OR step_key = ?4 OR (step_key >= ?5 AND step_key < ?6))
-                           AND (?7 IS NULL OR step_key > ?7))
-                     SELECT DISTINCT step_key FROM found ORDER BY step_key LIMIT ?8",
-                )
+                .prepare_cached(&format!(
+                    "WITH latest AS MATERIALIZED (
+                         SELECT +step_key AS step_key, event, MAX(seq) FROM events
+                         WHERE run_id = ?1 AND event IN {LIFECYCLE} AND +step_key IS NOT NULL
+                           AND (?3 OR +step_key = ?4 OR (+step_key >= ?5 AND +step_key < ?6))
+                           AND (?7 IS NULL OR +step_key > ?7)
+                         GROUP BY +step_key)
+                     SELECT step_key FROM latest WHERE instr(?2, ',' || event || ',') > 0
+                     ORDER BY step_key LIMIT ?8"
+                ))
                 .map_err(sqlite)?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = statement
