@@ -548,3 +548,37 @@ fn host_ui_shows_local_runs_to_loopback_pages_only() {
         "{err}"
     );
 }
+
+#[test]
+fn a_live_page_stops_once_its_token_is_rotated() {
+    let store = tempfile::tempdir().unwrap();
+    let server = Server::start(store.path(), &[]);
+    let carol = server.tenant("carol", &[]);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let response = agent
+        .get(format!("{}/live/runs", server.base))
+        .header("Cookie", &format!("shoal_token={}", carol.token()))
+        .call()
+        .expect("the live list opens");
+    let reader = std::thread::spawn(move || response.into_body().read_to_string());
+    std::thread::sleep(Duration::from_millis(1500));
+    let rotated = host_command()
+        .env("SHOAL_STORE", store.path())
+        .args(["tenant", "rotate", "carol"])
+        .output()
+        .unwrap();
+    assert!(rotated.status.success());
+    let started = Instant::now();
+    let body = reader
+        .join()
+        .unwrap()
+        .expect("the stream ends, not times out");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        body.contains("event: html") && body.trim_end().ends_with("data: end"),
+        "{body}"
+    );
+}
