@@ -18,6 +18,7 @@ pub fn when(unix: f64) -> String {
 /// A duration in seconds, to a precision that fits its size.
 pub fn took(seconds: f64) -> String {
     match seconds {
+        s if s < 0.01 => format!("{:.2} ms", s * 1e3),
         s if s < 1.0 => format!("{:.0} ms", s * 1e3),
         s if s < 60.0 => format!("{s:.2} s"),
         s => {
@@ -74,6 +75,7 @@ mod tests {
     fn times_and_durations_read_plainly() {
         assert_eq!(when(0.0), "1970-01-01 00:00:00 UTC");
         assert_eq!(took(0.0123), "12 ms");
+        assert_eq!(took(0.000_25), "0.25 ms");
         assert_eq!(took(3.5), "3.50 s");
         assert_eq!(took(125.0), "2 min 5 s");
     }
