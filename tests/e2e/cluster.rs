@@ -95,7 +95,9 @@ impl Worker {
             .args(["--ack-wait", "2s"])
             .args(extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(
+                std::fs::File::create(nats.dir.path().join(format!("worker-{name}.log"))).unwrap(),
+            )
             .spawn()
             .expect("host worker starts");
         Worker(child)
@@ -120,14 +122,21 @@ fn live_workers(nats: &Nats) -> Vec<Value> {
     listed.json().as_array().expect("a list of workers").clone()
 }
 
-/// Waits until `host workers` lists `n` workers.
+/// Waits until `host workers` lists `n` workers (a minute: on a loaded 2-core machine a
+/// worker may take a while to connect); the panic shows what the workers logged.
 fn wait_for_workers(nats: &Nats, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while live_workers(nats).len() < n {
-        assert!(
-            Instant::now() < deadline,
-            "{n} workers never announced themselves"
-        );
+        if Instant::now() > deadline {
+            let mut logs = String::new();
+            for entry in std::fs::read_dir(nats.dir.path()).unwrap().flatten() {
+                if entry.file_name().to_string_lossy().starts_with("worker-") {
+                    let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                    logs.push_str(&format!("{:?}:\n{text}\n", entry.file_name()));
+                }
+            }
+            panic!("{n} workers never announced themselves; their logs:\n{logs}");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
