@@ -219,7 +219,6 @@ fn a_tenant_follows_inspects_and_reexecutes_runs_in_a_real_browser() {
             listed.contains("SUCCESS") && listed.contains("52 succeeded"),
             "{listed}"
         );
-        screenshot(&browser, "runs").await;
 
         // A finished seed run: its graph, counts and final output.
         browser
@@ -381,6 +380,13 @@ fn a_tenant_follows_inspects_and_reexecutes_runs_in_a_real_browser() {
             .goto(&format!("{base}/runs/{failing}"))
             .await
             .unwrap();
+        let failures = text_of(&browser, "table.failures")
+            .await
+            .expect("the failures are listed");
+        assert!(
+            failures.contains("read_file") && failures.contains("input.txt"),
+            "{failures}"
+        );
         screenshot(&browser, "run-failed").await;
         browser
             .find(Locator::Id("reexecute-from-failure"))
@@ -407,6 +413,8 @@ fn a_tenant_follows_inspects_and_reexecutes_runs_in_a_real_browser() {
         };
         assert!(output.contains("fixed"), "{output}");
         assert_eq!(alice.wait(&child)["status"], "SUCCESS");
+        browser.goto(&format!("{base}/")).await.unwrap();
+        screenshot(&browser, "runs").await;
         browser.close().await.unwrap();
 
         // Another tenant's session cannot open the run, nor see it listed.

@@ -39,6 +39,16 @@ pub async fn page(
 ) -> Result<Markup, WebError> {
     let run = viewer.app.app.store().run(&id)?;
     let live = live_fragment(&server, &viewer, &run)?;
+    let failed = server
+        .tallies
+        .of(&viewer.app.store, &run)?
+        .total()
+        .get(StepState::Failed);
+    // Read only for a run with failures: finding them is one pass over its events.
+    let failures = match failed {
+        0 => None,
+        n => Some(super::steps_page::failures(&viewer, &run, n)?),
+    };
     let outputs = match run.status {
         RunStatus::Running => None,
         _ => Some(
@@ -71,6 +81,7 @@ pub async fn page(
                 a href={"/runs/" (run.id) "/log"} { "Event log" }
             }
         }
+        @if let Some(failures) = failures { (failures) }
         @if let Some(outputs) = outputs {
             section aria-labelledby="output-heading" {
                 h2 #output-heading { "Output" }

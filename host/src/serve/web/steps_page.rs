@@ -180,6 +180,38 @@ fn steps_in_state(
     Ok((lines, next))
 }
 
+/// Failed steps a run page lists before linking to the rest.
+const FAILURES_SHOWN: usize = 10;
+
+/// The first failed steps of `run` with their errors, for its page.
+pub fn failures(viewer: &Viewer, run: &RunRecord, failed: u64) -> Result<Markup, WebError> {
+    let query = StepsQuery {
+        status: StepState::Failed.name().to_string(),
+        ..StepsQuery::default()
+    };
+    let (lines, _) = steps_in_state(viewer, run, &query, StepState::Failed)?;
+    let step_base = format!("/runs/{}/step", run.id);
+    Ok(html! {
+        section aria-labelledby="failures-heading" {
+            h2 #failures-heading { "Failures" }
+            table.failures {
+                thead { tr { th scope="col" { "Step" } th scope="col" { "Error" } } }
+                tbody {
+                    @for line in lines.iter().take(FAILURES_SHOWN) {
+                        tr {
+                            td { a.mono href=(href(&step_base, &[("key", &line.key)])) { (line.key) } }
+                            td.error-cell { (first_line(&line.error)) }
+                        }
+                    }
+                }
+            }
+            @if failed > FAILURES_SHOWN as u64 {
+                p { a href=(href(&format!("/runs/{}/steps", run.id), &[("status", "failed")])) { "All " (failed) " failed steps" } }
+            }
+        }
+    })
+}
+
 /// The op names of run `run`: its job's, else those its steps show.
 fn op_names(
     server: &Server,
