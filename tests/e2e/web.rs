@@ -2,6 +2,7 @@
 //! against the real `host serve` and `host ui`. With `SHOAL_SCREENSHOTS=DIR`, the main pages
 //! are saved there as PNG (`docs/screenshots.sh`).
 
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,8 +40,11 @@ impl Driver {
             return None;
         }
         let port = free_port();
+        // Its own process group, with the browsers it starts: dropping the driver kills them
+        // all, also when a test panics before closing its session.
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -76,7 +80,8 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         let _ = self.child.wait();
     }
 }
