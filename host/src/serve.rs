@@ -471,6 +471,21 @@ impl Server {
         launched
     }
 
+    /// Starts the run that `prepare` records for `tenant`, once the tenant is admitted one
+    /// more unfinished run and has storage left, and returns its id. The admission is held
+    /// until the run is registered; from then on it counts as unfinished by itself.
+    pub(crate) async fn start(
+        self: &Arc<Self>,
+        tenant: &Arc<TenantApp>,
+        prepare: impl std::future::Future<Output = Result<RunHandle, crate::app::AppError>>,
+    ) -> Result<String, api_error::ApiError> {
+        let admission = tenant.admit()?;
+        tenant.check_storage(0)?;
+        let handle = prepare.await?;
+        drop(admission);
+        Ok(self.launch(tenant, handle))
+    }
+
     /// Starts a re-execution of `tenant`'s run `parent` (`select`ed steps, or with none only
     /// what failed or did not run) and returns the new run's id.
     pub(crate) async fn reexecute(
@@ -479,20 +494,17 @@ impl Server {
         parent: &str,
         select: Vec<String>,
     ) -> Result<String, api_error::ApiError> {
-        let admission = tenant.admit()?;
-        tenant.check_storage(0)?;
         let reexecution = crate::app::Reexecution {
             select,
             config: None,
             reload: false,
         };
-        let handle = tenant
-            .app
-            .reexecute(parent, &reexecution, &Settings::default())
-            .await?;
-        // The run is registered now: it counts as unfinished by itself.
-        drop(admission);
-        Ok(self.launch(tenant, handle))
+        let settings = Settings::default();
+        self.start(
+            tenant,
+            tenant.app.reexecute(parent, &reexecution, &settings),
+        )
+        .await
     }
 
     /// Resumes `tenant`'s stopped run `id` where it stopped.
@@ -501,11 +513,8 @@ impl Server {
         tenant: &Arc<TenantApp>,
         id: &str,
     ) -> Result<String, api_error::ApiError> {
-        let admission = tenant.admit()?;
-        tenant.check_storage(0)?;
-        let handle = tenant.app.resume(id, &Settings::default()).await?;
-        drop(admission);
-        Ok(self.launch(tenant, handle))
+        let settings = Settings::default();
+        self.start(tenant, tenant.app.resume(id, &settings)).await
     }
 
     /// Resumes every tenant run that a previous server left interrupted.

@@ -75,8 +75,6 @@ async fn submit(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let submission: Submission = json_body(&server, body)?;
-    let admission = tenant.admit()?;
-    tenant.check_storage(0)?;
     let resolve = |name: &str| {
         Ok(tenant
             .store
@@ -88,13 +86,11 @@ async fn submit(
         config_text: submission.config,
         resolve: &resolve,
     };
-    let handle = tenant
-        .app
-        .submit_uploaded(&job, &Settings::default())
+    let settings = Settings::default();
+    let run_id = server
+        .start(&tenant, tenant.app.submit_uploaded(&job, &settings))
         .await?;
-    // The run is registered now: it counts as unfinished by itself.
-    drop(admission);
-    Ok(created(&server.launch(&tenant, handle)))
+    Ok(created(&run_id))
 }
 
 /// `201 {"run_id": ...}` for a run just launched.
