@@ -27,7 +27,7 @@ use crate::store::{RunRecord, RunStatus, RunStore, SqliteStore};
 pub use engine::SharedEngine;
 pub use error::AppError;
 pub use handle::RunHandle;
-pub use load::{JobSource, Prepared, Settings, Uploaded, cache_dir, describe, prepare};
+pub use load::{JobSource, Prepared, Settings, Uploaded, cache_dir, cores, describe, prepare};
 pub use queries::{LogLine, StepStatus, StepSummary};
 
 /// What `host reexecute` changes about the parent run besides what it runs again.

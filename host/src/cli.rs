@@ -304,7 +304,7 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
                 allow_env,
                 max_concurrent: max_concurrent.unwrap_or_else(|| {
                     if executor == "local" {
-                        cores()
+                        app::cores()
                     } else {
                         REMOTE_MAX_CONCURRENT
                     }
@@ -324,7 +324,7 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
                 listen,
                 store_dir: store_dir.to_path_buf(),
                 allow_env: Vec::new(),
-                max_concurrent: max_concurrent.unwrap_or_else(cores),
+                max_concurrent: max_concurrent.unwrap_or_else(app::cores),
                 max_component_size: 0,
                 max_request_size: 64 << 10,
                 coordinator: None,
@@ -336,11 +336,6 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
         Command::Worker { args } => cluster::worker(args, app::cache_dir(store_dir)).await,
         Command::Workers { nats, json } => cluster::workers(&nats, json).await,
     }
-}
-
-/// The number of cores, the default of `--max-concurrent`.
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn size(size: bytesize::ByteSize) -> usize {

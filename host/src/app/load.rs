@@ -374,7 +374,7 @@ pub(super) async fn prepare_loaded(
         .max_concurrent
         .or(job.job.execution.max_concurrent)
         .or(settings.fallback_max_concurrent)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .unwrap_or_else(cores);
     if let Some(policy) = policy {
         policy.apply(&mut job)?;
         max_concurrent = max_concurrent.min(policy.quotas.max_concurrent);
@@ -421,6 +421,11 @@ pub async fn describe(path: &Path, store_dir: Option<&Path>) -> Result<Vec<OpInf
     let cache = store_dir.map(cache_dir);
     let runtime = Runtime::new(size, cache.as_deref())?;
     Ok(runtime.load_bytes(path, &file.bytes).await?.ops.clone())
+}
+
+/// The number of cores: how many steps run at once unless told otherwise.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Where compiled components are cached: inside the run store.

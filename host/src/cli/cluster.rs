@@ -54,9 +54,7 @@ pub async fn worker(args: WorkerArgs, cache_dir: PathBuf) -> anyhow::Result<Exit
     let config = WorkerConfig {
         nats: args.nats,
         name: name.clone(),
-        max_concurrent: args
-            .max_concurrent
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        max_concurrent: args.max_concurrent.unwrap_or_else(crate::app::cores),
         allow_dirs,
         cache_dir: Some(cache_dir),
         ack_wait,
