@@ -114,7 +114,7 @@ impl Db<'_> {
         id: &str,
         filter: &EventFilter<'_>,
     ) -> Result<Vec<(i64, Event<'static>)>, StoreError> {
-        let kinds = (!filter.kinds.is_empty()).then(|| format!(",{},", filter.kinds.join(",")));
+        let kinds = (!filter.kinds.is_empty()).then(|| name_list(filter.kinds));
         // A STEP_OUTPUT has its output row at the same `seq`.
         let sql = format!(
             "SELECT e.seq, e.format, e.json, o.hash, b.bytes
@@ -132,9 +132,7 @@ impl Db<'_> {
             step = step_range("e", filter.step.is_some()),
         );
         let mut statement = self.conn.prepare(&sql).map_err(|e| self.sqlite(e))?;
-        let limit = filter
-            .limit
-            .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let limit = filter.limit.map_or(-1, sql_limit);
         let rows = statement
             .query_map(
                 params![id, filter.step, filter.after, limit, kinds],
@@ -235,6 +233,17 @@ fn step_range(table: &str, by_step: bool) -> String {
     } else {
         "?2 IS NULL".to_string()
     }
+}
+
+/// `names` as `,A,B,`, which `instr(?, ',' || name || ',')` searches: a list as one
+/// parameter.
+pub fn name_list(names: &[&str]) -> String {
+    format!(",{},", names.join(","))
+}
+
+/// `n` as a LIMIT.
+pub fn sql_limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Which events of a run to read.

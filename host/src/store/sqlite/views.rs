@@ -5,7 +5,7 @@ use rusqlite::params;
 
 use rusqlite::OptionalExtension;
 
-use super::queries::{OUTPUT_INDEX, STEP_INDEX, checked_blob, sqlite_error};
+use super::queries::{OUTPUT_INDEX, STEP_INDEX, checked_blob, name_list, sql_limit, sqlite_error};
 use super::{EventFilter, SqliteStore};
 use crate::events::Event;
 use crate::store::StoreError;
@@ -57,28 +57,17 @@ impl SqliteStore {
         after: i64,
         limit: usize,
     ) -> Result<Vec<StepEvent>, StoreError> {
-        self.read(id, |db| {
-            let sqlite = sqlite_error(db.path);
-            let mut statement = db
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT seq, step_key, event FROM events
-                     WHERE run_id = ?1 AND seq > ?2 AND step_key IS NOT NULL
-                       AND event IN {LIFECYCLE}
-                     ORDER BY seq LIMIT ?3"
-                ))
-                .map_err(sqlite)?;
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = statement
-                .query_map(params![id, after, limit], |row| {
-                    Ok(StepEvent {
-                        seq: row.get(0)?,
-                        step_key: row.get(1)?,
-                        event: row.get(2)?,
-                    })
-                })
-                .map_err(sqlite)?;
-            rows.collect::<Result<_, _>>().map_err(sqlite)
+        let sql = format!(
+            "SELECT seq, step_key, event FROM events
+             WHERE run_id = ?1 AND seq > ?2 AND step_key IS NOT NULL AND event IN {LIFECYCLE}
+             ORDER BY seq LIMIT ?3"
+        );
+        self.rows_of(id, &sql, params![id, after, sql_limit(limit)], |row| {
+            Ok(StepEvent {
+                seq: row.get(0)?,
+                step_key: row.get(1)?,
+                event: row.get(2)?,
+            })
         })
     }
 
@@ -96,25 +85,16 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<StepRow>, StoreError> {
         let (plain, low, high) = bounds(steps);
-        self.read(id, |db| {
-            let sqlite = sqlite_error(db.path);
-            let mut statement = db
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT step_key, event, json FROM events
-                     WHERE run_id = ?1
-                       AND (step_key = ?2 OR (step_key >= ?3 AND step_key < ?4))
-                       AND (?5 IS NULL OR step_key > ?5)
-                       AND event IN {LIFECYCLE}
-                     ORDER BY step_key, seq LIMIT ?6"
-                ))
-                .map_err(sqlite)?;
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = statement
-                .query_map(params![id, plain, low, high, steps.after, limit], step_row)
-                .map_err(sqlite)?;
-            rows.collect::<Result<_, _>>().map_err(sqlite)
-        })
+        let sql = format!(
+            "SELECT step_key, event, json FROM events
+             WHERE run_id = ?1
+               AND (step_key = ?2 OR (step_key >= ?3 AND step_key < ?4))
+               AND (?5 IS NULL OR step_key > ?5)
+               AND event IN {LIFECYCLE}
+             ORDER BY step_key, seq LIMIT ?6"
+        );
+        let params = params![id, plain, low, high, steps.after, sql_limit(limit)];
+        self.rows_of(id, &sql, params, step_row)
     }
 
     /// The keys of run `id`'s steps among `steps` (any op's when `steps.op` is empty) whose
@@ -130,51 +110,39 @@ impl SqliteStore {
     ) -> Result<Vec<String>, StoreError> {
         let (plain, low, high) = bounds(steps);
         let any_op = steps.op.is_empty();
-        let events = format!(",{},", events.join(","));
-        self.read(id, |db| {
-            let sqlite = sqlite_error(db.path);
-            // SQLite gives a bare column beside MAX() the value of the row with the maximum.
-            let mut statement = db
-                .conn
-                .prepare_cached(&format!(
-                    "WITH latest AS MATERIALIZED (
-                         SELECT +step_key AS step_key, event, MAX(seq) FROM events
-                         WHERE run_id = ?1 AND event IN {LIFECYCLE} AND +step_key IS NOT NULL
-                           AND (?3 OR +step_key = ?4 OR (+step_key >= ?5 AND +step_key < ?6))
-                           AND (?7 IS NULL OR +step_key > ?7)
-                         GROUP BY +step_key)
-                     SELECT step_key FROM latest WHERE instr(?2, ',' || event || ',') > 0
-                     ORDER BY step_key LIMIT ?8"
-                ))
-                .map_err(sqlite)?;
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = statement
-                .query_map(
-                    params![id, events, any_op, plain, low, high, steps.after, limit],
-                    |row| row.get(0),
-                )
-                .map_err(sqlite)?;
-            rows.collect::<Result<_, _>>().map_err(sqlite)
-        })
+        // SQLite gives a bare column beside MAX() the value of the row with the maximum.
+        let sql = format!(
+            "WITH latest AS MATERIALIZED (
+                 SELECT +step_key AS step_key, event, MAX(seq) FROM events
+                 WHERE run_id = ?1 AND event IN {LIFECYCLE} AND +step_key IS NOT NULL
+                   AND (?3 OR +step_key = ?4 OR (+step_key >= ?5 AND +step_key < ?6))
+                   AND (?7 IS NULL OR +step_key > ?7)
+                 GROUP BY +step_key)
+             SELECT step_key FROM latest WHERE instr(?2, ',' || event || ',') > 0
+             ORDER BY step_key LIMIT ?8"
+        );
+        let events = name_list(events);
+        let params = params![
+            id,
+            events,
+            any_op,
+            plain,
+            low,
+            high,
+            steps.after,
+            sql_limit(limit)
+        ];
+        self.rows_of(id, &sql, params, |row| row.get(0))
     }
 
     /// The lifecycle events of step `key` alone (not its clones) in run `id`, in order.
     pub fn step_rows_of(&self, id: &str, key: &str) -> Result<Vec<StepRow>, StoreError> {
-        self.read(id, |db| {
-            let sqlite = sqlite_error(db.path);
-            let mut statement = db
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT step_key, event, json FROM events {STEP_INDEX}
-                     WHERE run_id = ?1 AND step_key = ?2 AND event IN {LIFECYCLE}
-                     ORDER BY seq"
-                ))
-                .map_err(sqlite)?;
-            let rows = statement
-                .query_map(params![id, key], step_row)
-                .map_err(sqlite)?;
-            rows.collect::<Result<_, _>>().map_err(sqlite)
-        })
+        let sql = format!(
+            "SELECT step_key, event, json FROM events {STEP_INDEX}
+             WHERE run_id = ?1 AND step_key = ?2 AND event IN {LIFECYCLE}
+             ORDER BY seq"
+        );
+        self.rows_of(id, &sql, params![id, key], step_row)
     }
 
     /// The value step `step` of run `id` recorded for `output` (its only or first output when
@@ -206,6 +174,25 @@ impl SqliteStore {
             found
                 .map(|(hash, bytes)| checked_blob(hash, bytes))
                 .transpose()
+        })
+    }
+}
+
+impl SqliteStore {
+    /// The rows `sql` selects with `params` about run `id`, once the run is known to be in
+    /// scope, each read by `row`.
+    fn rows_of<T>(
+        &self,
+        id: &str,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.read(id, |db| {
+            let sqlite = sqlite_error(db.path);
+            let mut statement = db.conn.prepare_cached(sql).map_err(sqlite)?;
+            let rows = statement.query_map(params, row).map_err(sqlite)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite)
         })
     }
 }
