@@ -14,7 +14,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::format::{VALUE_LIMIT, href, json, status, took, when};
-use super::tally::State as StepState;
+use super::tally::{State as StepState, Tally};
 use super::{Frame, SameOrigin, Server, Viewer, WebError, framed, graph_svg, live_events};
 use crate::job::{Job, LoadedJob};
 use crate::store::{RunRecord, RunStatus, RunStore};
@@ -38,12 +38,10 @@ pub async fn page(
     Path(id): Path<String>,
 ) -> Result<Markup, WebError> {
     let run = viewer.app.app.store().run(&id)?;
-    let live = live_fragment(&server, &viewer, &run)?;
-    let failed = server
-        .tallies
-        .of(&viewer.app.store, &run)?
-        .total()
-        .get(StepState::Failed);
+    let job = job_of(&viewer, &run)?;
+    let tally = server.tallies.of(&viewer.app.store, &run)?;
+    let live = live_fragment(job.as_ref(), &tally, &run);
+    let failed = tally.total().get(StepState::Failed);
     // Read only for a run with failures: finding them is one pass over its events.
     let failures = match failed {
         0 => None,
@@ -120,14 +118,13 @@ fn actions(run: &RunRecord) -> Markup {
     }
 }
 
-/// The part of the page that live updates replace: status, graph, counts per op.
-fn live_fragment(server: &Server, viewer: &Viewer, run: &RunRecord) -> Result<Markup, WebError> {
-    let tally = server.tallies.of(&viewer.app.store, run)?;
-    let job = job_of(viewer, run)?;
-    Ok(html! {
+/// The part of the page that live updates replace: status, graph (of `job`, the run's),
+/// counts per op.
+fn live_fragment(job: Option<&Job>, tally: &Tally, run: &RunRecord) -> Markup {
+    html! {
         p { "Status: " span #run-status { (status(run.status)) } }
-        @if let Some(job) = &job {
-            div.graph-frame { (graph_svg::render(job, &tally, &run.id, run.status)) }
+        @if let Some(job) = job {
+            div.graph-frame { (graph_svg::render(job, tally, &run.id, run.status)) }
         }
         table.ops {
             caption.visually-hidden { "Steps per op and state" }
@@ -148,7 +145,7 @@ fn live_fragment(server: &Server, viewer: &Viewer, run: &RunRecord) -> Result<Ma
                 }
             }
         }
-    })
+    }
 }
 
 /// The live part of the page again whenever it changes, until the run is over.
@@ -157,7 +154,9 @@ pub async fn live(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
-    viewer.app.app.store().run(&id)?;
+    let run = viewer.app.app.store().run(&id)?;
+    // What a run executes never changes: read once per stream.
+    let job = job_of(&viewer, &run)?;
     Ok(live_events(
         server,
         viewer,
@@ -165,9 +164,10 @@ pub async fn live(
         move |server, viewer| {
             match viewer.app.app.store().run(&id) {
                 Ok(run) => Frame {
-                    html: live_fragment(server, viewer, &run)
-                        .map(Markup::into_string)
-                        .unwrap_or_else(|err| err.0.message),
+                    html: match server.tallies.of(&viewer.app.store, &run) {
+                        Ok(tally) => live_fragment(job.as_ref(), &tally, &run).into_string(),
+                        Err(err) => WebError::from(err).0.message,
+                    },
                     last: run.status != RunStatus::Running,
                 },
                 // Deleted meanwhile.
