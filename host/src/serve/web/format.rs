@@ -64,6 +64,24 @@ pub fn href(path: &str, pairs: &[(&str, &str)]) -> String {
     format!("{path}?{query}")
 }
 
+/// A labelled filter: select `name` offering "any", then `choices`, with `selected` chosen.
+pub fn choose<'a>(
+    name: &str,
+    label: &str,
+    choices: impl IntoIterator<Item = &'a str>,
+    selected: &str,
+) -> Markup {
+    html! {
+        label for=(name) { (label) }
+        select id=(name) name=(name) {
+            option value="" { "any" }
+            @for choice in choices {
+                option value=(choice) selected[choice == selected] { (choice) }
+            }
+        }
+    }
+}
+
 /// What the pages show of a value at most.
 pub const VALUE_LIMIT: usize = 64 << 10;
 

@@ -11,7 +11,7 @@ use futures_util::Stream;
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
-use super::format::{status, took, when};
+use super::format::{choose, status, took, when};
 use super::tally::State as StepState;
 use super::{Frame, Server, Viewer, WebError, framed, live_events};
 use crate::store::RunStatus;
@@ -65,13 +65,7 @@ pub async fn page(
     let body = html! {
         h1 { "Runs" }
         form.filters method="get" action="/" {
-            label for="status" { "Status" }
-            select #status name="status" {
-                option value="" { "any" }
-                @for choice in RunStatus::ALL {
-                    option value=(choice.as_str()) selected[selected == choice.as_str()] { (choice.as_str()) }
-                }
-            }
+            (choose("status", "Status", RunStatus::ALL.map(RunStatus::as_str), &selected))
             label for="job" { "Job" }
             input #job name="job" type="search" value=(filter.job);
             button type="submit" { "Filter" }

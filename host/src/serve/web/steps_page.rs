@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::format::{VALUE_LIMIT, href, json, took, when};
+use super::format::{VALUE_LIMIT, choose, href, json, took, when};
 use super::run_page::job_of;
 use super::tally::State as StepState;
 use super::{Server, Viewer, WebError, framed};
@@ -246,18 +246,8 @@ pub async fn steps(
     let body = html! {
         h1 { "Steps of run " a.mono href={"/runs/" (id)} { (id) } }
         form.filters method="get" action=(base) {
-            label for="op" { "Op" }
-            select #op name="op" {
-                option value="" { "any" }
-                @for op in &ops { option value=(op) selected[*op == query.op] { (op) } }
-            }
-            label for="status" { "Status" }
-            select #status name="status" {
-                option value="" { "any" }
-                @for state in StepState::ALL {
-                    option value=(state.name()) selected[query.status == state.name()] { (state.name()) }
-                }
-            }
+            (choose("op", "Op", ops.iter().map(String::as_str), &query.op))
+            (choose("status", "Status", StepState::ALL.map(StepState::name), &query.status))
             label for="prefix" { "Op's mapping key starts with" }
             input #prefix name="prefix" type="search" value=(query.prefix);
             button type="submit" { "Filter" }
@@ -558,11 +548,7 @@ pub async fn log(
     let body = html! {
         h1 { "Event log of run " a.mono href={"/runs/" (id)} { (id) } }
         form.filters method="get" action=(base) {
-            label for="kind" { "Event" }
-            select #kind name="kind" {
-                option value="" { "any" }
-                @for kind in KINDS { option value=(kind) selected[query.kind == kind] { (kind) } }
-            }
+            (choose("kind", "Event", KINDS, &query.kind))
             label for="step" { "Step (and its clones)" }
             input #step name="step" type="search" value=(query.step);
             button type="submit" { "Filter" }
