@@ -150,18 +150,22 @@ async fn count(browser: &Client, op: &str, state: &str) -> u64 {
     .unwrap_or(0)
 }
 
-async fn log_in(browser: &Client, base: &str, token: &str) {
+/// Clicks the element `locator` finds.
+async fn click(browser: &Client, locator: Locator<'_>) {
+    browser.find(locator).await.unwrap().click().await.unwrap();
+}
+
+/// Fills the login form with `token` and sends it.
+async fn submit_login(browser: &Client, base: &str, token: &str) {
     browser.goto(&format!("{base}/login")).await.unwrap();
     screenshot(browser, "login").await;
     let field = browser.find(Locator::Id("token")).await.unwrap();
     field.send_keys(token).await.unwrap();
-    browser
-        .find(Locator::Css("form.login button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, Locator::Css("form.login button")).await;
+}
+
+async fn log_in(browser: &Client, base: &str, token: &str) {
+    submit_login(browser, base, token).await;
     eventually(Duration::from_secs(10), "the runs page", || async {
         text_of(browser, "h1").await.filter(|h| h == "Runs")
     })
@@ -197,20 +201,7 @@ fn a_tenant_follows_inspects_and_reexecutes_runs_in_a_real_browser() {
                 .path()
                 .ends_with("/login")
         );
-        browser
-            .find(Locator::Id("token"))
-            .await
-            .unwrap()
-            .send_keys("shoal.alice.bogus")
-            .await
-            .unwrap();
-        browser
-            .find(Locator::Css("form.login button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        submit_login(&browser, &base, "shoal.alice.bogus").await;
         let refused = eventually(Duration::from_secs(10), "the login error", || {
             text_of(&browser, "#login-error")
         })
@@ -226,13 +217,7 @@ fn a_tenant_follows_inspects_and_reexecutes_runs_in_a_real_browser() {
         );
 
         // A finished seed run: its graph, counts and final output.
-        browser
-            .find(Locator::Css(&format!("a[href='/runs/{seed}']")))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&browser, Locator::Css(&format!("a[href='/runs/{seed}']"))).await;
         let output = eventually(Duration::from_secs(10), "the output", || {
             text_of(&browser, "#output")
         })
@@ -347,13 +332,7 @@ fn a_tenant_follows_inspects_and_reexecutes_runs_in_a_real_browser() {
         assert_eq!(same_page, json!(true), "the list was reloaded");
         // Cancel it with the button, then resume it with the next.
         browser.goto(&format!("{base}/runs/{long}")).await.unwrap();
-        browser
-            .find(Locator::Id("cancel"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&browser, Locator::Id("cancel")).await;
         eventually(Duration::from_secs(30), "the run canceled", || async {
             text_of(&browser, "#run-status")
                 .await
@@ -393,13 +372,7 @@ fn a_tenant_follows_inspects_and_reexecutes_runs_in_a_real_browser() {
             "{failures}"
         );
         screenshot(&browser, "run-failed").await;
-        browser
-            .find(Locator::Id("reexecute-from-failure"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&browser, Locator::Id("reexecute-from-failure")).await;
         let child = eventually(Duration::from_secs(10), "the new run's page", || async {
             let path = browser.current_url().await.ok()?.path().to_string();
             let id = path.strip_prefix("/runs/")?.to_string();
@@ -440,13 +413,7 @@ fn a_tenant_follows_inspects_and_reexecutes_runs_in_a_real_browser() {
         assert!(!text_of(&other, "main").await.unwrap().contains("result"));
         // Logging out forgets the token.
         other.goto(&format!("{base}/")).await.unwrap();
-        other
-            .find(Locator::Css("header form button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&other, Locator::Css("header form button")).await;
         other.goto(&format!("{base}/")).await.unwrap();
         assert!(
             other
