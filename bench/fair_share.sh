@@ -9,10 +9,8 @@ cd "$(dirname "$0")/.."
 n=${1:-100000}
 slots=${2:-2}
 
-cargo build --release -p host --quiet
-cargo build --release --target wasm32-wasip2 --manifest-path guest-examples/Cargo.toml --quiet
-host="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release/host"
-testkit=guest-examples/target/wasm32-wasip2/release/testkit.wasm
+source bench/lib.sh
+build
 work=$(mktemp -d)
 export SHOAL_STORE="$work/store"
 server=

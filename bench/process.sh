@@ -8,9 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release -p host --quiet
-cargo build --release --target wasm32-wasip2 --manifest-path guest-examples/Cargo.toml --quiet
-host="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release/host"
+source bench/lib.sh
+build
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -49,21 +48,7 @@ startup() {
 scale() {
   local n=${1:-1000000}
   echo "## scale: fan-out of $n through map and collect (mc = cores, with the run store)"
-  cat >"$work/scale.toml" <<JOB
-[components.testkit]
-path = "$PWD/guest-examples/target/wasm32-wasip2/release/testkit.wasm"
-[limits]
-max_fanout = $n
-[ops.fan_out]
-component = "testkit"
-config = { n = $n }
-[ops.identity]
-component = "testkit"
-inputs.value = { map = "fan_out" }
-[ops.sum]
-component = "testkit"
-inputs.values = { collect = "identity" }
-JOB
+  fan_out_job "$work/scale.toml" "$n"
   SHOAL_STORE="$work/scale-store" measure run "$work/scale.toml" >"$work/scale"
   read -r wall rss <"$work/scale"
   grep -h "succeeded in" "$work/err"

@@ -7,29 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}
 
-cargo build --release -p host --quiet
-cargo build --release --target wasm32-wasip2 --manifest-path guest-examples/Cargo.toml --quiet
-host="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release/host"
+source bench/lib.sh
+build
 work=$(mktemp -d)
 ui=
 trap '[ -n "$ui" ] && kill "$ui" 2>/dev/null; rm -rf "$work"' EXIT
 export SHOAL_STORE="$work/store"
 
-cat >"$work/fan.toml" <<JOB
-[components.testkit]
-path = "$PWD/guest-examples/target/wasm32-wasip2/release/testkit.wasm"
-[limits]
-max_fanout = $n
-[ops.fan_out]
-component = "testkit"
-config = { n = $n }
-[ops.identity]
-component = "testkit"
-inputs.value = { map = "fan_out" }
-[ops.sum]
-component = "testkit"
-inputs.values = { collect = "identity" }
-JOB
+fan_out_job "$work/fan.toml" "$n"
 "$host" run "$work/fan.toml" >/dev/null 2>"$work/run.err" || { cat "$work/run.err" >&2; exit 1; }
 id=$("$host" runs | awk 'NR == 1 { print $1 }')
 echo "## web view of run $id: a fan-out of $n ($(du -sh "$SHOAL_STORE" | cut -f1) store)"
