@@ -547,10 +547,7 @@ async fn inspect(path: &Path, store_dir: &Path) -> anyhow::Result<ExitCode> {
         if !op.description.is_empty() {
             out.push_str(&format!("  {}\n", op.description));
         }
-        out.push_str(&format!(
-            "  inputs: {}\n",
-            crate::op_info::join(op.inputs.iter().map(String::as_str))
-        ));
+        out.push_str(&format!("  inputs: {}\n", op.input_names()));
         for output in &op.outputs {
             let kind = if output.dynamic {
                 "dynamic output"

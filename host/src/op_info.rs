@@ -6,9 +6,29 @@
 pub struct OpInfo {
     pub name: String,
     pub description: String,
-    /// Input names the job must wire.
-    pub inputs: Vec<String>,
+    /// The inputs the job must wire.
+    pub inputs: Vec<InputInfo>,
     pub outputs: Vec<OutputInfo>,
+    /// The JSON Schema of the op's `config` table, as JSON text, when the op declares one.
+    #[serde(
+        serialize_with = "schema_json",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub config_schema: Option<String>,
+}
+
+/// One declared input of an op.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InputInfo {
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// The JSON Schema of the input's value, as JSON text, when the op declares one.
+    #[serde(
+        serialize_with = "schema_json",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub schema: Option<String>,
 }
 
 /// One declared output of an op.
@@ -18,6 +38,35 @@ pub struct OutputInfo {
     /// A dynamic output yields any number of keyed values and must be mapped or collected.
     pub dynamic: bool,
     pub description: String,
+    /// The JSON Schema of the output's value (of each element when dynamic), as JSON text.
+    #[serde(
+        serialize_with = "schema_json",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub schema: Option<String>,
+}
+
+impl InputInfo {
+    /// An input with only a name, as a `shoal:op@0.1.0` component declares it.
+    pub fn named(name: String) -> Self {
+        InputInfo {
+            name,
+            description: String::new(),
+            schema: None,
+        }
+    }
+}
+
+/// Writes a schema as the JSON it holds (checked when the component was loaded), not as a
+/// string of JSON.
+fn schema_json<S: serde::Serializer>(schema: &Option<String>, to: S) -> Result<S::Ok, S::Error> {
+    let parsed = schema
+        .as_deref()
+        .map(serde_json::from_str::<serde_json::Value>);
+    match parsed {
+        Some(Ok(value)) => serde::Serialize::serialize(&value, to),
+        _ => serde::Serialize::serialize(schema, to),
+    }
 }
 
 impl OpInfo {
@@ -26,16 +75,31 @@ impl OpInfo {
         OpInfo {
             name: name.to_string(),
             description: String::new(),
-            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            inputs: inputs
+                .iter()
+                .map(|name| InputInfo::named(name.to_string()))
+                .collect(),
             outputs: outputs
                 .iter()
                 .map(|(name, dynamic)| OutputInfo {
                     name: name.to_string(),
                     dynamic: *dynamic,
                     description: String::new(),
+                    schema: None,
                 })
                 .collect(),
+            config_schema: None,
         }
+    }
+
+    /// Whether the op declares an input called `name`.
+    pub fn has_input(&self, name: &str) -> bool {
+        self.inputs.iter().any(|input| input.name == name)
+    }
+
+    /// Input names, comma-separated, for error messages.
+    pub fn input_names(&self) -> String {
+        join(self.inputs.iter().map(|i| i.name.as_str()))
     }
 
     /// The declared output called `name`.

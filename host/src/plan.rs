@@ -332,16 +332,17 @@ fn resolve_inputs(
     nodes: &[Node],
     index: &HashMap<&str, usize>,
 ) -> Result<Vec<Input>, PlanError> {
-    if let Some(input) = specs.keys().find(|input| !node.op.inputs.contains(input)) {
+    if let Some(input) = specs.keys().find(|input| !node.op.has_input(input)) {
         return Err(PlanError::UnknownInput {
             op: node.name.clone(),
             input: input.clone(),
-            expected: join(node.op.inputs.iter().map(String::as_str)),
+            expected: node.op.input_names(),
         });
     }
     node.op
         .inputs
         .iter()
+        .map(|input| &input.name)
         .map(|input| {
             let spec = specs.get(input).ok_or_else(|| PlanError::UnwiredInput {
                 op: node.name.clone(),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 use crate::digest::Digest;
@@ -22,7 +22,7 @@ use crate::limits::{Limits, MAX_MEMORY};
 use crate::op_info::OpInfo;
 use crate::step_error::StepError;
 use crate::value::NamedValues;
-use bindings::{OpComponent, OpComponentPre};
+use bindings::OpPre;
 use footprint::Footprint;
 use state::StepState;
 
@@ -159,7 +159,7 @@ impl EngineSize {
 
 /// A compiled, pre-linked component and the ops it describes.
 pub struct LoadedComponent {
-    pre: OpComponentPre<StepState>,
+    pre: OpPre,
     /// The digest of the component's bytes, by which steps name it.
     pub digest: Digest,
     pub ops: Vec<OpInfo>,
@@ -276,8 +276,7 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
-        OpComponent::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(engine_error)?;
+        bindings::add_to_linker(&mut linker).map_err(engine_error)?;
 
         // The ticker holds a weak reference so that it stops when the engine is dropped.
         let ticking = engine.weak();
@@ -347,9 +346,9 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|err| missing_import(path, &err))?;
-        let pre = OpComponentPre::new(pre).map_err(|err| LoadError::NotAnOp {
+        let pre = OpPre::new(&self.engine, pre).map_err(|message| LoadError::NotAnOp {
             path: path.to_path_buf(),
-            message: format!("{err:#}"),
+            message,
         })?;
 
         let limits = Limits::DEFAULT;
@@ -359,10 +358,10 @@ impl Runtime {
             message,
         };
         let describe = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance.shoal_op_op().call_describe(&mut store).await
+            let instance = pre.instantiate(&mut store).await?;
+            instance.describe(&mut store).await
         };
-        let described = match tokio::time::timeout(DESCRIBE_TIMEOUT, describe).await {
+        let ops = match tokio::time::timeout(DESCRIBE_TIMEOUT, describe).await {
             Err(_) => Err(format!("no answer within {DESCRIBE_TIMEOUT:?}")),
             // Said as a step's trap is: the guest's panic message, its limits, its call stack.
             Ok(Err(err)) => {
@@ -372,10 +371,9 @@ impl Runtime {
                     None => err.to_string(),
                 })
             }
-            Ok(Ok(described)) => Ok(described),
+            Ok(Ok(ops)) => Ok(ops),
         }
         .map_err(describe_error)?;
-        let ops: Vec<OpInfo> = described.into_iter().map(OpInfo::from).collect();
         check_description(&ops).map_err(|message| LoadError::BadDescription {
             path: path.to_path_buf(),
             message,
@@ -418,7 +416,7 @@ impl LoadedComponent {
     ) -> wasmtime::Result<()> {
         let limits = Limits::DEFAULT;
         let mut store = runtime.store(StepState::describing(&limits), &limits);
-        let instance = self.pre.instantiate_async(&mut store).await?;
+        let instance = self.pre.instantiate(&mut store).await?;
         let ctx = bindings::Context {
             run_id: String::new(),
             step_key: name.to_string(),
@@ -427,10 +425,7 @@ impl LoadedComponent {
             config: Vec::new(),
         };
         let inputs = wit_inputs(inputs);
-        let returned = instance
-            .shoal_op_op()
-            .call_run(&mut store, name, &ctx, &inputs)
-            .await?;
+        let returned = instance.run(&mut store, name, &ctx, &inputs).await?;
         returned
             .map(drop)
             .map_err(|err| wasmtime::format_err!("op `{name}` failed: {err:?}"))
@@ -504,7 +499,7 @@ fn check_description(ops: &[OpInfo]) -> Result<(), String> {
             return Err(format!("op `{}` is described twice", op.name));
         }
         let mut inputs = std::collections::HashSet::new();
-        for input in &op.inputs {
+        for input in op.inputs.iter().map(|input| &input.name) {
             crate::name::check(input).map_err(|reason| {
                 format!(
                     "op `{}` has an invalid input name `{input}`: {reason}",
@@ -574,8 +569,7 @@ impl StepRunner for WasmRunner {
                 StepState::new(op, &limits, &call.grants, channel.clone())?,
                 &limits,
             );
-            let instantiated =
-                within(limits.timeout, &channel, pre.instantiate_async(&mut store)).await;
+            let instantiated = within(limits.timeout, &channel, pre.instantiate(&mut store)).await;
             match instantiated {
                 Some(Err(err))
                     if err.is::<wasmtime::PoolConcurrencyLimitError>()
@@ -612,9 +606,7 @@ impl StepRunner for WasmRunner {
         let left = limits
             .timeout
             .saturating_sub(started.elapsed().saturating_sub(pool_wait));
-        let run = instance
-            .shoal_op_op()
-            .call_run(&mut store, &call.op, &ctx, &inputs);
+        let run = instance.run(&mut store, &call.op, &ctx, &inputs);
         let returned = match within(left, &channel, run).await {
             None => Err(StepError::Timeout(limits.timeout)),
             Some(Ok(returned)) => Ok(returned),

@@ -6,7 +6,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::{DynamicValue, OpError, Outputs, shoal};
+use super::bindings::current::shoal;
+use super::bindings::{DynamicValue, OpError, Outputs};
 use super::budget::MemoryBudget;
 use crate::exec::{Grants, LogLevel, StepChannel, Stream};
 use crate::limits::{LOG_CALL_OVERHEAD, Limits};
