@@ -1,0 +1,147 @@
+"""Running ops natively (plain CPython, no component), for unit tests of ops.
+
+    from shoal.testing import run
+
+    result = run(compute_piece, inputs={"piece": [1, 2]})
+    assert result.value == [2, 4]
+
+``run`` goes through the same dispatch as a component: inputs and config are encoded to CBOR
+and decoded again, dynamic outputs are yielded to a recording host that checks mapping keys as
+Shoal's host does, and errors come back as the WIT error variant (``result.error``).
+"""
+
+import json
+import re
+
+from . import cbor
+from ._core import HostRejected, Invocation, OpDefinition, OpFailed, invoke
+
+__all__ = ["run", "describe", "RunResult", "RecordingHost"]
+
+_KEY = re.compile(r"[A-Za-z0-9_]+")
+
+
+class RecordingHost:
+    """A host that records log lines and yielded values. ``reject(output, key, value)`` may
+    return a message to reject a yield with; mapping keys are checked as Shoal's host does."""
+
+    def __init__(self, reject=None):
+        self.logs = []
+        self.yielded = []
+        self._reject = reject
+        self._keys = set()
+
+    def log(self, level, message):
+        self.logs.append((level, message))
+
+    def yield_output(self, output, mapping_key, data):
+        value = cbor.loads(data)
+        if not _KEY.fullmatch(mapping_key) or len(mapping_key.encode()) > 128:
+            raise HostRejected(
+                "invalid mapping key %s on output `%s`: must match ^[A-Za-z0-9_]+$ and be at "
+                "most 128 bytes" % (json.dumps(mapping_key), output)
+            )
+        if (output, mapping_key) in self._keys:
+            raise HostRejected("duplicate mapping key `%s` on output `%s`" % (mapping_key, output))
+        if self._reject is not None:
+            message = self._reject(output, mapping_key, value)
+            if message:
+                raise HostRejected(message)
+        self._keys.add((output, mapping_key))
+        self.yielded.append((output, mapping_key, value))
+
+
+class RunResult:
+    """What one native run gave.
+
+    ``outputs``: non-dynamic outputs by name (decoded); ``yielded``: dynamic values yielded
+    during the run as ``(output, mapping_key, value)``; ``returned``: dynamic values returned at
+    the end, same shape; ``logs``: ``(level, message)``; ``error``: ``(kind, message)`` when
+    the op failed (kind is ``failed``, ``retry-requested`` or ``bad-input``), else ``None``.
+    """
+
+    def __init__(self, outputs, yielded, returned, logs, error):
+        self.outputs = outputs
+        self.yielded = yielded
+        self.returned = returned
+        self.logs = logs
+        self.error = error
+
+    @property
+    def ok(self):
+        return self.error is None
+
+    @property
+    def value(self):
+        """The ``result`` output; an AssertionError when the op failed."""
+        if self.error is not None:
+            raise AssertionError("the op failed: %s: %s" % self.error)
+        return self.outputs["result"]
+
+    @property
+    def dynamic(self):
+        """Every dynamic value, yielded then returned, as ``(output, mapping_key, value)``."""
+        return self.yielded + self.returned
+
+    def __repr__(self):
+        return "RunResult(outputs=%r, dynamic=%r, error=%r)" % (
+            self.outputs,
+            self.dynamic,
+            self.error,
+        )
+
+
+def run(op, inputs=None, config=None, *, run_id="test-run", step_key=None, mapping_keys=(),
+        attempt=1, reject=None, raw_inputs=None, raw_config=None):
+    """Runs ``op`` once through the SDK's dispatch. ``inputs`` and ``config`` are Python values
+    (encoded to CBOR here); ``raw_inputs``/``raw_config`` give CBOR bytes as they are."""
+    if not isinstance(op, OpDefinition):
+        raise TypeError("shoal.testing.run takes an op made by @op, not %r" % (op,))
+    encoded = {name: cbor.dumps(value) for name, value in (inputs or {}).items()}
+    encoded.update(raw_inputs or {})
+    if raw_config is None:
+        raw_config = cbor.dumps(config if config is not None else {})
+    if step_key is None:
+        step_key = op.name + "".join("[%s]" % k for k in mapping_keys)
+    inv = Invocation(run_id, step_key, mapping_keys, attempt, raw_config)
+    host = RecordingHost(reject)
+    try:
+        result = invoke(op, inv, encoded, host)
+    except OpFailed as e:
+        return RunResult({}, host.yielded, [], host.logs, (e.kind, e.message))
+    outputs = {name: cbor.loads(data) for name, data in result.values}
+    returned = [(o, k, cbor.loads(v)) for o, k, v in result.dynamic]
+    return RunResult(outputs, host.yielded, returned, host.logs, None)
+
+
+def describe(ops):
+    """What the component's ``describe`` returns, as dicts (schemas parsed from JSON); ``ops`` is
+    a list of ops or the class ``export()`` returned."""
+    ops = getattr(ops, "ops", ops)
+    out = []
+    for defn in ops:
+        out.append(
+            {
+                "name": defn.name,
+                "description": defn.description,
+                "inputs": [
+                    {"name": i.name, "description": i.description, "schema": _parse(i.schema)}
+                    for i in defn.inputs
+                ],
+                "outputs": [
+                    {
+                        "name": o.name,
+                        "dynamic": o.dynamic,
+                        "description": o.description,
+                        "schema": _parse(o.schema),
+                    }
+                    for o in defn.outputs
+                ],
+                "config_schema": _parse(defn.config_schema),
+            }
+        )
+    return out
+
+
+def _parse(text):
+    return None if text is None else json.loads(text)
