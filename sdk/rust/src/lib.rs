@@ -1,54 +1,118 @@
-//! Write Shoal ops in Rust.
+//! Write [Shoal](https://crates.io/crates/shoal-sdk) ops in Rust.
 //!
-//! An op is a plain function over serde types; this crate hides the WIT bindings, the CBOR
-//! encoding and the `describe` export:
+//! An op is a plain function over serde types, marked [`#[op]`](macro@op); [`export!`] makes the
+//! crate a component that holds them. The WIT bindings, the CBOR encoding, the inputs' and the
+//! config's decoding (with errors naming the op, the input and where in the value it failed),
+//! `describe` and the JSON Schemas of shoal:op 0.2.0 are generated:
 //!
-//! ```ignore
-//! use shoal_sdk::{Context, DynamicOutput, Inputs, Op, OpError};
+//! ```
+//! use serde::Deserialize;
+//! use shoal_sdk::{Context, DynamicOutput, OpError, op};
 //!
-//! fn load_pieces(ctx: &Context, _: &Inputs) -> Result<(), OpError> {
+//! #[derive(Deserialize, schemars::JsonSchema)]
+//! struct LoadConfig {
+//!     #[serde(default = "two")]
+//!     chunk_size: usize,
+//! }
+//!
+//! fn two() -> usize {
+//!     2
+//! }
+//!
+//! /// Yields `0..100` in chunks of `chunk_size`, keyed by chunk index.
+//! #[op(dynamic)]
+//! fn load_pieces(ctx: &Context, config: LoadConfig) -> Result<(), OpError> {
 //!     let data: Vec<i64> = (0..100).collect();
-//!     for (idx, piece) in data.chunks(2).enumerate() {
+//!     for (idx, piece) in data.chunks(config.chunk_size).enumerate() {
 //!         ctx.yield_output(DynamicOutput::new(piece, idx.to_string()))?;
 //!     }
 //!     Ok(())
 //! }
 //!
-//! fn compute_piece(_: &Context, inputs: &Inputs) -> Result<Vec<i64>, OpError> {
-//!     let piece: Vec<i64> = inputs.get("piece")?;
-//!     Ok(piece.iter().map(|x| x * 2).collect())
+//! /// Doubles every element of one piece.
+//! #[op]
+//! fn compute_piece(piece: Vec<i64>) -> Vec<i64> {
+//!     piece.iter().map(|x| x * 2).collect()
 //! }
 //!
-//! fn ops() -> Vec<Op> {
-//!     vec![
-//!         Op::dynamic("load_pieces", load_pieces),
-//!         Op::new("compute_piece", compute_piece).input("piece"),
-//!     ]
-//! }
-//!
-//! shoal_sdk::export!(ops);
+//! shoal_sdk::export!(load_pieces, compute_piece);
+//! # fn main() {
+//! #     let run = shoal_sdk::testing::build_op_context()
+//! #         .input("piece", &vec![1, 2])
+//! #         .run(compute_piece::op());
+//! #     assert_eq!(run.output::<Vec<i64>>("result"), [2, 4]);
+//! # }
 //! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2` as a `cdylib`. Test it natively
+//! with plain `cargo test` through [`testing`] (Dagster's `build_op_context`).
+//!
+//! # What `#[op]` makes of a function
+//!
+//! - The op's **name** is the function's; its **description** is the doc comment (lines trimmed
+//!   and joined by spaces, paragraphs by a blank line), or `#[op(description = "...")]`.
+//! - Every **parameter is an input** of the same name, decoded from CBOR into its type (a
+//!   collected input is a `Vec<T>`). Two are not: a parameter of type `&Context` receives the
+//!   [`Context`], and a parameter named `config` receives the op's config table decoded into its
+//!   type. Inputs are decoded in parameter order, and a value of the wrong shape fails the step
+//!   with `bad_input`, e.g. ``op `add`: input `b`: invalid type: string, expected integer``.
+//! - The **return value**:
+//!   - any `T: Serialize` is the op's single output `result`;
+//!   - `Result<T, E>` (any type whose last path segment is `Result`) fails the step with `E`,
+//!     which must be `Into<OpError>` (`OpError` itself, `String`, `&str`, `std::io::Error`,
+//!     `Box<dyn Error>`: all but `OpError` become [`OpError::Failed`]);
+//!   - with `#[op(dynamic)]` the op has one dynamic output `result`: return `()` (or
+//!     `Result<(), E>`) and yield through [`Context::yield_output`], or return any
+//!     `IntoIterator<Item = DynamicOutput>` such as `Vec<DynamicOutput>` (or a `Result` of one);
+//!   - with `#[op(out = "sum", dynamic_out = "pieces", ...)]` the op declares those outputs and
+//!     returns [`Outputs`] (or `()` when they are all dynamic and yielded).
+//! - **JSON Schemas** (draft 2020-12): of the config from the `config` parameter's type, of each
+//!   input from its type, and of `result` from the returned type, for every type that implements
+//!   [`JsonSchema`]; a type that does not (such as [`Value`]) declares no schema.
+//!   `#[op(no_schemas)]` declares none at all.
+//! - The function stays an ordinary Rust function (tests call it directly), and a module of the
+//!   same name holds `pub fn op() -> Op`, which [`export!`] lists.
+//!
+//! The [`Op`] builder remains for ops that the attribute cannot express.
 
+extern crate self as shoal_sdk;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod capture;
+mod context;
 mod decode;
+mod ops;
+mod schema;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// The raw bindings generated from `wit/op.wit`; ops rarely need them.
+/// The raw bindings generated from the SDK's copy of `wit/op.wit` (`shoal:op@0.2.0`); ops
+/// rarely need them.
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "op-component",
         pub_export_macro: true,
         export_macro_name: "export_component",
         default_bindings_module: "shoal_sdk::bindings",
+        additional_derives: [PartialEq],
     });
 }
 
+pub use bindings::shoal::op::log::Level;
 pub use bindings::shoal::op::types::OpError;
-use bindings::shoal::op::types::{self as wit, NamedValue};
 /// Any CBOR value, for ops that pass values through without knowing their type.
 pub use ciborium::Value;
+pub use context::{Context, Log};
+pub use ops::{DynamicOutput, Input, Inputs, Op, Output, Outputs};
+pub use schema::schema_of;
+/// Derive it (with `schemars` as a dependency) for a config, input or output type to declare its
+/// JSON Schema.
+pub use schemars::{self, JsonSchema};
+pub use shoal_sdk_macros::op;
 
 /// The output name an op with a single output uses, as in Dagster.
 pub const DEFAULT_OUTPUT: &str = "result";
@@ -81,262 +145,91 @@ impl OpError {
     pub fn bad_input(message: impl std::fmt::Display) -> Self {
         OpError::BadInput(message.to_string())
     }
-}
 
-/// Where the running step sits in the run (Dagster's `OpExecutionContext`).
-pub struct Context(wit::Context);
-
-impl Context {
-    /// The run id.
-    pub fn run_id(&self) -> &str {
-        &self.0.run_id
-    }
-
-    /// The step key, e.g. `compute_piece[3]`.
-    pub fn step_key(&self) -> &str {
-        &self.0.step_key
-    }
-
-    /// The mapping key of this clone (the innermost one when nested); `None` when not mapped.
-    pub fn mapping_key(&self) -> Option<&str> {
-        self.0.mapping_keys.last().map(String::as_str)
-    }
-
-    /// All mapping keys of this clone, outermost first.
-    pub fn mapping_keys(&self) -> &[String] {
-        &self.0.mapping_keys
-    }
-
-    /// 1 on the first attempt.
-    pub fn attempt(&self) -> u32 {
-        self.0.attempt
-    }
-
-    /// The op's name in the job (its step key without mapping keys), which its config and
-    /// inputs are wired under.
-    fn op(&self) -> &str {
-        let key = &self.0.step_key;
-        key.split_once('[').map_or(key.as_str(), |(op, _)| op)
-    }
-
-    /// The op's config table decoded as `T`; an op without config sees an empty table. The
-    /// error names the op and the field.
-    pub fn config<T: DeserializeOwned>(&self) -> Result<T, OpError> {
-        decode::decode(&self.0.config).map_err(|err| {
-            OpError::bad_input(format!(
-                "op `{}`: {}",
-                self.op(),
-                err.describe("config", "field")
-            ))
-        })
-    }
-
-    /// Hands one dynamic output to the host now (Dagster's `yield DynamicOutput(...)`); steps
-    /// mapped over it may start before this op returns. An error means the host rejected it
-    /// (bad or duplicate key, ...): return it, the step fails either way.
-    pub fn yield_output(&self, output: DynamicOutput) -> Result<(), OpError> {
-        bindings::shoal::op::emit::yield_output(&output.0).map_err(OpError::Failed)
-    }
-}
-
-/// The step's inputs, by name.
-pub struct Inputs {
-    /// The op's name in the job, for errors.
-    op: String,
-    values: Vec<NamedValue>,
-}
-
-impl Inputs {
-    /// Decodes input `name` as a `T`. A collected input is a list of the clones' values. The
-    /// error names the op, the input and where in it decoding failed.
-    pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, OpError> {
-        let op = &self.op;
-        let input = self
-            .values
-            .iter()
-            .find(|input| input.name == name)
-            .ok_or_else(|| OpError::bad_input(format!("op `{op}`: missing input `{name}`")))?;
-        decode::decode(&input.value).map_err(|err| {
-            OpError::bad_input(format!(
-                "op `{op}`: {}",
-                err.describe(&format!("input `{name}`"), "at")
-            ))
-        })
-    }
-}
-
-/// One element of a dynamic output: a value and its unique mapping key.
-pub struct DynamicOutput(wit::DynamicValue);
-
-impl DynamicOutput {
-    /// A value for the default output `result`, keyed `mapping_key` (`^[A-Za-z0-9_]+$`).
-    pub fn new<T: Serialize + ?Sized>(value: &T, mapping_key: impl Into<String>) -> Self {
-        DynamicOutput(wit::DynamicValue {
-            output: DEFAULT_OUTPUT.to_string(),
-            mapping_key: mapping_key.into(),
-            value: to_cbor(value),
-        })
-    }
-
-    /// Puts the value on the dynamic output `name` instead of `result`.
-    pub fn output_name(mut self, name: impl Into<String>) -> Self {
-        self.0.output = name.into();
-        self
-    }
-}
-
-/// What an op with several outputs returns.
-pub struct Outputs(wit::Outputs);
-
-impl Default for Outputs {
-    fn default() -> Self {
-        Outputs(wit::Outputs {
-            values: Vec::new(),
-            dynamic: Vec::new(),
-        })
-    }
-}
-
-impl Outputs {
-    /// No outputs yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Sets the non-dynamic output `name`.
-    pub fn value<T: Serialize + ?Sized>(mut self, name: &str, value: &T) -> Self {
-        self.0.values.push(NamedValue {
-            name: name.to_string(),
-            value: to_cbor(value),
-        });
-        self
-    }
-
-    /// Appends one element to a dynamic output (the returned-list form of dynamic outputs).
-    pub fn dynamic(mut self, output: DynamicOutput) -> Self {
-        self.0.dynamic.push(output.0);
-        self
-    }
-}
-
-impl From<Vec<DynamicOutput>> for Outputs {
-    fn from(outputs: Vec<DynamicOutput>) -> Self {
-        outputs.into_iter().fold(Outputs::new(), Outputs::dynamic)
-    }
-}
-
-type RunFn = Box<dyn Fn(&Context, &Inputs) -> Result<Outputs, OpError>>;
-
-/// One op: its description and the function that runs it.
-pub struct Op {
-    info: wit::OpInfo,
-    run: RunFn,
-}
-
-impl Op {
-    fn with_run(name: &str, run: RunFn) -> Self {
-        Op {
-            info: wit::OpInfo {
-                name: name.to_string(),
-                description: String::new(),
-                inputs: Vec::new(),
-                outputs: Vec::new(),
-            },
-            run,
+    /// The message, whatever the kind.
+    pub fn message(&self) -> &str {
+        match self {
+            OpError::Failed(message)
+            | OpError::RetryRequested(message)
+            | OpError::BadInput(message) => message,
         }
     }
+}
 
-    /// An op with one output, `result`, holding what `f` returns.
-    pub fn new<T: Serialize + 'static>(
-        name: &str,
-        f: fn(&Context, &Inputs) -> Result<T, OpError>,
-    ) -> Self {
-        let run = move |ctx: &Context, inputs: &Inputs| {
-            f(ctx, inputs).map(|value| Outputs::new().value(DEFAULT_OUTPUT, &value))
-        };
-        Op::with_run(name, Box::new(run)).output(DEFAULT_OUTPUT)
-    }
-
-    /// An op with one dynamic output, `result`, that `f` fills with
-    /// [`Context::yield_output`].
-    pub fn dynamic(name: &str, f: fn(&Context, &Inputs) -> Result<(), OpError>) -> Self {
-        let run = move |ctx: &Context, inputs: &Inputs| f(ctx, inputs).map(|()| Outputs::new());
-        Op::with_run(name, Box::new(run)).dynamic_output(DEFAULT_OUTPUT)
-    }
-
-    /// An op whose outputs are declared with [`Op::output`] and [`Op::dynamic_output`] and
-    /// returned by `f` as [`Outputs`] (dynamic ones may also be yielded while it runs).
-    pub fn with_outputs(name: &str, f: fn(&Context, &Inputs) -> Result<Outputs, OpError>) -> Self {
-        Op::with_run(name, Box::new(f))
-    }
-
-    /// Sets the description `host inspect` shows.
-    pub fn describe(mut self, description: &str) -> Self {
-        self.info.description = description.to_string();
-        self
-    }
-
-    /// Declares an input the job must wire.
-    pub fn input(mut self, name: &str) -> Self {
-        self.info.inputs.push(name.to_string());
-        self
-    }
-
-    /// Declares a non-dynamic output.
-    pub fn output(self, name: &str) -> Self {
-        self.declare_output(name, false)
-    }
-
-    /// Declares a dynamic output.
-    pub fn dynamic_output(self, name: &str) -> Self {
-        self.declare_output(name, true)
-    }
-
-    fn declare_output(mut self, name: &str, dynamic: bool) -> Self {
-        self.info.outputs.push(wit::OutputInfo {
-            name: name.to_string(),
-            dynamic,
-            description: String::new(),
-        });
-        self
+/// A message as an op's error: [`OpError::Failed`].
+impl From<String> for OpError {
+    fn from(message: String) -> Self {
+        OpError::Failed(message)
     }
 }
 
-/// Implements `describe` for [`export!`].
-#[doc(hidden)]
-pub fn __describe(ops: Vec<Op>) -> Vec<wit::OpInfo> {
-    ops.into_iter().map(|op| op.info).collect()
+/// A message as an op's error: [`OpError::Failed`].
+impl From<&str> for OpError {
+    fn from(message: &str) -> Self {
+        OpError::Failed(message.to_string())
+    }
 }
 
-/// Implements `run` for [`export!`].
-#[doc(hidden)]
-pub fn __run(
-    ops: Vec<Op>,
-    name: String,
-    ctx: wit::Context,
-    inputs: Vec<NamedValue>,
-) -> Result<wit::Outputs, OpError> {
-    let op = ops
-        .iter()
-        .find(|op| op.info.name == name)
-        .ok_or_else(|| OpError::failed(format!("this component has no op `{name}`")))?;
-    let ctx = Context(ctx);
-    let inputs = Inputs {
-        op: ctx.op().to_string(),
-        values: inputs,
-    };
-    (op.run)(&ctx, &inputs).map(|outputs| outputs.0)
+/// An I/O error (a file the op reads, ...) as an op's error: [`OpError::Failed`] with its text.
+impl From<std::io::Error> for OpError {
+    fn from(err: std::io::Error) -> Self {
+        OpError::failed(err)
+    }
 }
 
-/// Exports the ops that `$ops()` returns as this component's `shoal:op/op` interface.
+/// Any error as an op's error: [`OpError::Failed`] with its text.
+impl From<Box<dyn std::error::Error>> for OpError {
+    fn from(err: Box<dyn std::error::Error>) -> Self {
+        OpError::failed(err)
+    }
+}
+
+/// Any error as an op's error: [`OpError::Failed`] with its text.
+impl From<Box<dyn std::error::Error + Send + Sync>> for OpError {
+    fn from(err: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        OpError::failed(err)
+    }
+}
+
+/// Writes a log message at `level` for the running step. In a native test build the message is
+/// captured by the newest [`testing`] context of the thread (printed to stderr if there is
+/// none).
+pub fn log(level: Level, message: &str) {
+    #[cfg(target_arch = "wasm32")]
+    bindings::shoal::op::log::log(level, message);
+    #[cfg(not(target_arch = "wasm32"))]
+    capture::log_current(level, message);
+}
+
+/// Exports ops as this component's `shoal:op/op` interface. Use it once per crate.
+///
+/// - `export!(load_pieces, compute_piece)`: the ops made by [`#[op]`](macro@op), by the names of
+///   their functions (paths such as `ops::load_pieces` work too);
+/// - `export!(fn ops)`: the ops that a function `fn ops() -> Vec<Op>` returns, for ops built
+///   with [`Op`] (it may list `load_pieces::op()` beside them).
 #[macro_export]
 macro_rules! export {
+    (fn $ops:path) => {
+        $crate::__export_component!($ops);
+    };
+    ($($($op:ident)::+),+ $(,)?) => {
+        fn __shoal_ops() -> ::std::vec::Vec<$crate::Op> {
+            ::std::vec![$($($op)::+::op()),+]
+        }
+        $crate::__export_component!(__shoal_ops);
+    };
+}
+
+/// Implements [`export!`]: the `Guest` implementation over the ops `$ops()` returns.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_component {
     ($ops:path) => {
         struct __ShoalComponent;
 
         impl $crate::bindings::exports::shoal::op::op::Guest for __ShoalComponent {
             fn describe() -> ::std::vec::Vec<$crate::bindings::shoal::op::types::OpInfo> {
-                $crate::__describe($ops())
+                $crate::__private::describe($ops())
             }
 
             fn run(
@@ -347,7 +240,7 @@ macro_rules! export {
                 $crate::bindings::shoal::op::types::Outputs,
                 $crate::bindings::shoal::op::types::OpError,
             > {
-                $crate::__run($ops(), name, ctx, inputs)
+                $crate::__private::run($ops(), name, ctx, inputs)
             }
         }
 
@@ -355,16 +248,11 @@ macro_rules! export {
     };
 }
 
-/// Writes a log message at `level` for the running step.
-pub fn log(level: bindings::shoal::op::log::Level, message: &str) {
-    bindings::shoal::op::log::log(level, message);
-}
-
 /// Logs at info level, `format!`-style (Dagster's `context.log.info`).
 #[macro_export]
 macro_rules! info {
     ($($arg:tt)*) => {
-        $crate::log($crate::bindings::shoal::op::log::Level::Info, &format!($($arg)*))
+        $crate::log($crate::Level::Info, &::std::format!($($arg)*))
     };
 }
 
@@ -372,6 +260,29 @@ macro_rules! info {
 #[macro_export]
 macro_rules! warn {
     ($($arg:tt)*) => {
-        $crate::log($crate::bindings::shoal::op::log::Level::Warn, &format!($($arg)*))
+        $crate::log($crate::Level::Warn, &::std::format!($($arg)*))
     };
+}
+
+/// Logs at debug level, `format!`-style.
+#[macro_export]
+macro_rules! debug {
+    ($($arg:tt)*) => {
+        $crate::log($crate::Level::Debug, &::std::format!($($arg)*))
+    };
+}
+
+/// Logs at error level, `format!`-style.
+#[macro_export]
+macro_rules! error {
+    ($($arg:tt)*) => {
+        $crate::log($crate::Level::Error, &::std::format!($($arg)*))
+    };
+}
+
+/// What the code that [`#[op]`](macro@op) and [`export!`] generate calls; not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::ops::{describe, dynamic_outputs, into_op_error, run};
+    pub use crate::schema::{NoJsonSchema, SchemaProbe, ViaJsonSchema};
 }
