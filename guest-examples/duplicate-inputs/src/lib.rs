@@ -1,4 +1,6 @@
 //! A component that declares the same input twice: loading it must fail, as for outputs.
+//! `#[op]` cannot declare an input twice (parameters have distinct names), so the op is built
+//! by hand with the SDK's builder.
 
 use shoal_sdk::{Context, Inputs, Op, OpError};
 
@@ -10,4 +12,4 @@ fn ops() -> Vec<Op> {
     vec![Op::new("echo", echo).input("x").input("x")]
 }
 
-shoal_sdk::export!(ops);
+shoal_sdk::export!(fn ops);

@@ -1,108 +1,159 @@
 //! The ops of Dagster's "advanced mapping" examples: chaining, extra arguments, several
 //! dynamic outputs, and dynamic outputs returned as a list.
 
-use shoal_sdk::{Context, DynamicOutput, Inputs, Op, OpError, Outputs, Value};
+use shoal_sdk::{Context, DynamicOutput, OpError, Value, op};
 
-/// Yields `1..=10`, keyed by the value.
-fn dynamic_values(ctx: &Context, _: &Inputs) -> Result<(), OpError> {
+// Keyed by the value.
+/// yields 1..=10
+#[op(dynamic)]
+fn dynamic_values(ctx: &Context) -> Result<(), OpError> {
     for value in 1..=10i64 {
         ctx.yield_output(DynamicOutput::new(&value, value.to_string()))?;
     }
     Ok(())
 }
 
-/// Yields `1..=value`, keyed by the value: a dynamic op with an input, so that it can be mapped
-/// and its own values mapped again (a nested map).
-fn range(ctx: &Context, inputs: &Inputs) -> Result<(), OpError> {
-    let n: i64 = inputs.get("value")?;
-    for value in 1..=n {
+// Keyed by the value: a dynamic op with an input, so that it can be mapped and its own values
+// mapped again (a nested map).
+/// yields 1..=value
+#[op(dynamic)]
+fn range(ctx: &Context, value: i64) -> Result<(), OpError> {
+    for value in 1..=value {
         ctx.yield_output(DynamicOutput::new(&value, value.to_string()))?;
     }
     Ok(())
 }
 
-/// Returns its input unchanged.
-fn echo(_: &Context, inputs: &Inputs) -> Result<Value, OpError> {
-    inputs.get("value")
+/// returns its input
+#[op]
+fn echo(value: Value) -> Value {
+    value
 }
 
-/// Sums a collected list of integers.
-fn process(_: &Context, inputs: &Inputs) -> Result<i64, OpError> {
-    let values: Vec<i64> = inputs.get("values")?;
-    Ok(values.iter().sum())
+/// sums a list of integers
+#[op]
+fn process(values: Vec<i64>) -> i64 {
+    values.iter().sum()
 }
 
-/// Returns 1.
-fn one(_: &Context, _: &Inputs) -> Result<i64, OpError> {
-    Ok(1)
+/// returns 1
+#[op]
+fn one() -> i64 {
+    1
 }
 
-/// Adds two integers.
-fn add(_: &Context, inputs: &Inputs) -> Result<i64, OpError> {
-    Ok(inputs.get::<i64>("a")? + inputs.get::<i64>("b")?)
+/// returns a + b
+#[op]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
 }
 
-/// Yields `0, 1` on `values` and `0, -1` on `negatives`.
-fn multiple_dynamic_values(ctx: &Context, _: &Inputs) -> Result<Outputs, OpError> {
+/// yields values 0, 1 and negatives 0, -1
+#[op(dynamic_out = "values", dynamic_out = "negatives")]
+fn multiple_dynamic_values(ctx: &Context) -> Result<(), OpError> {
     for i in 0..2i64 {
         ctx.yield_output(DynamicOutput::new(&i, format!("num_{i}")).output_name("values"))?;
         ctx.yield_output(DynamicOutput::new(&-i, format!("neg_{i}")).output_name("negatives"))?;
     }
-    Ok(Outputs::new())
+    Ok(())
 }
 
-/// Returns (not yields) one dynamic output per page.
-fn return_dynamic(_: &Context, _: &Inputs) -> Result<Outputs, OpError> {
+// Returned, not yielded: Dagster's "return a list of DynamicOutput".
+/// returns the pages home, about, contact as a dynamic list
+#[op(dynamic)]
+fn return_dynamic() -> Vec<DynamicOutput> {
     let pages = ["home", "about", "contact"];
-    let outputs: Vec<DynamicOutput> = pages
+    pages
         .iter()
         .enumerate()
         .map(|(idx, page)| DynamicOutput::new(page, idx.to_string()))
-        .collect();
-    Ok(outputs.into())
+        .collect()
 }
 
-/// Uppercases a string.
-fn uppercase(_: &Context, inputs: &Inputs) -> Result<String, OpError> {
-    Ok(inputs.get::<String>("value")?.to_uppercase())
+/// uppercases a string
+#[op]
+fn uppercase(value: String) -> String {
+    value.to_uppercase()
 }
 
-/// Returns a collected list as it is.
-fn gather(_: &Context, inputs: &Inputs) -> Result<Vec<Value>, OpError> {
-    inputs.get("values")
+/// returns a collected list
+#[op]
+fn gather(values: Vec<Value>) -> Vec<Value> {
+    values
 }
 
-fn ops() -> Vec<Op> {
-    vec![
-        Op::dynamic("dynamic_values", dynamic_values).describe("yields 1..=10"),
-        Op::dynamic("range", range)
-            .describe("yields 1..=value")
-            .input("value"),
-        Op::new("echo", echo)
-            .describe("returns its input")
-            .input("value"),
-        Op::new("process", process)
-            .describe("sums a list of integers")
-            .input("values"),
-        Op::new("one", one).describe("returns 1"),
-        Op::new("add", add)
-            .describe("returns a + b")
-            .input("a")
-            .input("b"),
-        Op::with_outputs("multiple_dynamic_values", multiple_dynamic_values)
-            .describe("yields values 0, 1 and negatives 0, -1")
-            .dynamic_output("values")
-            .dynamic_output("negatives"),
-        Op::with_outputs("return_dynamic", return_dynamic)
-            .describe("returns the pages home, about, contact as a dynamic list")
-            .dynamic_output("result"),
-        Op::new("uppercase", uppercase)
-            .describe("uppercases a string")
-            .input("value"),
-        Op::new("gather", gather)
-            .describe("returns a collected list")
-            .input("values"),
-    ]
-}
+shoal_sdk::export!(
+    dynamic_values,
+    range,
+    echo,
+    process,
+    one,
+    add,
+    multiple_dynamic_values,
+    return_dynamic,
+    uppercase,
+    gather,
+);
 
-shoal_sdk::export!(ops);
+#[cfg(test)]
+mod tests {
+    use shoal_sdk::testing::build_op_context;
+
+    use super::*;
+
+    #[test]
+    fn two_dynamic_outputs_are_yielded_apart() {
+        let run = build_op_context().run(multiple_dynamic_values::op());
+        assert_eq!(
+            run.dynamic::<i64>("values"),
+            [("num_0".to_string(), 0), ("num_1".to_string(), 1)]
+        );
+        assert_eq!(
+            run.dynamic::<i64>("negatives"),
+            [("neg_0".to_string(), 0), ("neg_1".to_string(), -1)]
+        );
+    }
+
+    #[test]
+    fn returned_dynamic_outputs_keep_their_order() {
+        let run = build_op_context().run(return_dynamic::op());
+        let pages: Vec<String> = run
+            .dynamic::<String>("result")
+            .into_iter()
+            .map(|(_, page)| page)
+            .collect();
+        assert_eq!(pages, ["home", "about", "contact"]);
+    }
+
+    #[test]
+    fn a_nested_map_sums_to_220() {
+        let total: i64 = (1..=10)
+            .map(|n| {
+                let run = build_op_context()
+                    .mapping_key(n.to_string())
+                    .input("value", &n)
+                    .run(range::op());
+                let echoed: Vec<i64> = run
+                    .dynamic::<i64>("result")
+                    .into_iter()
+                    .map(|(_, i)| i)
+                    .collect();
+                process(echoed)
+            })
+            .sum();
+        assert_eq!(total, 220);
+    }
+
+    #[test]
+    fn add_names_the_input_it_cannot_read() {
+        let run = build_op_context()
+            .input("a", &1)
+            .input("b", &"x")
+            .run(add::op());
+        assert_eq!(
+            run.op_error().map(OpError::message),
+            Some("op `add`: input `b`: invalid type: string, expected integer")
+        );
+        assert_eq!(add(one(), 2), 3);
+    }
+}

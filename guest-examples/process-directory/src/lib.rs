@@ -1,9 +1,10 @@
 //! Dagster's `DynamicOut` API example: one clone per file of a directory.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
-use shoal_sdk::{Context, DynamicOutput, Inputs, Op, OpError};
+use shoal_sdk::{Context, DynamicOutput, OpError, op};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct DirectoryConfig {
     /// The directory to list, as the op sees it (the job grants it read-only).
     #[serde(default = "default_path")]
@@ -21,9 +22,10 @@ fn clean(name: &str) -> String {
         .collect()
 }
 
-/// Yields the path of every regular file in the configured directory, keyed by cleaned name.
-fn files_in_directory(ctx: &Context, _: &Inputs) -> Result<(), OpError> {
-    let config: DirectoryConfig = ctx.config()?;
+// Every regular file, keyed by its cleaned name, in name order.
+/// yields each file of the directory `config.path`
+#[op(dynamic)]
+fn files_in_directory(ctx: &Context, config: DirectoryConfig) -> Result<(), OpError> {
     let entries = std::fs::read_dir(&config.path)
         .map_err(|err| OpError::failed(format!("cannot list `{}`: {err}", config.path)))?;
     let mut files = Vec::new();
@@ -42,31 +44,57 @@ fn files_in_directory(ctx: &Context, _: &Inputs) -> Result<(), OpError> {
     Ok(())
 }
 
-/// Returns the size of one file in bytes.
-fn process_file(_: &Context, inputs: &Inputs) -> Result<u64, OpError> {
-    let path: String = inputs.get("path")?;
+/// returns a file's size in bytes
+#[op]
+fn process_file(path: String) -> Result<u64, OpError> {
     let metadata = std::fs::metadata(&path)
         .map_err(|err| OpError::failed(format!("cannot stat `{path}`: {err}")))?;
     Ok(metadata.len())
 }
 
-/// Sums the sizes of all files.
-fn summarize_directory(_: &Context, inputs: &Inputs) -> Result<u64, OpError> {
-    let sizes: Vec<u64> = inputs.get("sizes")?;
-    Ok(sizes.iter().sum())
+/// sums the file sizes
+#[op]
+fn summarize_directory(sizes: Vec<u64>) -> u64 {
+    sizes.iter().sum()
 }
 
-fn ops() -> Vec<Op> {
-    vec![
-        Op::dynamic("files_in_directory", files_in_directory)
-            .describe("yields each file of the directory `config.path`"),
-        Op::new("process_file", process_file)
-            .describe("returns a file's size in bytes")
-            .input("path"),
-        Op::new("summarize_directory", summarize_directory)
-            .describe("sums the file sizes")
-            .input("sizes"),
-    ]
-}
+shoal_sdk::export!(files_in_directory, process_file, summarize_directory);
 
-shoal_sdk::export!(ops);
+#[cfg(test)]
+mod tests {
+    use shoal_sdk::testing::build_op_context;
+
+    use super::*;
+
+    #[test]
+    fn the_sample_directory_gives_one_clone_per_file_and_their_total_size() {
+        let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../sample");
+        let run = build_op_context()
+            .config(&serde_json::json!({ "path": sample }))
+            .run(files_in_directory::op());
+        let files = run.dynamic::<String>("result");
+        let keys: Vec<&str> = files.iter().map(|(key, _)| key.as_str()).collect();
+        assert_eq!(keys, ["config_json", "data_csv", "notes_txt"]);
+        let sizes: Vec<u64> = files
+            .iter()
+            .map(|(_, path)| process_file(path.clone()).unwrap())
+            .collect();
+        let expected: u64 = std::fs::read_dir(sample)
+            .unwrap()
+            .map(|entry| entry.unwrap().metadata().unwrap().len())
+            .sum();
+        assert_eq!(summarize_directory(sizes), expected);
+    }
+
+    #[test]
+    fn a_missing_directory_fails_the_op() {
+        let run = build_op_context()
+            .config(&serde_json::json!({ "path": "/no/such/dir" }))
+            .run(files_in_directory::op());
+        let message = run.op_error().unwrap().message();
+        assert!(
+            message.starts_with("cannot list `/no/such/dir`: "),
+            "{message}"
+        );
+    }
+}

@@ -1,9 +1,13 @@
 //! Ops for Shoal's own tests and benchmarks: well-behaved building blocks (`fan_out`,
 //! `identity`, `sum`) and ops that misbehave on purpose (bad keys, bad CBOR, traps, failures).
+//!
+//! Every op here is `#[op(no_schemas)]`: the host's tests hand them configs and inputs of the
+//! wrong shape on purpose, to check the errors the ops themselves report, which a declared
+//! schema would catch before the run.
 
 use serde::Deserialize;
 use shoal_sdk::bindings::shoal::op::{emit, types::DynamicValue};
-use shoal_sdk::{Context, DynamicOutput, Inputs, Op, OpError, Outputs, Value};
+use shoal_sdk::{Context, DynamicOutput, OpError, Outputs, Value, op};
 
 #[derive(Deserialize)]
 struct FanOutConfig {
@@ -21,9 +25,9 @@ struct FanOutConfig {
     ignore_rejections: bool,
 }
 
-/// Yields `0..n` keyed `k0`, `k1`, ...
-fn fan_out(ctx: &Context, _: &Inputs) -> Result<(), OpError> {
-    let config: FanOutConfig = ctx.config()?;
+/// yields 0..config.n keyed k0, k1, ...
+#[op(dynamic, no_schemas)]
+fn fan_out(ctx: &Context, config: FanOutConfig) -> Result<(), OpError> {
     let offset = if config.vary_by_attempt {
         1000 * u64::from(ctx.attempt())
     } else {
@@ -53,18 +57,19 @@ struct EmitKeysConfig {
     keys: Vec<String>,
 }
 
-/// Yields exactly the configured mapping keys, valid or not, and ignores the host's verdict so
-/// that the host alone must catch bad keys.
-fn emit_keys(ctx: &Context, _: &Inputs) -> Result<(), OpError> {
-    let EmitKeysConfig { keys } = ctx.config()?;
-    for (idx, key) in keys.into_iter().enumerate() {
+// Valid or not, and ignoring the host's verdict, so that the host alone must catch bad keys.
+/// yields the keys in config.keys
+#[op(dynamic, no_schemas)]
+fn emit_keys(ctx: &Context, config: EmitKeysConfig) {
+    for (idx, key) in config.keys.into_iter().enumerate() {
         let _ignored = ctx.yield_output(DynamicOutput::new(&idx, key));
     }
-    Ok(())
 }
 
-/// Yields one value whose bytes are not CBOR, bypassing the SDK's encoder.
-fn bad_cbor(_: &Context, _: &Inputs) -> Result<(), OpError> {
+// One value bypassing the SDK's encoder, through the raw bindings.
+/// yields bytes that are not CBOR
+#[op(dynamic, no_schemas)]
+fn bad_cbor() -> Result<(), OpError> {
     let value = DynamicValue {
         output: "result".to_string(),
         mapping_key: "k0".to_string(),
@@ -91,10 +96,11 @@ fn unhex(text: &str) -> Result<Vec<u8>, OpError> {
         .collect()
 }
 
-/// Yields raw CBOR bytes, as a component written without the SDK would.
-fn raw_emit(ctx: &Context, _: &Inputs) -> Result<(), OpError> {
-    let RawEmitConfig { values } = ctx.config()?;
-    for (key, hex) in values {
+// Raw CBOR bytes, as a component written without the SDK would yield them.
+/// yields config.values: raw CBOR by key
+#[op(dynamic, no_schemas)]
+fn raw_emit(config: RawEmitConfig) -> Result<(), OpError> {
+    for (key, hex) in config.values {
         let value = DynamicValue {
             output: "result".to_string(),
             mapping_key: key,
@@ -105,9 +111,36 @@ fn raw_emit(ctx: &Context, _: &Inputs) -> Result<(), OpError> {
     Ok(())
 }
 
-/// Returns its input unchanged.
-fn identity(_: &Context, inputs: &Inputs) -> Result<Value, OpError> {
-    inputs.get("value")
+/// returns its input
+#[op(no_schemas)]
+fn identity(value: Value) -> Value {
+    value
+}
+
+/// returns the length of its input list
+#[op(no_schemas)]
+fn count(values: Vec<Value>) -> usize {
+    values.len()
+}
+
+#[derive(Deserialize)]
+struct BurnConfig {
+    /// Rounds of integer arithmetic to do.
+    rounds: u64,
+}
+
+// A CPU-bound clone: xorshift rounds.
+/// burns config.rounds rounds of CPU, then returns its input
+#[op(no_schemas)]
+fn burn(config: BurnConfig, value: Value) -> Value {
+    let mut x = std::hint::black_box(0x9e37_79b9_7f4a_7c15_u64);
+    for _ in 0..config.rounds {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    std::hint::black_box(x);
+    value
 }
 
 #[derive(Deserialize)]
@@ -116,11 +149,12 @@ struct NapConfig {
     ms: u64,
 }
 
-/// A slow clone: sleeps `config.ms`, then returns its input.
-fn nap(ctx: &Context, inputs: &Inputs) -> Result<Value, OpError> {
-    let NapConfig { ms } = ctx.config()?;
-    std::thread::sleep(std::time::Duration::from_millis(ms));
-    inputs.get("value")
+// A slow clone.
+/// sleeps config.ms, then returns its input
+#[op(no_schemas)]
+fn nap(config: NapConfig, value: Value) -> Value {
+    std::thread::sleep(std::time::Duration::from_millis(config.ms));
+    value
 }
 
 #[derive(Deserialize)]
@@ -136,10 +170,9 @@ struct FailOnConfig {
     succeed_on_attempt: u32,
 }
 
-/// Returns its integer input, but fails or traps on the configured values.
-fn fail_on(ctx: &Context, inputs: &Inputs) -> Result<i64, OpError> {
-    let config: FailOnConfig = ctx.config()?;
-    let value: i64 = inputs.get("value")?;
+/// returns its input; fails or panics on configured values
+#[op(no_schemas)]
+fn fail_on(ctx: &Context, config: FailOnConfig, value: i64) -> Result<i64, OpError> {
     if ctx.attempt() < config.succeed_on_attempt {
         return Err(OpError::retry(format!(
             "attempt {} is too early",
@@ -155,83 +188,139 @@ fn fail_on(ctx: &Context, inputs: &Inputs) -> Result<i64, OpError> {
     Ok(value)
 }
 
-/// Sums a list of integers.
-fn sum(_: &Context, inputs: &Inputs) -> Result<i64, OpError> {
-    Ok(inputs.get::<Vec<i64>>("values")?.iter().sum())
+/// sums a list of integers
+#[op(no_schemas)]
+fn sum(values: Vec<i64>) -> i64 {
+    values.iter().sum()
 }
 
-/// Counts the values of any list.
-fn count(_: &Context, inputs: &Inputs) -> Result<usize, OpError> {
-    Ok(inputs.get::<Vec<Value>>("values")?.len())
+/// returns an output it did not declare
+#[op(out = "result", no_schemas)]
+fn undeclared_output() -> Outputs {
+    Outputs::new().value("surprise", &1)
 }
 
 #[derive(Deserialize)]
-struct BurnConfig {
-    /// Rounds of integer arithmetic to do.
-    rounds: u64,
+struct FlakyConfig {
+    succeed_on: Option<u32>,
 }
 
-/// A CPU-bound clone: `config.rounds` rounds of xorshift, then returns its input.
-fn burn(ctx: &Context, inputs: &Inputs) -> Result<Value, OpError> {
-    let BurnConfig { rounds } = ctx.config()?;
-    let mut x = std::hint::black_box(0x9e37_79b9_7f4a_7c15_u64);
-    for _ in 0..rounds {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-    }
-    std::hint::black_box(x);
-    inputs.get("value")
-}
-
-/// Returns a value for an output it never declared.
-fn undeclared_output(_: &Context, _: &Inputs) -> Result<Outputs, OpError> {
-    Ok(Outputs::new().value("surprise", &1))
-}
-
-/// Asks to be retried on every attempt; returns the attempt number once `config.succeed_on`
-/// is reached (never, by default).
-fn flaky(ctx: &Context, _: &Inputs) -> Result<u32, OpError> {
-    #[derive(Deserialize)]
-    struct FlakyConfig {
-        succeed_on: Option<u32>,
-    }
-    let FlakyConfig { succeed_on } = ctx.config()?;
-    if succeed_on.is_some_and(|n| ctx.attempt() >= n) {
+// Returns the attempt number once `config.succeed_on` is reached (never, by default).
+/// requests a retry until attempt config.succeed_on
+#[op(no_schemas)]
+fn flaky(ctx: &Context, config: FlakyConfig) -> Result<u32, OpError> {
+    if config.succeed_on.is_some_and(|n| ctx.attempt() >= n) {
         return Ok(ctx.attempt());
     }
     Err(OpError::retry("the weather is bad"))
 }
 
-fn ops() -> Vec<Op> {
-    vec![
-        Op::dynamic("fan_out", fan_out).describe("yields 0..config.n keyed k0, k1, ..."),
-        Op::dynamic("emit_keys", emit_keys).describe("yields the keys in config.keys"),
-        Op::dynamic("bad_cbor", bad_cbor).describe("yields bytes that are not CBOR"),
-        Op::dynamic("raw_emit", raw_emit).describe("yields config.values: raw CBOR by key"),
-        Op::new("identity", identity)
-            .describe("returns its input")
-            .input("value"),
-        Op::new("count", count)
-            .describe("returns the length of its input list")
-            .input("values"),
-        Op::new("burn", burn)
-            .describe("burns config.rounds rounds of CPU, then returns its input")
-            .input("value"),
-        Op::new("nap", nap)
-            .describe("sleeps config.ms, then returns its input")
-            .input("value"),
-        Op::new("fail_on", fail_on)
-            .describe("returns its input; fails or panics on configured values")
-            .input("value"),
-        Op::new("sum", sum)
-            .describe("sums a list of integers")
-            .input("values"),
-        Op::with_outputs("undeclared_output", undeclared_output)
-            .describe("returns an output it did not declare")
-            .output("result"),
-        Op::new("flaky", flaky).describe("requests a retry until attempt config.succeed_on"),
-    ]
-}
+shoal_sdk::export!(
+    fan_out,
+    emit_keys,
+    bad_cbor,
+    raw_emit,
+    identity,
+    count,
+    burn,
+    nap,
+    fail_on,
+    sum,
+    undeclared_output,
+    flaky,
+);
 
-shoal_sdk::export!(ops);
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shoal_sdk::testing::{RunError, build_op_context};
+
+    use super::*;
+
+    #[test]
+    fn fan_out_fails_its_first_attempt_when_asked() {
+        let config = json!({"n": 5, "fail_first_attempt_after": 2});
+        let run = build_op_context().config(&config).run(fan_out::op());
+        assert_eq!(
+            run.op_error(),
+            Some(&OpError::retry("interrupted after 2 values"))
+        );
+        assert_eq!(run.yielded::<u64>("result").len(), 2);
+        let run = build_op_context()
+            .config(&config)
+            .attempt(2)
+            .run(fan_out::op());
+        assert_eq!(run.dynamic::<u64>("result").len(), 5);
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let run = build_op_context().op_name("fan_out_2").run(fan_out::op());
+        assert_eq!(
+            run.op_error().map(OpError::message),
+            Some("op `fan_out_2`: config: missing field `n`")
+        );
+        let run = build_op_context()
+            .config(&json!({"fail_on": [1, "two"]}))
+            .input("value", &1)
+            .run(fail_on::op());
+        assert_eq!(
+            run.op_error().map(OpError::message),
+            Some("op `fail_on`: config field `fail_on[1]`: invalid type: string, expected integer")
+        );
+    }
+
+    #[test]
+    fn fail_on_fails_panics_or_retries_as_configured() {
+        let config = json!({"fail_on": [3], "panic_on": [4], "succeed_on_attempt": 2});
+        let at = |attempt: u32, value: i64| {
+            build_op_context()
+                .config(&config)
+                .attempt(attempt)
+                .input("value", &value)
+                .run(fail_on::op())
+        };
+        assert_eq!(
+            at(1, 1).op_error(),
+            Some(&OpError::retry("attempt 1 is too early"))
+        );
+        assert_eq!(at(2, 1).output::<i64>("result"), 1);
+        assert_eq!(
+            at(2, 3).op_error(),
+            Some(&OpError::failed("value 3 is unlucky"))
+        );
+        assert_eq!(
+            at(2, 4).error(),
+            Some(&RunError::Panic("value 4 makes this op panic".to_string()))
+        );
+    }
+
+    #[test]
+    fn emit_keys_leaves_bad_keys_to_the_host() {
+        let run = build_op_context()
+            .config(&json!({"keys": ["ok", "not ok"]}))
+            .run(emit_keys::op());
+        assert!(matches!(run.error(), Some(RunError::Rejected(m)) if m.contains("`not ok`")));
+    }
+
+    #[test]
+    fn undeclared_output_is_caught() {
+        let run = build_op_context().run(undeclared_output::op());
+        assert_eq!(
+            run.error(),
+            Some(&RunError::Rejected(
+                "op produced output `surprise`, which it does not declare".to_string()
+            ))
+        );
+    }
+
+    #[test]
+    fn no_op_declares_a_schema() {
+        for op in [fan_out::op(), fail_on::op(), sum::op(), flaky::op()] {
+            let info = op.info();
+            assert_eq!(info.config_schema, None, "{}", info.name);
+            assert!(info.inputs.iter().all(|i| i.schema.is_none()));
+            assert!(info.outputs.iter().all(|o| o.schema.is_none()));
+        }
+    }
+}
