@@ -14,7 +14,8 @@
 //   plain object                          -> map with text keys, in property order
 //   true, false, null, undefined          -> simple values 21, 20, 22, 23
 //   Tagged, Simple                        -> a tag around a value, a simple value
-//   an object with toJSON() (e.g. Date)   -> whatever toJSON() returns
+//   a class instance with toJSON() (Date) -> whatever toJSON() returns
+//   another class instance                -> map of its own enumerable properties
 //   functions, symbols, cycles            -> TypeError
 //
 // Decoding (CBOR -> JavaScript):
@@ -414,11 +415,7 @@ let N = 0; // B.length
  * Throws a CborError on malformed input, on trailing bytes, and on nesting deeper than
  * MAX_DEPTH. */
 export function decode(bytes) {
-  if (!(bytes instanceof Uint8Array)) {
-    if (Array.isArray(bytes)) bytes = Uint8Array.from(bytes);
-    else if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
-    else throw new TypeError("CBOR decode expects a Uint8Array");
-  }
+  if (!(bytes instanceof Uint8Array)) bytes = asBytes(bytes);
   if (bytes.length === 0) throw new CborError("empty input: no CBOR item", 0);
   if (bytes.length === 1) {
     // One-byte items (small integers, {}, [], "", true, null, ...) without the machinery.
@@ -439,6 +436,15 @@ export function decode(bytes) {
   } finally {
     B = null;
   }
+}
+
+// What a componentizer hands over for a `list<u8>`: a Uint8Array (QuickJS), another view or an
+// array of numbers (StarlingMonkey), an ArrayBuffer.
+function asBytes(b) {
+  if (ArrayBuffer.isView(b)) return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  if (b instanceof ArrayBuffer) return new Uint8Array(b);
+  if (b !== null && typeof b === "object" && typeof b.length === "number") return Uint8Array.from(b);
+  throw new TypeError(`CBOR decode expects bytes (a Uint8Array), got ${b === null ? "null" : Object.prototype.toString.call(b)}`);
 }
 
 function eof(n, what, at = P) {

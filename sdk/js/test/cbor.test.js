@@ -150,9 +150,31 @@ test("round trips: floats, -0, NaN, strings, nesting, typed arrays", () => {
   assert.deepEqual(decode(encode(big)), big);
 });
 
-test("decodes arrays of byte values and ArrayBuffers too", () => {
+test("decodes whatever a componentizer gives for list<u8>: views, arrays, ArrayBuffers", () => {
   assert.deepEqual(decode([0x82, 0x01, 0x02]), [1, 2]);
   assert.deepEqual(decode(new Uint8Array([0x82, 0x01, 0x02]).buffer), [1, 2]);
+  assert.deepEqual(decode(new DataView(new Uint8Array([0xff, 0x82, 0x01, 0x02]).buffer, 1)), [1, 2]);
+  assert.deepEqual(decode(new Uint8Array([0xff, 0x82, 0x01, 0x02]).subarray(1)), [1, 2]);
+  assert.deepEqual(decode(new Uint8ClampedArray([0x61, 0x61])), "a");
+  assert.throws(() => decode(null), /expects bytes \(a Uint8Array\), got null/);
+  assert.throws(() => decode("81"), /expects bytes/);
+});
+
+test("toJSON values, class instances and an encode nested in toJSON", () => {
+  class Point {
+    constructor(x, y) {
+      this.x = x;
+      this.y = y;
+    }
+  }
+  assert.deepEqual(decode(encode([new Point(1, 2)])), [{ x: 1, y: 2 }]);
+  class Nested {
+    toJSON() {
+      return { inner: decode(encode([1, { a: "b" }])) };
+    }
+  }
+  const nested = new Nested();
+  assert.deepEqual(decode(encode({ before: 1, v: nested, after: [2] })), { before: 1, v: { inner: [1, { a: "b" }] }, after: [2] });
 });
 
 test("refuses what CBOR cannot hold", () => {
@@ -217,7 +239,7 @@ test("malformed input: a CborError naming what and where", () => {
   }
   assert.throws(() => decode(bytes("81".repeat(MAX_DEPTH + 1) + "00")), /nested deeper than 64/);
   assert.deepEqual(decode(bytes("81".repeat(MAX_DEPTH) + "00")).flat(Infinity), [0]);
-  assert.throws(() => decode("not bytes"), TypeError);
+  assert.throws(() => decode(42), TypeError);
 });
 
 test("CborError offsets point at the offending item", () => {
