@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds the Python example components with componentize-py (installed, pinned, by
+# .ci/tools-python into ${SHOAL_TOOLS:-target/tools}/venv) into guest-examples/target/python/:
+#
+#   bash guest-examples/python/build.sh              # dynamic_graph.wasm and fanout.wasm
+#   bash guest-examples/python/build.sh fanout       # only fanout.wasm
+#
+# Each component is the app module guest-examples/python/<name>/app.py, the SDK (sdk/python) and
+# CPython with its standard library, pre-initialised (the app module already imported). One
+# build takes about 25 s of one core.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. .ci/tools-python
+out=guest-examples/target/python
+mkdir -p "$out"
+apps=("$@")
+((${#apps[@]})) || apps=(dynamic_graph fanout)
+for app in "${apps[@]}"; do
+  if [ ! -f "guest-examples/python/$app/app.py" ]; then
+    echo "error: no guest-examples/python/$app/app.py" >&2
+    exit 1
+  fi
+  PYTHONDONTWRITEBYTECODE=1 componentize-py --quiet \
+    --wit-path sdk/python/wit --world op-component \
+    componentize app \
+    --python-path "guest-examples/python/$app" --python-path sdk/python \
+    --output "$out/$app.wasm"
+  echo "$out/$app.wasm ($(($(stat -c %s "$out/$app.wasm") / 1024)) KiB)"
+done
