@@ -455,7 +455,8 @@ class Run {
       if (o.dynamic) {
         if (r !== undefined) this.setValue("result", r, "returned");
       } else if (this.values.result === undefined) {
-        this.setValue("result", r === undefined ? null : r, "returned");
+        if (r instanceof Output) this.setValue(r.outputName, r.value, "returned a value for");
+        else this.setValue("result", r === undefined ? null : r, "returned");
       } else if (r !== undefined) {
         throw this.fail("output `result` was both yielded and returned");
       }

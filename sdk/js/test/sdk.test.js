@@ -2,6 +2,7 @@
 // fake host (what the componentizer's glue would call).
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 
 import { decode, encode } from "../cbor.js";
 import {
@@ -346,4 +347,16 @@ test("BigInt and bytes cross the boundary", () => {
   const big = def({ name: "big", ins: ["n", "b"] }, (ctx, { n, b }) => ({ n: n * 2n, len: b.length, b }));
   const r = invoke("big", { ops: only(big), inputs: { n: 2n ** 62n, b: new Uint8Array([1, 2, 3]) } });
   assert.deepEqual(r.outputs.result, { n: 2n ** 63n, len: 3, b: new Uint8Array([1, 2, 3]) });
+});
+
+test("sdk/js/wit/op.wit is a byte-identical copy of wit/op.wit", () => {
+  const copy = readFileSync(new URL("../wit/op.wit", import.meta.url));
+  const original = readFileSync(new URL("../../../wit/op.wit", import.meta.url));
+  assert.ok(copy.equals(original), "sdk/js/wit/op.wit differs from wit/op.wit: cp wit/op.wit sdk/js/wit/op.wit");
+  assert.match(copy.toString(), /package shoal:op@0\.2\.0;/);
+});
+
+test("returning Output(value) from a plain function fills `result`", () => {
+  const r = invoke("o", { ops: only(def({ name: "o" }, () => new Output(7))) });
+  assert.deepEqual(r.outputs, { result: 7 });
 });
