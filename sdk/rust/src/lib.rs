@@ -1,4 +1,4 @@
-//! Write [Shoal](https://crates.io/crates/shoal-sdk) ops in Rust.
+//! Write Shoal ops in Rust.
 //!
 //! An op is a plain function over serde types, marked [`#[op]`](macro@op); [`export!`] makes the
 //! crate a component that holds them. The WIT bindings, the CBOR encoding, the inputs' and the

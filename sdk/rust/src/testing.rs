@@ -387,7 +387,8 @@ impl OpRun {
         decode_dynamic(&self.dynamic, name)
     }
 
-    /// The values yielded before the run failed (or all of them), on output `name`.
+    /// The values of dynamic output `name` produced so far, whether the run succeeded or not
+    /// (on a failure, what was yielded before it).
     pub fn yielded<T: DeserializeOwned>(&self, name: &str) -> Vec<(String, T)> {
         decode_dynamic(&self.dynamic, name)
     }

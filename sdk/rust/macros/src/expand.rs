@@ -73,22 +73,39 @@ pub(crate) fn expand(spec: &OpSpec, function: &ItemFn) -> TokenStream {
     }
 
     let bare_call = quote!(#fn_ident(#(#call_args),*));
-    let into = spec
-        .ret
-        .result
-        .map(|span| quote_spanned!(span=> ::shoal_sdk::__private::into_op_error));
-    let call = match &into {
+    // The conversion of `E` carries `E`'s span, so that a missing `Into<OpError>` is reported
+    // there, once (a `map_err` would report it at the call too).
+    let call = match spec.ret.result {
         None => bare_call.clone(),
-        Some(into) => quote!(#bare_call.map_err(#into)?),
+        Some(span) => {
+            let into = quote_spanned!(span=> ::shoal_sdk::__private::into_op_error(__shoal_err));
+            quote! {
+                match #bare_call {
+                    ::core::result::Result::Ok(__shoal_ok) => __shoal_ok,
+                    ::core::result::Result::Err(__shoal_err) => {
+                        return ::core::result::Result::Err(#into);
+                    }
+                }
+            }
+        }
     };
     let value_span = match &spec.ret.value {
         Value::Other(ty) => ty.span(),
         _ => Span::call_site(),
     };
     let finish = match (&spec.outputs, &spec.ret.value) {
-        (_, Value::Outputs) => match &into {
+        (_, Value::Outputs) => match spec.ret.result {
             None => quote!(::core::result::Result::Ok(#bare_call)),
-            Some(into) => quote!(#bare_call.map_err(#into)),
+            Some(span) => {
+                let into =
+                    quote_spanned!(span=> ::shoal_sdk::__private::into_op_error(__shoal_err));
+                quote! {
+                    match #bare_call {
+                        ::core::result::Result::Ok(__shoal_ok) => ::core::result::Result::Ok(__shoal_ok),
+                        ::core::result::Result::Err(__shoal_err) => ::core::result::Result::Err(#into),
+                    }
+                }
+            }
         },
         (Outputs::Single { dynamic: false }, Value::Unit) => quote! {
             #call;
@@ -178,4 +195,92 @@ fn contains_impl(ty: &syn::Type) -> bool {
         .to_string()
         .split_whitespace()
         .any(|word| word == "impl")
+}
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::TokenStream;
+    use quote::quote;
+    use syn::Item;
+
+    /// The items of an expansion: kind and name.
+    fn items(tokens: TokenStream) -> Vec<(String, String)> {
+        let file: syn::File = syn::parse2(tokens).expect("the expansion parses as items");
+        file.items
+            .iter()
+            .map(|item| match item {
+                Item::Fn(f) => ("fn".to_string(), f.sig.ident.to_string()),
+                Item::Mod(m) => ("mod".to_string(), m.ident.to_string()),
+                Item::Macro(m) => ("macro".to_string(), quote!(#m).to_string()),
+                other => ("other".to_string(), quote!(#other).to_string()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_function_stays_beside_its_module_and_builder() {
+        let out = super::op(
+            quote!(),
+            quote! {
+                /// Doubles.
+                pub fn double(ctx: &Context, #[doc = " A piece."] piece: Vec<i64>) -> Vec<i64> {
+                    piece
+                }
+            },
+        );
+        let found = items(out.clone());
+        let expected = [
+            ("fn", "double"),
+            ("mod", "double"),
+            ("fn", "__shoal_op_double"),
+        ];
+        let found: Vec<(&str, &str)> = found
+            .iter()
+            .map(|(k, n)| (k.as_str(), n.as_str()))
+            .collect();
+        assert_eq!(found, expected);
+        let file: syn::File = syn::parse2(out).unwrap();
+        let Item::Fn(function) = &file.items[0] else {
+            unreachable!()
+        };
+        let syn::FnArg::Typed(piece) = &function.sig.inputs[1] else {
+            unreachable!()
+        };
+        assert!(
+            piece.attrs.is_empty(),
+            "the parameter's doc comment is read and removed"
+        );
+        let Item::Mod(module) = &file.items[1] else {
+            unreachable!()
+        };
+        assert!(
+            matches!(module.vis, syn::Visibility::Public(_)),
+            "the fn's visibility"
+        );
+        let all = &file.items;
+        let builder = quote!(#(#all)*).to_string();
+        assert!(builder.contains("\"A piece.\""), "{builder}");
+        assert!(builder.contains("\"Doubles.\""), "{builder}");
+    }
+
+    #[test]
+    fn an_error_keeps_the_function_as_it_was() {
+        let out = super::op(
+            quote!(bogus),
+            quote!(
+                fn f(x: i64) -> i64 {
+                    x
+                }
+            ),
+        );
+        let found = items(out);
+        assert_eq!(found.len(), 2);
+        assert!(
+            found[0]
+                .1
+                .contains("compile_error ! { \"unknown argument `bogus`"),
+            "{found:?}"
+        );
+        assert_eq!(found[1], ("fn".to_string(), "f".to_string()));
+    }
 }

@@ -2,6 +2,7 @@
 //! offending tokens.
 
 use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{
@@ -142,7 +143,8 @@ pub(crate) enum Param {
 
 /// What the function returns.
 pub(crate) struct Return {
-    /// `Result<T, E>`: the span of the return type, for errors about `E`.
+    /// `Result<T, E>`: the span of `E` (of the return type when it names none), for errors
+    /// about it.
     pub(crate) result: Option<Span>,
     /// The value (the `T` of a `Result`).
     pub(crate) value: Value,
@@ -171,23 +173,23 @@ pub(crate) enum Outputs {
 pub(crate) fn analyze(args: Args, item: &mut ItemFn) -> syn::Result<OpSpec> {
     let sig = &item.sig;
     if let Some(asyncness) = &sig.asyncness {
-        return Err(syn::Error::new(
-            asyncness.span(),
+        return Err(syn::Error::new_spanned(
+            asyncness,
             "an op cannot be async: the host calls it synchronously",
         ));
     }
     if let Some(unsafety) = &sig.unsafety {
-        return Err(syn::Error::new(unsafety.span(), "an op cannot be unsafe"));
+        return Err(syn::Error::new_spanned(unsafety, "an op cannot be unsafe"));
     }
     if let Some(abi) = &sig.abi {
-        return Err(syn::Error::new(
-            abi.span(),
+        return Err(syn::Error::new_spanned(
+            abi,
             "an op is a plain Rust function: no `extern`",
         ));
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        return Err(syn::Error::new(
-            sig.generics.span(),
+        return Err(syn::Error::new_spanned(
+            &sig.generics,
             "an op cannot be generic: the type of every input, of its config and of its result \
              must be known, to decode them and to declare their schemas",
         ));
@@ -211,8 +213,8 @@ pub(crate) fn analyze(args: Args, item: &mut ItemFn) -> syn::Result<OpSpec> {
     for arg in item.sig.inputs.iter_mut() {
         let arg = match arg {
             FnArg::Receiver(receiver) => {
-                return Err(syn::Error::new(
-                    receiver.span(),
+                return Err(syn::Error::new_spanned(
+                    receiver,
                     "an op is a free function: it cannot take `self`",
                 ));
             }
@@ -220,8 +222,8 @@ pub(crate) fn analyze(args: Args, item: &mut ItemFn) -> syn::Result<OpSpec> {
         };
         let param = param(&arg.pat, &arg.ty, &arg.attrs)?;
         if matches!(param, Param::Context) && params.iter().any(|p| matches!(p, Param::Context)) {
-            return Err(syn::Error::new(
-                arg.ty.span(),
+            return Err(syn::Error::new_spanned(
+                &arg.ty,
                 "an op takes the context once",
             ));
         }
@@ -242,7 +244,7 @@ pub(crate) fn analyze(args: Args, item: &mut ItemFn) -> syn::Result<OpSpec> {
                 .collect(),
         )
     };
-    check_return(&ret, &outputs, &item.sig.output)?;
+    check_return(&ret, &outputs, &item.sig.output, &item.sig.ident)?;
     Ok(OpSpec {
         fn_ident,
         vis: item.vis.clone(),
@@ -261,8 +263,8 @@ fn param(pat: &Pat, ty: &Type, attrs: &[Attribute]) -> syn::Result<Param> {
         && last_segment(&reference.elem).is_some_and(|s| s.ident == "Context")
     {
         if let Some(mutability) = &reference.mutability {
-            return Err(syn::Error::new(
-                mutability.span(),
+            return Err(syn::Error::new_spanned(
+                mutability,
                 "take the context as `&Context`",
             ));
         }
@@ -271,8 +273,8 @@ fn param(pat: &Pat, ty: &Type, attrs: &[Attribute]) -> syn::Result<Param> {
     let ident = match pat {
         Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => &pat.ident,
         _ => {
-            return Err(syn::Error::new(
-                pat.span(),
+            return Err(syn::Error::new_spanned(
+                pat,
                 "an op's parameter is a plain name (`piece: Vec<i64>`): it names the input, or \
                  is `config`; destructure it in the body",
             ));
@@ -280,15 +282,15 @@ fn param(pat: &Pat, ty: &Type, attrs: &[Attribute]) -> syn::Result<Param> {
     };
     match strip(ty) {
         Type::Reference(_) => {
-            return Err(syn::Error::new(
-                ty.span(),
+            return Err(syn::Error::new_spanned(
+                ty,
                 "inputs and config are decoded into owned values: take `T`, not `&T` (only the \
                  context is taken by reference, as `&Context`)",
             ));
         }
         Type::ImplTrait(_) | Type::Infer(_) => {
-            return Err(syn::Error::new(
-                ty.span(),
+            return Err(syn::Error::new_spanned(
+                ty,
                 "an op's input needs a concrete type, to decode it and declare its schema",
             ));
         }
@@ -318,8 +320,8 @@ pub(crate) fn classify_return(output: &ReturnType) -> Return {
         }
         ReturnType::Type(_, ty) => ty,
     };
-    let (result, value_ty) = match result_ok_type(ty) {
-        Some(ok) => (Some(ty.span()), ok),
+    let (result, value_ty) = match result_types(ty) {
+        Some((ok, err)) => (Some(err.map_or_else(|| ty.span(), Spanned::span)), ok),
         None => (None, Some(&**ty)),
     };
     let value = match value_ty.map(strip) {
@@ -331,47 +333,53 @@ pub(crate) fn classify_return(output: &ReturnType) -> Return {
     Return { result, value }
 }
 
-/// For a `Result<T, ...>` (any path whose last segment is `Result`), `Some(Some(T))`; for a
-/// `Result` without arguments, `Some(None)`; otherwise `None`.
-fn result_ok_type(ty: &Type) -> Option<Option<&Type>> {
+/// For a `Result<T, E>` (any path whose last segment is `Result`), `Some((Some(T), Some(E)))`;
+/// the types it lacks (`io::Result<T>`, a bare `Result`) are `None`; for any other type, `None`.
+fn result_types(ty: &Type) -> Option<(Option<&Type>, Option<&Type>)> {
     let segment = last_segment(ty)?;
     if segment.ident != "Result" {
         return None;
     }
     let PathArguments::AngleBracketed(args) = &segment.arguments else {
-        return Some(None);
+        return Some((None, None));
     };
-    Some(args.args.iter().find_map(|arg| match arg {
+    let mut types = args.args.iter().filter_map(|arg| match arg {
         GenericArgument::Type(ty) => Some(ty),
         _ => None,
-    }))
+    });
+    Some((types.next(), types.next()))
 }
 
-/// Rejects return types that do not fit the outputs.
-fn check_return(ret: &Return, outputs: &Outputs, output: &ReturnType) -> syn::Result<()> {
-    let span = match output {
-        ReturnType::Default => Span::call_site(),
-        ReturnType::Type(_, ty) => ty.span(),
+/// Errors point at the return type, or at the function's name when it has none.
+fn check_return(
+    ret: &Return,
+    outputs: &Outputs,
+    output: &ReturnType,
+    ident: &Ident,
+) -> syn::Result<()> {
+    let at = match output {
+        ReturnType::Default => ident.to_token_stream(),
+        ReturnType::Type(_, ty) => ty.to_token_stream(),
     };
     match (outputs, &ret.value) {
-        (Outputs::Single { .. }, Value::Outputs) => Err(syn::Error::new(
-            span,
+        (Outputs::Single { .. }, Value::Outputs) => Err(syn::Error::new_spanned(
+            &at,
             "an op returning `Outputs` declares them: #[op(out = \"...\", dynamic_out = \"...\")]",
         )),
         (Outputs::Single { dynamic: false }, Value::Other(ty)) if mentions_dynamic_output(ty) => {
-            Err(syn::Error::new(
-                span,
+            Err(syn::Error::new_spanned(
+                &at,
                 "an op returning `DynamicOutput`s is dynamic: #[op(dynamic)]",
             ))
         }
-        (Outputs::Declared(_), Value::Other(_)) => Err(syn::Error::new(
-            span,
+        (Outputs::Declared(_), Value::Other(_)) => Err(syn::Error::new_spanned(
+            &at,
             "an op that declares `out`/`dynamic_out` returns `Outputs` (or `()` when all of \
              them are dynamic and yielded)",
         )),
         (Outputs::Declared(outs), Value::Unit) if outs.iter().any(|(_, dynamic)| !dynamic) => {
-            Err(syn::Error::new(
-                span,
+            Err(syn::Error::new_spanned(
+                &at,
                 "an op with a non-dynamic `out` returns `Outputs` holding its value",
             ))
         }
@@ -709,6 +717,8 @@ mod tests {
                 "fn f() -> Result<Outputs, String> { todo!() }",
                 "Result<Outputs, String>",
             ),
+            ("out = \"a\"", "fn f() {}", "f"),
+            ("", "fn f(a: &Context, b: &Context) {}", "&Context"),
         ];
         for (attr, item, at) in cases {
             let (message, text) = error_at(attr, item);
