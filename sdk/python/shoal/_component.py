@@ -8,7 +8,15 @@ from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import emit, log, types
 
+from . import _core
 from ._core import HostRejected, Invocation, OpFailed, find_op, invoke
+
+# A component holds the modules imported while it was built (the app module's imports) and
+# nothing else: the host grants no files to import more from.
+_core.IMPORT_HINT = (
+    " (an op component can import only the modules imported when it was built: import them at"
+    " the top of the app module)"
+)
 
 _LEVELS = {
     "trace": log.Level.TRACE,

@@ -6,8 +6,10 @@ The component glue (``_component``) and the test helper (``testing``) both call
 when the host refuses the value.
 """
 
+import collections.abc
 import dataclasses
 import sys
+import traceback
 import typing
 
 from . import cbor
@@ -35,6 +37,9 @@ T = typing.TypeVar("T")
 _CO_VARARGS = 0x04
 _CO_VARKEYWORDS = 0x08
 _CO_GENERATOR = 0x20
+
+#: Added to an ImportError's message inside a component (set by ``_component``).
+IMPORT_HINT = ""
 
 #: The output an op with a single output produces, and the default ``output_name``.
 DEFAULT_OUTPUT = "result"
@@ -218,8 +223,7 @@ def _iterated_type(annotation):
     """``T`` of ``Iterator[X[T]]``/``Generator[X[T], ...]``/``Iterable[X[T]]``, with X the
     wrapper class, as ``(X, T)``; ``(None, None)`` otherwise."""
     origin = typing.get_origin(annotation)
-    import collections.abc as abc
-
+    abc = collections.abc
     if origin not in (abc.Iterator, abc.Generator, abc.Iterable):
         return None, None
     args = typing.get_args(annotation)
@@ -687,8 +691,6 @@ def _take_return(defn, returned, collector):
 
 
 def _format_exception(exc):
-    import traceback
-
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
@@ -715,6 +717,8 @@ def invoke(defn, inv, inputs, host):
             pass
         text = str(e)
         message = "op `%s`: %s%s" % (defn.name, type(e).__name__, ": " + text if text else "")
+        if isinstance(e, ImportError) and IMPORT_HINT:
+            message += IMPORT_HINT
         raise OpFailed("failed", message) from None
 
 

@@ -14,8 +14,10 @@ tuple where the annotation says so); a mismatch raises :class:`ConversionError` 
 the bad part (``[2]``, ``.field``).
 """
 
+import collections.abc
 import dataclasses
 import json
+import types
 import typing
 
 __all__ = ["schema_of", "schema_json", "convert", "ConversionError"]
@@ -31,26 +33,22 @@ def _args(tp):
     return typing.get_args(tp)
 
 
-_LIST_ORIGINS = None
-_DICT_ORIGINS = None
-
-
-def _collection_origins():
-    global _LIST_ORIGINS, _DICT_ORIGINS
-    if _LIST_ORIGINS is None:
-        import collections.abc as abc
-
-        _LIST_ORIGINS = (list, abc.Sequence, abc.MutableSequence, abc.Iterable, abc.Collection)
-        _DICT_ORIGINS = (dict, abc.Mapping, abc.MutableMapping)
-    return _LIST_ORIGINS, _DICT_ORIGINS
+_LIST_ORIGINS = (
+    list,
+    collections.abc.Sequence,
+    collections.abc.MutableSequence,
+    collections.abc.Iterable,
+    collections.abc.Collection,
+)
+_DICT_ORIGINS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
+_UNION_TYPE = getattr(types, "UnionType", None)
 
 
 def _is_union(tp):
     origin = _origin(tp)
     if origin is typing.Union:
         return True
-    union_type = getattr(__import__("types"), "UnionType", None)
-    return union_type is not None and origin is union_type
+    return _UNION_TYPE is not None and origin is _UNION_TYPE
 
 
 def _json_default(value):
@@ -96,7 +94,7 @@ def _schema(tp, seen):
         return {"enum": list(_args(tp))}
     if origin is typing.Annotated:
         return _schema(_args(tp)[0], seen)
-    list_origins, dict_origins = _collection_origins()
+    list_origins, dict_origins = _LIST_ORIGINS, _DICT_ORIGINS
     if origin is tuple:
         args = _args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
@@ -318,7 +316,7 @@ def _convert(value, tp, path):
         _fail(path, tp, value)
     if origin is typing.Annotated:
         return _convert(value, _args(tp)[0], path)
-    list_origins, dict_origins = _collection_origins()
+    list_origins, dict_origins = _LIST_ORIGINS, _DICT_ORIGINS
     if origin is tuple:
         if not isinstance(value, list):
             _fail(path, tuple, value)
