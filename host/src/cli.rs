@@ -121,10 +121,33 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         output: Option<String>,
     },
-    /// Check a job without running it.
+    /// Check a job without running it: its wiring, and each op's config (with the run config
+    /// layered on) against the schema the op declares.
     Validate {
         /// The job file.
         job: PathBuf,
+        /// A run config layered over the job, as `host run --config` would.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Create a ready-to-build op project in a new directory NAME, with a job file that runs
+    /// it: `host new NAME && cd NAME && host build && host run job.toml`.
+    New {
+        /// The project's name and directory (lowercase letters, digits, `-`, `_`).
+        name: String,
+        /// The language the ops are written in.
+        #[arg(long, value_enum, default_value_t = crate::scaffold::Lang::Rust)]
+        lang: crate::scaffold::Lang,
+    },
+    /// Build a job's components: run the `build` command of each `[components.NAME]` table
+    /// that has one, in the job file's directory.
+    Build {
+        /// The job file.
+        #[arg(default_value = "job.toml")]
+        job: PathBuf,
+        /// Build only this component (repeatable).
+        #[arg(long, value_name = "NAME")]
+        component: Vec<String>,
     },
     /// Draw a job's plan.
     Graph {
@@ -272,8 +295,8 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
             &step_key,
             output.as_deref(),
         ),
-        Command::Validate { job } => {
-            let prepared = prepare_only(&job, store_dir).await?;
+        Command::Validate { job, config } => {
+            let prepared = prepare_only(JobSource { job, config }, store_dir).await?;
             let plan = &prepared.plan;
             let mapped = plan.nodes.iter().filter(|n| n.depth() > 0).count();
             eprintln!(
@@ -284,8 +307,17 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Build { job, component } => build(&job, &component),
+        Command::New { name, lang } => {
+            let dir = crate::scaffold::create(Path::new("."), &name, lang)?;
+            eprintln!(
+                "created `{}`; build and run it with: cd {name} && host build && host run job.toml",
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Graph { job, format } => {
-            let prepared = prepare_only(&job, store_dir).await?;
+            let prepared = prepare_only(JobSource::file(&job), store_dir).await?;
             print_stdout(&graph::render(&prepared.plan, format))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -390,9 +422,8 @@ fn report_prepared(prepared: &Prepared, store_dir: Option<&Path>) {
 }
 
 /// Prepares a job without recording a run (`validate`, `graph`).
-async fn prepare_only(job: &Path, store_dir: &Path) -> anyhow::Result<Prepared> {
-    let prepared =
-        app::prepare(&JobSource::file(job), &Settings::default(), Some(store_dir)).await?;
+async fn prepare_only(job: JobSource, store_dir: &Path) -> anyhow::Result<Prepared> {
+    let prepared = app::prepare(&job, &Settings::default(), Some(store_dir)).await?;
     report_prepared(&prepared, Some(store_dir));
     Ok(prepared)
 }
@@ -548,17 +579,84 @@ async fn inspect(path: &Path, store_dir: &Path) -> anyhow::Result<ExitCode> {
             out.push_str(&format!("  {}\n", op.description));
         }
         out.push_str(&format!("  inputs: {}\n", op.input_names()));
+        for input in &op.inputs {
+            describe_part(
+                &mut out,
+                "input",
+                &input.name,
+                &input.description,
+                &input.schema,
+            );
+        }
         for output in &op.outputs {
             let kind = if output.dynamic {
                 "dynamic output"
             } else {
                 "output"
             };
-            out.push_str(&format!("  {kind}: `{}`\n", output.name));
+            describe_part(
+                &mut out,
+                kind,
+                &output.name,
+                &output.description,
+                &output.schema,
+            );
+        }
+        if let Some(schema) = &op.config_schema {
+            out.push_str(&format!("  config: {}\n", compact(schema)));
         }
     }
     print_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `host build`: runs the job's build commands, saying each before it starts.
+fn build(job: &Path, only: &[String]) -> anyhow::Result<ExitCode> {
+    let text = crate::job::read(job)?;
+    let loaded = crate::job::LoadedJob::parse_confined(&text, job, None)?;
+    let dir = job.parent().filter(|dir| !dir.as_os_str().is_empty());
+    let built = crate::build::build(
+        &loaded,
+        dir.unwrap_or(Path::new(".")),
+        only,
+        |name, command| {
+            eprintln!("building `{name}`: {command}");
+        },
+    )?;
+    eprintln!("built {} component(s)", built.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One input or output in `host inspect`: `  output `result`: what it holds, {schema}`. Inputs
+/// without a description or schema are listed on the `inputs:` line alone.
+fn describe_part(
+    out: &mut String,
+    kind: &str,
+    name: &str,
+    description: &str,
+    schema: &Option<String>,
+) {
+    let details: Vec<String> = [
+        (!description.is_empty()).then(|| description.to_string()),
+        schema.as_deref().map(compact),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if kind == "input" && details.is_empty() {
+        return;
+    }
+    out.push_str(&format!("  {kind}: `{name}`"));
+    if !details.is_empty() {
+        out.push_str(&format!(": {}", details.join(", ")));
+    }
+    out.push('\n');
+}
+
+/// A schema on one line (it was checked to be JSON when the component was loaded).
+fn compact(schema: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(schema)
+        .map_or_else(|_| schema.to_string(), |v| v.to_string())
 }
 
 /// Writes to stdout; a closed pipe (`host graph job.toml | head`) is not an error.

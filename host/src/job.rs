@@ -90,6 +90,12 @@ pub struct ComponentSpec {
     pub path: Option<PathBuf>,
     /// The name a component was uploaded to `host serve` under; defaults to this table's name.
     pub name: Option<String>,
+    /// A shell command that builds the component (`host build`), run in the job file's
+    /// directory.
+    pub build: Option<String>,
+    /// The file or directory the component is built from, relative to the job file: `host run`
+    /// notes when something in it is newer than the component.
+    pub source: Option<PathBuf>,
 }
 
 impl ComponentSpec {
@@ -282,7 +288,10 @@ impl LoadedJob {
         let mut job: Job = parse_text(text, path, "job file")?;
         let base = path.parent().unwrap_or(Path::new("."));
         for component in job.components.values_mut() {
-            if let Some(file) = &mut component.path {
+            for file in [&mut component.path, &mut component.source]
+                .into_iter()
+                .flatten()
+            {
                 *file = base.join(&*file);
             }
         }

@@ -4,6 +4,7 @@
 pub mod app;
 #[cfg(target_os = "linux")]
 pub mod beneath;
+pub mod build;
 pub mod cancel;
 pub mod cli;
 pub mod digest;
@@ -24,6 +25,8 @@ pub mod policy;
 pub mod report;
 pub mod retry;
 pub mod runtime;
+pub mod scaffold;
+pub mod schema;
 pub mod selection;
 pub mod serve;
 pub mod snapshot;

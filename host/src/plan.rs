@@ -114,6 +114,8 @@ pub enum PlanError {
         collecting: String,
         mapped: String,
     },
+    #[error("op `{op}`: its config does not have the shape the op declares: {problems}")]
+    Config { op: String, problems: String },
     #[error("the job has a cycle through op `{op}`")]
     Cycle { op: String },
     #[error("op `{op}`: {source}")]
@@ -294,11 +296,13 @@ pub fn build(job: &LoadedJob, described: &IndexMap<String, Described>) -> Result
                 op: name.clone(),
                 source,
             })?;
+        let config = value::encode(&value::from_toml(&toml::Value::Table(spec.config.clone())));
+        check_config(name, op, &config)?;
         nodes.push(Node {
             name: name.clone(),
             component,
             op: op.clone(),
-            config: value::encode(&value::from_toml(&toml::Value::Table(spec.config.clone()))),
+            config,
             inputs: Vec::new(),
             scope: Vec::new(),
             dirs: spec.dirs.clone(),
@@ -324,6 +328,20 @@ pub fn build(job: &LoadedJob, described: &IndexMap<String, Described>) -> Result
         components,
         nodes,
     })
+}
+
+/// Checks op `name`'s config (as CBOR) against the schema its op declares, if any.
+fn check_config(name: &str, op: &OpInfo, config: &[u8]) -> Result<(), PlanError> {
+    let Some(schema) = &op.config_schema else {
+        return Ok(());
+    };
+    let config_error = |problems: Vec<String>| PlanError::Config {
+        op: name.to_string(),
+        problems: problems.join("; "),
+    };
+    // Compiled when the component was loaded, so this fails only if the op changed since.
+    let schema = crate::schema::compile(schema).map_err(|reason| config_error(vec![reason]))?;
+    crate::schema::check(&schema, &value::to_json(config)).map_err(config_error)
 }
 
 fn resolve_inputs(

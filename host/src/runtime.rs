@@ -499,6 +499,22 @@ fn check_description(ops: &[OpInfo]) -> Result<(), String> {
             return Err(format!("op `{}` is described twice", op.name));
         }
         let mut inputs = std::collections::HashSet::new();
+        let schemas = (op
+            .config_schema
+            .iter()
+            .map(|schema| ("config".to_string(), schema)))
+        .chain(op.inputs.iter().filter_map(|input| {
+            let schema = input.schema.as_ref()?;
+            Some((format!("input `{}`", input.name), schema))
+        }))
+        .chain(op.outputs.iter().filter_map(|output| {
+            let schema = output.schema.as_ref()?;
+            Some((format!("output `{}`", output.name), schema))
+        }));
+        for (what, schema) in schemas {
+            crate::schema::compile(schema)
+                .map_err(|reason| format!("op `{}`: {what}: {reason}", op.name))?;
+        }
         for input in op.inputs.iter().map(|input| &input.name) {
             crate::name::check(input).map_err(|reason| {
                 format!(

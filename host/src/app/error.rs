@@ -15,6 +15,18 @@ pub enum AppError {
     Job(#[from] JobError),
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error(
+        "component `{component}` is not built: there is no `{}`{}",
+        path.display(),
+        build_hint(job, build)
+    )]
+    NotBuilt {
+        component: String,
+        path: PathBuf,
+        job: PathBuf,
+        /// The job file's `build` command for it, if any.
+        build: Option<String>,
+    },
     #[error(transparent)]
     Nats(#[from] crate::nats::NatsError),
     #[error("invalid job `{path}`")]
@@ -72,4 +84,19 @@ pub enum AppError {
          tenant has not uploaded (`PUT /v1/components/{name}`)"
     )]
     NotUploaded { component: String, name: String },
+}
+
+/// How to build a component the job names but nobody built.
+fn build_hint(job: &std::path::Path, build: &Option<String>) -> String {
+    match build {
+        Some(command) => format!(
+            "; build it with `host build {}` (which runs `{command}`)",
+            job.display()
+        ),
+        None => format!(
+            "; build it first (its `[components.NAME]` table in `{}` can declare the command, \
+             `build = \"...\"`, for `host build`)",
+            job.display()
+        ),
+    }
 }

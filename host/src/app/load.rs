@@ -17,7 +17,9 @@ use crate::nats::NatsRunner;
 use crate::op_info::OpInfo;
 use crate::plan::{self, Plan};
 use crate::policy::Policy;
-use crate::runtime::{self, ComponentFile, EngineSize, LoadedComponent, Runtime, WasmRunner};
+use crate::runtime::{
+    self, ComponentFile, EngineSize, LoadError, LoadedComponent, Runtime, WasmRunner,
+};
 use crate::snapshot::RunSnapshot;
 use crate::store::RunStore;
 
@@ -166,7 +168,26 @@ impl Loaded {
     /// Reads every component the job names from its file and records its digest.
     fn read_components(mut self) -> Result<Loaded, AppError> {
         for (name, spec) in &self.job.job.components {
-            let file = ComponentFile::read(spec.file(name)?)?;
+            let path = spec.file(name)?;
+            let file = ComponentFile::read(path).map_err(|err| match err {
+                LoadError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                    AppError::NotBuilt {
+                        component: name.clone(),
+                        path: path.to_path_buf(),
+                        job: self.snapshot.job_path.clone(),
+                        build: spec.build.clone(),
+                    }
+                }
+                err => err.into(),
+            })?;
+            if let Some(changed) = crate::build::newer_source(spec) {
+                self.notices.push(format!(
+                    "component `{name}` (`{}`) is older than `{}`; rebuild it with `host build {}`",
+                    path.display(),
+                    changed.display(),
+                    self.snapshot.job_path.display()
+                ));
+            }
             self.snapshot
                 .components
                 .insert(name.clone(), Digest::of(&file.bytes));

@@ -1,0 +1,216 @@
+//! Building a job's components (`host build`) from the `build` command and `source` its job file
+//! declares, and noticing a component older than its sources (`host run` warns).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+use crate::job::{ComponentSpec, LoadedJob};
+
+/// Directories never searched for sources: build outputs, dependencies and caches, which change
+/// when a component is built.
+const NOT_SOURCES: [&str; 4] = ["target", "node_modules", "__pycache__", "dist"];
+
+/// Why a component could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot start the build of component `{component}` (`{command}`)")]
+    Start {
+        component: String,
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the build of component `{component}` failed ({status}): `{command}`")]
+    Failed {
+        component: String,
+        command: String,
+        status: std::process::ExitStatus,
+    },
+    #[error(
+        "the build of component `{component}` succeeded but wrote no `{}`; fix its `path` or \
+         its `build` command",
+        path.display()
+    )]
+    NoOutput { component: String, path: PathBuf },
+    #[error("no component of the job has a `build` command to run{}", only_hint(.0))]
+    NothingToBuild(Vec<String>),
+    #[error("the job has no component `{0}`")]
+    UnknownComponent(String),
+}
+
+fn only_hint(components: &[String]) -> String {
+    if components.is_empty() {
+        " (add `build = \"...\"` to a `[components.NAME]` table)".to_string()
+    } else {
+        format!(" among `{}`", components.join("`, `"))
+    }
+}
+
+/// Runs the `build` command of each component of `job` (of those named in `only`, when not
+/// empty), in order, in the job file's directory; `announce` is told each before it starts.
+/// Returns the components built.
+pub fn build(
+    job: &LoadedJob,
+    job_dir: &Path,
+    only: &[String],
+    mut announce: impl FnMut(&str, &str),
+) -> Result<Vec<String>, BuildError> {
+    if let Some(unknown) = only.iter().find(|c| !job.job.components.contains_key(*c)) {
+        return Err(BuildError::UnknownComponent(unknown.clone()));
+    }
+    let chosen = job
+        .job
+        .components
+        .iter()
+        .filter(|(name, _)| only.is_empty() || only.contains(name));
+    let mut built = Vec::new();
+    for (name, spec) in chosen {
+        let Some(command) = &spec.build else { continue };
+        announce(name, command);
+        let failed = |source| BuildError::Start {
+            component: name.clone(),
+            command: command.clone(),
+            source,
+        };
+        let status = shell(command)
+            .current_dir(job_dir)
+            .status()
+            .map_err(failed)?;
+        if !status.success() {
+            return Err(BuildError::Failed {
+                component: name.clone(),
+                command: command.clone(),
+                status,
+            });
+        }
+        if let Some(path) = &spec.path
+            && !path.exists()
+        {
+            return Err(BuildError::NoOutput {
+                component: name.clone(),
+                path: path.clone(),
+            });
+        }
+        built.push(name.clone());
+    }
+    if built.is_empty() {
+        return Err(BuildError::NothingToBuild(only.to_vec()));
+    }
+    Ok(built)
+}
+
+/// `command` run by the platform's shell, so that a job file can chain steps with `&&`.
+fn shell(command: &str) -> Command {
+    let mut shell = if cfg!(windows) {
+        let mut cmd = Command::new("cmd");
+        cmd.arg("/C");
+        cmd
+    } else {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c");
+        cmd
+    };
+    shell.arg(command);
+    shell
+}
+
+/// The newest file among `spec`'s sources, when it is newer than the component file: the
+/// component was not rebuilt since that file changed.
+pub fn newer_source(spec: &ComponentSpec) -> Option<PathBuf> {
+    let (component, source) = (spec.path.as_ref()?, spec.source.as_ref()?);
+    let built = modified(component)?;
+    let (changed, path) = newest(source)?;
+    (changed > built).then_some(path)
+}
+
+/// The newest modification time under `path` (a file, or a directory searched recursively past
+/// hidden and build directories), with the file that has it.
+fn newest(path: &Path) -> Option<(SystemTime, PathBuf)> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return Some((meta.modified().ok()?, path.to_path_buf()));
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            !name.starts_with('.') && !NOT_SOURCES.contains(&name.as_ref())
+        })
+        .filter_map(|entry| newest(&entry.path()))
+        .max_by_key(|(time, _)| *time)
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).ok()?.modified().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn touch(path: &Path, age: Duration) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"x").unwrap();
+        let when = SystemTime::now() - age;
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+
+    fn spec(dir: &Path) -> ComponentSpec {
+        ComponentSpec {
+            path: Some(dir.join("out/op.wasm")),
+            name: None,
+            build: Some("true".to_string()),
+            source: Some(dir.join("src")),
+        }
+    }
+
+    #[test]
+    fn a_component_built_after_its_sources_is_current() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(&dir.path().join("src/lib.rs"), Duration::from_secs(60));
+        touch(&dir.path().join("out/op.wasm"), Duration::from_secs(10));
+        assert_eq!(newer_source(&spec(dir.path())), None);
+    }
+
+    #[test]
+    fn the_newest_changed_source_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(&dir.path().join("out/op.wasm"), Duration::from_secs(60));
+        touch(&dir.path().join("src/a.rs"), Duration::from_secs(120));
+        touch(&dir.path().join("src/deep/b.rs"), Duration::from_secs(5));
+        assert_eq!(
+            newer_source(&spec(dir.path())),
+            Some(dir.path().join("src/deep/b.rs"))
+        );
+    }
+
+    #[test]
+    fn build_outputs_and_hidden_files_are_not_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(&dir.path().join("out/op.wasm"), Duration::from_secs(60));
+        touch(&dir.path().join("src/a.rs"), Duration::from_secs(120));
+        for skipped in ["src/target/x", "src/node_modules/y.js", "src/.cache/z"] {
+            touch(&dir.path().join(skipped), Duration::ZERO);
+        }
+        assert_eq!(newer_source(&spec(dir.path())), None);
+    }
+
+    #[test]
+    fn without_a_source_or_a_built_component_nothing_is_said() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(&dir.path().join("src/a.rs"), Duration::ZERO);
+        assert_eq!(newer_source(&spec(dir.path())), None);
+        let mut no_source = spec(dir.path());
+        no_source.source = None;
+        assert_eq!(newer_source(&no_source), None);
+    }
+}

@@ -1,0 +1,137 @@
+//! `host new NAME --lang rust|python|js`: a ready-to-build op project and a job file that runs
+//! it. Python and JavaScript projects carry a copy of their SDK (a few source files and the
+//! WIT), so that they build wherever they are; a Rust project depends on the SDK crate of the
+//! checkout this host was built from.
+
+use std::path::{Path, PathBuf};
+
+/// The languages `host new` writes projects in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+    Js,
+}
+
+/// Why a project could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum ScaffoldError {
+    #[error(
+        "invalid project name `{0}`: use lowercase letters, digits, `-` and `_`, starting with a \
+         letter"
+    )]
+    BadName(String),
+    #[error("`{}` already exists; choose another name or remove it", .0.display())]
+    Exists(PathBuf),
+    #[error("cannot write `{}`", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One file of a template: its path in the project, and its text with `{{...}}` placeholders.
+type File = (&'static str, &'static str);
+
+/// The Rust SDK crate this host was built beside (`sdk/rust` of the checkout).
+const RUST_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk/rust");
+
+const RUST: &[File] = &[
+    ("Cargo.toml", include_str!("../templates/rust/Cargo.toml")),
+    ("src/lib.rs", include_str!("../templates/rust/src/lib.rs")),
+    ("job.toml", include_str!("../templates/rust/job.toml")),
+    (".gitignore", include_str!("../templates/rust/gitignore")),
+];
+
+impl Lang {
+    fn files(self) -> &'static [File] {
+        match self {
+            Lang::Rust => RUST,
+            Lang::Python => RUST,
+            Lang::Js => RUST,
+        }
+    }
+}
+
+/// Creates project `name` in a new directory `parent/name`; returns the directory.
+pub fn create(parent: &Path, name: &str, lang: Lang) -> Result<PathBuf, ScaffoldError> {
+    check_name(name)?;
+    let dir = parent.join(name);
+    if dir.exists() {
+        return Err(ScaffoldError::Exists(dir));
+    }
+    let rust_sdk = std::path::absolute(RUST_SDK).unwrap_or_else(|_| PathBuf::from(RUST_SDK));
+    let rust_sdk = rust_sdk.to_string_lossy().replace('\\', "/");
+    let snake = name.replace('-', "_");
+    let fill = |text: &str| {
+        text.replace("{{name}}", name)
+            .replace("{{crate}}", &snake)
+            .replace("{{component}}", &snake)
+            .replace("{{rust_sdk}}", &rust_sdk)
+    };
+    for (path, text) in lang.files() {
+        let path = dir.join(path);
+        let write_error = |source| ScaffoldError::Write {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(write_error)?;
+        }
+        std::fs::write(&path, fill(text)).map_err(write_error)?;
+    }
+    Ok(dir)
+}
+
+/// A name that is a valid crate, package and component name all at once.
+fn check_name(name: &str) -> Result<(), ScaffoldError> {
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name.len() <= 64;
+    if valid {
+        Ok(())
+    } else {
+        Err(ScaffoldError::BadName(name.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_placeholder_is_filled() {
+        for lang in [Lang::Rust, Lang::Python, Lang::Js] {
+            let dir = tempfile::tempdir().unwrap();
+            let project = create(dir.path(), "word-count", lang).unwrap();
+            for (path, _) in lang.files() {
+                let text = std::fs::read_to_string(project.join(path)).unwrap();
+                assert!(!text.contains("{{"), "{lang:?} {path}: {text}");
+            }
+            let job = std::fs::read_to_string(project.join("job.toml")).unwrap();
+            assert!(job.contains("[components.word_count]"), "{job}");
+        }
+    }
+
+    #[test]
+    fn bad_names_and_existing_directories_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in ["", "Upper", "1st", "a b", "../up", "a/b"] {
+            assert!(
+                matches!(
+                    create(dir.path(), bad, Lang::Rust),
+                    Err(ScaffoldError::BadName(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        create(dir.path(), "taken", Lang::Rust).unwrap();
+        let err = create(dir.path(), "taken", Lang::Python).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("already exists; choose another name or remove it")
+        );
+    }
+}
