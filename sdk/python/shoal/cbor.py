@@ -96,6 +96,20 @@ class Simple:
 
 # ---------------------------------------------------------------------------------------------
 # Encoding
+#
+# Both directions run inside the component's interpreter, where every bytecode costs fuel: the
+# common cases (small integers, text, arrays and maps of them) take the shortest paths, and the
+# path to a bad value is only worked out once one is found.
+
+
+class _Unencodable(Exception):
+    """Raised at a value that cannot be encoded; containers add their part of the path to it on
+    the way out."""
+
+    def __init__(self, problem):
+        super().__init__(problem)
+        self.problem = problem
+        self.parts = []
 
 
 def _head(out, major, n):
@@ -117,105 +131,141 @@ def _head(out, major, n):
         out += n.to_bytes(8, "big")
 
 
-def _path_text(path):
-    return "".join(path) or "the value"
+def _encode_int(out, value):
+    if value >= 0:
+        if value > _U64_MAX:
+            raise _Unencodable("integer %d is past CBOR's 64-bit range (2**64 - 1 at most)" % value)
+        _head(out, 0, value)
+    else:
+        n = -1 - value
+        if n > _U64_MAX:
+            raise _Unencodable("integer %d is past CBOR's 64-bit range (-2**64 at least)" % value)
+        _head(out, 1, n)
 
 
-def _encode(out, value, path, depth, default):
-    # bool before int: bool is a subclass of int.
-    if value is None:
+def _encode_str(out, value):
+    try:
+        data = value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise _Unencodable("text is not valid Unicode (%s)" % e.reason) from None
+    _head(out, 3, len(data))
+    out += data
+
+
+_PACK_DOUBLE = struct.Struct(">d").pack
+
+
+def _encode(out, value, depth, default):
+    t = type(value)
+    # Exact types first (bool is a subclass of int, so it must not reach the int branch).
+    if t is int:
+        if 0 <= value < 24:
+            out.append(value)
+        else:
+            _encode_int(out, value)
+    elif t is str:
+        _encode_str(out, value)
+    elif t is list or t is tuple:
+        if depth >= MAX_DEPTH:
+            raise _Unencodable("nested deeper than %d arrays/maps/tags" % MAX_DEPTH)
+        _head(out, 4, len(value))
+        i = 0
+        try:
+            for item in value:
+                if type(item) is int and 0 <= item < 0x10000:
+                    if item < 24:
+                        out.append(item)
+                    elif item < 0x100:
+                        out.append(0x18)
+                        out.append(item)
+                    else:
+                        out.append(0x19)
+                        out.append(item >> 8)
+                        out.append(item & 0xFF)
+                else:
+                    _encode(out, item, depth + 1, default)
+                i += 1
+        except _Unencodable as e:
+            e.parts.append("[%d]" % i)
+            raise
+    elif t is dict:
+        if depth >= MAX_DEPTH:
+            raise _Unencodable("nested deeper than %d arrays/maps/tags" % MAX_DEPTH)
+        _head(out, 5, len(value))
+        key = None
+        try:
+            for key, item in value.items():
+                if type(key) is str:
+                    _encode_str(out, key)
+                else:
+                    _encode(out, key, depth + 1, default)
+                _encode(out, item, depth + 1, default)
+        except _Unencodable as e:
+            e.parts.append("[%r]" % (key,))
+            raise
+    elif value is None:
         out.append(0xF6)
     elif value is True:
         out.append(0xF5)
     elif value is False:
         out.append(0xF4)
-    elif isinstance(value, int):
-        if value >= 0:
-            if value > _U64_MAX:
-                raise CBOREncodeError(
-                    "%s: integer %d is past CBOR's 64-bit range (2**64 - 1 at most)"
-                    % (_path_text(path), value)
-                )
-            _head(out, 0, value)
-        else:
-            n = -1 - value
-            if n > _U64_MAX:
-                raise CBOREncodeError(
-                    "%s: integer %d is past CBOR's 64-bit range (-2**64 at least)"
-                    % (_path_text(path), value)
-                )
-            _head(out, 1, n)
-    elif isinstance(value, float):
+    elif t is float:
         out.append(0xFB)
-        out += struct.pack(">d", value)
-    elif isinstance(value, str):
-        try:
-            data = value.encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise CBOREncodeError(
-                "%s: text is not valid Unicode (%s)" % (_path_text(path), e.reason)
-            ) from None
-        _head(out, 3, len(data))
-        out += data
+        out += _PACK_DOUBLE(value)
     elif isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
         _head(out, 2, len(data))
         out += data
-    elif isinstance(value, (list, tuple)):
-        if depth >= MAX_DEPTH:
-            raise CBOREncodeError(
-                "%s: nested deeper than %d arrays/maps" % (_path_text(path), MAX_DEPTH)
-            )
-        _head(out, 4, len(value))
-        for i, item in enumerate(value):
-            path.append("[%d]" % i)
-            _encode(out, item, path, depth + 1, default)
-            path.pop()
-    elif isinstance(value, dict):
-        if depth >= MAX_DEPTH:
-            raise CBOREncodeError(
-                "%s: nested deeper than %d arrays/maps" % (_path_text(path), MAX_DEPTH)
-            )
-        _head(out, 5, len(value))
-        for key, item in value.items():
-            path.append("{key %r}" % (key,))
-            _encode(out, key, path, depth + 1, default)
-            path[-1] = "[%r]" % (key,)
-            _encode(out, item, path, depth + 1, default)
-            path.pop()
     elif isinstance(value, Tag):
         if depth >= MAX_DEPTH:
-            raise CBOREncodeError(
-                "%s: nested deeper than %d arrays/maps/tags" % (_path_text(path), MAX_DEPTH)
-            )
+            raise _Unencodable("nested deeper than %d arrays/maps/tags" % MAX_DEPTH)
         _head(out, 6, value.tag)
-        _encode(out, value.value, path, depth + 1, default)
+        _encode(out, value.value, depth + 1, default)
     elif isinstance(value, Simple):
         if value.value < 24:
             out.append(0xE0 | value.value)
         else:
             out.append(0xF8)
             out.append(value.value)
+    # Subclasses of the built-in types.
+    elif isinstance(value, int):
+        _encode_int(out, int(value))
+    elif isinstance(value, float):
+        out.append(0xFB)
+        out += _PACK_DOUBLE(value)
+    elif isinstance(value, str):
+        _encode_str(out, str(value))
+    elif isinstance(value, (list, tuple)):
+        _encode(out, list(value), depth, default)
+    elif isinstance(value, dict):
+        _encode(out, dict(value), depth, default)
     else:
         replacement = default(value) if default is not None else NotImplemented
         if replacement is NotImplemented or depth >= MAX_DEPTH:
-            raise CBOREncodeError(
-                "%s: cannot encode a value of type %s as CBOR (use None, bool, int, float, str, "
-                "bytes, list, tuple or dict)" % (_path_text(path), type(value).__name__)
+            raise _Unencodable(
+                "cannot encode a value of type %s as CBOR (use None, bool, int, float, str, "
+                "bytes, list, tuple or dict)" % type(value).__name__
             )
-        _encode(out, replacement, path, depth + 1, default)
+        _encode(out, replacement, depth + 1, default)
 
 
 def dumps(value, default=None):
     """Encodes ``value`` as one CBOR data item. ``default``, when given, is called with any value
     of another type and returns something encodable in its place (or ``NotImplemented``)."""
     out = bytearray()
-    _encode(out, value, [], 0, default)
+    try:
+        _encode(out, value, 0, default)
+    except _Unencodable as e:
+        path = "".join(reversed(e.parts)) or "the value"
+        raise CBOREncodeError("%s: %s" % (path, e.problem)) from None
     return bytes(out)
 
 
 # ---------------------------------------------------------------------------------------------
 # Decoding
+#
+# ``_item(data, pos, depth)`` decodes the data item at ``pos`` and returns it with the position
+# after it (``_BREAK`` for a break stop code).
 
 
 _MAJOR_NAMES = (
@@ -229,116 +279,134 @@ _MAJOR_NAMES = (
     "simple value/float",
 )
 
+_ARG_SIZES = {24: 1, 25: 2, 26: 4, 27: 8}
+_UNPACK_HALF = struct.Struct(">e").unpack_from
+_UNPACK_SINGLE = struct.Struct(">f").unpack_from
+_UNPACK_DOUBLE = struct.Struct(">d").unpack_from
 
-class _Decoder:
-    __slots__ = ("data", "pos")
 
-    def __init__(self, data):
-        self.data = data
-        self.pos = 0
+def _truncated(what, need, data, pos):
+    return CBORDecodeError(
+        "truncated: %s needs %d byte(s), %d left" % (what, need, len(data) - pos), pos
+    )
 
-    def take(self, n, what):
-        start = self.pos
-        end = start + n
-        if end > len(self.data):
-            raise CBORDecodeError(
-                "truncated: %s needs %d byte(s), %d left" % (what, n, len(self.data) - start),
-                start,
+
+def _item(data, pos, depth):
+    at = pos
+    if pos >= len(data):
+        raise CBORDecodeError("truncated: expected a data item, found the end of input", pos)
+    initial = data[pos]
+    pos += 1
+    if initial < 24:
+        return initial, pos
+    major = initial >> 5
+    info = initial & 0x1F
+    if major == 7:
+        return _simple_or_float(data, pos, info, at)
+    if info < 24:
+        n = info
+    elif info < 28:
+        size = _ARG_SIZES[info]
+        end = pos + size
+        if end > len(data):
+            raise _truncated(
+                "the argument of major type %d (%s)" % (major, _MAJOR_NAMES[major]), size, data, pos
             )
-        self.pos = end
-        return self.data[start:end]
-
-    def argument(self, info, at, major):
-        """The argument of a head whose additional information is ``info`` (< 28)."""
-        if info < 24:
-            return info
-        size = 1 << (info - 24)
-        return int.from_bytes(self.take(size, "the argument of major type %d (%s)" % (major, _MAJOR_NAMES[major])), "big")
-
-    def item(self, depth):
-        """Decodes one data item; returns ``_BREAK`` for a break stop code."""
-        data = self.data
-        at = self.pos
-        if at >= len(data):
-            raise CBORDecodeError("truncated: expected a data item, found the end of input", at)
-        initial = data[at]
-        self.pos = at + 1
-        major = initial >> 5
-        info = initial & 0x1F
-
-        if major == 7:
-            return self.simple_or_float(info, at)
-        if info in (28, 29, 30):
+        n = int.from_bytes(data[pos:end], "big")
+        pos = end
+    elif info == 31:
+        if major in (0, 1, 6):
             raise CBORDecodeError(
-                "reserved additional information %d in major type %d (%s)"
-                % (info, major, _MAJOR_NAMES[major]),
+                "indefinite length is not allowed in major type %d (%s)"
+                % (major, _MAJOR_NAMES[major]),
                 at,
             )
-        if info == 31:
-            if major in (0, 1, 6):
-                raise CBORDecodeError(
-                    "indefinite length is not allowed in major type %d (%s)"
-                    % (major, _MAJOR_NAMES[major]),
-                    at,
-                )
-            return self.indefinite(major, at, depth)
+        return _indefinite(data, pos, major, at, depth)
+    else:
+        raise CBORDecodeError(
+            "reserved additional information %d in major type %d (%s)"
+            % (info, major, _MAJOR_NAMES[major]),
+            at,
+        )
 
-        n = self.argument(info, at, major)
-        if major == 0:
-            return n
-        if major == 1:
-            return -1 - n
+    if major == 0:
+        return n, pos
+    if major == 1:
+        return -1 - n, pos
+    if major == 2 or major == 3:
+        end = pos + n
+        if end > len(data):
+            raise _truncated("a %s of length %d" % (_MAJOR_NAMES[major], n), n, data, pos)
         if major == 2:
-            return bytes(self.take(n, "a byte string of length %d" % n))
-        if major == 3:
-            raw = self.take(n, "a text string of length %d" % n)
-            try:
-                return bytes(raw).decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise CBORDecodeError("text string is not valid UTF-8 (%s)" % e.reason, at) from None
-        if depth >= MAX_DEPTH:
-            raise CBORDecodeError("nested deeper than %d arrays/maps/tags" % MAX_DEPTH, at)
-        if major == 4:
-            # Each element takes at least one byte: a huge count fails fast, not after allocating.
-            if n > len(data) - self.pos:
+            return data[pos:end], end
+        try:
+            return data[pos:end].decode("utf-8"), end
+        except UnicodeDecodeError as e:
+            raise CBORDecodeError("text string is not valid UTF-8 (%s)" % e.reason, at) from None
+    if depth >= MAX_DEPTH:
+        raise CBORDecodeError("nested deeper than %d arrays/maps/tags" % MAX_DEPTH, at)
+    length = len(data)
+    if major == 4:
+        # Each element takes at least one byte: a huge count fails fast, not after allocating.
+        if n > length - pos:
+            raise CBORDecodeError(
+                "truncated: array of %d elements but only %d byte(s) left" % (n, length - pos), at
+            )
+        out = []
+        append = out.append
+        inner = depth + 1
+        for _ in range(n):
+            # Small unsigned integers inline: most arrays that cross are of numbers.
+            if pos + 2 < length:
+                b = data[pos]
+                if b < 24:
+                    append(b)
+                    pos += 1
+                    continue
+                if b == 0x18:
+                    append(data[pos + 1])
+                    pos += 2
+                    continue
+                if b == 0x19:
+                    append((data[pos + 1] << 8) | data[pos + 2])
+                    pos += 3
+                    continue
+            value, pos = _item(data, pos, inner)
+            if value is _BREAK:
                 raise CBORDecodeError(
-                    "truncated: array of %d elements but only %d byte(s) left"
-                    % (n, len(data) - self.pos),
-                    at,
+                    "unexpected break stop code where an array element belongs", pos - 1
                 )
-            return [self.value(depth + 1, "array element") for _ in range(n)]
-        if major == 5:
-            if n > (len(data) - self.pos) // 2:
-                raise CBORDecodeError(
-                    "truncated: map of %d pairs but only %d byte(s) left"
-                    % (n, len(data) - self.pos),
-                    at,
-                )
-            result = {}
-            for _ in range(n):
-                self.pair(result, depth)
-            return result
-        # major == 6: a tag
-        content = self.value(depth + 1, "tag content")
-        if n in (2, 3):
-            if not isinstance(content, bytes):
-                raise CBORDecodeError("bignum tag %d must hold a byte string" % n, at)
-            magnitude = int.from_bytes(content, "big")
-            return magnitude if n == 2 else -1 - magnitude
-        return Tag(n, content)
+            append(value)
+        return out, pos
+    if major == 5:
+        if n > (length - pos) // 2:
+            raise CBORDecodeError(
+                "truncated: map of %d pairs but only %d byte(s) left" % (n, length - pos), at
+            )
+        out = {}
+        for _ in range(n):
+            pos = _pair(data, pos, depth, out)
+        return out, pos
+    # major == 6: a tag
+    content_at = pos
+    content, pos = _item(data, pos, depth + 1)
+    if content is _BREAK:
+        raise CBORDecodeError("unexpected break stop code where tag content belongs", content_at)
+    if n == 2 or n == 3:
+        if type(content) is not bytes:
+            raise CBORDecodeError("bignum tag %d must hold a byte string" % n, at)
+        magnitude = int.from_bytes(content, "big")
+        return (magnitude if n == 2 else -1 - magnitude), pos
+    return Tag(n, content), pos
 
-    def value(self, depth, what):
-        """A data item that must not be a break."""
-        at = self.pos
-        result = self.item(depth)
-        if result is _BREAK:
-            raise CBORDecodeError("unexpected break stop code where a %s belongs" % what, at)
-        return result
 
-    def pair(self, result, depth):
-        at = self.pos
-        key = self.value(depth + 1, "map key")
-        if isinstance(key, list):
+def _pair(data, pos, depth, out):
+    at = pos
+    key, pos = _item(data, pos, depth + 1)
+    if key is _BREAK:
+        raise CBORDecodeError("unexpected break stop code where a map key belongs", at)
+    if type(key) is not str:
+        if type(key) is list:
             key = _freeze(key)
         try:
             hash(key)
@@ -348,79 +416,89 @@ class _Decoder:
                 % type(key).__name__,
                 at,
             ) from None
-        if key in result:
-            raise CBORDecodeError("duplicate map key %r" % (key,), at)
-        result[key] = self.value(depth + 1, "map value")
+    if key in out:
+        raise CBORDecodeError("duplicate map key %r" % (key,), at)
+    value_at = pos
+    value, pos = _item(data, pos, depth + 1)
+    if value is _BREAK:
+        raise CBORDecodeError("unexpected break stop code where a map value belongs", value_at)
+    out[key] = value
+    return pos
 
-    def indefinite(self, major, at, depth):
-        if major in (2, 3):
-            chunks = []
-            while True:
-                chunk_at = self.pos
-                if chunk_at >= len(self.data):
-                    raise CBORDecodeError(
-                        "truncated: indefinite-length string without a break", at
-                    )
-                initial = self.data[chunk_at]
-                if initial == 0xFF:
-                    self.pos += 1
-                    break
-                if initial >> 5 != major or initial & 0x1F == 31:
-                    raise CBORDecodeError(
-                        "a chunk of an indefinite-length %s must be a definite-length %s"
-                        % (_MAJOR_NAMES[major], _MAJOR_NAMES[major]),
-                        chunk_at,
-                    )
-                chunks.append(self.item(depth))
-            if major == 2:
-                return b"".join(chunks)
-            return "".join(chunks)
-        if depth >= MAX_DEPTH:
-            raise CBORDecodeError("nested deeper than %d arrays/maps/tags" % MAX_DEPTH, at)
-        if major == 4:
-            result = []
-            while True:
-                item = self.item(depth + 1)
-                if item is _BREAK:
-                    return result
-                result.append(item)
-        # major == 5
-        result = {}
+
+def _indefinite(data, pos, major, at, depth):
+    length = len(data)
+    if major == 2 or major == 3:
+        chunks = []
         while True:
-            if self.pos < len(self.data) and self.data[self.pos] == 0xFF:
-                self.pos += 1
-                return result
-            if self.pos >= len(self.data):
-                raise CBORDecodeError("truncated: indefinite-length map without a break", at)
-            self.pair(result, depth)
-
-    def simple_or_float(self, info, at):
-        if info < 20:
-            return Simple(info)
-        if info == 20:
-            return False
-        if info == 21:
-            return True
-        if info == 22 or info == 23:
-            return None
-        if info == 24:
-            value = self.take(1, "a simple value")[0]
-            if value < 32:
+            if pos >= length:
+                raise CBORDecodeError("truncated: indefinite-length string without a break", at)
+            initial = data[pos]
+            if initial == 0xFF:
+                pos += 1
+                break
+            if initial >> 5 != major or initial & 0x1F == 31:
                 raise CBORDecodeError(
-                    "simple value %d must be encoded in one byte (two-byte form is for 32..255)"
-                    % value,
-                    at,
+                    "a chunk of an indefinite-length %s must be a definite-length %s"
+                    % (_MAJOR_NAMES[major], _MAJOR_NAMES[major]),
+                    pos,
                 )
-            return Simple(value)
-        if info == 25:
-            return struct.unpack(">e", self.take(2, "a half-precision float"))[0]
-        if info == 26:
-            return struct.unpack(">f", self.take(4, "a single-precision float"))[0]
-        if info == 27:
-            return struct.unpack(">d", self.take(8, "a double-precision float"))[0]
-        if info == 31:
-            return _BREAK
+            chunk, pos = _item(data, pos, depth)
+            chunks.append(chunk)
+        return (b"".join(chunks) if major == 2 else "".join(chunks)), pos
+    if depth >= MAX_DEPTH:
+        raise CBORDecodeError("nested deeper than %d arrays/maps/tags" % MAX_DEPTH, at)
+    if major == 4:
+        out = []
+        while True:
+            if pos >= length:
+                raise CBORDecodeError("truncated: indefinite-length array without a break", at)
+            item, pos = _item(data, pos, depth + 1)
+            if item is _BREAK:
+                return out, pos
+            out.append(item)
+    # major == 5
+    out = {}
+    while True:
+        if pos >= length:
+            raise CBORDecodeError("truncated: indefinite-length map without a break", at)
+        if data[pos] == 0xFF:
+            return out, pos + 1
+        pos = _pair(data, pos, depth, out)
+
+
+def _simple_or_float(data, pos, info, at):
+    if info < 20:
+        return Simple(info), pos
+    if info == 20:
+        return False, pos
+    if info == 21:
+        return True, pos
+    if info == 22 or info == 23:
+        return None, pos
+    if info == 31:
+        return _BREAK, pos
+    size = _ARG_SIZES.get(info)
+    if size is None:
         raise CBORDecodeError("reserved additional information %d in major type 7" % info, at)
+    if pos + size > len(data):
+        what = {1: "a simple value", 2: "a half-precision float", 4: "a single-precision float",
+                8: "a double-precision float"}[size]
+        raise _truncated(what, size, data, pos)
+    if size == 8:
+        return _UNPACK_DOUBLE(data, pos)[0], pos + 8
+    if size == 1:
+        value = data[pos]
+        if value < 32:
+            raise CBORDecodeError(
+                "simple value %d must be encoded in one byte (two-byte form is for 32..255)"
+                % value,
+                at,
+            )
+        return Simple(value), pos + 1
+    if size == 2:
+        return _UNPACK_HALF(data, pos)[0], pos + 2
+    return _UNPACK_SINGLE(data, pos)[0], pos + 4
 
 
 def _freeze(value):
@@ -435,12 +513,9 @@ def loads(data):
         data = bytes(data)
     elif not isinstance(data, bytes):
         raise TypeError("cbor.loads takes bytes, not %s" % type(data).__name__)
-    decoder = _Decoder(data)
-    result = decoder.item(0)
+    result, pos = _item(data, 0, 0)
     if result is _BREAK:
         raise CBORDecodeError("unexpected break stop code outside an indefinite-length item", 0)
-    if decoder.pos != len(data):
-        raise CBORDecodeError(
-            "%d trailing byte(s) after the data item" % (len(data) - decoder.pos), decoder.pos
-        )
+    if pos != len(data):
+        raise CBORDecodeError("%d trailing byte(s) after the data item" % (len(data) - pos), pos)
     return result

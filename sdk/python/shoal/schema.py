@@ -390,7 +390,19 @@ def _convert(value, tp, path):
     return value
 
 
+_EXACT = {int: "integer", str: "string", bool: "boolean"}
+
+
 def _convert_items(value, item_tp, path):
+    if item_tp in _EXACT:
+        # The common case, checked without a call per element.
+        for i, item in enumerate(value):
+            if type(item) is not item_tp:
+                path.append("[%d]" % i)
+                _fail(path, item_tp, item)
+        return value
+    if item_tp is typing.Any or item_tp is object:
+        return value
     out = []
     for i, item in enumerate(value):
         path.append("[%d]" % i)
