@@ -31,6 +31,15 @@ class RoundTrip(unittest.TestCase):
                 self.assertEqual(back, v)
                 self.assertIs(type(back), type(v))
 
+    def test_arrays_of_integers_at_the_head_boundaries(self):
+        boundaries = [0, 23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32, -1, -24, -25, True, False]
+        self.assertEqual(loads(dumps(boundaries)), boundaries)
+        self.assertEqual(dumps([23, 24, 255, 256, 65535]).hex(), "85171818" + "18ff" + "190100" + "19ffff")
+        self.assertEqual(dumps([True, 1, 1.0]).hex(), "83f501fb3ff0000000000000")
+        self.assertEqual(loads(dumps(list(range(70000)))), list(range(70000)))
+        for b in (True, False):
+            self.assertIs(loads(dumps([b]))[0], b)
+
     def test_nan_round_trips(self):
         self.assertTrue(math.isnan(loads(dumps(float("nan")))))
 
@@ -119,6 +128,11 @@ class Malformed(unittest.TestCase):
         self.assert_malformed("fa 0000", "truncated")
         self.assert_malformed("c2", "truncated")
 
+    def test_truncated_integers_at_the_end_of_an_array(self):
+        self.assert_malformed("82 01 18", "truncated")
+        self.assert_malformed("82 01 19 01", "truncated")
+        self.assert_malformed("83 01 02", "truncated")
+
     def test_truncated_indefinite_items(self):
         self.assert_malformed("9f 01", "truncated")
         self.assert_malformed("bf 01 02", "truncated")
@@ -198,6 +212,12 @@ class EncodeErrors(unittest.TestCase):
             dumps({"a": [1, {2, 3}]})
         self.assertIn("['a'][1]", str(caught.exception))
         self.assertIn("set", str(caught.exception))
+        with self.assertRaises(CBOREncodeError) as caught:
+            dumps([0, {1: [2**70]}])
+        self.assertTrue(str(caught.exception).startswith("[1][1][0]: integer"), str(caught.exception))
+        with self.assertRaises(CBOREncodeError) as caught:
+            dumps(object())
+        self.assertTrue(str(caught.exception).startswith("the value: cannot encode"))
 
     def test_lone_surrogates(self):
         with self.assertRaises(CBOREncodeError):
