@@ -21,7 +21,10 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the build of component `{component}` failed ({status}): `{command}`")]
+    #[error(
+        "the build of component `{component}` failed ({status}): `{command}`{}",
+        not_found_hint(status)
+    )]
     Failed {
         component: String,
         command: String,
@@ -37,6 +40,15 @@ pub enum BuildError {
     NothingToBuild(Vec<String>),
     #[error("the job has no component `{0}`")]
     UnknownComponent(String),
+}
+
+/// Shells exit 127 when they cannot find the command.
+fn not_found_hint(status: &std::process::ExitStatus) -> &'static str {
+    if status.code() == Some(127) {
+        "\nhelp: the shell did not find the program it runs: install it, or put it on PATH"
+    } else {
+        ""
+    }
 }
 
 fn only_hint(components: &[String]) -> String {
@@ -107,7 +119,9 @@ fn shell(command: &str) -> Command {
         cmd.arg("/C");
         cmd
     } else {
-        let mut cmd = Command::new("sh");
+        // By its path: a PATH without the tools the command needs is still a PATH we can run
+        // the shell with.
+        let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c");
         cmd
     };

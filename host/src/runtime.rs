@@ -464,7 +464,8 @@ fn missing_import(path: &Path, err: &wasmtime::Error) -> LoadError {
         "; ops have no network access: build the component without wasi:http (a Rust op must \
          not depend on an HTTP client; componentize-py and jco need a world without wasi:http)"
     } else if import.starts_with("shoal:op/") {
-        "; this host implements shoal:op@0.1.0 (`wit/op.wit`): build the component against it"
+        "; this host implements shoal:op@0.2.0 (`wit/op.wit`) and shoal:op@0.1.0: build the \
+         component against one of them"
     } else {
         "; ops may import WASI 0.2 (wasi:cli, clocks, filesystem, io, random, sockets) and \
          shoal:op/log and shoal:op/emit"

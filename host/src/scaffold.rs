@@ -44,12 +44,71 @@ const RUST: &[File] = &[
     (".gitignore", include_str!("../templates/rust/gitignore")),
 ];
 
+const PYTHON: &[File] = &[
+    ("app.py", include_str!("../templates/python/app.py")),
+    ("job.toml", include_str!("../templates/python/job.toml")),
+    (".gitignore", include_str!("../templates/python/gitignore")),
+];
+
+/// The Python SDK, copied as it is.
+const PYTHON_SDK: &[File] = &[
+    (
+        "shoal/__init__.py",
+        include_str!("../../sdk/python/shoal/__init__.py"),
+    ),
+    (
+        "shoal/_component.py",
+        include_str!("../../sdk/python/shoal/_component.py"),
+    ),
+    (
+        "shoal/_core.py",
+        include_str!("../../sdk/python/shoal/_core.py"),
+    ),
+    (
+        "shoal/cbor.py",
+        include_str!("../../sdk/python/shoal/cbor.py"),
+    ),
+    (
+        "shoal/schema.py",
+        include_str!("../../sdk/python/shoal/schema.py"),
+    ),
+    (
+        "shoal/testing.py",
+        include_str!("../../sdk/python/shoal/testing.py"),
+    ),
+    ("wit/op.wit", include_str!("../../sdk/python/wit/op.wit")),
+];
+
+const JS: &[File] = &[
+    ("op.js", include_str!("../templates/js/op.js")),
+    ("job.toml", include_str!("../templates/js/job.toml")),
+    (".gitignore", include_str!("../templates/js/gitignore")),
+];
+
+/// The JavaScript SDK, copied as it is.
+const JS_SDK: &[File] = &[
+    ("shoal/shoal.js", include_str!("../../sdk/js/shoal.js")),
+    ("shoal/core.js", include_str!("../../sdk/js/core.js")),
+    ("shoal/cbor.js", include_str!("../../sdk/js/cbor.js")),
+    ("shoal/wit/op.wit", include_str!("../../sdk/js/wit/op.wit")),
+];
+
 impl Lang {
+    /// The project's own files, whose placeholders are filled in.
     fn files(self) -> &'static [File] {
         match self {
             Lang::Rust => RUST,
-            Lang::Python => RUST,
-            Lang::Js => RUST,
+            Lang::Python => PYTHON,
+            Lang::Js => JS,
+        }
+    }
+
+    /// The SDK files a project carries, copied as they are.
+    fn sdk(self) -> &'static [File] {
+        match self {
+            Lang::Rust => &[],
+            Lang::Python => PYTHON_SDK,
+            Lang::Js => JS_SDK,
         }
     }
 }
@@ -70,7 +129,9 @@ pub fn create(parent: &Path, name: &str, lang: Lang) -> Result<PathBuf, Scaffold
             .replace("{{component}}", &snake)
             .replace("{{rust_sdk}}", &rust_sdk)
     };
-    for (path, text) in lang.files() {
+    let files = (lang.files().iter()).map(|(path, text)| (path, fill(text)));
+    let sdk = (lang.sdk().iter()).map(|(path, text)| (path, text.to_string()));
+    for (path, text) in files.chain(sdk) {
         let path = dir.join(path);
         let write_error = |source| ScaffoldError::Write {
             path: path.clone(),
@@ -79,7 +140,7 @@ pub fn create(parent: &Path, name: &str, lang: Lang) -> Result<PathBuf, Scaffold
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(write_error)?;
         }
-        std::fs::write(&path, fill(text)).map_err(write_error)?;
+        std::fs::write(&path, text).map_err(write_error)?;
     }
     Ok(dir)
 }

@@ -107,6 +107,14 @@ mod tests {
     }
 
     #[test]
+    fn a_schema_cannot_make_the_host_fetch_anything() {
+        for reference in ["http://127.0.0.1:9/schema.json", "file:///etc/passwd"] {
+            let schema = format!(r#"{{"$ref": "{reference}"}}"#);
+            assert!(compile(&schema).is_err(), "{reference}");
+        }
+    }
+
+    #[test]
     fn a_schema_that_is_not_one_is_refused() {
         assert!(
             compile("{")

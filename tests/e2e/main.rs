@@ -11,6 +11,7 @@ mod engine;
 mod event_stream;
 mod examples;
 mod job_errors;
+mod languages;
 mod leases;
 mod pool;
 mod remote;

@@ -1,0 +1,260 @@
+//! Ops in Rust, Python and JavaScript through the real `host`: the dynamic graph in each
+//! language and mixed across them, `host new` + `host build` + `host run` from an empty
+//! directory, config schemas checked before a run, and components built against the previous
+//! version of the op interface.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::support::{Ran, component, host, host_command, root};
+
+/// PATH with the Python and JavaScript build tools (installed by `.ci/tools-python` and
+/// `.ci/tools-js` into `${SHOAL_TOOLS:-target/tools}`) in front, or `None`, said loudly, when
+/// they are missing; under CI they must be there.
+fn tools_path() -> Option<OsString> {
+    let tools = std::env::var_os("SHOAL_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/tools"));
+    let bins = [tools.join("venv/bin"), tools.join("js/node_modules/.bin")];
+    let found = |tool: &str| {
+        bins.iter().any(|bin| bin.join(tool).exists())
+            || Command::new(tool).arg("--version").output().is_ok()
+    };
+    let missing: Vec<&str> = ["componentize-py", "jco"]
+        .into_iter()
+        .filter(|tool| !found(tool))
+        .collect();
+    if !missing.is_empty() {
+        let message = format!(
+            "{} not installed; `bash .ci/tools-python && bash .ci/tools-js` installs them",
+            missing.join(" and ")
+        );
+        assert!(std::env::var_os("CI").is_none(), "{message}");
+        eprintln!("SKIPPED: {message}");
+        return None;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let paths = bins.into_iter().chain(std::env::split_paths(&path));
+    Some(std::env::join_paths(paths).expect("PATH joins"))
+}
+
+/// `host` with the build tools on PATH.
+fn host_with_tools(path: &OsString, dir: &Path, args: &[&str]) -> Ran {
+    host_command()
+        .env("PATH", path)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("host runs")
+        .into()
+}
+
+/// Builds the mixed job's three components once (`host build`, which runs each language's
+/// build); `None` without the tools.
+fn mixed_job() -> Option<PathBuf> {
+    static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let path = tools_path()?;
+            component("dynamic_graph");
+            let jobs = root().join("guest-examples/jobs");
+            host_with_tools(&path, &jobs, &["build", "mixed.toml"]).expect_code(0);
+            Some(jobs.join("mixed.toml"))
+        })
+        .clone()
+}
+
+fn total(ran: Ran) -> i64 {
+    let ran = ran.expect_code(0);
+    ran.json()["merge_and_analyze"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no total: {}", ran.stdout))
+}
+
+#[test]
+fn the_dynamic_graph_gives_9900_in_python_and_javascript() {
+    let Some(_) = mixed_job() else { return };
+    for job in ["dynamic_graph_python", "dynamic_graph_js"] {
+        let job = root().join(format!("guest-examples/jobs/{job}.toml"));
+        for mc in ["1", "2", "4"] {
+            let ran = host([
+                "run".as_ref(),
+                job.as_os_str(),
+                "--max-concurrent".as_ref(),
+                mc.as_ref(),
+            ]);
+            assert_eq!(
+                total(ran),
+                9900,
+                "{} at --max-concurrent {mc}",
+                job.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_python_producer_mapped_into_rust_and_collected_by_javascript_gives_9900() {
+    let Some(job) = mixed_job() else { return };
+    for mc in ["1", "2", "4"] {
+        let ran = host([
+            "run".as_ref(),
+            job.as_os_str(),
+            "--max-concurrent".as_ref(),
+            mc.as_ref(),
+        ]);
+        assert_eq!(total(ran), 9900, "at --max-concurrent {mc}");
+    }
+}
+
+#[test]
+fn host_new_builds_and_runs_a_project_in_each_language() {
+    let Some(path) = tools_path() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    for lang in ["python", "js", "rust"] {
+        let name = format!("words-{lang}");
+        host_with_tools(&path, dir.path(), &["new", &name, "--lang", lang]).expect_code(0);
+        let project = dir.path().join(&name);
+        let ran = host_with_tools(&path, &project, &["build"]).expect_code(0);
+        assert!(
+            ran.stderr.contains("built 1 component(s)"),
+            "{}",
+            ran.stderr
+        );
+        let ran = host_with_tools(&path, &project, &["run", "job.toml"]).expect_code(0);
+        assert_eq!(ran.json()["join"], "HELLO FROM SHOAL", "{lang}");
+        let again = host_with_tools(&path, dir.path(), &["new", &name, "--lang", lang]);
+        assert!(again.expect_code(2).stderr.contains("already exists"));
+    }
+}
+
+#[test]
+fn a_component_not_built_yet_says_how_to_build_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    host_command()
+        .current_dir(dir.path())
+        .args(["new", "fresh", "--lang", "python"])
+        .output()
+        .expect("host runs");
+    let job = dir.path().join("fresh/job.toml");
+    let ran = host(["run".as_ref(), job.as_os_str()]).expect_code(2);
+    assert!(
+        ran.stderr
+            .contains("component `fresh` is not built: there is no")
+            && ran.stderr.contains("build it with `host build")
+            && ran.stderr.contains("(which runs `componentize-py"),
+        "{}",
+        ran.stderr
+    );
+    // A build whose program is missing says so.
+    let ran = host_command()
+        .current_dir(dir.path().join("fresh"))
+        .env("PATH", "/nonexistent")
+        .arg("build")
+        .output()
+        .expect("host runs");
+    let ran = Ran::from(ran).expect_code(2);
+    assert!(
+        ran.stderr.contains("the build of component `fresh` failed")
+            && ran
+                .stderr
+                .contains("help: the shell did not find the program"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn a_component_older_than_its_source_is_noted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wasm = dir.path().join("op.wasm");
+    std::fs::copy(component("dynamic_graph"), &wasm).expect("copy");
+    let source = dir.path().join("src.rs");
+    std::fs::write(&source, "// changed after the build").expect("write");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+    std::fs::File::options()
+        .write(true)
+        .open(&wasm)
+        .and_then(|file| file.set_modified(old))
+        .expect("age the component");
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        "[components.graph]\npath = 'op.wasm'\nsource = 'src.rs'\nbuild = 'true'\n\
+         [ops.load_pieces]\ncomponent = 'graph'\n",
+    )
+    .expect("write job");
+    let ran = host(["validate".as_ref(), job.as_os_str()]).expect_code(0);
+    assert!(
+        ran.stderr.contains("component `graph`") && ran.stderr.contains("is older than"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn a_config_of_the_wrong_type_is_refused_before_the_run() {
+    let job = root().join("guest-examples/jobs/dynamic_graph.toml");
+    component("dynamic_graph");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("run.toml");
+    std::fs::write(&config, "[ops.load_pieces]\nconfig.chunk_size = \"two\"\n").expect("write");
+    let expected = "op `load_pieces`: its config does not have the shape the op declares: \
+                    field `chunk_size`: \"two\" is not of type \"integer\"";
+    for command in ["validate", "run"] {
+        let ran = host([
+            command.as_ref(),
+            job.as_os_str(),
+            "--config".as_ref(),
+            config.as_os_str(),
+        ]);
+        let ran = ran.expect_code(2);
+        assert!(ran.stderr.contains(expected), "{command}: {}", ran.stderr);
+    }
+    let inspect = host(["inspect".as_ref(), component("dynamic_graph").as_os_str()]).expect_code(0);
+    assert!(
+        inspect.stdout.contains("config: {") && inspect.stdout.contains("\"chunk_size\""),
+        "{}",
+        inspect.stdout
+    );
+}
+
+#[test]
+fn a_component_built_against_0_1_0_still_runs() {
+    let wasm = component("legacy_op");
+    let inspect = host(["inspect".as_ref(), wasm.as_os_str()]).expect_code(0);
+    assert!(
+        inspect
+            .stdout
+            .contains("double\n  doubles its input; fails on 3"),
+        "{}",
+        inspect.stdout
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "[components.legacy]\npath = {:?}\n[ops.count]\ncomponent = 'legacy'\n\
+             [ops.double]\ncomponent = 'legacy'\ninputs.value = {{ map = 'count' }}\n",
+            wasm.display().to_string()
+        ),
+    )
+    .expect("write job");
+    // Yields, logs, values and a retry request all cross the 0.1.0 interface.
+    let ran = host(["run".as_ref(), job.as_os_str()]).expect_code(1);
+    assert_eq!(ran.json()["double"], serde_json::json!({"1": 2, "2": 4}));
+    assert!(
+        ran.stderr.contains("[double[1]] info: doubling 1"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("double[3]: op requested a retry: three is unlucky"),
+        "{}",
+        ran.stderr
+    );
+}
