@@ -200,31 +200,18 @@ impl OutputGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::op_info::OutputInfo;
 
     fn guard() -> OutputGuard {
         guard_with(Limits::DEFAULT)
     }
 
     fn guard_with(limits: Limits) -> OutputGuard {
-        let output = |name: &str, dynamic| OutputInfo {
-            name: name.into(),
-            dynamic,
-            description: String::new(),
-        };
-        OutputGuard::new(
-            &OpInfo {
-                name: "op".into(),
-                description: String::new(),
-                inputs: vec![],
-                outputs: vec![
-                    output("items", true),
-                    output("other", true),
-                    output("total", false),
-                ],
-            },
-            &limits,
-        )
+        let op = OpInfo::new(
+            "op",
+            &[],
+            &[("items", true), ("other", true), ("total", false)],
+        );
+        OutputGuard::new(&op, &limits)
     }
 
     fn dynamic(output: &str, key: &str, value: &[u8]) -> DynamicValue {
