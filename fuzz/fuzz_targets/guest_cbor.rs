@@ -3,21 +3,12 @@
 #![no_main]
 
 use host::limits::Limits;
-use host::op_info::{OpInfo, OutputInfo};
+use host::op_info::OpInfo;
 use host::outputs::{DynamicValue, OutputGuard};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let op = OpInfo {
-        name: "op".into(),
-        description: String::new(),
-        inputs: vec![],
-        outputs: vec![OutputInfo {
-            name: "result".into(),
-            dynamic: true,
-            description: String::new(),
-        }],
-    };
+    let op = OpInfo::new("op", &[], &[("result", true)]);
     let mut guard = OutputGuard::new(&op, &Limits::DEFAULT);
     let value = DynamicValue {
         output: "result".into(),
