@@ -613,10 +613,10 @@ async fn inspect(path: &Path, store_dir: &Path) -> anyhow::Result<ExitCode> {
 /// `host build`: runs the job's build commands, saying each before it starts.
 fn build(job: &Path, only: &[String]) -> anyhow::Result<ExitCode> {
     let text = crate::job::read(job)?;
-    let loaded = crate::job::LoadedJob::parse_confined(&text, job, None)?;
+    let parsed = crate::job::LoadedJob::parse_text_only(&text, job)?;
     let dir = job.parent().filter(|dir| !dir.as_os_str().is_empty());
     let built = crate::build::build(
-        &loaded,
+        &parsed,
         dir.unwrap_or(Path::new(".")),
         only,
         |name, command| {

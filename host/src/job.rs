@@ -91,10 +91,10 @@ pub struct ComponentSpec {
     /// The name a component was uploaded to `host serve` under; defaults to this table's name.
     pub name: Option<String>,
     /// A shell command that builds the component (`host build`), run in the job file's
-    /// directory.
+    /// directory. `host serve` never runs it.
     pub build: Option<String>,
     /// The file or directory the component is built from, relative to the job file: `host run`
-    /// notes when something in it is newer than the component.
+    /// notes when something in it is newer than the component. `host serve` never reads it.
     pub source: Option<PathBuf>,
 }
 

@@ -23,6 +23,12 @@ pub enum ScaffoldError {
     BadName(String),
     #[error("`{}` already exists; choose another name or remove it", .0.display())]
     Exists(PathBuf),
+    #[error(
+        "the Rust SDK is not at `{}`, where the checkout this host was built from had it; build \
+         `host` from a checkout of Shoal (`cargo install --path host`) and run it from there",
+        .0.display()
+    )]
+    NoRustSdk(PathBuf),
     #[error("cannot write `{}`", path.display())]
     Write {
         path: PathBuf,
@@ -116,12 +122,20 @@ impl Lang {
 /// Creates project `name` in a new directory `parent/name`; returns the directory.
 pub fn create(parent: &Path, name: &str, lang: Lang) -> Result<PathBuf, ScaffoldError> {
     check_name(name)?;
-    let dir = parent.join(name);
-    if dir.exists() {
-        return Err(ScaffoldError::Exists(dir));
-    }
     let rust_sdk = std::path::absolute(RUST_SDK).unwrap_or_else(|_| PathBuf::from(RUST_SDK));
-    let rust_sdk = rust_sdk.to_string_lossy().replace('\\', "/");
+    if lang == Lang::Rust && !rust_sdk.join("Cargo.toml").is_file() {
+        return Err(ScaffoldError::NoRustSdk(rust_sdk));
+    }
+    // A TOML string, quotes and all, whatever the path holds.
+    let rust_sdk = toml::Value::String(rust_sdk.to_string_lossy().into_owned()).to_string();
+    let dir = parent.join(name);
+    std::fs::create_dir(&dir).map_err(|source| match source.kind() {
+        std::io::ErrorKind::AlreadyExists => ScaffoldError::Exists(dir.clone()),
+        _ => ScaffoldError::Write {
+            path: dir.clone(),
+            source,
+        },
+    })?;
     let snake = name.replace('-', "_");
     let fill = |text: &str| {
         text.replace("{{name}}", name)
@@ -173,6 +187,31 @@ mod tests {
             }
             let job = std::fs::read_to_string(project.join("job.toml")).unwrap();
             assert!(job.contains("[components.word_count]"), "{job}");
+        }
+    }
+
+    /// Every file of an SDK's package is copied into new projects.
+    #[test]
+    fn projects_carry_every_file_of_their_sdk() {
+        let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+        for (lang, dir, copied_as, of) in [
+            (Lang::Python, "python/shoal", "shoal", "py"),
+            (Lang::Js, "js", "shoal", "js"),
+        ] {
+            let mut files: Vec<String> = std::fs::read_dir(sdk.join(dir))
+                .unwrap()
+                .flatten()
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.ends_with(&format!(".{of}")) && name != "testing.js")
+                .map(|name| format!("{copied_as}/{name}"))
+                .collect();
+            files.sort();
+            let mut copied: Vec<String> = (lang.sdk().iter())
+                .map(|(path, _)| path.to_string())
+                .filter(|path| path.ends_with(&format!(".{of}")))
+                .collect();
+            copied.sort();
+            assert_eq!(copied, files, "{lang:?}");
         }
     }
 

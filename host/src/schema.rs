@@ -5,9 +5,21 @@ use jsonschema::paths::LocationSegment;
 
 /// Most problems one config check reports; the rest are counted.
 const MOST_PROBLEMS: usize = 8;
+/// The longest problem message, cut past it: a message quotes the offending value, which may be
+/// a large part of the config.
+const MOST_CHARS: usize = 200;
+/// The largest schema a component may declare: it is compiled at load and for every run of a
+/// job that uses the op, so a huge one would cost every submission.
+pub const MOST_SCHEMA_BYTES: usize = 64 << 10;
 
 /// Compiles `text`, a schema a component declared; the error says why it is not one.
 pub fn compile(text: &str) -> Result<jsonschema::Validator, String> {
+    if text.len() > MOST_SCHEMA_BYTES {
+        return Err(format!(
+            "its schema is {} bytes, more than the {MOST_SCHEMA_BYTES} a schema may have",
+            text.len()
+        ));
+    }
     let schema: serde_json::Value =
         serde_json::from_str(text).map_err(|err| format!("its schema is not JSON ({err})"))?;
     jsonschema::validator_for(&schema).map_err(|err| format!("its schema is not valid ({err})"))
@@ -24,10 +36,11 @@ pub fn check(schema: &jsonschema::Validator, value: &serde_json::Value) -> Resul
             continue;
         }
         let path = field(err.instance_path().segments());
+        let message = cut(err.to_string());
         problems.push(if path.is_empty() {
-            err.to_string()
+            message
         } else {
-            format!("field `{path}`: {err}")
+            format!("field `{path}`: {message}")
         });
     }
     if more > 0 {
@@ -37,6 +50,14 @@ pub fn check(schema: &jsonschema::Validator, value: &serde_json::Value) -> Resul
         Ok(())
     } else {
         Err(problems)
+    }
+}
+
+/// `message` cut to [`MOST_CHARS`] characters, with `…` when it was longer.
+fn cut(message: String) -> String {
+    match message.char_indices().nth(MOST_CHARS) {
+        Some((end, _)) => format!("{}…", &message[..end]),
+        None => message,
     }
 }
 
@@ -104,6 +125,16 @@ mod tests {
         let problems = check(&schema, &serde_json::Value::Array(vec![json!("x"); 20])).unwrap_err();
         assert_eq!(problems.len(), MOST_PROBLEMS + 1);
         assert_eq!(problems.last().unwrap(), "and 12 more");
+    }
+
+    #[test]
+    fn long_messages_and_large_schemas_are_cut_short() {
+        let schema = compile(r#"{"type": "object"}"#).unwrap();
+        let problems = check(&schema, &json!("x".repeat(10_000))).unwrap_err();
+        assert_eq!(problems[0].chars().count(), MOST_CHARS + 1, "{problems:?}");
+        assert!(problems[0].ends_with('…'));
+        let huge = format!(r#"{{"description": "{}"}}"#, "x".repeat(MOST_SCHEMA_BYTES));
+        assert!(compile(&huge).unwrap_err().contains("more than the 65536"));
     }
 
     #[test]

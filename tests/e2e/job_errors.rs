@@ -87,8 +87,9 @@ fn graph_errors_name_the_op_and_the_reference() {
 #[test]
 fn a_missing_component_file_is_reported() {
     let ran = run_job("[components.gone]\npath = 'gone.wasm'\n[ops.x]\ncomponent = 'gone'\n");
-    assert_error(&ran, "cannot read component");
+    assert_error(&ran, "component `gone` is not built: there is no");
     assert_error(&ran, "gone.wasm");
+    assert_error(&ran, "`build = \"...\"`, for `host build`");
 }
 
 fn inspect_bytes(bytes: &[u8]) -> Ran {

@@ -94,9 +94,10 @@ impl OpPre {
             Ok(current) => return Ok(OpPre::Current(current)),
             Err(err) => err,
         };
-        if let Ok(legacy) = legacy::OpComponentPre::new(pre.clone()) {
-            return Ok(OpPre::Legacy(legacy));
-        }
+        let legacy = match legacy::OpComponentPre::new(pre.clone()) {
+            Ok(legacy) => return Ok(OpPre::Legacy(legacy)),
+            Err(err) => err,
+        };
         let runs = VERSIONS
             .iter()
             .map(|version| format!("`{OP_EXPORT}@{version}`"))
@@ -109,8 +110,21 @@ impl OpPre {
             .map(|(name, _)| name.to_string())
             .filter(|name| name.starts_with(OP_EXPORT))
             .collect();
+        let known = |version: &str| exported.contains(&format!("{OP_EXPORT}@{version}"));
         Err(if exported.is_empty() {
             format!("{current:#}; this host runs components that export {runs}")
+        } else if known(VERSIONS[0]) {
+            // Exported under a version the host runs, with types that differ from it (an SDK's
+            // copy of the WIT that drifted): what differs is the news.
+            format!(
+                "its `{OP_EXPORT}@{}` does not match `wit/op.wit`: {current:#}",
+                VERSIONS[0]
+            )
+        } else if known(VERSIONS[1]) {
+            format!(
+                "its `{OP_EXPORT}@{}` does not match `wit/0.1.0/op.wit`: {legacy:#}",
+                VERSIONS[1]
+            )
         } else {
             format!(
                 "it exports `{}`, but this host runs components that export {runs}: rebuild it \
