@@ -102,13 +102,13 @@ pub fn build(
             });
         }
         // Present after the build (incremental builds may leave an up-to-date one as it was).
-        if let Some(path) = output {
-            if !path.exists() {
-                return Err(BuildError::NoOutput {
-                    component: name.clone(),
-                    path,
-                });
-            }
+        if let Some(path) = output
+            && !path.exists()
+        {
+            return Err(BuildError::NoOutput {
+                component: name.clone(),
+                path,
+            });
         }
         built.push(name.clone());
     }
