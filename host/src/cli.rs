@@ -654,9 +654,17 @@ fn describe_part(
 }
 
 /// A schema on one line (it was checked to be JSON when the component was loaded).
+/// Without the `$schema` keyword, which names the draft and says nothing about the value.
 fn compact(schema: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(schema)
-        .map_or_else(|_| schema.to_string(), |v| v.to_string())
+    match serde_json::from_str::<serde_json::Value>(schema) {
+        Ok(mut value) => {
+            if let Some(object) = value.as_object_mut() {
+                object.shift_remove("$schema");
+            }
+            value.to_string()
+        }
+        Err(_) => schema.to_string(),
+    }
 }
 
 /// Writes to stdout; a closed pipe (`host graph job.toml | head`) is not an error.

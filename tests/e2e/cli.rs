@@ -77,10 +77,12 @@ fn graph_draws_dot_and_mermaid() {
 fn inspect_lists_ops_with_inputs_and_outputs() {
     let ran = host(["inspect".as_ref(), component("mapping").as_os_str()]).expect_code(0);
     assert!(ran.stdout.contains("multiple_dynamic_values\n  yields values 0, 1 and negatives 0, -1\n  inputs: (none)\n  dynamic output: `values`\n  dynamic output: `negatives`\n"), "{}", ran.stdout);
-    assert!(
-        ran.stdout
-            .contains("add\n  returns a + b\n  inputs: `a`, `b`\n  output: `result`\n")
+    let integer = r#"{"format":"int64","title":"int64","type":"integer"}"#;
+    let add = format!(
+        "add\n  returns a + b\n  inputs: `a`, `b`\n  input: `a`: {integer}\n  input: `b`: \
+         {integer}\n  output: `result`: {integer}\n"
     );
+    assert!(ran.stdout.contains(&add), "{}", ran.stdout);
 }
 
 #[test]
