@@ -45,8 +45,10 @@ JOB
   echo "$file"
 }
 
-# Median wall time, in ms, of ROUNDS runs of JOB.
+# Median wall time, in ms, of ROUNDS runs of JOB, after one untimed run (the first run of a
+# store creates its database).
 median_run() {
+  "$host" run "$1" --max-concurrent 1 >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
   local walls=()
   for _ in $(seq "$rounds"); do
     local start end
