@@ -26,22 +26,8 @@ declare -A component=(
 
 # Writes a fan-out job of COUNT clones over LANG's component; prints its path.
 job() {
-  local lang=$1 count=$2 file="$work/$1-$2.toml"
-  cat >"$file" <<JOB
-[components.fanout]
-path = "${component[$lang]}"
-[limits]
-max_fanout = $((count + 1))
-[ops.fan_out]
-component = "fanout"
-config = { n = $count }
-[ops.identity]
-component = "fanout"
-inputs.value = { map = "fan_out" }
-[ops.sum]
-component = "fanout"
-inputs.values = { collect = "identity" }
-JOB
+  local file="$work/$1-$2.toml"
+  fan_out_job "$file" "$2" "${component[$1]}"
   echo "$file"
 }
 

@@ -9,22 +9,24 @@ build() {
   testkit="$PWD/guest-examples/target/wasm32-wasip2/release/testkit.wasm"
 }
 
-# Writes to FILE a job that fans out to N trivial clones through map and collect.
+# Writes to FILE a job that fans out to N trivial clones through map and collect, with the ops
+# `fan_out`, `identity` and `sum` of COMPONENT (default: testkit; the Python and JavaScript
+# fanout examples have the same ops).
 fan_out_job() {
-  local file=$1 n=$2
+  local file=$1 n=$2 component=${3:-$testkit}
   cat >"$file" <<JOB
-[components.testkit]
-path = "$testkit"
+[components.fanout]
+path = "$component"
 [limits]
 max_fanout = $n
 [ops.fan_out]
-component = "testkit"
+component = "fanout"
 config = { n = $n }
 [ops.identity]
-component = "testkit"
+component = "fanout"
 inputs.value = { map = "fan_out" }
 [ops.sum]
-component = "testkit"
+component = "fanout"
 inputs.values = { collect = "identity" }
 JOB
 }
