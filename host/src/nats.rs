@@ -62,6 +62,8 @@ pub enum NatsError {
     },
     #[error("NATS request failed: {0}")]
     Request(String),
+    #[error("the server did not answer a fetch of step calls in time")]
+    FetchStalled,
     #[error("component {digest} is not in the cluster's object store")]
     MissingComponent { digest: String },
     #[error("{0}")]
@@ -195,14 +197,20 @@ async fn object_bucket(
     if let Ok(store) = js.get_object_store(bucket).await {
         return Ok(store);
     }
-    Ok(js
+    let created = js
         .create_object_store(object_store::Config {
             bucket: bucket.into(),
             max_age,
             storage: stream::StorageType::File,
             ..Default::default()
         })
-        .await?)
+        .await;
+    match created {
+        Ok(store) => Ok(store),
+        // Another process (a worker and a coordinator starting together on a new server)
+        // created it meanwhile: the server refuses the second creation as overlapping.
+        Err(err) => js.get_object_store(bucket).await.map_err(|_| err.into()),
+    }
 }
 
 /// Publishes batches to JetStream, each one CBOR array of items already encoded, and retries

@@ -278,7 +278,7 @@ fn a_10000_way_fan_out_survives_a_killed_worker_and_a_new_one() {
     // kill -9 mid-step: its calls are redelivered once their ack deadline (2 s) passes.
     a.kill();
     let _d = Worker::start(&nats, "d", 2, &[]);
-    let status = run.wait().unwrap();
+    let status = crate::support::finish(&mut run);
     assert!(status.success(), "{status:?}");
     let outputs = host_in(store.path(), &["output", &id, "total"]).expect_code(0);
     assert_eq!(json!({"total": outputs.json()}), total(10_000));
@@ -331,11 +331,22 @@ fn a_nats_server_restart_mid_run_loses_nothing() {
     let id = crate::support::wait_for_run(store.path());
     wait_for_successes(store.path(), &id, 50);
     nats.restart(Duration::from_millis(500));
-    let status = run.wait().unwrap();
+    let status = crate::support::finish(&mut run);
     assert!(status.success(), "{status:?}");
     each_step_succeeded_once(store.path(), &id, 402);
     let outputs = host_in(store.path(), &["output", &id, "total"]).expect_code(0);
     assert_eq!(json!({"total": outputs.json()}), total(400));
+}
+
+#[test]
+fn processes_setting_up_a_new_server_at_once_all_join_it() {
+    let Some(nats) = Nats::start() else { return };
+    // Each creates the streams and buckets it misses: the server refuses all but one creation
+    // of each bucket, and the others must take the one that won.
+    let _workers: Vec<_> = (0..8)
+        .map(|i| Worker::start(&nats, &format!("w{i}"), 1, &[]))
+        .collect();
+    wait_for_workers(&nats, 8);
 }
 
 #[test]

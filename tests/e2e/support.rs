@@ -1,8 +1,9 @@
 //! Test support: builds the guest components once, writes job files into temp dirs, runs
 //! `host` and parses what it prints.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -129,21 +130,87 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    host_command()
-        .args(args)
-        .output()
-        .expect("host runs")
-        .into()
+    let mut command = host_command();
+    command.args(args);
+    output_within(&mut command, HOST_DEADLINE).into()
 }
 
 /// Runs `host` with `args` against the store in `store`.
 pub fn host_in(store: &Path, args: &[&str]) -> Ran {
-    host_command()
-        .env("SHOAL_STORE", store)
-        .args(args)
-        .output()
-        .expect("host runs")
-        .into()
+    let mut command = host_command();
+    command.env("SHOAL_STORE", store).args(args);
+    output_within(&mut command, HOST_DEADLINE).into()
+}
+
+/// How long one `host` command of a test may take: far more than any needs on a loaded 2-core
+/// machine, so that a hung process fails its test instead of stalling the whole suite.
+pub const HOST_DEADLINE: Duration = Duration::from_secs(300);
+
+/// Runs `command` to completion like [`Command::output`], but kills it and fails the test if it
+/// has not exited after `deadline`, showing what it printed.
+pub fn output_within(command: &mut Command, deadline: Duration) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("host runs");
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let status = wait_within(&mut child, deadline);
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    let Some(status) = status else {
+        panic!(
+            "{command:?} did not exit within {deadline:?}; killed it.\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        );
+    };
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// Waits for `child` to exit; kills it (and returns `None`) once `deadline` has passed.
+pub fn wait_within(child: &mut Child, deadline: Duration) -> Option<ExitStatus> {
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            return Some(status);
+        }
+        if Instant::now() >= until {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for a spawned `host` to exit, failing the test if it takes past [`HOST_DEADLINE`].
+pub fn finish(child: &mut Child) -> ExitStatus {
+    wait_within(child, HOST_DEADLINE)
+        .unwrap_or_else(|| panic!("host did not exit within {HOST_DEADLINE:?}; killed it"))
 }
 
 /// The id of the one run in `store`.

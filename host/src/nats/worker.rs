@@ -113,7 +113,10 @@ pub async fn run_worker(
         // As many messages (batches of calls) as there is room for, of those waiting; if none
         // is, wait up to a second for one.
         let now = consumer.fetch().max_messages(room).messages().await;
-        let pulled = match worker.pull(now, &mut batches).await {
+        let pulled = match tokio::time::timeout(FETCH_DEADLINE, worker.pull(now, &mut batches))
+            .await
+            .unwrap_or(Err(NatsError::FetchStalled))
+        {
             Ok(0) => {
                 let next = consumer
                     .batch()
@@ -173,6 +176,12 @@ type Fetched = (Arc<Vec<u8>>, EngineSize);
 
 /// Most reports taken from the queue at once (then split by subject and size).
 const MAX_REPORTS: usize = 256;
+
+/// How long a no-wait fetch of step calls may take. Unlike a batch with an expiry, it has no
+/// deadline of its own: a request the server lost while it restarted would never be answered,
+/// and the worker would take no more calls (a run then never ends). The server answers one at
+/// once; one not answered by then is given up and made again.
+const FETCH_DEADLINE: Duration = Duration::from_secs(5);
 
 /// A report to publish, and who waits until the server has stored it.
 pub(super) struct Outgoing {
