@@ -150,6 +150,7 @@ pub const HOST_DEADLINE: Duration = Duration::from_secs(300);
 /// has not exited after `deadline`, showing what it printed.
 pub fn output_within(command: &mut Command, deadline: Duration) -> Output {
     let mut child = command
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
