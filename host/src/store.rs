@@ -115,6 +115,14 @@ pub trait RunStore: Send + Sync {
     /// All runs, newest first.
     fn runs(&self) -> Result<Vec<RunRecord>, StoreError>;
 
+    /// The runs whose id starts with `prefix`, newest first, at most `limit`: what a run named
+    /// on the command line by a prefix of its id may be.
+    fn runs_starting_with(
+        &self,
+        prefix: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<RunRecord>, StoreError>;
+
     /// The run `id`.
     fn run(&self, id: &str) -> Result<RunRecord, StoreError>;
 
@@ -130,6 +138,14 @@ pub trait RunStore: Send + Sync {
         id: &str,
         after: i64,
         limit: usize,
+    ) -> Result<Vec<(i64, Event<'static>)>, StoreError>;
+
+    /// The events of run `id` that `filter` selects, each with its sequence number: a page of
+    /// one step's or one kind's events, read without the others.
+    fn event_page(
+        &self,
+        id: &str,
+        filter: &EventFilter<'_>,
     ) -> Result<Vec<(i64, Event<'static>)>, StoreError>;
 
     /// The outputs of run `id`, in the order they were produced; those of steps whose key is
@@ -155,6 +171,25 @@ pub trait RunStore: Send + Sync {
     /// that re-executed it keep the outputs they reused (they hold copies) and lose their
     /// parent link. Output values no run refers to any more stay until collected.
     fn delete_run(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Deletes runs `ids` as [`RunStore::delete_run`] does, all or none (a live process
+    /// executing one refuses them all), and with them the output values no remaining run refers
+    /// to; then compacts the database if that deleted anything.
+    fn delete_runs(&self, ids: &[String]) -> Result<Collected, StoreError>;
+}
+
+/// What [`RunStore::delete_runs`] deleted, and the size of the store's database (with its
+/// write-ahead log) before and after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collected {
+    pub runs: usize,
+    /// Output values, each kept once however many runs recorded it.
+    pub blobs: usize,
+    pub size_before: u64,
+    pub size_after: u64,
+    /// A run executing while something was deleted, which kept the database from being
+    /// compacted: compacting holds the write lock longer than its writer waits for it.
+    pub not_compacted_for: Option<String>,
 }
 
 /// A sink recording one run's events into a store.

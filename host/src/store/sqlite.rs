@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
-use super::{RecordingSink, RunRecord, RunStore, StoreError};
+use super::{Collected, RecordingSink, RunRecord, RunStore, StoreError};
 use crate::digest::Digest;
 use crate::events::Event;
 use crate::snapshot::RunSnapshot;
@@ -193,7 +193,15 @@ impl RunStore for SqliteStore {
     }
 
     fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
-        self.db(|db| db.runs(self.tenant.as_deref()))
+        self.runs_starting_with("", None)
+    }
+
+    fn runs_starting_with(
+        &self,
+        prefix: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        self.db(|db| db.runs(self.tenant.as_deref(), prefix, limit))
     }
 
     fn run(&self, id: &str) -> Result<RunRecord, StoreError> {
@@ -221,6 +229,14 @@ impl RunStore for SqliteStore {
             ..EventFilter::default()
         };
         self.read(id, |db| db.events(id, &filter))
+    }
+
+    fn event_page(
+        &self,
+        id: &str,
+        filter: &EventFilter<'_>,
+    ) -> Result<Vec<(i64, Event<'static>)>, StoreError> {
+        self.read(id, |db| db.events(id, filter))
     }
 
     fn outputs(&self, id: &str, step: Option<&str>) -> Result<Vec<OutputRecord>, StoreError> {
@@ -278,21 +294,15 @@ impl RunStore for SqliteStore {
     }
 
     fn delete_run(&self, id: &str) -> Result<(), StoreError> {
-        let sqlite = sqlite_error(&self.path);
         self.transaction(|db| {
             self.in_scope(db, id)?.ensure_not_running()?;
-            for statement in [
-                "UPDATE runs SET parent = NULL WHERE parent = ?1",
-                "DELETE FROM outputs WHERE run_id = ?1",
-                "DELETE FROM events WHERE run_id = ?1",
-                "DELETE FROM snapshots WHERE run_id = ?1",
-                "DELETE FROM leases WHERE run_id = ?1",
-                "DELETE FROM runs WHERE id = ?1",
-            ] {
-                db.conn.execute(statement, [id]).map_err(sqlite)?;
-            }
+            gc::delete_rows(db, id)?;
             tenants::forget_unused_components(db)
         })
+    }
+
+    fn delete_runs(&self, ids: &[String]) -> Result<Collected, StoreError> {
+        gc::delete_runs(self, ids)
     }
 
     fn sink(&self, id: &str) -> Result<Box<dyn RecordingSink>, StoreError> {
@@ -335,6 +345,7 @@ fn take_lease(conn: &Connection, id: &str) -> rusqlite::Result<String> {
     Ok(token)
 }
 
+mod gc;
 mod queries;
 mod schema;
 mod tenants;

@@ -15,7 +15,7 @@ use super::tally::State as StepState;
 use super::{Server, Viewer, WebError, framed};
 use crate::events::{Event, EventKind};
 use crate::job::{InputSpec, Job};
-use crate::store::{EventFilter, OpSteps, RunRecord, StepRow};
+use crate::store::{EventFilter, OpSteps, RunRecord, RunStore, StepRow};
 use crate::{step_key, value};
 
 /// Steps a page shows.

@@ -52,17 +52,28 @@ impl Db<'_> {
             .map_err(|e| self.sqlite(e))
     }
 
-    /// All runs of `tenant` (every run for `None`), newest first.
-    pub fn runs(&self, tenant: Option<&str>) -> Result<Vec<RunRecord>, StoreError> {
+    /// The runs of `tenant` (every run's for `None`) whose id starts with `prefix`, newest
+    /// first, at most `limit`.
+    pub fn runs(
+        &self,
+        tenant: Option<&str>,
+        prefix: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        // The ids that start with `prefix` are a range of the primary key; the largest code
+        // point bounds it.
         let mut statement = self
             .conn
             .prepare(&format!(
-                "{SELECT_RUNS} WHERE ?1 IS NULL OR r.tenant = ?1 ORDER BY r.started DESC, r.id DESC"
+                "{SELECT_RUNS} WHERE (?1 IS NULL OR r.tenant = ?1)
+                   AND r.id >= ?2 AND r.id < ?2 || char(1114111)
+                 ORDER BY r.started DESC, r.id DESC LIMIT ?3"
             ))
             .map_err(|e| self.sqlite(e))?;
         let now = crate::events::unix_now();
+        let limit = limit.map_or(-1, sql_limit);
         let rows = statement
-            .query_map([tenant], |row| run_record(row, now))
+            .query_map(params![tenant, prefix, limit], |row| run_record(row, now))
             .map_err(|e| self.sqlite(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
     }

@@ -133,7 +133,7 @@ impl SqliteStore {
         let sqlite = sqlite_error(&self.path);
         self.transaction(|db| {
             if db
-                .runs(Some(name))?
+                .runs(Some(name), "", None)?
                 .iter()
                 .any(|run| run.status == crate::store::RunStatus::Running)
             {

@@ -1009,3 +1009,67 @@ fn lifecycle_events_and_filtered_pages_skip_what_was_not_asked_for() {
         Err(StoreError::NoSuchRun(_))
     ));
 }
+
+fn blob_count(store: &SqliteStore) -> i64 {
+    store
+        .lock()
+        .query_row("SELECT COUNT(*) FROM blobs", [], |row| row.get(0))
+        .unwrap()
+}
+
+#[test]
+fn deleting_runs_forgets_the_values_only_they_referred_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    // Both record the same value: one blob, referred to twice.
+    record_run(&store, "old");
+    record_run(&store, "new");
+    assert_eq!(blob_count(&store), 1);
+
+    let collected = store.delete_runs(&["old".to_string()]).unwrap();
+    assert_eq!((collected.runs, collected.blobs), (1, 0));
+    assert_eq!(store.outputs("new", None).unwrap()[0].value, cbor(7));
+
+    let collected = store.delete_runs(&["new".to_string()]).unwrap();
+    assert_eq!((collected.runs, collected.blobs), (1, 1));
+    assert_eq!(collected.not_compacted_for, None);
+    assert_eq!(blob_count(&store), 0);
+    assert!(store.runs().unwrap().is_empty());
+}
+
+#[test]
+fn deleting_runs_is_all_or_none_and_a_running_one_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    record_run(&store, "done");
+    begin(&store, "live");
+    let ids = ["done".to_string(), "live".to_string()];
+    assert!(matches!(
+        store.delete_runs(&ids).unwrap_err(),
+        StoreError::StillRunning { .. }
+    ));
+    assert_eq!(store.runs().unwrap().len(), 2);
+    assert_eq!(blob_count(&store), 1);
+
+    // What a running run refers to stays; the database is not compacted under its writer.
+    let collected = store.delete_runs(&ids[..1]).unwrap();
+    assert_eq!((collected.runs, collected.blobs), (1, 1));
+    assert_eq!(collected.not_compacted_for.as_deref(), Some("live"));
+}
+
+#[test]
+fn runs_are_found_by_the_start_of_their_id_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    for id in ["ab1", "ab2", "b"] {
+        record_run(&store, id);
+    }
+    let ids = |prefix, limit| -> Vec<String> {
+        let runs = store.runs_starting_with(prefix, limit).unwrap();
+        runs.into_iter().map(|run| run.id).collect()
+    };
+    assert_eq!(ids("ab", None), ["ab2", "ab1"]);
+    assert_eq!(ids("", Some(1)), ["b"]);
+    assert!(ids("c", None).is_empty());
+    assert!(store.scoped("t").runs_starting_with("", None).unwrap().is_empty());
+}

@@ -6,8 +6,7 @@ use rusqlite::params;
 use rusqlite::OptionalExtension;
 
 use super::queries::{OUTPUT_INDEX, STEP_INDEX, checked_blob, name_list, sql_limit, sqlite_error};
-use super::{EventFilter, SqliteStore};
-use crate::events::Event;
+use super::SqliteStore;
 use crate::store::StoreError;
 
 /// The events that change a step's state.
@@ -41,15 +40,6 @@ pub struct OpSteps<'a> {
 }
 
 impl SqliteStore {
-    /// The events of run `id` that `filter` selects, with their sequence numbers.
-    pub fn event_page(
-        &self,
-        id: &str,
-        filter: &EventFilter<'_>,
-    ) -> Result<Vec<(i64, Event<'static>)>, StoreError> {
-        self.read(id, |db| db.events(id, filter))
-    }
-
     /// Run `id`'s step-lifecycle events after sequence number `after`, at most `limit`.
     pub fn step_events(
         &self,
