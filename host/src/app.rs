@@ -9,9 +9,12 @@
 mod engine;
 mod error;
 mod handle;
+mod housekeeping;
 mod load;
+mod op_summary;
 mod prior;
 mod queries;
+mod resolve;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,7 +31,10 @@ pub use engine::SharedEngine;
 pub use error::AppError;
 pub use handle::RunHandle;
 pub use load::{JobSource, Prepared, Settings, Uploaded, cache_dir, cores, describe, prepare};
-pub use queries::{LogLine, StepStatus, StepSummary};
+pub use housekeeping::Retention;
+pub use op_summary::{Durations, Failure, OpSummary, per_op};
+pub use queries::{LogLine, LogPage, RunFilter, StepStatus, StepSummary};
+pub use resolve::LATEST;
 
 /// What `host reexecute` changes about the parent run besides what it runs again.
 #[derive(Debug, Clone, Default)]
@@ -163,6 +169,17 @@ impl App {
         Ok(self.store.runs()?)
     }
 
+    /// The recorded runs `filter` selects, newest first.
+    pub fn runs_where(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, AppError> {
+        Ok(filter.select(self.runs()?))
+    }
+
+    /// The id of the run `name` names: its id, a prefix of it no other run's has, or
+    /// [`LATEST`] for the newest run.
+    pub fn resolve_run(&self, name: &str) -> Result<String, AppError> {
+        resolve::run_id(self.store(), name)
+    }
+
     /// Run `run_id` and the history of each of its steps.
     pub fn run(&self, run_id: &str) -> Result<(RunRecord, Vec<StepSummary>), AppError> {
         let run = self.store.run(run_id)?;
@@ -170,9 +187,20 @@ impl App {
         Ok((run, steps))
     }
 
-    /// The log lines of run `run_id`; with `step`, only that step's and its clones'.
-    pub fn logs(&self, run_id: &str, step: Option<&str>) -> Result<Vec<LogLine>, AppError> {
-        queries::logs(self.store(), run_id, step)
+    /// Run `run_id`'s log lines after sequence number `after` (-1 for the first), a page at a
+    /// time; with `step`, only that step's and its clones'.
+    pub fn log_page(
+        &self,
+        run_id: &str,
+        step: Option<&str>,
+        after: i64,
+    ) -> Result<LogPage, AppError> {
+        queries::log_page(self.store(), run_id, step, after)
+    }
+
+    /// Refuses a `step` run `run_id` has not run, neither itself nor a clone of it.
+    pub fn ensure_step(&self, run_id: &str, step: &str) -> Result<(), AppError> {
+        queries::ensure_step(self.store(), run_id, step)
     }
 
     /// A step's output as JSON (Dagster's `output_for_node`); for a mapped op's name, every

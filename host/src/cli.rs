@@ -3,6 +3,7 @@
 
 mod cluster;
 mod history;
+mod housekeeping;
 mod interrupt;
 mod tenants;
 
@@ -65,7 +66,7 @@ pub enum Command {
     /// Continue an interrupted, canceled or failed run: only steps without a committed success
     /// run again. Refused while another process executes the run, and for a run that succeeded.
     Resume {
-        /// The run's id (see `host runs`).
+        /// The run: its id, a prefix of it no other run's id has, or `latest`.
         run_id: String,
         #[command(flatten)]
         execution: ExecutionArgs,
@@ -76,7 +77,7 @@ pub enum Command {
     /// recorded unless `--config` or `--reload` says otherwise. Refused while another process
     /// executes the parent.
     Reexecute {
-        /// The parent run's id.
+        /// The parent run: its id, a prefix of it no other run's id has, or `latest`.
         run_id: String,
         /// Run the steps that failed, were skipped or never ran.
         #[arg(long, required_unless_present = "select")]
@@ -96,30 +97,36 @@ pub enum Command {
         execution: ExecutionArgs,
     },
     /// List recorded runs, newest first.
-    Runs,
-    /// Show a run: status, and each step's status, attempts and duration.
+    Runs {
+        #[command(flatten)]
+        args: history::RunsArgs,
+    },
+    /// Show a run: its status, and per op its steps by status, their durations and failures.
     Show {
-        /// The run's id (see `host runs`).
-        run_id: String,
+        #[command(flatten)]
+        args: history::ShowArgs,
     },
     /// Print a run's log lines.
     Logs {
-        /// The run's id (see `host runs`).
-        run_id: String,
-        /// Only this step's, and its clones' for a mapped op's name (`op` or `op[a]`).
-        #[arg(long, value_name = "KEY")]
-        step: Option<String>,
+        #[command(flatten)]
+        args: history::LogsArgs,
     },
     /// Print a step's output as JSON (Dagster's `output_for_node`). For a mapped op's name,
     /// prints every clone's value keyed by mapping key.
     Output {
-        /// The run's id (see `host runs`).
-        run_id: String,
-        /// A step key (`op`, `op[key]`), or a mapped op's name for all its clones.
-        step_key: String,
-        /// The output name, when the op has several.
-        #[arg(long, value_name = "NAME")]
-        output: Option<String>,
+        #[command(flatten)]
+        args: history::OutputArgs,
+    },
+    /// Delete runs and the output values only they kept; refused while one runs.
+    Rm {
+        #[command(flatten)]
+        args: housekeeping::RmArgs,
+    },
+    /// Delete finished runs beyond `--keep` and older than `--older-than`, and the output
+    /// values no remaining run refers to, then compact the store.
+    Gc {
+        #[command(flatten)]
+        args: housekeeping::GcArgs,
     },
     /// Check a job without running it: its wiring, and each op's config (with the run config
     /// layered on) against the schema the op declares.
@@ -280,21 +287,12 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
             };
             reexecute(&run_id, &request, &execution, store_dir).await
         }
-        Command::Runs => history::runs(&App::open(store_dir)?),
-        Command::Show { run_id } => history::show(&App::open(store_dir)?, &run_id),
-        Command::Logs { run_id, step } => {
-            history::logs(&App::open(store_dir)?, &run_id, step.as_deref())
-        }
-        Command::Output {
-            run_id,
-            step_key,
-            output,
-        } => history::output(
-            &App::open(store_dir)?,
-            &run_id,
-            &step_key,
-            output.as_deref(),
-        ),
+        Command::Runs { args } => history::runs(&App::open(store_dir)?, args),
+        Command::Show { args } => history::show(&App::open(store_dir)?, &args),
+        Command::Logs { args } => history::logs(&App::open(store_dir)?, &args).await,
+        Command::Output { args } => history::output(&App::open(store_dir)?, &args),
+        Command::Rm { args } => housekeeping::rm(&App::open(store_dir)?, &args),
+        Command::Gc { args } => housekeeping::gc(&App::open(store_dir)?, &args),
         Command::Validate { job, config } => {
             let prepared = prepare_only(JobSource { job, config }, store_dir).await?;
             let plan = &prepared.plan;
@@ -478,6 +476,7 @@ async fn reexecute(
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
     let app = open_app(execution, store_dir).await?;
+    let parent = &app.resolve_run(parent)?;
     let handle = app
         .reexecute(parent, request, &settings(execution))
         .await
@@ -500,6 +499,7 @@ async fn resume(
     store_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
     let app = open_app(execution, store_dir).await?;
+    let run_id = &app.resolve_run(run_id)?;
     let handle = app
         .resume(run_id, &settings(execution))
         .await

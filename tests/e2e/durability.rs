@@ -27,7 +27,7 @@ fn runs_are_recorded_and_can_be_inspected() {
     );
     assert!(runs.stdout.trim_end().ends_with("dynamic_graph"));
 
-    let show = host_in(store.path(), &["show", &id]).expect_code(0);
+    let show = host_in(store.path(), &["show", &id, "--steps"]).expect_code(0);
     assert!(
         show.stdout.starts_with(&format!("run {id}  SUCCESS\n")),
         "{}",
@@ -82,7 +82,7 @@ fn runs_are_recorded_and_can_be_inspected() {
 
     let missing = host_in(store.path(), &["show", "nope"]).expect_code(2);
     assert!(
-        missing.stderr.contains("no run `nope` in the store"),
+        missing.stderr.contains("no run matches `nope`"),
         "{}",
         missing.stderr
     );

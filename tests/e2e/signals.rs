@@ -169,7 +169,7 @@ fn steps_still_running_after_the_grace_period_are_canceled_not_failed() {
         "{}",
         stopped.stderr
     );
-    let show = host_in(store.path(), &["show", &id]).expect_code(0);
+    let show = host_in(store.path(), &["show", &id, "--steps"]).expect_code(0);
     assert!(
         show.stdout.starts_with(&format!("run {id}  CANCELED\n")),
         "{}",

@@ -8,7 +8,7 @@ use crate::runtime::LoadError;
 use crate::selection::SelectError;
 use crate::store::{RunStatus, StoreError};
 
-/// Why a job could not be prepared, or a run started, resumed, re-executed or stopped.
+/// Why a job could not be prepared, a run found, started, resumed, re-executed or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error(transparent)]
@@ -29,9 +29,11 @@ pub enum AppError {
     },
     #[error(transparent)]
     Nats(#[from] crate::nats::NatsError),
-    #[error("invalid job `{path}`")]
+    #[error("invalid job `{path}`{}", at.map(|(line, column)| format!(" at line {line}, column {column}")).unwrap_or_default())]
     Plan {
         path: PathBuf,
+        /// Where the error points in the job file: its op, or the op's input.
+        at: Option<(usize, usize)>,
         // Boxed: plan errors are large, and this one travels up every `?`.
         #[source]
         source: Box<PlanError>,
@@ -53,6 +55,17 @@ pub enum AppError {
     },
     #[error("the snapshot of run `{run}` names no digest for component `{name}`")]
     UnrecordedComponent { run: String, name: String },
+    #[error("no run matches `{0}`")]
+    NoRunMatches(String),
+    #[error("`{prefix}` is ambiguous: matches {count} runs ({shown})")]
+    AmbiguousRun {
+        prefix: String,
+        count: usize,
+        /// The first few ids.
+        shown: String,
+    },
+    #[error("no runs recorded yet")]
+    NoRuns,
     #[error("run `{run}` has step `{step}`, which its job no longer has")]
     UnknownStep { run: String, step: String },
     #[error("run `{run}` has no step `{step}` nor clones of it (its steps include {some})")]

@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 
 use super::AppError;
 use crate::events::EventKind;
-use crate::store::{OutputRecord, RunRecord, RunStatus, RunStore};
+use crate::store::{EventFilter, OutputRecord, RunRecord, RunStatus, RunStore};
 use crate::{keyed, step_key, value};
 
 /// Where a step ended up, from its events.
@@ -48,17 +48,90 @@ pub struct StepSummary {
 }
 
 /// One log line a step sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogLine {
     pub step_key: String,
     pub level: String,
     pub message: String,
+    /// When it was sent, in seconds since the Unix epoch.
+    pub timestamp: f64,
+}
+
+/// Log lines of a run read after a sequence number.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogPage {
+    pub lines: Vec<LogLine>,
+    /// The sequence number of the last line, to read on from; `None` when there was none.
+    pub last_seq: Option<i64>,
+}
+
+/// Events read per query: a page bounds what a million-step run holds in memory at once.
+const PAGE: usize = 10_000;
+
+/// The events that change a step's state: what its history is made of, without the outputs'
+/// values and the logs.
+const LIFECYCLE: &[&str] = &[
+    "STEP_START",
+    "STEP_RESTARTED",
+    "STEP_SUCCESS",
+    "STEP_FAILURE",
+    "STEP_UP_FOR_RETRY",
+    "STEP_SKIPPED",
+];
+
+/// Which recorded runs to list.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub status: Option<RunStatus>,
+    /// The job's name.
+    pub job: Option<String>,
+    /// At most this many, the newest.
+    pub limit: Option<usize>,
+}
+
+impl RunFilter {
+    /// The runs of `runs` (newest first) this filter selects.
+    pub fn select(&self, runs: Vec<RunRecord>) -> Vec<RunRecord> {
+        runs.into_iter()
+            .filter(|run| self.status.is_none_or(|status| run.status == status))
+            .filter(|run| self.job.as_ref().is_none_or(|job| run.job_name == *job))
+            .take(self.limit.unwrap_or(usize::MAX))
+            .collect()
+    }
 }
 
 /// The steps of `run`, in the order they first appear in its events.
 pub fn steps(store: &dyn RunStore, run: &RunRecord) -> Result<Vec<StepSummary>, AppError> {
     let mut steps: IndexMap<String, StepSummary> = IndexMap::new();
-    for event in store.events(&run.id, None)? {
+    let mut filter = EventFilter {
+        kinds: LIFECYCLE,
+        limit: Some(PAGE),
+        ..EventFilter::default()
+    };
+    loop {
+        let page = store.event_page(&run.id, &filter)?;
+        let Some((last, _)) = page.last() else { break };
+        filter.after = *last;
+        fold_steps(&mut steps, page.into_iter().map(|(_, event)| event));
+    }
+    let mut steps: Vec<StepSummary> = steps.into_values().collect();
+    for step in &mut steps {
+        // No process runs these steps any more: they were aborted, or waited for a retry.
+        if run.status != RunStatus::Running
+            && matches!(step.status, StepStatus::Running | StepStatus::Retrying)
+        {
+            step.status = StepStatus::Stopped(run.status);
+        }
+    }
+    Ok(steps)
+}
+
+/// Adds what `events` say to the history of each of their steps.
+fn fold_steps(
+    steps: &mut IndexMap<String, StepSummary>,
+    events: impl Iterator<Item = crate::events::Event<'static>>,
+) {
+    for event in events {
         let Some(step) = event.step_key else { continue };
         let summary = steps
             .entry(step.into_owned())
@@ -100,39 +173,31 @@ pub fn steps(store: &dyn RunStore, run: &RunRecord) -> Result<Vec<StepSummary>, 
             | EventKind::RunCanceled { .. } => {}
         }
     }
-    let mut steps: Vec<StepSummary> = steps.into_values().collect();
-    for step in &mut steps {
-        // No process runs these steps any more: they were aborted, or waited for a retry.
-        if run.status != RunStatus::Running
-            && matches!(step.status, StepStatus::Running | StepStatus::Retrying)
-        {
-            step.status = StepStatus::Stopped(run.status);
-        }
-    }
-    Ok(steps)
 }
 
-/// The log lines of run `run_id`; with `step`, only that step's and its clones'.
-pub fn logs(
+/// Run `run_id`'s log lines after sequence number `after` (-1 for the first), at most a page;
+/// with `step`, only that step's and its clones'.
+pub fn log_page(
     store: &dyn RunStore,
     run_id: &str,
     step: Option<&str>,
-) -> Result<Vec<LogLine>, AppError> {
-    let events = store.events(run_id, step)?;
-    if let (Some(step), true) = (step, events.is_empty()) {
-        return Err(AppError::NoSuchStep {
-            run: run_id.to_string(),
-            step: step.to_string(),
-            some: some_steps(store, run_id)?,
-        });
-    }
-    let mut lines = Vec::new();
-    for event in events {
+    after: i64,
+) -> Result<LogPage, AppError> {
+    let filter = EventFilter {
+        step,
+        kinds: &["LOGS"],
+        after,
+        limit: Some(PAGE),
+    };
+    let mut page = LogPage::default();
+    for (seq, event) in store.event_page(run_id, &filter)? {
+        page.last_seq = Some(seq);
         match event.kind {
-            EventKind::Logs { level, message } => lines.push(LogLine {
+            EventKind::Logs { level, message } => page.lines.push(LogLine {
                 step_key: event.step_key.unwrap_or_default().into_owned(),
                 level: level.into_owned(),
                 message: message.into_owned(),
+                timestamp: event.timestamp,
             }),
             EventKind::RunStart { .. }
             | EventKind::StepStart { .. }
@@ -147,14 +212,37 @@ pub fn logs(
             | EventKind::RunCanceled { .. } => {}
         }
     }
-    Ok(lines)
+    Ok(page)
+}
+
+/// Refuses a `step` run `run_id` has no event of, neither of it nor of a clone of it.
+pub fn ensure_step(store: &dyn RunStore, run_id: &str, step: &str) -> Result<(), AppError> {
+    let filter = EventFilter {
+        step: Some(step),
+        limit: Some(1),
+        ..EventFilter::default()
+    };
+    if store.event_page(run_id, &filter)?.is_empty() {
+        return Err(AppError::NoSuchStep {
+            run: run_id.to_string(),
+            step: step.to_string(),
+            some: some_steps(store, run_id)?,
+        });
+    }
+    Ok(())
 }
 
 /// A few of run `run_id`'s step keys, for an error about one it does not have.
 fn some_steps(store: &dyn RunStore, run_id: &str) -> Result<String, AppError> {
     const SHOWN: usize = 5;
     let mut keys: Vec<String> = Vec::new();
-    for event in store.events(run_id, None)? {
+    // Each step starts once, unless resumed after it started.
+    let filter = EventFilter {
+        kinds: &["STEP_START"],
+        limit: Some(4 * SHOWN),
+        ..EventFilter::default()
+    };
+    for (_, event) in store.event_page(run_id, &filter)? {
         if let Some(key) = event.step_key
             && !keys.iter().any(|k| *k == key)
         {
