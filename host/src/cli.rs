@@ -2,9 +2,12 @@
 //! that turns typed errors into `anyhow` errors with context.
 
 mod cluster;
+mod doctor;
 mod history;
 mod housekeeping;
 mod interrupt;
+#[cfg(test)]
+mod reference;
 mod tenants;
 
 use std::io::Write;
@@ -28,8 +31,76 @@ pub struct Cli {
     /// The run store directory [default: ~/.shoal].
     #[arg(long, global = true, env = store::STORE_ENV, value_name = "DIR")]
     pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Whether the command was asked for JSON: its errors are JSON too.
+    pub fn json(&self) -> bool {
+        match &self.command {
+            Command::Run { execution, .. }
+            | Command::Resume { execution, .. }
+            | Command::Reexecute { execution, .. } => execution.json,
+            Command::Workers { json, .. } => *json,
+            Command::Runs { args } => args.json,
+            Command::Show { args } => args.json,
+            Command::Logs { args } => args.json,
+            _ => false,
+        }
+    }
+}
+
+/// How much the commands say on stderr, and in what colours.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct OutputArgs {
+    /// Say less: no progress, no guest logs, and a run's summary only when it did not succeed.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more: the host's own log (`-v` info, `-vv` debug; `RUST_LOG` filters finer).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Colour on stderr: `auto` when it is a terminal and `NO_COLOR` is not set.
+    #[arg(long, global = true, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// When to colour stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl OutputArgs {
+    /// Applies the colour choice to everything that writes to stderr, and the log level.
+    fn apply(&self) {
+        let colour = match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::IsTerminal::is_terminal(&std::io::stderr())
+            }
+        };
+        console::set_colors_enabled_stderr(colour);
+        match self.verbose {
+            0 => {}
+            1 => log_to_stderr("info"),
+            _ => log_to_stderr("debug"),
+        }
+    }
+}
+
+/// The process's [`OutputArgs`], set once from the command line: how much to say is a property
+/// of the process, like the colour choice `console` keeps.
+static OUTPUT: std::sync::OnceLock<OutputArgs> = std::sync::OnceLock::new();
+
+fn quiet() -> bool {
+    OUTPUT.get().is_some_and(|output| output.quiet)
 }
 
 /// How the commands that execute steps run and report them.
@@ -223,12 +294,24 @@ pub enum Command {
         #[command(subcommand)]
         command: tenants::TenantCommand,
     },
+    /// Check this machine and a job: the run store, the compile cache, the tools that build
+    /// ops, and each of the job's components (built, up to date, loadable).
+    Doctor {
+        /// A job file whose components to check.
+        job: Option<PathBuf>,
+    },
+    /// Print a shell completion script: `host completions bash > /etc/bash_completion.d/host`.
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff): `host man | man -l -`.
+    Man,
 }
 
 /// Runs the command; the exit code says whether a run succeeded (0), failed (1) or was stopped
 /// by a signal (130 for SIGINT, 143 for SIGTERM). Errors in the job or the components are
 /// returned (the caller exits with 2).
 pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    cli.output.apply();
+    let _first = OUTPUT.set(cli.output);
     let sequential = matches!(
         cli.command,
         Command::Run {
@@ -365,6 +448,22 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
         Command::Tenant { command } => tenants::run(command, store_dir),
         Command::Worker { args } => cluster::worker(args, app::cache_dir(store_dir)).await,
         Command::Workers { nats, json } => cluster::workers(&nats, json).await,
+        Command::Doctor { job } => doctor::check(job.as_deref(), store_dir).await,
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "host", &mut script);
+            print_stdout(&String::from_utf8_lossy(&script))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut page)
+                .context("cannot render the manual page")?;
+            print_stdout(&String::from_utf8_lossy(&page))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -389,7 +488,7 @@ pub(crate) fn log_to_stderr(level: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ignored = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(console::colors_enabled_stderr())
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -510,19 +609,33 @@ async fn resume(
 /// Executes the run of `handle`, reporting it; SIGINT or SIGTERM stops it (see
 /// [`interrupt`]).
 async fn execute(handle: RunHandle, json: bool, store_dir: &Path) -> anyhow::Result<ExitCode> {
-    report_prepared(handle.prepared(), Some(store_dir));
+    let quiet = quiet();
+    if !quiet {
+        report_prepared(handle.prepared(), Some(store_dir));
+    }
+    let run_id = handle.run_id().to_string();
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut say: Box<dyn Fn(&str) + Send> = Box::new(|line| eprintln!("{line}"));
     let mut shown: Box<dyn EventSink> = if json {
         Box::new(JsonLines(std::io::BufWriter::new(std::io::stdout())))
+    } else if quiet {
+        Box::new(crate::events::NoEvents)
+    } else if terminal {
+        let progress = report::Progress::new(&run_id, &handle.prepared().plan);
+        say = Box::new(progress.printer());
+        Box::new(progress)
     } else {
+        eprintln!("run {run_id} started");
         Box::new(report::Live(std::io::stderr()))
     };
-    let run_id = handle.run_id().to_string();
     let resume = resume_command(&run_id, store_dir);
-    let interrupts = Interrupts::listen(&run_id, resume.clone(), handle.cancel())
+    let interrupts = Interrupts::listen(&run_id, resume.clone(), handle.cancel(), say)
         .context("cannot listen for SIGINT and SIGTERM")?;
     let run = handle.execute(&mut shown).await;
     drop(shown);
-    eprint!("{}", report::summary(&run));
+    if !quiet || !run.succeeded() {
+        eprint!("{}", report::summary(&run));
+    }
     if let Some(err) = run.sink_error.clone() {
         return Err(anyhow::Error::new(err).context("cannot record the run in the run store"));
     }

@@ -12,8 +12,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = host::cli::Cli::parse();
+    let json = cli.json();
     match host::cli::main(cli) {
         Ok(code) => code,
+        Err(err) if json => {
+            // One JSON line on stdout, where the command's other JSON goes.
+            let causes: Vec<String> = err.chain().skip(1).map(ToString::to_string).collect();
+            let line = serde_json::json!({"error": err.to_string(), "causes": causes});
+            println!("{line}");
+            ExitCode::from(2)
+        }
         Err(err) => {
             // Messages may quote guest text (a panic in `describe`): escaped, and every line
             // after the first indented, so that it cannot pass for the host's own output.
@@ -24,7 +32,8 @@ fn main() -> ExitCode {
                     .collect::<Vec<_>>()
                     .join("\n    ")
             };
-            eprintln!("error: {}", text(err.to_string()));
+            let label = console::style("error:").red().bold().for_stderr();
+            eprintln!("{label} {}", text(err.to_string()));
             for cause in err.chain().skip(1) {
                 eprintln!("  caused by: {}", text(cause.to_string()));
             }

@@ -9,6 +9,9 @@ use indexmap::IndexMap;
 use crate::events::{Event, EventKind, EventSink, SinkError};
 use crate::exec::{Run, Status};
 
+mod progress;
+pub use progress::Progress;
+
 /// Prints guest logs and step failures to stderr as they happen. Guest text is escaped (see
 /// [`escape`]) and every line of a log message carries the step's prefix, so a guest cannot
 /// forge the host's own lines; `--json` and the run store keep the raw text.
@@ -16,17 +19,23 @@ pub struct Live<W: Write + Send>(pub W);
 
 impl<W: Write + Send> EventSink for Live<W> {
     fn event(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
-        let step = escape(event.step_key.as_deref().unwrap_or(""));
-        let text = match &event.kind {
-            EventKind::Logs { level, message } => log_lines(&step, level, message),
-            EventKind::StepFailure { error, .. } => {
-                format!("step `{step}` failed: {}\n", escape(error))
-            }
-            _ => return Ok(()),
-        };
-        // Like `JsonLines`: a closed stderr must not fail the run.
-        let _ignored = self.0.write_all(text.as_bytes());
+        if let Some(text) = live_text(event) {
+            // Like `JsonLines`: a closed stderr must not fail the run.
+            let _ignored = self.0.write_all(text.as_bytes());
+        }
         Ok(())
+    }
+}
+
+/// What [`Live`] prints for `event`, if anything: guest logs and step failures.
+fn live_text(event: &Event<'_>) -> Option<String> {
+    let step = escape(event.step_key.as_deref().unwrap_or(""));
+    match &event.kind {
+        EventKind::Logs { level, message } => Some(log_lines(&step, level, message)),
+        EventKind::StepFailure { error, .. } => {
+            Some(format!("step `{step}` failed: {}\n", escape(error)))
+        }
+        _ => None,
     }
 }
 

@@ -38,8 +38,14 @@ pub struct Interrupts {
 
 impl Interrupts {
     /// Starts listening while run `run_id` executes: the first signal requests `cancel`;
-    /// `resume` is the command that resumes the run.
-    pub fn listen(run_id: &str, resume: String, cancel: Cancel) -> std::io::Result<Interrupts> {
+    /// `resume` is the command that resumes the run. What happens is told to `say` (stderr, or
+    /// above the progress bars).
+    pub fn listen(
+        run_id: &str,
+        resume: String,
+        cancel: Cancel,
+        say: impl Fn(&str) + Send + 'static,
+    ) -> std::io::Result<Interrupts> {
         let mut signals = Signals::new()?;
         let first = Arc::new(OnceLock::new());
         let (stop, seen, run_id) = (cancel, first.clone(), run_id.to_string());
@@ -47,17 +53,17 @@ impl Interrupts {
             let signal = signals.next().await;
             let _ignored = seen.set(signal);
             stop.request();
-            eprintln!(
+            say(&format!(
                 "{}: stopping run {run_id}: no new step starts, running steps get {} s to \
                  finish; a second SIGINT or SIGTERM exits at once",
                 signal.name(),
                 stop.grace().as_secs()
-            );
+            ));
             let signal = signals.next().await;
-            eprintln!(
+            say(&format!(
                 "{}: exiting at once; run {run_id} is left interrupted, resume it with: {resume}",
                 signal.name()
-            );
+            ));
             std::process::exit(signal.exit_code().into());
         });
         Ok(Interrupts { first })
