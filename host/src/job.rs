@@ -11,7 +11,10 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::limits::LimitsSpec;
+
+mod locate;
 use crate::retry::RetrySpec;
+pub use locate::locate;
 
 /// Why a job file or run config could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -116,10 +116,44 @@ pub enum PlanError {
     },
     #[error("op `{op}`: its config does not have the shape the op declares: {problems}")]
     Config { op: String, problems: String },
-    #[error("the job has a cycle through op `{op}`")]
-    Cycle { op: String },
+    #[error("the job has a cycle: {}", cycle.iter().map(|op| format!("`{op}`")).collect::<Vec<_>>().join(" -> "))]
+    Cycle {
+        /// The ops around the cycle, the first again at the end.
+        cycle: Vec<String>,
+    },
     #[error("op `{op}`: {source}")]
     Limit { op: String, source: LimitError },
+}
+
+impl PlanError {
+    /// The op the error is about and, when it is about one of its inputs, that input: where
+    /// to point in the job file.
+    pub fn place(&self) -> Option<(&str, Option<&str>)> {
+        use PlanError::*;
+        match self {
+            UnwiredInput { op, input }
+            | UnknownInput { op, input, .. }
+            | UnknownSource { op, input, .. }
+            | UnknownOutput { op, input, .. }
+            | AmbiguousOutput { op, input, .. }
+            | DynamicWithoutMap { op, input, .. }
+            | MapOfNonDynamic { op, input, .. }
+            | CollectOfUnmapped { op, input, .. }
+            | CollectWhileMapped {
+                op,
+                collecting: input,
+                ..
+            } => Some((op, Some(input))),
+            InvalidName { op, .. }
+            | UnknownComponent { op, .. }
+            | UnknownOp { op, .. }
+            | TwoDynamicSources { op, .. }
+            | Config { op, .. }
+            | Limit { op, .. } => Some((op, None)),
+            Cycle { cycle } => cycle.first().map(|op| (op.as_str(), None)),
+            NotLoaded { .. } => None,
+        }
+    }
 }
 
 /// An output of an op of the plan.
@@ -471,8 +505,40 @@ fn topological_order(nodes: &[Node]) -> Result<Vec<usize>, PlanError> {
     toposort(&graph, None)
         .map(|order| order.into_iter().map(|id| graph[id]).collect())
         .map_err(|cycle| PlanError::Cycle {
-            op: nodes[graph[cycle.node_id()]].name.clone(),
+            cycle: cycle_through(&graph, cycle.node_id())
+                .into_iter()
+                .map(|id| nodes[graph[id]].name.clone())
+                .collect(),
         })
+}
+
+/// A shortest cycle through `start` (which toposort found on one): `start`, the ops after it,
+/// and `start` again.
+fn cycle_through(
+    graph: &DiGraph<usize, ()>,
+    start: petgraph::graph::NodeIndex,
+) -> Vec<petgraph::graph::NodeIndex> {
+    let mut came_from = HashMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(at) = queue.pop_front() {
+        for next in graph.neighbors(at) {
+            if next == start {
+                // Back from `at` to `start`, which has no predecessor recorded; then around.
+                let mut path = vec![at];
+                while let Some(&before) = came_from.get(path.last().expect("not empty")) {
+                    path.push(before);
+                }
+                path.reverse();
+                path.push(start);
+                return path;
+            }
+            if !came_from.contains_key(&next) {
+                came_from.insert(next, at);
+                queue.push_back(next);
+            }
+        }
+    }
+    vec![start, start]
 }
 
 /// The scope an op gets from its inputs: the deepest input scope, which every other input's

@@ -72,7 +72,7 @@ fn graph_errors_name_the_op_and_the_reference() {
         (
             "[ops.identity]\ncomponent = 'testkit'\ninputs.value = { from = 'identity_2' }\n\
              [ops.identity_2]\ncomponent = 'testkit'\nop = 'identity'\ninputs.value = { from = 'identity' }\n",
-            "the job has a cycle through op `identity",
+            "the job has a cycle: `identity",
         ),
         (
             "[ops.identity]\ncomponent = 'testkit'\ninputs.value = { value = 1 }\ninputs.extra = { value = 2 }\n",

@@ -421,6 +421,9 @@ pub(super) async fn prepare_loaded(
         .collect();
     let plan = plan::build(&job, &described).map_err(|source| AppError::Plan {
         path: snapshot.job_path.clone(),
+        at: source
+            .place()
+            .and_then(|(op, input)| crate::job::locate(&snapshot.job_text, op, input)),
         source: Box::new(source),
     })?;
     let prepared = Prepared {
