@@ -8,17 +8,28 @@ use bytesize::ByteSize;
 use crate::name::NameError;
 use crate::value::CborError;
 
+/// What to add to a guest's message that quotes WASI's "no such file" or "not capable" error:
+/// in the sandbox those mostly mean a path outside the directories the op was granted, which
+/// the bare error number does not say.
+fn sandbox_hint(message: &str) -> &'static str {
+    if message.contains("(os error 44)") || message.contains("(os error 76)") {
+        " (help: an op sees only the directories its job entry grants with `dirs`, at their guest paths)"
+    } else {
+        ""
+    }
+}
+
 /// A typed step failure; it serializes, so that a step run elsewhere can report it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum StepError {
-    #[error("op failed: {0}")]
+    #[error("op failed: {0}{hint}", hint = sandbox_hint(.0))]
     OpFailed(String),
     #[error("op requested a retry: {0}")]
     RetryRequested(String),
-    #[error("op rejected its input: {0}")]
+    #[error("op rejected its input: {0}{hint}", hint = sandbox_hint(.0))]
     BadInput(String),
     /// `message` starts with "wasm trap:".
-    #[error("{message}")]
+    #[error("{message}{}", sandbox_hint(message))]
     Trap {
         message: String,
         /// The guest's call stack when it trapped, one frame per line.

@@ -207,6 +207,13 @@ fn files_outside_the_grant_cannot_be_read() {
         "op_failed",
         "cannot read `/data/../../../etc/passwd`",
     );
+    // Not the bare "No such file or directory (os error 44)": the error says why.
+    assert_failed(
+        &events,
+        "read_file",
+        "op_failed",
+        "(help: an op sees only the directories its job entry grants with `dirs`",
+    );
     assert!(!serde_json::to_string(&events).unwrap().contains("root:"));
 }
 
