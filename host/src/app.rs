@@ -30,11 +30,10 @@ use crate::store::{RunRecord, RunStatus, RunStore, SqliteStore};
 pub use engine::SharedEngine;
 pub use error::AppError;
 pub use handle::RunHandle;
-pub use load::{JobSource, Prepared, Settings, Uploaded, cache_dir, cores, describe, prepare};
 pub use housekeeping::Retention;
+pub use load::{JobSource, Prepared, Settings, Uploaded, cache_dir, cores, describe, prepare};
 pub use op_summary::{Durations, Failure, OpSummary, per_op};
 pub use queries::{LogLine, LogPage, RunFilter, StepStatus, StepSummary};
-pub use resolve::LATEST;
 
 /// What `host reexecute` changes about the parent run besides what it runs again.
 #[derive(Debug, Clone, Default)]
@@ -175,7 +174,7 @@ impl App {
     }
 
     /// The id of the run `name` names: its id, a prefix of it no other run's has, or
-    /// [`LATEST`] for the newest run.
+    /// `latest` for the newest run.
     pub fn resolve_run(&self, name: &str) -> Result<String, AppError> {
         resolve::run_id(self.store(), name)
     }

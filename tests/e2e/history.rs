@@ -14,7 +14,9 @@ use host::store::{RunStatus, RunStore, SqliteStore};
 /// Runs `job` on `store` to the end, expecting exit `code`; returns the new run's id.
 fn run(store: &Path, job: &Path, code: i32) -> String {
     host_in(store, &["run", job.to_str().unwrap()]).expect_code(code);
-    SqliteStore::open(store).unwrap().runs().unwrap()[0].id.clone()
+    SqliteStore::open(store).unwrap().runs().unwrap()[0]
+        .id
+        .clone()
 }
 
 fn dynamic_graph() -> std::path::PathBuf {
@@ -54,13 +56,17 @@ fn runs_are_named_by_a_unique_prefix_of_their_id_or_latest() {
 
     let latest = host_in(store, &["show", "latest"]).expect_code(0);
     assert!(
-        latest.stdout.starts_with(&format!("run {newer}  SUCCESS\n")),
+        latest
+            .stdout
+            .starts_with(&format!("run {newer}  SUCCESS\n")),
         "{}",
         latest.stdout
     );
     let by_prefix = host_in(store, &["show", unique]).expect_code(0);
     assert!(
-        by_prefix.stdout.starts_with(&format!("run {older}  SUCCESS\n")),
+        by_prefix
+            .stdout
+            .starts_with(&format!("run {older}  SUCCESS\n")),
         "{}",
         by_prefix.stdout
     );
@@ -142,7 +148,10 @@ fn runs_are_listed_by_status_and_job_newest_first_and_as_json() {
     assert_eq!(run["status"], "FAILURE");
     assert_eq!(run["job"], "job");
     assert_eq!(run["job_path"], job.path().to_str().unwrap());
-    assert_eq!((&run["parent"], &run["tenant"]), (&json!(null), &json!(null)));
+    assert_eq!(
+        (&run["parent"], &run["tenant"]),
+        (&json!(null), &json!(null))
+    );
     assert!(run["duration_s"].as_f64().unwrap() > 0.0, "{run}");
     for field in ["started", "finished"] {
         let time = run[field].as_str().unwrap();
@@ -176,11 +185,16 @@ fn show_summarises_per_op_lists_steps_with_steps_and_prints_json() {
             && lines[4].contains(" ms  max "),
         "{summary}"
     );
-    assert_eq!(lines[5], "    failed fail_on[k3]: op failed: value 3 is unlucky");
+    assert_eq!(
+        lines[5],
+        "    failed fail_on[k3]: op failed: value 3 is unlucky"
+    );
     assert_eq!(lines[15], "    and 2 more failed");
     assert_eq!(lines[16], "  sum      1 SKIPPED");
 
-    let steps = host_in(store, &["show", &id, "--steps"]).expect_code(0).stdout;
+    let steps = host_in(store, &["show", &id, "--steps"])
+        .expect_code(0)
+        .stdout;
     assert_eq!(steps.lines().count(), 3 + 2002, "{steps}");
     assert!(
         steps.contains("  fail_on[k7]     FAILURE  attempts 1 "),
@@ -355,7 +369,11 @@ fn gc_keeps_the_newest_runs_and_the_values_they_share_with_deleted_ones() {
         "{}",
         collected.stdout
     );
-    assert!(collected.stdout.contains(" (store "), "{}", collected.stdout);
+    assert!(
+        collected.stdout.contains(" (store "),
+        "{}",
+        collected.stdout
+    );
     assert_eq!(blob_count(store), blobs - 5);
     assert_eq!(only_run(store), kept);
     let output = host_in(store, &["output", "latest", "merge_and_analyze"]).expect_code(0);

@@ -25,9 +25,8 @@ impl Retention {
             .filter(|run| run.status != RunStatus::Running)
             .skip(self.keep.unwrap_or(0))
             .filter(|run| {
-                self.older_than.is_none_or(|age| {
-                    now - run.finished.unwrap_or(run.started) > age.as_secs_f64()
-                })
+                self.older_than
+                    .is_none_or(|age| now - run.finished.unwrap_or(run.started) > age.as_secs_f64())
             })
             .map(|run| run.id.clone())
             .collect()

@@ -54,7 +54,10 @@ pub fn per_op(steps: &[StepSummary]) -> Vec<OpSummary> {
 fn summarize(op: &str, steps: &[&StepSummary]) -> OpSummary {
     let mut by_status: Vec<(StepStatus, usize)> = Vec::new();
     for step in steps {
-        match by_status.iter_mut().find(|(status, _)| *status == step.status) {
+        match by_status
+            .iter_mut()
+            .find(|(status, _)| *status == step.status)
+        {
             Some((_, count)) => *count += 1,
             None => by_status.push((step.status, 1)),
         }
@@ -130,7 +133,12 @@ mod tests {
             } else {
                 (StepStatus::Success, String::new())
             };
-            steps.push(step(&format!("fail_on[k{i}]"), status, Some(f64::from(i)), &detail));
+            steps.push(step(
+                &format!("fail_on[k{i}]"),
+                status,
+                Some(f64::from(i)),
+                &detail,
+            ));
         }
         steps.push(step("sum", StepStatus::Skipped, None, "an input failed"));
         let ops = per_op(&steps);

@@ -5,7 +5,7 @@ use super::AppError;
 use crate::store::RunStore;
 
 /// The name of the newest run.
-pub const LATEST: &str = "latest";
+const LATEST: &str = "latest";
 
 /// The ids an ambiguous prefix's error shows.
 const SHOWN: usize = 5;

@@ -215,14 +215,7 @@ fn op_lines(out: &mut String, ops: &[OpSummary]) {
     for (op, counts) in ops.iter().zip(counts) {
         let durations = op
             .duration_ms
-            .map(|d| {
-                format!(
-                    "  p50 {}  p95 {}  max {}",
-                    ms(d.p50),
-                    ms(d.p95),
-                    ms(d.max)
-                )
-            })
+            .map(|d| format!("  p50 {}  p95 {}  max {}", ms(d.p50), ms(d.p95), ms(d.max)))
             .unwrap_or_default();
         let line = format!("  {:<width$}  {counts:<counts_width$}{durations}", op.op);
         out.push_str(line.trim_end());

@@ -38,7 +38,7 @@ pub(super) fn delete_runs(store: &SqliteStore, ids: &[String]) -> Result<Collect
     })?;
     let mut not_compacted_for = None;
     if runs + blobs > 0 {
-        not_compacted_for = store.db(|db| executing(db))?;
+        not_compacted_for = store.db(executing)?;
         if not_compacted_for.is_none() {
             store.db(compact)?;
         }

@@ -1071,5 +1071,11 @@ fn runs_are_found_by_the_start_of_their_id_newest_first() {
     assert_eq!(ids("ab", None), ["ab2", "ab1"]);
     assert_eq!(ids("", Some(1)), ["b"]);
     assert!(ids("c", None).is_empty());
-    assert!(store.scoped("t").runs_starting_with("", None).unwrap().is_empty());
+    assert!(
+        store
+            .scoped("t")
+            .runs_starting_with("", None)
+            .unwrap()
+            .is_empty()
+    );
 }

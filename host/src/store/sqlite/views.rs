@@ -5,8 +5,8 @@ use rusqlite::params;
 
 use rusqlite::OptionalExtension;
 
-use super::queries::{OUTPUT_INDEX, STEP_INDEX, checked_blob, name_list, sql_limit, sqlite_error};
 use super::SqliteStore;
+use super::queries::{OUTPUT_INDEX, STEP_INDEX, checked_blob, name_list, sql_limit, sqlite_error};
 use crate::store::StoreError;
 
 /// The events that change a step's state.
