@@ -95,6 +95,16 @@ impl OutputArgs {
     }
 }
 
+/// A count flag's value: a whole number of at least 1, said in those words rather than as the
+/// range of a Rust integer type.
+pub(crate) fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
+}
+
 /// The process's [`OutputArgs`], set once from the command line: how much to say is a property
 /// of the process, like the colour choice `console` keeps.
 static OUTPUT: std::sync::OnceLock<OutputArgs> = std::sync::OnceLock::new();
@@ -107,7 +117,7 @@ fn quiet() -> bool {
 #[derive(Debug, clap::Args)]
 pub struct ExecutionArgs {
     /// Most steps running at once [default: number of cores].
-    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, value_name = "N", value_parser = crate::cli::at_least_one)]
     pub max_concurrent: Option<usize>,
     /// Write events to stdout as JSON Lines instead of the final outputs.
     #[arg(long)]
@@ -247,7 +257,7 @@ pub enum Command {
         listen: std::net::SocketAddr,
         /// Steps running at once, all tenants together [default: number of cores; 64 with a
         /// NATS executor].
-        #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        #[arg(long, value_name = "N", value_parser = crate::cli::at_least_one)]
         max_concurrent: Option<usize>,
         /// An environment variable ops may be granted (repeatable); none by default.
         #[arg(long, value_name = "NAME")]
@@ -271,7 +281,7 @@ pub enum Command {
         listen: std::net::SocketAddr,
         /// Steps running at once for runs resumed or re-executed from the view [default:
         /// number of cores].
-        #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        #[arg(long, value_name = "N", value_parser = crate::cli::at_least_one)]
         max_concurrent: Option<usize>,
     },
     /// Run steps for coordinators (`--executor nats://...`): pull step calls from a NATS

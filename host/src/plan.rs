@@ -532,8 +532,8 @@ fn cycle_through(
                 path.push(start);
                 return path;
             }
-            if !came_from.contains_key(&next) {
-                came_from.insert(next, at);
+            if let std::collections::hash_map::Entry::Vacant(entry) = came_from.entry(next) {
+                entry.insert(at);
                 queue.push_back(next);
             }
         }

@@ -1,8 +1,9 @@
-//! `host validate`, `host graph`, `host inspect` and run config layering.
+//! `host validate`, `host graph`, `host inspect`, `host doctor`, `host completions`, `host man`
+//! and run config layering.
 
 use serde_json::json;
 
-use crate::support::{TempJob, component, host, root};
+use crate::support::{TempJob, component, host, host_in, root};
 
 const FAN_OUT_SUM: &str = "[ops.fan_out]\ncomponent = 'testkit'\nconfig = { n = 3 }\n\
     [ops.identity]\ncomponent = 'testkit'\ninputs.value = { map = 'fan_out' }\n\
@@ -178,7 +179,7 @@ fn guest_text_cannot_forge_terminal_output() {
     let verdicts: Vec<&str> = ran
         .stderr
         .lines()
-        .filter(|line| line.starts_with("run "))
+        .filter(|line| line.starts_with("run ") && !line.ends_with(" started"))
         .collect();
     assert_eq!(verdicts.len(), 1, "{}", ran.stderr);
     assert!(verdicts[0].contains("failed"), "{}", ran.stderr);
@@ -197,4 +198,57 @@ fn guest_text_cannot_forge_terminal_output() {
     let events = job.run(&["--json"]).expect_code(1).events();
     let failure = crate::support::failure(&events, "forge_output");
     assert!(failure["error"].as_str().unwrap().contains("\u{1b}[2J"));
+}
+
+#[test]
+fn doctor_passes_a_built_job_and_fails_an_unbuilt_one_saying_how_to_build_it() {
+    let store = tempfile::tempdir().unwrap();
+    let job = TempJob::new(FAN_OUT_SUM);
+    let ran = host_in(store.path(), &["doctor", job.path().to_str().unwrap()]).expect_code(0);
+    assert!(ran.stderr.contains("run store"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("component `testkit`") && ran.stderr.contains("loads:"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.ends_with("no problems found\n"), "{}", ran.stderr);
+
+    let dir = tempfile::tempdir().unwrap();
+    let unbuilt = dir.path().join("job.toml");
+    std::fs::write(
+        &unbuilt,
+        "[components.words]\npath = 'words.wasm'\nbuild = 'cargo build --release'\n\
+         [ops.split]\ncomponent = 'words'\n",
+    )
+    .unwrap();
+    let ran = host_in(store.path(), &["doctor", unbuilt.to_str().unwrap()]).expect_code(1);
+    assert!(
+        ran.stderr.contains("fail  component `words`")
+            && ran.stderr.contains("is not built")
+            && ran
+                .stderr
+                .contains(&format!("help: host build {}", unbuilt.display())),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.ends_with("1 problem(s) found\n"), "{}", ran.stderr);
+}
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_binary() {
+    let bash = host(["completions", "bash"]).expect_code(0).stdout;
+    assert!(bash.contains("_host()") && bash.contains("reexecute"), "{bash}");
+    let zsh = host(["completions", "zsh"]).expect_code(0).stdout;
+    assert!(zsh.starts_with("#compdef host"), "{zsh}");
+    let man = host(["man"]).expect_code(0).stdout;
+    assert!(man.contains(".TH host 1") && man.contains("doctor"), "{man}");
+    host(["completions", "tcsh"]).expect_code(2);
+}
+
+#[test]
+fn json_mode_prints_errors_as_json() {
+    let ran = host(["run", "no-such-job.toml", "--json"]).expect_code(2);
+    let error: serde_json::Value = serde_json::from_str(ran.stdout.trim()).unwrap();
+    assert_eq!(error["error"], "cannot read `no-such-job.toml`", "{error}");
+    assert!(error["causes"].is_array(), "{error}");
 }

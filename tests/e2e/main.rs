@@ -24,6 +24,9 @@ mod serve;
 mod signals;
 mod step_failures;
 mod support;
+#[cfg(unix)]
+mod terminal;
+mod texts;
 mod values;
 #[cfg(unix)]
 mod web;

@@ -16,7 +16,7 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "URL")]
     pub nats: String,
     /// Steps this worker runs at once [default: number of cores].
-    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, value_name = "N", value_parser = crate::cli::at_least_one)]
     pub max_concurrent: Option<usize>,
     /// The name `host workers` lists [default: HOST-PID].
     #[arg(long, value_name = "NAME")]

@@ -13,10 +13,10 @@ use crate::tenant::{self, Quotas};
 #[derive(Debug, clap::Args)]
 pub struct QuotaArgs {
     /// Most steps running at once, all the tenant's runs together [default: 4].
-    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, value_name = "N", value_parser = crate::cli::at_least_one)]
     pub max_concurrent: Option<usize>,
     /// Most unfinished runs; more are refused with 429 [default: 8].
-    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, value_name = "N", value_parser = crate::cli::at_least_one)]
     pub max_queued_runs: Option<usize>,
     /// The most memory a step may ask for, e.g. `64MiB` [default: 256 MiB].
     #[arg(long, value_name = "SIZE")]
