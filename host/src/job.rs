@@ -29,9 +29,8 @@ pub enum JobError {
     Parse {
         what: &'static str,
         path: PathBuf,
-        // Boxed: toml's error is large, and this one travels up every `?`.
         #[source]
-        source: Box<toml::de::Error>,
+        source: TomlError,
     },
     #[error("run config sets config for op `{0}`, which the job does not have")]
     UnknownOpInRunConfig(String),
@@ -484,8 +483,34 @@ fn parse_text<T: serde::de::DeserializeOwned>(
     toml::from_str(text).map_err(|source| JobError::Parse {
         what,
         path: path.to_path_buf(),
-        source: Box::new(source),
+        source: TomlError(plain_types(&source.to_string())),
     })
+}
+
+/// toml's message for a job file, with the line, column and snippet it shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TomlError(String);
+
+/// `message` with the Rust type names serde puts in it (`expected u64`) said in words.
+fn plain_types(message: &str) -> String {
+    const WORDS: [(&str, &str); 7] = [
+        ("expected usize", "expected a whole number of 0 or more"),
+        ("expected u64", "expected a whole number of 0 or more"),
+        ("expected u32", "expected a whole number of 0 or more"),
+        ("expected u16", "expected a whole number of 0 or more"),
+        ("expected u8", "expected a whole number of 0 or more"),
+        ("expected i64", "expected a whole number"),
+        (
+            "expected parsable string",
+            "expected a size such as `64MiB`",
+        ),
+    ];
+    WORDS
+        .iter()
+        .fold(message.to_string(), |text, (rust, words)| {
+            text.replace(rust, words)
+        })
 }
 
 fn merge(base: &mut toml::Table, overlay: toml::Table) {
@@ -583,5 +608,28 @@ mod tests {
         let unknown: RunConfig = toml::from_str("[ops.nope.config]\nx = 1\n").unwrap();
         let err = loaded.apply(unknown).unwrap_err();
         assert!(matches!(err, JobError::UnknownOpInRunConfig(ref op) if op == "nope"));
+    }
+
+    #[test]
+    fn type_errors_name_no_rust_types() {
+        for (setting, words) in [
+            (
+                "limits.max_fanout = 'x'",
+                "expected a whole number of 0 or more",
+            ),
+            (
+                "retry.max_retries = 1.5",
+                "expected a whole number of 0 or more",
+            ),
+            ("limits.memory = 'lots'", "expected a size such as `64MiB`"),
+        ] {
+            let text =
+                format!("{setting}\n[components.c]\npath = 'c.wasm'\n[ops.a]\ncomponent = 'c'\n");
+            let err = LoadedJob::parse_text_only(&text, Path::new("job.toml")).unwrap_err();
+            let cause = std::error::Error::source(&err).map(ToString::to_string);
+            let err = cause.unwrap_or_default();
+            assert!(err.contains(words), "{setting}: {err}");
+            assert!(!err.contains("expected u"), "{setting}: {err}");
+        }
     }
 }

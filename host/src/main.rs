@@ -15,14 +15,15 @@ fn main() -> ExitCode {
     let json = cli.json();
     match host::cli::main(cli) {
         Ok(code) => code,
-        Err(err) if json => {
-            // One JSON line on stdout, where the command's other JSON goes.
-            let causes: Vec<String> = err.chain().skip(1).map(ToString::to_string).collect();
-            let line = serde_json::json!({"error": err.to_string(), "causes": causes});
-            println!("{line}");
-            ExitCode::from(2)
-        }
         Err(err) => {
+            if json {
+                // Also one JSON line on stdout, where the command's other JSON goes.
+                let causes: Vec<String> = err.chain().skip(1).map(ToString::to_string).collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"error": err.to_string(), "causes": causes})
+                );
+            }
             // Messages may quote guest text (a panic in `describe`): escaped, and every line
             // after the first indented, so that it cannot pass for the host's own output.
             let text = |message: String| {

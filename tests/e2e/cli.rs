@@ -211,7 +211,11 @@ fn doctor_passes_a_built_job_and_fails_an_unbuilt_one_saying_how_to_build_it() {
         "{}",
         ran.stderr
     );
-    assert!(ran.stderr.ends_with("no problems found\n"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.ends_with("no problems found\n"),
+        "{}",
+        ran.stderr
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let unbuilt = dir.path().join("job.toml");
@@ -231,17 +235,27 @@ fn doctor_passes_a_built_job_and_fails_an_unbuilt_one_saying_how_to_build_it() {
         "{}",
         ran.stderr
     );
-    assert!(ran.stderr.ends_with("1 problem(s) found\n"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.ends_with("1 problem(s) found\n"),
+        "{}",
+        ran.stderr
+    );
 }
 
 #[test]
 fn completions_and_the_manual_page_come_from_the_binary() {
     let bash = host(["completions", "bash"]).expect_code(0).stdout;
-    assert!(bash.contains("_host()") && bash.contains("reexecute"), "{bash}");
+    assert!(
+        bash.contains("_host()") && bash.contains("reexecute"),
+        "{bash}"
+    );
     let zsh = host(["completions", "zsh"]).expect_code(0).stdout;
     assert!(zsh.starts_with("#compdef host"), "{zsh}");
     let man = host(["man"]).expect_code(0).stdout;
-    assert!(man.contains(".TH host 1") && man.contains("doctor"), "{man}");
+    assert!(
+        man.contains(".TH host 1") && man.contains("doctor"),
+        "{man}"
+    );
     host(["completions", "tcsh"]).expect_code(2);
 }
 

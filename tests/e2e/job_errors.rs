@@ -5,7 +5,17 @@ use crate::support::{Ran, TempJob, TopLevel, component, host, with_sections};
 
 fn run_job(body: &str) -> Ran {
     let ran = TempJob::new(body).run(&["--json"]).expect_code(2);
-    assert!(ran.stdout.is_empty(), "nothing may run: {}", ran.stdout);
+    // No event: the one line is the error, as JSON.
+    let lines: Vec<serde_json::Value> = ran
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON"))
+        .collect();
+    assert!(
+        lines.len() == 1 && lines[0]["error"].is_string(),
+        "nothing may run: {}",
+        ran.stdout
+    );
     ran
 }
 
@@ -150,7 +160,12 @@ fn an_op_may_not_collect_a_dynamic_output_it_is_mapped_over() {
         let validated = host(["validate".as_ref(), job.path().as_os_str()]).expect_code(2);
         assert_error(&validated, message);
         let ran = job.run(&["--json"]).expect_code(2);
-        assert!(ran.stdout.is_empty(), "nothing may run: {}", ran.stdout);
+        let error: serde_json::Value = serde_json::from_str(ran.stdout.trim()).expect("JSON");
+        assert_eq!(
+            error["causes"][0], message,
+            "nothing may run: {}",
+            ran.stdout
+        );
         assert_error(&ran, message);
     }
 }
