@@ -505,9 +505,13 @@ pub(crate) fn log_to_stderr(level: &str) {
 
 /// Says on stderr how long compiling took when any component was not in the cache, and what
 /// the user should know about how the job was loaded.
-fn report_prepared(prepared: &Prepared, store_dir: Option<&Path>) {
+fn report_prepared(prepared: &Prepared, store_dir: Option<&Path>, quiet: bool) {
+    // Even when quiet: a stale component is worth a line.
     for notice in &prepared.notices {
         eprintln!("note: {notice}");
+    }
+    if quiet {
+        return;
     }
     let compiled: Vec<_> = prepared
         .components
@@ -531,7 +535,7 @@ fn report_prepared(prepared: &Prepared, store_dir: Option<&Path>) {
 /// Prepares a job without recording a run (`validate`, `graph`).
 async fn prepare_only(job: JobSource, store_dir: &Path) -> anyhow::Result<Prepared> {
     let prepared = app::prepare(&job, &Settings::default(), Some(store_dir)).await?;
-    report_prepared(&prepared, Some(store_dir));
+    report_prepared(&prepared, Some(store_dir), quiet());
     Ok(prepared)
 }
 
@@ -620,9 +624,7 @@ async fn resume(
 /// [`interrupt`]).
 async fn execute(handle: RunHandle, json: bool, store_dir: &Path) -> anyhow::Result<ExitCode> {
     let quiet = quiet();
-    if !quiet {
-        report_prepared(handle.prepared(), Some(store_dir));
-    }
+    report_prepared(handle.prepared(), Some(store_dir), quiet);
     let run_id = handle.run_id().to_string();
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut say: Box<dyn Fn(&str) + Send> = Box::new(|line| eprintln!("{line}"));

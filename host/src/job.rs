@@ -497,9 +497,12 @@ fn plain_types(message: &str) -> String {
     const WORDS: [(&str, &str); 7] = [
         ("expected usize", "expected a whole number of 0 or more"),
         ("expected u64", "expected a whole number of 0 or more"),
-        ("expected u32", "expected a whole number of 0 or more"),
-        ("expected u16", "expected a whole number of 0 or more"),
-        ("expected u8", "expected a whole number of 0 or more"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u8", "expected a whole number from 0 to 255"),
         ("expected i64", "expected a whole number"),
         (
             "expected parsable string",
@@ -619,7 +622,7 @@ mod tests {
             ),
             (
                 "retry.max_retries = 1.5",
-                "expected a whole number of 0 or more",
+                "expected a whole number from 0 to 4294967295",
             ),
             ("limits.memory = 'lots'", "expected a size such as `64MiB`"),
         ] {

@@ -30,6 +30,9 @@ pub use sqlite::{ComponentEntry, EventFilter, OpSteps, SqliteStore, StepEvent, S
 /// The environment variable naming the store directory.
 pub const STORE_ENV: &str = "SHOAL_STORE";
 
+/// The run store's SQLite database, inside the store directory.
+pub const DATABASE_FILE: &str = "shoal.db";
+
 /// The store directory: `--store`, else `$SHOAL_STORE`, else `~/.shoal`.
 pub fn default_dir() -> PathBuf {
     std::env::var_os("HOME").map_or_else(

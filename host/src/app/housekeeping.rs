@@ -7,7 +7,8 @@ use super::{App, AppError};
 use crate::store::{Collected, RunRecord, RunStatus};
 
 /// Which runs `host gc` deletes: those beyond the newest `keep` finished runs and older than
-/// `older_than`, whichever are given; never a running one.
+/// `older_than`, whichever are given; never a running or an interrupted one (it is left to be
+/// resumed: `host serve` leaves its runs so when it stops; `host rm` deletes one).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Retention {
     pub keep: Option<usize>,
@@ -16,13 +17,13 @@ pub struct Retention {
 
 impl Retention {
     /// The ids of the runs of `runs` (newest first) this policy deletes at `now`. A run's age
-    /// runs from when it finished, or started if it never did (an interrupted run).
+    /// runs from when it finished.
     fn expired(&self, runs: &[RunRecord], now: f64) -> Vec<String> {
         if self.keep.is_none() && self.older_than.is_none() {
             return Vec::new();
         }
         runs.iter()
-            .filter(|run| run.status != RunStatus::Running)
+            .filter(|run| !matches!(run.status, RunStatus::Running | RunStatus::Interrupted))
             .skip(self.keep.unwrap_or(0))
             .filter(|run| {
                 self.older_than
@@ -84,12 +85,13 @@ mod tests {
     }
 
     #[test]
-    fn keep_counts_finished_runs_and_never_lets_a_running_one_go() {
+    fn keep_counts_finished_runs_and_never_lets_a_running_or_interrupted_one_go() {
         let runs = runs(&[
             ("live", RunStatus::Running, 999.0),
             ("new", RunStatus::Success, 990.0),
             ("mid", RunStatus::Failure, 900.0),
-            ("old", RunStatus::Interrupted, 100.0),
+            ("stopped", RunStatus::Interrupted, 500.0),
+            ("old", RunStatus::Canceled, 100.0),
         ]);
         let keep = |n| Retention {
             keep: Some(n),
@@ -101,11 +103,11 @@ mod tests {
     }
 
     #[test]
-    fn older_than_measures_from_the_end_or_the_start_and_combines_with_keep() {
+    fn older_than_measures_from_the_end_and_combines_with_keep() {
         let runs = runs(&[
             ("new", RunStatus::Success, 990.0),
             ("mid", RunStatus::Failure, 900.0),
-            ("old", RunStatus::Interrupted, 100.0),
+            ("old", RunStatus::Canceled, 100.0),
         ]);
         let old = |keep| Retention {
             keep,

@@ -21,6 +21,10 @@ pub fn run_id(store: &dyn RunStore, name: &str) -> Result<String, AppError> {
             .map(|run| run.id)
             .ok_or(AppError::NoRuns);
     }
+    // Every id starts with "": `host rm "$RUN"` with RUN unset must not pick a run.
+    if name.trim().is_empty() {
+        return Err(AppError::NoRunMatches(name.to_string()));
+    }
     let matches = store.runs_starting_with(name, None)?;
     if let Some(exact) = matches.iter().find(|run| run.id == name) {
         return Ok(exact.id.clone());
@@ -105,6 +109,13 @@ mod tests {
         let (_dir, store) = store_with(&["a1"]);
         let err = run_id(&store, "xyz").unwrap_err();
         assert_eq!(err.to_string(), "no run matches `xyz`");
+        // An empty name (an unset shell variable) names no run, not every run.
+        for empty in ["", " "] {
+            assert!(matches!(
+                run_id(&store, empty),
+                Err(AppError::NoRunMatches(_))
+            ));
+        }
     }
 
     #[test]

@@ -59,6 +59,15 @@ pub async fn check(job: Option<&Path>, store_dir: &Path) -> anyhow::Result<ExitC
 
 fn store(findings: &mut Findings, store_dir: &Path) {
     let shown = store_dir.display();
+    // Opening a store creates or migrates it: a diagnosis must change nothing.
+    if !store_dir.join(crate::store::DATABASE_FILE).exists() {
+        findings.say(
+            Verdict::Ok,
+            &format!("run store `{shown}`: none yet (the first run creates it)"),
+            None,
+        );
+        return;
+    }
     match App::open(store_dir).and_then(|app| Ok(app.runs()?.len())) {
         Ok(runs) => {
             let size = bytesize::ByteSize(dir_size(store_dir));
@@ -172,11 +181,7 @@ async fn components(findings: &mut Findings, job: &Path, store_dir: &Path) {
             continue;
         };
         let shown = format!("component `{name}` (`{}`)", path.display());
-        if let Some(program) = spec
-            .build
-            .as_deref()
-            .and_then(|b| b.split_whitespace().next())
-            && !program.contains('/')
+        if let Some(program) = spec.build.as_deref().and_then(build_program)
             && !on_path(program)
         {
             findings.say(
@@ -206,6 +211,18 @@ async fn components(findings: &mut Findings, job: &Path, store_dir: &Path) {
             Err(err) => findings.say(Verdict::Fail, &format!("{shown}: {err}"), None),
         }
     }
+}
+
+/// The program a build command starts, when it is one to look for on PATH: not a path, a
+/// shell builtin or keyword (`cd x && make`), nor after `NAME=value` assignments.
+fn build_program(command: &str) -> Option<&str> {
+    const SHELL_WORDS: [&str; 12] = [
+        "cd", "export", "set", "exec", "if", "for", "while", "test", "[", "(", ".", "source",
+    ];
+    let program = command
+        .split_whitespace()
+        .find(|word| !word.contains('='))?;
+    (!program.contains('/') && !SHELL_WORDS.contains(&program)).then_some(program)
 }
 
 fn on_path(program: &str) -> bool {

@@ -19,7 +19,8 @@ pub struct RmArgs {
 /// `host gc`.
 #[derive(Debug, clap::Args)]
 pub struct GcArgs {
-    /// Keep the newest N finished runs.
+    /// Keep the newest N finished runs (succeeded, failed or canceled); running and
+    /// interrupted runs are never deleted by `gc`.
     #[arg(long, value_name = "N")]
     pub keep: Option<usize>,
     /// Delete only the finished runs that ended longer ago than this (`7d`, `12h`).

@@ -4,6 +4,7 @@
 //! that a million-step run spends its time on steps, not on drawing.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -12,7 +13,7 @@ use super::live_text;
 use crate::events::{Event, EventKind, EventSink, SinkError};
 use crate::plan::{Plan, Source};
 
-/// How often the bars are brought up to date with the counts.
+/// How often the bars are brought up to date with the counts and the lines waiting.
 const REDRAW: Duration = Duration::from_millis(100);
 
 /// What is known of one op's steps.
@@ -138,71 +139,26 @@ impl Tally {
     }
 }
 
-/// An [`EventSink`] drawing the run's progress on stderr, with the lines [`super::Live`] would
-/// print (guest logs, failures) above the bars.
-pub struct Progress {
+/// What the screen shows, shared by the run's events and the thread that draws.
+struct View {
     tally: Tally,
-    multi: MultiProgress,
     header: ProgressBar,
     bars: Vec<ProgressBar>,
+    /// Lines to print above the bars at the next draw: printing each as it comes would redraw
+    /// every bar once per guest log line.
+    pending: Vec<String>,
     started: Instant,
-    drawn: Instant,
+    /// The bars are gone: lines go straight to stderr.
+    closed: bool,
 }
 
-impl Progress {
-    /// Bars for the ops of `plan`, for run `run_id`, on stderr.
-    pub fn new(run_id: &str, plan: &Plan) -> Progress {
-        Progress::drawn_to(run_id, plan, ProgressDrawTarget::stderr_with_hz(10))
-    }
-
-    fn drawn_to(run_id: &str, plan: &Plan, target: ProgressDrawTarget) -> Progress {
-        let multi = MultiProgress::with_draw_target(target);
-        let header = multi.add(ProgressBar::new_spinner());
-        header.set_style(
-            ProgressStyle::with_template("{spinner} run {prefix} · {elapsed} · {msg}")
-                .expect("a valid template"),
-        );
-        header.set_prefix(run_id.to_string());
-        header.enable_steady_tick(Duration::from_millis(100));
-        let width = plan.nodes.iter().map(|n| n.name.len()).max().unwrap_or(0);
-        let style = ProgressStyle::with_template(&format!(
-            "  {{prefix:<{width}}} {{bar:24.cyan/blue}} {{pos:>7}}/{{len:<7}} {{msg}}"
-        ))
-        .expect("a valid template")
-        .progress_chars("█▉▊▋▌▍▎▏ ");
-        let bars = plan
-            .nodes
-            .iter()
-            .map(|node| {
-                let bar = multi.add(ProgressBar::new(0).with_style(style.clone()));
-                bar.set_prefix(node.name.clone());
-                bar
-            })
-            .collect();
-        let now = Instant::now();
-        let mut progress = Progress {
-            tally: Tally::new(plan),
-            multi,
-            header,
-            bars,
-            started: now,
-            drawn: now,
-        };
-        progress.redraw();
-        progress
-    }
-
-    /// Prints a line above the bars, from anywhere (a signal handler, say): written straight to
-    /// stderr it would leave a copy of the bars behind.
-    pub fn printer(&self) -> impl Fn(&str) + Send + Sync + 'static {
-        let multi = self.multi.clone();
-        move |line| {
-            let _ignored = multi.println(line);
+impl View {
+    fn redraw(&mut self, multi: &MultiProgress) {
+        if !self.pending.is_empty() {
+            // A closed stderr must not fail the run.
+            let _ignored = multi.println(self.pending.join("\n"));
+            self.pending.clear();
         }
-    }
-
-    fn redraw(&mut self) {
-        self.drawn = Instant::now();
         for (op, bar) in self.bars.iter().enumerate() {
             let counts = &self.tally.ops[op];
             bar.set_length(self.tally.total(op));
@@ -221,27 +177,123 @@ impl Progress {
     }
 }
 
+fn lock(view: &Mutex<View>) -> std::sync::MutexGuard<'_, View> {
+    view.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// An [`EventSink`] drawing the run's progress on stderr, with the lines [`super::Live`] would
+/// print (guest logs, failures) above the bars. Events only count; a thread of its own draws,
+/// so the bars stay current while no event comes (a long step) and cost the scheduler nothing.
+pub struct Progress {
+    view: Arc<Mutex<View>>,
+    multi: MultiProgress,
+    /// Dropped to stop the drawing thread.
+    stop: Option<mpsc::Sender<()>>,
+    drawer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    /// Bars for the ops of `plan`, for run `run_id`, on stderr.
+    pub fn new(run_id: &str, plan: &Plan) -> Progress {
+        Progress::drawn_to(run_id, plan, ProgressDrawTarget::stderr_with_hz(10))
+    }
+
+    fn drawn_to(run_id: &str, plan: &Plan, target: ProgressDrawTarget) -> Progress {
+        let multi = MultiProgress::with_draw_target(target);
+        let header = multi.add(ProgressBar::new_spinner());
+        header.set_style(
+            ProgressStyle::with_template("{spinner} run {prefix} · {elapsed} · {msg}")
+                .expect("a valid template"),
+        );
+        header.set_prefix(run_id.to_string());
+        let width = plan.nodes.iter().map(|n| n.name.len()).max().unwrap_or(0);
+        let style = ProgressStyle::with_template(&format!(
+            "  {{prefix:<{width}}} {{bar:24.cyan/blue}} {{pos:>7}}/{{len:<7}} {{msg}}"
+        ))
+        .expect("a valid template")
+        .progress_chars("█▉▊▋▌▍▎▏ ");
+        let bars = plan
+            .nodes
+            .iter()
+            .map(|node| {
+                let bar = multi.add(ProgressBar::new(0).with_style(style.clone()));
+                bar.set_prefix(node.name.clone());
+                bar
+            })
+            .collect();
+        let view = Arc::new(Mutex::new(View {
+            tally: Tally::new(plan),
+            header,
+            bars,
+            pending: Vec::new(),
+            started: Instant::now(),
+            closed: false,
+        }));
+        lock(&view).redraw(&multi);
+        let (stop, stopped) = mpsc::channel::<()>();
+        let drawer = {
+            let (view, multi) = (view.clone(), multi.clone());
+            std::thread::Builder::new()
+                .name("progress".into())
+                .spawn(move || {
+                    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(REDRAW) {
+                        let mut view = lock(&view);
+                        view.header.tick();
+                        view.redraw(&multi);
+                    }
+                })
+                .ok()
+        };
+        Progress {
+            view,
+            multi,
+            stop: Some(stop),
+            drawer,
+        }
+    }
+
+    /// Prints a line above the bars, from anywhere (a signal handler, say): written straight to
+    /// stderr it would leave a copy of the bars behind. Once the bars are gone, to stderr.
+    pub fn printer(&self) -> impl Fn(&str) + Send + Sync + 'static {
+        let view = self.view.clone();
+        move |line| {
+            let mut view = lock(&view);
+            if view.closed {
+                eprintln!("{line}");
+            } else {
+                view.pending.push(line.to_string());
+            }
+        }
+    }
+}
+
 impl EventSink for Progress {
     fn event(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
-        self.tally.record(event);
+        let mut view = lock(&self.view);
+        view.tally.record(event);
         if let Some(text) = live_text(event) {
-            // Above the bars; a closed stderr must not fail the run.
-            let _ignored = self.multi.println(text.trim_end_matches('\n'));
-        }
-        if self.drawn.elapsed() >= REDRAW {
-            self.redraw();
+            view.pending.push(text.trim_end_matches('\n').to_string());
         }
         Ok(())
     }
 }
 
 impl Drop for Progress {
-    /// Takes the bars off the screen: the summary printed next says what they said.
+    /// Prints what is pending, then takes the bars off the screen: the summary printed next
+    /// says what they said.
     fn drop(&mut self) {
-        self.header.finish_and_clear();
-        for bar in &self.bars {
+        drop(self.stop.take());
+        if let Some(drawer) = self.drawer.take() {
+            let _ignored = drawer.join();
+        }
+        let mut view = lock(&self.view);
+        view.redraw(&self.multi);
+        view.header.finish_and_clear();
+        for bar in &view.bars {
             bar.finish_and_clear();
         }
+        view.closed = true;
         let _ignored = self.multi.clear();
     }
 }
@@ -335,8 +387,9 @@ mod tests {
         progress
             .event(&event("nums", EventKind::StepSuccess { duration_ms: 1.0 }))
             .unwrap();
-        progress.redraw();
-        assert_eq!(progress.bars[1].length(), Some(2));
-        assert_eq!(progress.bars[0].position(), 1);
+        let mut view = lock(&progress.view);
+        view.redraw(&progress.multi);
+        assert_eq!(view.bars[1].length(), Some(2));
+        assert_eq!(view.bars[0].position(), 1);
     }
 }

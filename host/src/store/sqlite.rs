@@ -39,7 +39,7 @@ impl SqliteStore {
             path: dir.to_path_buf(),
             source,
         })?;
-        let path = dir.join("shoal.db");
+        let path = dir.join(crate::store::DATABASE_FILE);
         let conn = schema::open_connection(&path).map_err(sqlite_error(&path))?;
         Ok(SqliteStore {
             path,

@@ -28,21 +28,32 @@ pub(super) fn delete_rows(db: Db<'_>, id: &str) -> Result<(), StoreError> {
 /// See [`crate::store::RunStore::delete_runs`].
 pub(super) fn delete_runs(store: &SqliteStore, ids: &[String]) -> Result<Collected, StoreError> {
     let size_before = size(&store.path);
-    let (runs, blobs) = store.transaction(|db| {
+    // All refused when one runs; then each run in a transaction of its own, and the values
+    // last: one long transaction over runs of a million events would hold the write lock past
+    // the wait of a running run's writer, which would then fail to record its events.
+    store.transaction(|db| {
         for id in ids {
             store.in_scope(db, id)?.ensure_not_running()?;
-            delete_rows(db, id)?;
         }
-        forget_unused_components(db)?;
-        Ok((ids.len(), forget_unreferenced_blobs(db)?))
+        Ok(())
     })?;
-    let mut not_compacted_for = None;
-    if runs + blobs > 0 {
-        not_compacted_for = store.db(executing)?;
-        if not_compacted_for.is_none() {
-            store.db(compact)?;
-        }
+    for id in ids {
+        store.transaction(|db| {
+            store.in_scope(db, id)?.ensure_not_running()?;
+            delete_rows(db, id)
+        })?;
     }
+    let blobs = store.transaction(|db| {
+        forget_unused_components(db)?;
+        forget_unreferenced_blobs(db)
+    })?;
+    // Also when this call freed nothing itself: an earlier one may have left free pages
+    // behind because a run was executing then.
+    let not_compacted_for = store.db(executing)?;
+    if not_compacted_for.is_none() && store.db(free_pages)? > 0 {
+        store.db(compact)?;
+    }
+    let runs = ids.len();
     Ok(Collected {
         runs,
         blobs,
@@ -72,6 +83,13 @@ fn executing(db: Db<'_>) -> Result<Option<String>, StoreError> {
         .into_iter()
         .find(|run| run.status == RunStatus::Running)
         .map(|run| run.id))
+}
+
+/// How many pages of the database file hold nothing.
+fn free_pages(db: Db<'_>) -> Result<i64, StoreError> {
+    db.conn
+        .query_row("PRAGMA freelist_count", [], |row| row.get(0))
+        .map_err(sqlite_error(db.path))
 }
 
 /// Rewrites the database without its free pages, then empties the write-ahead log into it, so
