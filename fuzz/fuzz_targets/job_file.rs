@@ -38,7 +38,10 @@ fuzz_target!(|data: &[u8]| {
         job,
     };
     if let Err(err) = host::plan::build(&loaded, &catalog()) {
-        // Rendering the message must not panic either.
+        // Rendering the message must not panic either, nor finding where it points.
         let _ = err.to_string();
+        if let Some((op, input)) = err.place() {
+            let _ = host::job::locate(text, op, input);
+        }
     }
 });
