@@ -138,6 +138,12 @@ fn json_as_cbor<'de, 'a, D: Deserializer<'de>>(deserializer: D) -> Result<Cow<'a
     Ok(Cow::Owned(bytes))
 }
 
+/// The moment `seconds` after the Unix epoch (as events and the store keep times); times
+/// before it, which no clock here gives, are the epoch.
+pub fn unix_time(seconds: f64) -> SystemTime {
+    UNIX_EPOCH + std::time::Duration::from_secs_f64(seconds.max(0.0))
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> f64 {
     SystemTime::now()

@@ -217,14 +217,7 @@ fn doctor_passes_a_built_job_and_fails_an_unbuilt_one_saying_how_to_build_it() {
         ran.stderr
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let unbuilt = dir.path().join("job.toml");
-    std::fs::write(
-        &unbuilt,
-        "[components.words]\npath = 'words.wasm'\nbuild = 'cargo build --release'\n\
-         [ops.split]\ncomponent = 'words'\n",
-    )
-    .unwrap();
+    let (_dir, unbuilt) = crate::support::unbuilt_job();
     let ran = host_in(store.path(), &["doctor", unbuilt.to_str().unwrap()]).expect_code(1);
     assert!(
         ran.stderr.contains("fail  component `words`")

@@ -78,17 +78,8 @@ impl Server {
             rustix::process::Signal::TERM,
         )
         .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::support::wait_within(&mut self.child, Duration::from_secs(30))
+            .expect("the server did not stop on SIGTERM")
     }
 }
 

@@ -155,27 +155,8 @@ pub fn output_within(command: &mut Command, deadline: Duration) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("host runs");
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
+    let stdout = drain(child.stdout.take().expect("piped"));
+    let stderr = drain(child.stderr.take().expect("piped"));
     let status = wait_within(&mut child, deadline);
     let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
     let Some(status) = status else {
@@ -190,6 +171,16 @@ pub fn output_within(command: &mut Command, deadline: Duration) -> Output {
         stdout,
         stderr,
     }
+}
+
+/// Reads all of `pipe` on a thread of its own, so that neither of a child's pipes fills up
+/// while the other is read.
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
 }
 
 /// Waits for `child` to exit; kills it (and returns `None`) once `deadline` has passed.
@@ -212,6 +203,20 @@ pub fn wait_within(child: &mut Child, deadline: Duration) -> Option<ExitStatus> 
 pub fn finish(child: &mut Child) -> ExitStatus {
     wait_within(child, HOST_DEADLINE)
         .unwrap_or_else(|| panic!("host did not exit within {HOST_DEADLINE:?}; killed it"))
+}
+
+/// A job in a new temp dir (kept alive by the returned handle) whose one component, `words`,
+/// is not built yet: `target/words.wasm` is missing, and its table says how to build it.
+pub fn unbuilt_job() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("job.toml");
+    std::fs::write(
+        &path,
+        "[components.words]\npath = 'target/words.wasm'\nbuild = 'cargo build --release'\n\
+         [ops.split]\ncomponent = 'words'\n",
+    )
+    .expect("write job");
+    (dir, path)
 }
 
 /// The id of the one run in `store`.

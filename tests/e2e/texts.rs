@@ -63,14 +63,7 @@ fn the_first_errors_a_newcomer_meets_are_pinned() {
     let typed = error_of(Some(&job), &["validate", path.to_str().unwrap()]);
     insta::assert_snapshot!("error_wrong_type", typed);
 
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("job.toml");
-    std::fs::write(
-        &path,
-        "[components.words]\npath = 'target/words.wasm'\nbuild = 'cargo build --release'\n\
-         [ops.split]\ncomponent = 'words'\n",
-    )
-    .unwrap();
+    let (dir, path) = crate::support::unbuilt_job();
     let store = tempfile::tempdir().unwrap();
     let unbuilt = host_in(store.path(), &["run", path.to_str().unwrap()])
         .expect_code(2)

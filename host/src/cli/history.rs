@@ -1,7 +1,7 @@
 //! The commands that read the run store: `runs`, `show`, `logs`, `output`.
 
 use std::process::ExitCode;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
@@ -85,14 +85,12 @@ impl clap::ValueEnum for RunStatus {
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 
 fn time(seconds: f64) -> String {
-    let at = UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0));
-    humantime::format_rfc3339_seconds(at).to_string()
+    humantime::format_rfc3339_seconds(crate::events::unix_time(seconds)).to_string()
 }
 
 /// A time as JSON: RFC 3339, to the millisecond.
 fn json_time(seconds: f64) -> String {
-    let at = UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0));
-    humantime::format_rfc3339_millis(at).to_string()
+    humantime::format_rfc3339_millis(crate::events::unix_time(seconds)).to_string()
 }
 
 /// `host runs`.

@@ -1,15 +1,12 @@
 //! How the pages write times, durations, statuses and values.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use maud::{Markup, html};
 
 use crate::store::RunStatus;
 
 /// A Unix time as `2026-11-30 14:02:11 UTC`.
 pub fn when(unix: f64) -> String {
-    let time = UNIX_EPOCH + Duration::from_secs_f64(unix.max(0.0));
-    humantime::format_rfc3339_seconds(time)
+    humantime::format_rfc3339_seconds(crate::events::unix_time(unix))
         .to_string()
         .replacen('T', " ", 1)
         .replace('Z', " UTC")
