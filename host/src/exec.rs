@@ -65,6 +65,9 @@ pub struct StepContext {
     /// The op's config table as CBOR.
     #[serde(with = "serde_bytes")]
     pub config: Vec<u8>,
+    /// The step's tags (key, value), sorted by key.
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
 }
 
 /// What the op may reach on the machine that runs it.

@@ -44,6 +44,10 @@ pub struct OutputInfo {
         skip_serializing_if = "Option::is_none"
     )]
     pub schema: Option<String>,
+    /// False when the op may leave the output out (Dagster's `is_required=False`): the steps
+    /// that read it are then skipped, not failed. Components older than `shoal:op@0.3.0`
+    /// declare every output required.
+    pub required: bool,
 }
 
 impl InputInfo {
@@ -86,6 +90,7 @@ impl OpInfo {
                     dynamic: *dynamic,
                     description: String::new(),
                     schema: None,
+                    required: true,
                 })
                 .collect(),
             config_schema: None,

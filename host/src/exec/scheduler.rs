@@ -332,6 +332,7 @@ impl Scheduler<'_> {
                 mapping_keys: record.key.keys.clone(),
                 attempt,
                 config: node.config.clone(),
+                tags: Vec::new(),
             },
             inputs,
             limits: node.limits,

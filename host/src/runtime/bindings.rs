@@ -221,6 +221,7 @@ impl From<current::shoal::op::types::OpInfo> for OpInfo {
                     dynamic: o.dynamic,
                     description: o.description,
                     schema: o.schema,
+                    required: true,
                 })
                 .collect(),
             config_schema: op.config_schema,
@@ -242,6 +243,7 @@ impl From<legacy::shoal::op::types::OpInfo> for OpInfo {
                     dynamic: o.dynamic,
                     description: o.description,
                     schema: None,
+                    required: true,
                 })
                 .collect(),
             config_schema: None,
