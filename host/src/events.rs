@@ -84,6 +84,9 @@ pub enum EventKind<'a> {
     },
     RunSuccess {
         duration_ms: f64,
+        /// Failed steps a partial-success collect went without (`min_success`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tolerated_failures: Vec<String>,
         /// The host's peak resident memory, where the OS reports it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         peak_rss_bytes: Option<u64>,
@@ -297,6 +300,7 @@ mod tests {
             },
             EventKind::RunSuccess {
                 duration_ms: 0.0,
+                tolerated_failures: vec!["w[k]".into()],
                 peak_rss_bytes: Some(7),
             },
             EventKind::RunFailure {

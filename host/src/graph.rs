@@ -27,7 +27,9 @@ fn edges(plan: &Plan) -> Vec<(usize, usize, &str, &'static str)> {
             let (from, kind) = match &input.source {
                 InputSource::From(s) => (s.node, "from"),
                 InputSource::Map(s) => (s.node, "map"),
+                InputSource::Zip(s, _) => (s.node, "zip"),
                 InputSource::Collect(s) => (s.node, "collect"),
+                InputSource::Failures(s) => (s.node, "failures"),
                 InputSource::Value(_) => continue,
             };
             edges.push((from, to, input.name.as_str(), kind));

@@ -178,11 +178,67 @@ pub enum InputSpec {
     From(OutputRef),
     /// `{ map = "op", output = "name" }`: one clone of this op per value of a dynamic output.
     Map(OutputRef),
+    /// `{ map = "op", zip = true }` beside another `map`: the value with the same mapping key
+    /// from a second dynamic output (one clone per key, not one per pair).
+    Zip(OutputRef, Unmatched),
     /// `{ collect = "op", output = "name" }`: the list of all values of a dynamic output, or of
     /// all clones of a mapped op, in the order the mapping keys were emitted.
-    Collect(OutputRef),
+    Collect(OutputRef, CollectSpec),
+    /// `{ failures = "op" }`: the clones of a mapped op that a partial-success collect went
+    /// without, as a map from mapping key to error.
+    Failures(OutputRef),
     /// `{ value = ... }`: a literal, passed as CBOR.
     Value(toml::Value),
+}
+
+/// How a collect gathers clones.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CollectSpec {
+    /// `by_key = true`: a map from mapping key to value instead of a list.
+    pub by_key: bool,
+    /// `min_success`: run once the clones are done if this many succeeded, without the
+    /// failed ones; `None` skips the collect on any failed clone (Dagster's rule).
+    pub min_success: Option<MinSuccess>,
+}
+
+/// How many clones must succeed for a partial-success collect to run.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum MinSuccess {
+    /// An integer: at least this many clones.
+    Count(u64),
+    /// A fraction in (0, 1]: at least this share of the clones (rounded up).
+    Share(f64),
+}
+
+impl MinSuccess {
+    /// Whether `succeeded` of `total` clones meet the bar.
+    pub fn met(self, succeeded: usize, total: usize) -> bool {
+        match self {
+            MinSuccess::Count(count) => succeeded as u64 >= count,
+            MinSuccess::Share(share) => succeeded as f64 >= (share * total as f64).ceil(),
+        }
+    }
+}
+
+impl std::fmt::Display for MinSuccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MinSuccess::Count(count) => write!(f, "{count}"),
+            MinSuccess::Share(share) => write!(f, "{}%", share * 100.0),
+        }
+    }
+}
+
+/// What a zipped clone does when its key has no value on one side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unmatched {
+    /// The clone fails (the default): keys that do not match are a bug upstream.
+    #[default]
+    Fail,
+    /// The clone is skipped, as Dagster skips a step whose input was not produced.
+    Skip,
 }
 
 /// A reference to an op's output; `output` may be left out when the op has one output.
@@ -192,14 +248,33 @@ pub struct OutputRef {
     pub output: Option<String>,
 }
 
+impl InputSpec {
+    /// The op output the input reads, unless it is a literal.
+    pub fn reference(&self) -> Option<&OutputRef> {
+        match self {
+            InputSpec::From(r)
+            | InputSpec::Map(r)
+            | InputSpec::Zip(r, _)
+            | InputSpec::Collect(r, _)
+            | InputSpec::Failures(r) => Some(r),
+            InputSpec::Value(_) => None,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawInput {
     from: Option<String>,
     map: Option<String>,
     collect: Option<String>,
+    failures: Option<String>,
     output: Option<String>,
     value: Option<toml::Value>,
+    zip: Option<bool>,
+    unmatched: Option<Unmatched>,
+    by_key: Option<bool>,
+    min_success: Option<MinSuccess>,
 }
 
 impl TryFrom<RawInput> for InputSpec {
@@ -211,15 +286,63 @@ impl TryFrom<RawInput> for InputSpec {
             op,
             output: output.clone(),
         };
-        match (raw.from, raw.map, raw.collect, raw.value) {
-            (Some(op), None, None, None) => Ok(InputSpec::From(reference(op))),
-            (None, Some(op), None, None) => Ok(InputSpec::Map(reference(op))),
-            (None, None, Some(op), None) => Ok(InputSpec::Collect(reference(op))),
-            (None, None, None, Some(value)) if output.is_none() => Ok(InputSpec::Value(value)),
-            (None, None, None, Some(_)) => Err("`output` cannot go with `value`".to_string()),
-            _ => {
-                Err("an input needs exactly one of `from`, `map`, `collect` or `value`".to_string())
+        let spec = match (raw.from, raw.map, raw.collect, raw.failures, raw.value) {
+            (Some(op), None, None, None, None) => InputSpec::From(reference(op)),
+            (None, Some(op), None, None, None) => match (raw.zip, raw.unmatched) {
+                (Some(true), unmatched) => {
+                    InputSpec::Zip(reference(op), unmatched.unwrap_or_default())
+                }
+                (_, Some(_)) => return Err("`unmatched` goes with `zip = true`".to_string()),
+                (_, None) => InputSpec::Map(reference(op)),
+            },
+            (None, None, Some(op), None, None) => {
+                if let Some(MinSuccess::Share(share)) = raw.min_success
+                    && !(share > 0.0 && share <= 1.0)
+                {
+                    return Err(format!(
+                        "`min_success` is a whole number of clones or a share in (0, 1], not {share}"
+                    ));
+                }
+                InputSpec::Collect(
+                    reference(op),
+                    CollectSpec {
+                        by_key: raw.by_key.unwrap_or(false),
+                        min_success: raw.min_success,
+                    },
+                )
             }
+            (None, None, None, Some(op), None) => InputSpec::Failures(reference(op)),
+            (None, None, None, None, Some(value)) if output.is_none() => InputSpec::Value(value),
+            (None, None, None, None, Some(_)) => {
+                return Err("`output` cannot go with `value`".to_string());
+            }
+            _ => {
+                return Err(
+                    "an input needs exactly one of `from`, `map`, `collect`, `failures` or `value`"
+                        .to_string(),
+                );
+            }
+        };
+        let misplaced = [
+            (
+                "zip",
+                raw.zip.is_some() && !matches!(spec, InputSpec::Zip(..) | InputSpec::Map(_)),
+                "`map`",
+            ),
+            (
+                "by_key",
+                raw.by_key.is_some() && !matches!(spec, InputSpec::Collect(..)),
+                "`collect`",
+            ),
+            (
+                "min_success",
+                raw.min_success.is_some() && !matches!(spec, InputSpec::Collect(..)),
+                "`collect`",
+            ),
+        ];
+        match misplaced.iter().find(|(_, bad, _)| *bad) {
+            Some((field, _, with)) => Err(format!("`{field}` goes with {with}")),
+            None => Ok(spec),
         }
     }
 }
@@ -557,11 +680,87 @@ mod tests {
         };
         assert_eq!(inputs["x"], InputSpec::From(b(None)));
         assert_eq!(inputs["y"], InputSpec::Map(b(Some("values"))));
-        assert_eq!(inputs["z"], InputSpec::Collect(b(None)));
+        assert_eq!(
+            inputs["z"],
+            InputSpec::Collect(b(None), CollectSpec::default())
+        );
         assert_eq!(
             inputs["w"],
             InputSpec::Value(toml::Value::Array(vec![1.into(), 2.into()]))
         );
+    }
+
+    #[test]
+    fn collect_zip_and_failures_options_parse_and_misplaced_ones_are_refused() {
+        let input = |text: &str| {
+            parse(&format!(
+                "[components.c]\npath = 'c.wasm'\n[ops.a]\ncomponent = 'c'\ninputs.x = {text}\n"
+            ))
+            .map(|job| job.ops["a"].inputs["x"].clone())
+            .map_err(|err| format!("{:#}", anyhow::Error::from(err)))
+        };
+        let b = OutputRef {
+            op: "b".into(),
+            output: None,
+        };
+        assert_eq!(
+            input("{ collect = 'b', by_key = true, min_success = 0.9 }").unwrap(),
+            InputSpec::Collect(
+                b.clone(),
+                CollectSpec {
+                    by_key: true,
+                    min_success: Some(MinSuccess::Share(0.9)),
+                }
+            )
+        );
+        assert_eq!(
+            input("{ collect = 'b', min_success = 3 }").unwrap(),
+            InputSpec::Collect(
+                b.clone(),
+                CollectSpec {
+                    by_key: false,
+                    min_success: Some(MinSuccess::Count(3)),
+                }
+            )
+        );
+        assert_eq!(
+            input("{ map = 'b', zip = true, unmatched = 'skip' }").unwrap(),
+            InputSpec::Zip(b.clone(), Unmatched::Skip)
+        );
+        assert_eq!(
+            input("{ map = 'b', zip = true }").unwrap(),
+            InputSpec::Zip(b.clone(), Unmatched::Fail)
+        );
+        assert_eq!(input("{ failures = 'b' }").unwrap(), InputSpec::Failures(b));
+        for (bad, says) in [
+            (
+                "{ collect = 'b', min_success = 1.5 }",
+                "a share in (0, 1], not 1.5",
+            ),
+            ("{ collect = 'b', min_success = -1 }", "min_success"),
+            (
+                "{ from = 'b', by_key = true }",
+                "`by_key` goes with `collect`",
+            ),
+            (
+                "{ map = 'b', min_success = 1 }",
+                "`min_success` goes with `collect`",
+            ),
+            ("{ collect = 'b', zip = true }", "`zip` goes with `map`"),
+            (
+                "{ map = 'b', unmatched = 'skip' }",
+                "`unmatched` goes with `zip = true`",
+            ),
+            ("{ map = 'b', zip = true, unmatched = 'drop' }", "unmatched"),
+        ] {
+            let err = input(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        assert!(MinSuccess::Share(0.9).met(9, 10));
+        assert!(!MinSuccess::Share(0.9).met(8, 10));
+        assert!(MinSuccess::Share(0.5).met(0, 0));
+        assert!(MinSuccess::Count(2).met(2, 10));
+        assert!(!MinSuccess::Count(2).met(1, 1));
     }
 
     #[test]
@@ -582,7 +781,7 @@ mod tests {
         .to_string();
         assert!(err.contains("line 5"), "{err}");
         assert!(
-            err.contains("exactly one of `from`, `map`, `collect` or `value`"),
+            err.contains("exactly one of `from`, `map`, `collect`, `failures` or `value`"),
             "{err}"
         );
     }

@@ -24,6 +24,8 @@ pub struct DynamicValue {
 pub struct OutputGuard {
     /// Declared outputs: name -> dynamic?
     declared: HashMap<String, bool>,
+    /// Declared outputs the op may leave out.
+    optional: HashSet<String>,
     /// Mapping keys seen so far, per dynamic output.
     seen: HashMap<String, HashSet<String>>,
     /// The first violation; the step fails with it whatever the op returns.
@@ -44,6 +46,12 @@ impl OutputGuard {
                 .outputs
                 .iter()
                 .map(|o| (o.name.clone(), o.dynamic))
+                .collect(),
+            optional: op
+                .outputs
+                .iter()
+                .filter(|o| !o.required)
+                .map(|o| o.name.clone())
                 .collect(),
             seen: HashMap::new(),
             violation: None,
@@ -146,8 +154,8 @@ impl OutputGuard {
         self.violation.as_ref()
     }
 
-    /// Checks the op's returned non-dynamic values: each declared once, every one present,
-    /// well-formed. Fails with an earlier violation of a dynamic output if there was one.
+    /// Checks the op's returned non-dynamic values: each declared once, every required one
+    /// present, well-formed. Fails with an earlier violation of a dynamic output if there was one.
     pub fn finish(mut self, values: NamedValues) -> Result<NamedValues, StepError> {
         if let Some(err) = self.violation {
             return Err(err);
@@ -184,7 +192,9 @@ impl OutputGuard {
         let mut missing: Vec<&String> = self
             .declared
             .iter()
-            .filter(|(name, dynamic)| !**dynamic && !seen.contains(name.as_str()))
+            .filter(|(name, dynamic)| {
+                !**dynamic && !seen.contains(name.as_str()) && !self.optional.contains(*name)
+            })
             .map(|(name, _)| name)
             .collect();
         missing.sort();
@@ -238,6 +248,24 @@ mod tests {
         assert_eq!(
             guard.finish(vec![("total".into(), vec![0])]).unwrap_err(),
             err
+        );
+    }
+
+    #[test]
+    fn an_optional_output_may_be_left_out_but_a_required_one_may_not() {
+        let mut op = OpInfo::new("op", &[], &[("even", false), ("odd", false)]);
+        op.outputs[0].required = false;
+        let guard = || OutputGuard::new(&op, &Limits::DEFAULT);
+        assert_eq!(
+            guard().finish(vec![("odd".into(), vec![1])]).unwrap(),
+            vec![("odd".to_string(), vec![1])]
+        );
+        assert_eq!(
+            guard()
+                .finish(vec![("even".into(), vec![0])])
+                .unwrap_err()
+                .to_string(),
+            "op did not produce output `odd`"
         );
     }
 

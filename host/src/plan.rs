@@ -13,7 +13,7 @@ use petgraph::algo::toposort;
 use petgraph::graph::DiGraph;
 
 use crate::digest::Digest;
-use crate::job::{DirGrant, InputSpec, LoadedJob, OutputRef};
+use crate::job::{CollectSpec, DirGrant, InputSpec, LoadedJob, OutputRef, Unmatched};
 use crate::limits::{LimitError, Limits};
 use crate::name::{self, NameError};
 use crate::op_info::{OpInfo, join};
@@ -123,6 +123,42 @@ pub enum PlanError {
     },
     #[error("op `{op}`: {source}")]
     Limit { op: String, source: LimitError },
+    #[error(
+        "op `{op}`: input `{input}` zips `{source_op}.{output}`, but the op maps over nothing to zip it with; give one input `map` without `zip`"
+    )]
+    ZipWithoutMap {
+        op: String,
+        input: String,
+        source_op: String,
+        output: String,
+    },
+    #[error(
+        "op `{op}`: input `{input}` zips `{source_op}.{output}` with `{mapped}`, which are not yielded at the same level of mapping (their producers must be cloned alike)"
+    )]
+    ZipScope {
+        op: String,
+        input: String,
+        source_op: String,
+        output: String,
+        mapped: String,
+    },
+    #[error(
+        "op `{op}`: input `{input}` takes the failures of `{source_op}`, which needs another input collecting `{source_op}` with `min_success`"
+    )]
+    FailuresWithoutPartialCollect {
+        op: String,
+        input: String,
+        source_op: String,
+    },
+    #[error(
+        "op `{op}`: input `{input}` sets `min_success` on dynamic output `{source_op}.{output}`, whose values cannot fail; collect a mapped op's clones"
+    )]
+    MinSuccessOfValues {
+        op: String,
+        input: String,
+        source_op: String,
+        output: String,
+    },
 }
 
 impl PlanError {
@@ -139,6 +175,10 @@ impl PlanError {
             | DynamicWithoutMap { op, input, .. }
             | MapOfNonDynamic { op, input, .. }
             | CollectOfUnmapped { op, input, .. }
+            | ZipWithoutMap { op, input, .. }
+            | ZipScope { op, input, .. }
+            | FailuresWithoutPartialCollect { op, input, .. }
+            | MinSuccessOfValues { op, input, .. }
             | CollectWhileMapped {
                 op,
                 collecting: input,
@@ -171,17 +211,40 @@ pub enum InputSource {
     From(Source),
     /// The value of a dynamic output whose key clones this op.
     Map(Source),
-    /// The list of a dynamic output's values, or of a mapped op's clones' values.
+    /// The value with the clone's mapping key of a second dynamic output, yielded at the same
+    /// level as the one the op maps over.
+    Zip(Source, Unmatched),
+    /// The list of a dynamic output's values, or of a mapped op's clones' values (see the
+    /// input's [`CollectSpec`]).
     Collect(Source),
+    /// The clones of a mapped op that a partial-success collect of it went without, as a map
+    /// from mapping key to error.
+    Failures(Source),
     /// A literal, as CBOR.
     Value(Vec<u8>),
 }
 
+impl InputSource {
+    /// The op output the input reads, unless it is a literal.
+    pub fn source(&self) -> Option<&Source> {
+        match self {
+            InputSource::From(s)
+            | InputSource::Map(s)
+            | InputSource::Zip(s, _)
+            | InputSource::Collect(s)
+            | InputSource::Failures(s) => Some(s),
+            InputSource::Value(_) => None,
+        }
+    }
+}
+
 /// A wired input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Input {
     pub name: String,
     pub source: InputSource,
+    /// How a collect input gathers; the default for every other input.
+    pub collect: CollectSpec,
 }
 
 /// One op of the plan.
@@ -262,12 +325,9 @@ impl Plan {
     pub fn leaves(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.nodes.len()).filter(|&i| {
             !self.nodes.iter().any(|node| {
-                node.inputs.iter().any(|input| match &input.source {
-                    InputSource::From(s) | InputSource::Map(s) | InputSource::Collect(s) => {
-                        s.node == i
-                    }
-                    InputSource::Value(_) => false,
-                })
+                node.inputs
+                    .iter()
+                    .any(|input| input.source.source().is_some_and(|s| s.node == i))
             })
         })
     }
@@ -415,7 +475,7 @@ fn resolve_inputs(
                     }
                     InputSource::From(source)
                 }
-                InputSpec::Map(r) => {
+                InputSpec::Map(r) | InputSpec::Zip(r, _) => {
                     let source = resolve(r)?;
                     if !is_dynamic(nodes, &source) {
                         return Err(PlanError::MapOfNonDynamic {
@@ -425,14 +485,47 @@ fn resolve_inputs(
                             output: source.output,
                         });
                     }
-                    InputSource::Map(source)
+                    match spec {
+                        InputSpec::Zip(_, unmatched) => InputSource::Zip(source, *unmatched),
+                        _ => InputSource::Map(source),
+                    }
                 }
-                InputSpec::Collect(r) => InputSource::Collect(resolve(r)?),
+                InputSpec::Collect(r, collect) => {
+                    let source = resolve(r)?;
+                    if collect.min_success.is_some() && is_dynamic(nodes, &source) {
+                        return Err(PlanError::MinSuccessOfValues {
+                            op: node.name.clone(),
+                            input: input.clone(),
+                            source_op: r.op.clone(),
+                            output: source.output,
+                        });
+                    }
+                    InputSource::Collect(source)
+                }
+                InputSpec::Failures(r) => {
+                    let source = resolve(r)?;
+                    let partial = specs.values().any(|other| {
+                        matches!(other, InputSpec::Collect(c, spec) if c.op == r.op && spec.min_success.is_some())
+                    });
+                    if !partial {
+                        return Err(PlanError::FailuresWithoutPartialCollect {
+                            op: node.name.clone(),
+                            input: input.clone(),
+                            source_op: r.op.clone(),
+                        });
+                    }
+                    InputSource::Failures(source)
+                }
                 InputSpec::Value(v) => InputSource::Value(value::encode(&value::from_toml(v))),
+            };
+            let collect = match spec {
+                InputSpec::Collect(_, collect) => *collect,
+                _ => CollectSpec::default(),
             };
             Ok(Input {
                 name: input.clone(),
                 source,
+                collect,
             })
         })
         .collect()
@@ -488,10 +581,9 @@ fn is_dynamic(nodes: &[Node], source: &Source) -> bool {
 }
 
 fn upstream(node: &Node) -> impl Iterator<Item = usize> + '_ {
-    node.inputs.iter().filter_map(|input| match &input.source {
-        InputSource::From(s) | InputSource::Map(s) | InputSource::Collect(s) => Some(s.node),
-        InputSource::Value(_) => None,
-    })
+    node.inputs
+        .iter()
+        .filter_map(|input| input.source.source().map(|s| s.node))
 }
 
 fn topological_order(nodes: &[Node]) -> Result<Vec<usize>, PlanError> {
@@ -547,8 +639,9 @@ fn cycle_through(
 /// list of all clones, its own included (Dagster refuses this too).
 fn scope_of(node: &Node, nodes: &[Node]) -> Result<Vec<Source>, PlanError> {
     let scope = input_scope(node, nodes)?;
+    check_zips(node, nodes, &scope)?;
     for input in &node.inputs {
-        let InputSource::Collect(s) = &input.source else {
+        let (InputSource::Collect(s) | InputSource::Failures(s)) = &input.source else {
             continue;
         };
         let closed = if is_dynamic(nodes, s) {
@@ -575,11 +668,45 @@ fn scope_of(node: &Node, nodes: &[Node]) -> Result<Vec<Source>, PlanError> {
     Ok(scope)
 }
 
+/// A zipped input pairs values by key with the output the op maps over: that must be one of
+/// the op's own `map` inputs, and the zipped output must be yielded by a step cloned alike (the
+/// same outer keys), or a key would name different things on the two sides.
+fn check_zips(node: &Node, nodes: &[Node], scope: &[Source]) -> Result<(), PlanError> {
+    for input in &node.inputs {
+        let InputSource::Zip(zipped, _) = &input.source else {
+            continue;
+        };
+        let mapped = node.inputs.iter().find_map(|other| match &other.source {
+            InputSource::Map(s) if scope.last() == Some(s) => Some(s),
+            _ => None,
+        });
+        let Some(mapped) = mapped else {
+            return Err(PlanError::ZipWithoutMap {
+                op: node.name.clone(),
+                input: input.name.clone(),
+                source_op: nodes[zipped.node].name.clone(),
+                output: zipped.output.clone(),
+            });
+        };
+        if zipped == mapped || nodes[zipped.node].scope[..] != scope[..scope.len() - 1] {
+            return Err(PlanError::ZipScope {
+                op: node.name.clone(),
+                input: input.name.clone(),
+                source_op: nodes[zipped.node].name.clone(),
+                output: zipped.output.clone(),
+                mapped: format!("{}.{}", nodes[mapped.node].name, mapped.output),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The scope one input brings: its source's scope, one deeper for `map`, one shallower for a
-/// collect of clones; empty for a literal.
+/// collect of clones; empty for a literal, and for a zipped input (it follows the op's `map`,
+/// checked by [`check_zips`]).
 fn input_scope_of(input: &Input, nodes: &[Node]) -> Vec<Source> {
     match &input.source {
-        InputSource::Value(_) => Vec::new(),
+        InputSource::Value(_) | InputSource::Zip(..) => Vec::new(),
         InputSource::From(s) => nodes[s.node].scope.clone(),
         InputSource::Map(s) => {
             let mut scope = nodes[s.node].scope.clone();
@@ -587,7 +714,7 @@ fn input_scope_of(input: &Input, nodes: &[Node]) -> Vec<Source> {
             scope
         }
         InputSource::Collect(s) if is_dynamic(nodes, s) => nodes[s.node].scope.clone(),
-        InputSource::Collect(s) => {
+        InputSource::Collect(s) | InputSource::Failures(s) => {
             let mut scope = nodes[s.node].scope.clone();
             scope.pop();
             scope
@@ -598,7 +725,7 @@ fn input_scope_of(input: &Input, nodes: &[Node]) -> Vec<Source> {
 fn input_scope(node: &Node, nodes: &[Node]) -> Result<Vec<Source>, PlanError> {
     let mut scope: Vec<Source> = Vec::new();
     for input in &node.inputs {
-        if let InputSource::Collect(s) = &input.source
+        if let InputSource::Collect(s) | InputSource::Failures(s) = &input.source
             && !is_dynamic(nodes, s)
             && nodes[s.node].scope.is_empty()
         {
@@ -639,8 +766,10 @@ fn link_dependents(nodes: &mut [Node]) {
     for (i, node) in nodes.iter().enumerate() {
         for input in &node.inputs {
             match &input.source {
-                InputSource::From(s) | InputSource::Map(s) => dependents[s.node].push(i),
-                InputSource::Collect(s) => {
+                InputSource::From(s) | InputSource::Map(s) | InputSource::Zip(s, _) => {
+                    dependents[s.node].push(i)
+                }
+                InputSource::Collect(s) | InputSource::Failures(s) => {
                     dependents[s.node].push(i);
                     // Collecting clones also waits for the op that created them to finish, so
                     // that its list of mapping keys is complete.

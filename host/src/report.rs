@@ -80,7 +80,12 @@ pub fn summary(run: &Run) -> String {
         .map(|n| (n.name.as_str(), [0; 4]))
         .collect();
     let mut problems = Vec::new();
-    for step in &run.steps {
+    for (id, step) in run.steps.iter().enumerate() {
+        let tolerated = if run.tolerated.contains(&id) {
+            " (tolerated by min_success)"
+        } else {
+            ""
+        };
         let count = counts
             .get_mut(run.plan.nodes[step.key.node].name.as_str())
             .expect("plan op");
@@ -89,14 +94,18 @@ pub fn summary(run: &Run) -> String {
             Status::Failed(err) => {
                 count[1] += 1;
                 problems.push(format!(
-                    "  failed  {}: {}",
+                    "  failed  {}{tolerated}: {}",
                     step.name,
                     escape(&err.to_string())
                 ));
             }
-            Status::Skipped(reason) => {
+            Status::Skipped(skip) => {
                 count[2] += 1;
-                problems.push(format!("  skipped {}: {}", step.name, escape(reason)));
+                problems.push(format!(
+                    "  skipped {}{tolerated}: {}",
+                    step.name,
+                    escape(&skip.reason)
+                ));
             }
             Status::Queued | Status::Running => count[3] += 1,
         }
@@ -129,12 +138,15 @@ pub fn summary(run: &Run) -> String {
         out.push_str(&problem);
         out.push('\n');
     }
+    let tolerated = run.tolerated_failures().len();
     let verdict = if run.canceled() {
-        "canceled"
+        "canceled".to_string()
+    } else if run.succeeded() && tolerated > 0 {
+        format!("succeeded with {tolerated} failed step(s) tolerated by min_success")
     } else if run.succeeded() {
-        "succeeded"
+        "succeeded".to_string()
     } else {
-        "failed"
+        "failed".to_string()
     };
     let peak = run
         .peak_rss_bytes

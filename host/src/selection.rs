@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::exec::Prior;
-use crate::plan::{InputSource, Plan, Source};
+use crate::plan::{Plan, Source};
 use crate::step_key::StepKey;
 use crate::value::KeyedValues;
 
@@ -204,12 +204,10 @@ fn upstream<'a>(plan: &'a Plan, step: &'a StepKey) -> impl Iterator<Item = StepK
     plan.nodes[step.node]
         .inputs
         .iter()
-        .filter_map(move |input| match &input.source {
-            InputSource::From(s) | InputSource::Map(s) | InputSource::Collect(s) => {
-                let keys = step.keys.len().min(plan.nodes[s.node].depth());
-                Some(StepKey::new(s.node, step.keys[..keys].to_vec()))
-            }
-            InputSource::Value(_) => None,
+        .filter_map(move |input| {
+            let s = input.source.source()?;
+            let keys = step.keys.len().min(plan.nodes[s.node].depth());
+            Some(StepKey::new(s.node, step.keys[..keys].to_vec()))
         })
 }
 

@@ -86,6 +86,15 @@ pub enum StepError {
     FanoutLimit(u64),
     #[error("a retry yielded different dynamic values than an earlier attempt: {0}")]
     NondeterministicRetry(String),
+    /// A zipped clone whose key one side never yielded (`unmatched = "fail"`).
+    #[error(
+        "mapping key `{key}` of `{present}` has no value in `{missing}`, which it is zipped with"
+    )]
+    UnmatchedKey {
+        key: String,
+        present: String,
+        missing: String,
+    },
 }
 
 impl StepError {
@@ -136,6 +145,7 @@ impl StepError {
             StepError::HostCallTooLarge(_) => ErrorKind::HostCallTooLarge,
             StepError::FanoutLimit(_) => ErrorKind::FanoutLimit,
             StepError::NondeterministicRetry(_) => ErrorKind::NondeterministicRetry,
+            StepError::UnmatchedKey { .. } => ErrorKind::UnmatchedKey,
         }
     }
 }
@@ -165,6 +175,7 @@ pub enum ErrorKind {
     HostCallTooLarge,
     FanoutLimit,
     NondeterministicRetry,
+    UnmatchedKey,
 }
 
 #[cfg(test)]
@@ -193,6 +204,7 @@ mod tests {
             (ErrorKind::HostCallTooLarge, "host_call_too_large"),
             (ErrorKind::FanoutLimit, "fanout_limit"),
             (ErrorKind::NondeterministicRetry, "nondeterministic_retry"),
+            (ErrorKind::UnmatchedKey, "unmatched_key"),
         ];
         for (kind, name) in kinds {
             assert_eq!(serde_json::to_value(kind).unwrap(), name);

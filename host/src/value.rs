@@ -39,27 +39,45 @@ pub fn encode(value: &Value) -> Vec<u8> {
 /// Builds a CBOR array from already-encoded items without decoding them: how `collect` hands a
 /// list of clone results to the consuming step.
 pub fn array<'a>(items: impl ExactSizeIterator<Item = &'a [u8]>) -> Vec<u8> {
-    let len = items.len() as u64;
-    let mut bytes = Vec::new();
-    // Major type 4 (array) with the length in the shortest form RFC 8949 allows.
+    let mut bytes = header(4, items.len() as u64);
+    for item in items {
+        bytes.extend_from_slice(item);
+    }
+    bytes
+}
+
+/// Builds a CBOR map from text keys to already-encoded values, in the order given: how a
+/// `by_key` collect hands clone results to the consuming step.
+pub fn map<'a>(entries: impl ExactSizeIterator<Item = (&'a str, &'a [u8])>) -> Vec<u8> {
+    let mut bytes = header(5, entries.len() as u64);
+    for (key, value) in entries {
+        bytes.extend(header(3, key.len() as u64));
+        bytes.extend_from_slice(key.as_bytes());
+        bytes.extend_from_slice(value);
+    }
+    bytes
+}
+
+/// The head of a CBOR item of major type `major` with argument `len`, in the shortest form
+/// RFC 8949 allows.
+fn header(major: u8, len: u64) -> Vec<u8> {
+    let major = major << 5;
+    let mut bytes = Vec::with_capacity(9);
     match len {
-        0..=23 => bytes.push(0x80 | len as u8),
-        24..=0xff => bytes.extend([0x98, len as u8]),
+        0..=23 => bytes.push(major | len as u8),
+        24..=0xff => bytes.extend([major | 24, len as u8]),
         0x100..=0xffff => {
-            bytes.push(0x99);
+            bytes.push(major | 25);
             bytes.extend((len as u16).to_be_bytes());
         }
         0x1_0000..=0xffff_ffff => {
-            bytes.push(0x9a);
+            bytes.push(major | 26);
             bytes.extend((len as u32).to_be_bytes());
         }
         _ => {
-            bytes.push(0x9b);
+            bytes.push(major | 27);
             bytes.extend(len.to_be_bytes());
         }
-    }
-    for item in items {
-        bytes.extend_from_slice(item);
     }
     bytes
 }
@@ -122,6 +140,26 @@ pub(super) mod tests {
             let expected = cbor(&(0..len as u64).map(|i| i % 7).collect::<Vec<_>>());
             assert_eq!(built, expected, "length {len}");
         }
+    }
+
+    #[test]
+    fn map_matches_ciborium_and_keeps_the_order_given() {
+        for len in [0usize, 3, 24, 300] {
+            let keys: Vec<String> = (0..len).map(|i| format!("k{}", len - i)).collect();
+            let values: Vec<Vec<u8>> = (0..len as u64).map(|i| cbor(&i)).collect();
+            let built = map(keys
+                .iter()
+                .map(String::as_str)
+                .zip(values.iter().map(Vec::as_slice)));
+            let expected: indexmap::IndexMap<&str, u64> =
+                keys.iter().map(String::as_str).zip(0..len as u64).collect();
+            assert_eq!(built, cbor(&expected), "length {len}");
+        }
+        let long_key = "k".repeat(300);
+        assert_eq!(
+            map([(long_key.as_str(), cbor(&1).as_slice())].into_iter()),
+            cbor(&indexmap::IndexMap::from([(long_key.as_str(), 1)]))
+        );
     }
 
     #[test]

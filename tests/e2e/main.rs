@@ -10,6 +10,7 @@ mod durability;
 mod engine;
 mod event_stream;
 mod examples;
+mod fan_in;
 mod history;
 mod job_errors;
 mod languages;

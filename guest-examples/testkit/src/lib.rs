@@ -194,6 +194,15 @@ fn sum(values: Vec<i64>) -> i64 {
     values.iter().sum()
 }
 
+/// returns what a partial-success collect gave it: the values and the failed clones' errors
+#[op(no_schemas)]
+fn fan_in_report(values: Vec<Value>, failures: Value) -> Value {
+    Value::Map(vec![
+        (Value::Text("values".into()), Value::Array(values)),
+        (Value::Text("failures".into()), failures),
+    ])
+}
+
 /// returns an output it did not declare
 #[op(out = "result", no_schemas)]
 fn undeclared_output() -> Outputs {
@@ -226,6 +235,7 @@ shoal_sdk::export!(
     nap,
     fail_on,
     sum,
+    fan_in_report,
     undeclared_output,
     flaky,
 );

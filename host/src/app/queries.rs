@@ -340,12 +340,7 @@ pub fn final_outputs(
         .ops
         .values()
         .flat_map(|op| op.inputs.values())
-        .filter_map(|input| match input {
-            crate::job::InputSpec::From(r)
-            | crate::job::InputSpec::Map(r)
-            | crate::job::InputSpec::Collect(r) => Some(r.op.as_str()),
-            crate::job::InputSpec::Value(_) => None,
-        })
+        .filter_map(|input| input.reference().map(|r| r.op.as_str()))
         .collect();
     let mut outputs = serde_json::Map::new();
     for leaf in job.ops.keys().filter(|op| !read.contains(op.as_str())) {

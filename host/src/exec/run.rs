@@ -1,7 +1,7 @@
 //! What a run is made of and ends with: its steps, their statuses and outputs, and the values
 //! producers yielded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,9 +51,18 @@ pub enum Status {
     Queued,
     Running,
     Succeeded,
-    /// Boxed, like the reason below, to keep every step of a large fan-out small.
+    /// Boxed, like the skip below, to keep every step of a large fan-out small.
     Failed(Box<StepError>),
-    Skipped(Box<str>),
+    Skipped(Box<Skip>),
+}
+
+/// Why a step did not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    pub reason: String,
+    /// The failed step the skip follows from. `None` when an upstream step left out an
+    /// optional output (Dagster's branching), which does not fail the run.
+    pub failure: Option<usize>,
 }
 
 /// One step of a run.
@@ -101,14 +110,42 @@ pub struct Run {
     pub unresolved: Vec<String>,
     /// Why the event sink stopped taking events (the run store failed), which stopped the run.
     pub sink_error: Option<SinkError>,
+    /// Failed and skipped steps that a partial-success collect went without: the run reports
+    /// them and succeeds.
+    pub tolerated: HashSet<usize>,
 }
 
 impl Run {
-    /// True when every step the plan called for succeeded, and was recorded.
+    /// True when every step the plan called for succeeded, and was recorded; skipped for want
+    /// of an optional output; or failed (or skipped after a failure) with a partial-success
+    /// collect going without it.
     pub fn succeeded(&self) -> bool {
         self.sink_error.is_none()
             && self.unresolved.is_empty()
-            && self.steps.iter().all(|s| s.status == Status::Succeeded)
+            && self
+                .steps
+                .iter()
+                .enumerate()
+                .all(|(id, step)| match &step.status {
+                    Status::Succeeded => true,
+                    Status::Skipped(skip) if skip.failure.is_none() => true,
+                    Status::Failed(_) | Status::Skipped(_) => self.tolerated.contains(&id),
+                    Status::Queued | Status::Running => false,
+                })
+    }
+
+    /// The failed steps a partial-success collect went without, in the order they ran.
+    pub fn tolerated_failures(&self) -> Vec<&str> {
+        let mut ids: Vec<usize> = self
+            .tolerated
+            .iter()
+            .copied()
+            .filter(|&id| matches!(self.steps[id].status, Status::Failed(_)))
+            .collect();
+        ids.sort_unstable();
+        ids.into_iter()
+            .map(|id| self.steps[id].name.as_str())
+            .collect()
     }
 
     /// True when the run was asked to stop, and did with steps queued or running (aborted).

@@ -54,6 +54,7 @@ pub async fn execute<R: StepRunner>(
         peak_rss_bytes: None,
         unresolved: Vec::new(),
         sink_error: None,
+        tolerated: std::collections::HashSet::new(),
     };
     let mut scheduler = Scheduler {
         run,
@@ -244,6 +245,12 @@ pub async fn execute<R: StepRunner>(
     } else if scheduler.run.succeeded() {
         EventKind::RunSuccess {
             duration_ms,
+            tolerated_failures: scheduler
+                .run
+                .tolerated_failures()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
             peak_rss_bytes,
         }
     } else {
@@ -399,7 +406,7 @@ impl Scheduler<'_> {
         let producer = self.run.steps[producer].key.clone();
         for &dependent in &plan.nodes[producer.node].dependents {
             let maps_this = plan.nodes[dependent].inputs.iter().any(|input| {
-                matches!(&input.source, InputSource::Map(s) if s.node == producer.node && s.output == output)
+                matches!(&input.source, InputSource::Map(s) | InputSource::Zip(s, _) if s.node == producer.node && s.output == output)
             });
             if maps_this {
                 // Sized exactly: a million clones each keep their key path.

@@ -92,7 +92,7 @@ impl FakeRunner {
         Box::pin(async move {
             let result = |v: i64| Ok(vec![("result".to_string(), cbor(v))]);
             match op.as_str() {
-                "emit" => {
+                "emit" | "maybe_emit" => {
                     for i in 0..config.n {
                         emit("result", format!("k{i}"), i).await;
                         if i == 0 && config.wait_for_clone {
@@ -128,6 +128,12 @@ impl FakeRunner {
                     result(x)
                 }
                 "add" => result(int(&call, "a") + int(&call, "b")),
+                "branch" => {
+                    let x = int(&call, "x");
+                    let output = if x % 2 == 0 { "even" } else { "odd" };
+                    Ok(vec![(output.to_string(), cbor(x))])
+                }
+                "failures" => Ok(vec![("result".to_string(), call.inputs[1].1.clone())]),
                 "one" => result(1),
                 "sum" | "gather" => {
                     let (_, bytes) = &call.inputs[0];
@@ -314,17 +320,26 @@ async fn a_failed_clone_skips_its_downstream_and_the_collect_but_not_its_sibling
         status(&run, "echo[k2]"),
         Status::Failed(Box::new(StepError::OpFailed("2 is unlucky".into())))
     );
+    let failed = run.steps.iter().position(|s| s.name == "echo[k2]");
     assert_eq!(
         status(&run, "echo_2[k2]"),
-        Status::Skipped("upstream step `echo[k2]` failed".into())
+        skipped("upstream step `echo[k2]` failed", failed)
     );
     for k in [0, 1, 3, 4] {
         assert_eq!(status(&run, &format!("echo_2[k{k}]")), Status::Succeeded);
     }
     assert_eq!(
         status(&run, "sum"),
-        Status::Skipped("upstream step `echo_2[k2]` was skipped".into())
+        skipped("upstream step `echo_2[k2]` was skipped", failed)
     );
+}
+
+/// A skipped status, after the failed step `failure` when it is set.
+fn skipped(reason: &str, failure: Option<usize>) -> Status {
+    Status::Skipped(Box::new(super::run::Skip {
+        reason: reason.to_string(),
+        failure,
+    }))
 }
 
 #[tokio::test]
@@ -633,4 +648,166 @@ async fn a_step_waiting_for_a_slot_starts_when_it_gets_one() {
         let took = step.duration.expect("every step ran");
         assert!(took < Duration::from_millis(200), "{}: {took:?}", step.name);
     }
+}
+
+/// The skipped status a step has for want of an optional output (no failure behind it).
+fn branched(reason: &str) -> Status {
+    skipped(reason, None)
+}
+
+const BRANCH: &str = "[ops.emit]\ncomponent = 'c'\nconfig = { n = 4 }\n\
+    [ops.branch]\ncomponent = 'c'\ninputs.x = { map = 'emit' }\n\
+    [ops.echo]\ncomponent = 'c'\ninputs.x = { from = 'branch', output = 'even' }\n\
+    [ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'echo' }\n\
+    [ops.odds]\ncomponent = 'c'\nop = 'gather'\ninputs.xs = { collect = 'branch', output = 'odd' }\n";
+
+#[tokio::test]
+async fn an_absent_optional_output_skips_its_readers_and_collects_leave_it_out() {
+    let run = run_job(BRANCH, 2).await;
+    assert!(run.succeeded(), "{:?}", run.steps);
+    assert_eq!(
+        status(&run, "echo[k1]"),
+        branched("upstream step `branch[k1]` did not produce optional output `even`")
+    );
+    assert_eq!(status(&run, "echo[k2]"), Status::Succeeded);
+    assert_eq!(output(&run, "sum"), 2);
+    assert_eq!(output(&run, "odds"), serde_json::json!([1, 3]));
+    assert!(run.tolerated_failures().is_empty());
+}
+
+#[tokio::test]
+async fn a_collect_none_of_whose_clones_produced_the_output_is_skipped() {
+    // The one clone, branch[k0], has an even value.
+    let ops = BRANCH.replace("n = 4", "n = 1");
+    let run = run_job(&ops, 2).await;
+    assert!(run.succeeded());
+    assert_eq!(output(&run, "sum"), 0);
+    assert_eq!(
+        status(&run, "odds"),
+        branched("no clone of `branch` produced output `odd`")
+    );
+}
+
+#[tokio::test]
+async fn an_optional_dynamic_output_without_values_skips_what_collects_it() {
+    let ops = "[ops.maybe_emit]\ncomponent = 'c'\nconfig = { n = 0 }\n\
+        [ops.echo]\ncomponent = 'c'\ninputs.x = { map = 'maybe_emit' }\n\
+        [ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'echo' }\n\
+        [ops.all]\ncomponent = 'c'\nop = 'gather'\ninputs.xs = { collect = 'maybe_emit' }\n";
+    let run = run_job(ops, 2).await;
+    assert!(run.succeeded());
+    let reason = "optional dynamic output `maybe_emit.result` yielded no values";
+    assert_eq!(status(&run, "sum"), branched(reason));
+    assert_eq!(status(&run, "all"), branched(reason));
+    // With values, it is an ordinary fan-out.
+    let run = run_job(&ops.replace("n = 0", "n = 3"), 2).await;
+    assert!(run.succeeded());
+    assert_eq!(output(&run, "sum"), 3);
+}
+
+const PARTIAL: &str = "[ops.emit]\ncomponent = 'c'\nconfig = { n = 10 }\n\
+    [ops.echo]\ncomponent = 'c'\nconfig = { fail_on = [2, 5] }\ninputs.x = { map = 'emit' }\n\
+    [ops.failures]\ncomponent = 'c'\n\
+    inputs.xs = { collect = 'echo', min_success = MIN }\ninputs.errors = { failures = 'echo' }\n\
+    [ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'echo', min_success = MIN }\n";
+
+#[tokio::test]
+async fn a_partial_collect_runs_without_its_failed_clones_and_the_run_succeeds() {
+    for min in ["0.8", "8"] {
+        let run = run_job(&PARTIAL.replace("MIN", min), 2).await;
+        assert!(run.succeeded(), "min_success {min}");
+        assert_eq!(output(&run, "sum"), 45 - 2 - 5);
+        assert_eq!(
+            output(&run, "failures"),
+            serde_json::json!({
+                "k2": "op failed: 2 is unlucky",
+                "k5": "op failed: 5 is unlucky",
+            })
+        );
+        assert_eq!(run.tolerated_failures(), ["echo[k2]", "echo[k5]"]);
+    }
+}
+
+#[tokio::test]
+async fn a_partial_collect_below_its_bar_is_skipped_and_the_run_fails() {
+    for min in ["0.9", "9"] {
+        let run = run_job(&PARTIAL.replace("MIN", min), 2).await;
+        assert!(!run.succeeded(), "min_success {min}");
+        let Status::Skipped(skip) = status(&run, "sum") else {
+            panic!("sum ran");
+        };
+        assert!(
+            skip.reason
+                .starts_with("8 of 10 clones of `echo` succeeded, fewer than min_success"),
+            "{}",
+            skip.reason
+        );
+        assert!(skip.failure.is_some());
+        assert!(run.tolerated_failures().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_partial_collect_goes_without_clones_skipped_after_a_failure() {
+    let ops = "[ops.emit]\ncomponent = 'c'\nconfig = { n = 4 }\n\
+        [ops.echo]\ncomponent = 'c'\nconfig = { fail_on = [1] }\ninputs.x = { map = 'emit' }\n\
+        [ops.echo_2]\ncomponent = 'c'\nop = 'echo'\ninputs.x = { from = 'echo' }\n\
+        [ops.failures]\ncomponent = 'c'\n\
+        inputs.xs = { collect = 'echo_2', min_success = 0.5 }\ninputs.errors = { failures = 'echo_2' }\n";
+    let run = run_job(ops, 2).await;
+    assert!(run.succeeded());
+    assert_eq!(
+        output(&run, "failures"),
+        serde_json::json!({"k1": "upstream step `echo[k1]` failed"})
+    );
+    // The failure behind the skipped clone is tolerated with it.
+    assert_eq!(run.tolerated_failures(), ["echo[k1]"]);
+}
+
+#[tokio::test]
+async fn a_collect_by_key_is_a_map_in_emission_order() {
+    let ops = "[ops.emit]\ncomponent = 'c'\nconfig = { n = 3 }\n\
+        [ops.echo]\ncomponent = 'c'\nconfig = { reverse_finish = true }\ninputs.x = { map = 'emit' }\n\
+        [ops.gather]\ncomponent = 'c'\ninputs.xs = { collect = 'echo', by_key = true }\n";
+    let run = run_job(ops, 3).await;
+    let gathered = output(&run, "gather");
+    assert_eq!(gathered, serde_json::json!({"k0": 0, "k1": 1, "k2": 2}));
+    let keys: Vec<&String> = gathered.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["k0", "k1", "k2"]);
+}
+
+const ZIP: &str = "[ops.emit]\ncomponent = 'c'\nconfig = { n = 3 }\n\
+    [ops.emit_2]\ncomponent = 'c'\nop = 'emit'\nconfig = { n = 5 }\n\
+    [ops.add]\ncomponent = 'c'\ninputs.a = { map = 'emit' }\ninputs.b = { map = 'emit_2', zip = true UNMATCHED }\n";
+
+#[tokio::test]
+async fn a_zip_clones_once_per_key_and_fails_keys_without_a_match() {
+    let run = run_job(&ZIP.replace("UNMATCHED", ""), 2).await;
+    assert!(!run.succeeded());
+    for i in 0..3 {
+        assert_eq!(status(&run, &format!("add[k{i}]")), Status::Succeeded);
+    }
+    assert_eq!(
+        output(&run, "add"),
+        serde_json::json!({"k0": 0, "k1": 2, "k2": 4})
+    );
+    assert_eq!(
+        status(&run, "add[k4]"),
+        Status::Failed(Box::new(StepError::UnmatchedKey {
+            key: "k4".into(),
+            present: "emit_2.result".into(),
+            missing: "emit.result".into(),
+        }))
+    );
+    assert_eq!(run.steps.iter().filter(|s| s.key.node == 2).count(), 5);
+}
+
+#[tokio::test]
+async fn a_zip_may_skip_keys_without_a_match() {
+    let run = run_job(&ZIP.replace("UNMATCHED", ", unmatched = 'skip'"), 2).await;
+    assert!(run.succeeded());
+    assert_eq!(
+        status(&run, "add[k3]"),
+        branched("mapping key `k3` of `emit_2.result` has no value in `emit.result`")
+    );
 }

@@ -15,12 +15,23 @@ pub fn catalog() -> IndexMap<String, Described> {
         op("one", &[], &[("result", false)]),
         op("sum", &["xs"], &[("result", false)]),
         op("gather", &["xs"], &[("result", false)]),
+        op("failures", &["xs", "errors"], &[("result", false)]),
+        optional(op("branch", &["x"], &[("even", false), ("odd", false)])),
+        optional(op("maybe_emit", &[], &[("result", true)])),
     ];
     let c = Described {
         digest: Digest::of(b"c"),
         ops,
     };
     IndexMap::from([("c".to_string(), c)])
+}
+
+/// `op` with every output optional.
+fn optional(mut op: OpInfo) -> OpInfo {
+    for output in &mut op.outputs {
+        output.required = false;
+    }
+    op
 }
 
 pub fn plan(ops: &str) -> Result<Plan, PlanError> {

@@ -78,7 +78,7 @@ fn reports_unknown_references_by_op_and_name() {
     );
     assert_eq!(
         error("[ops.x]\ncomponent = 'c'\n"),
-        "op `x`: component `c` has no op `x` (it has `emit`, `emit_in`, `two`, `echo`, `add`, `one`, `sum`, `gather`)"
+        "op `x`: component `c` has no op `x` (it has `emit`, `emit_in`, `two`, `echo`, `add`, `one`, `sum`, `gather`, `failures`, `branch`, `maybe_emit`)"
     );
     assert_eq!(
         error("[ops.echo]\ncomponent = 'c'\ninputs.x = { from = 'ghost' }\n"),
@@ -209,4 +209,63 @@ fn step_keys_read_back() {
     for bad in ["echo[a]", "emit[a]", "nope", "echo[a][b", "emit_in"] {
         assert_eq!(plan.step_key(bad), None, "{bad}");
     }
+}
+
+#[test]
+fn a_zip_follows_the_map_beside_it() {
+    let plan = plan(
+        "[ops.emit]\ncomponent = 'c'\n[ops.emit_2]\ncomponent = 'c'\nop = 'emit'\n\
+         [ops.add]\ncomponent = 'c'\ninputs.a = { map = 'emit' }\n\
+         inputs.b = { map = 'emit_2', zip = true }\n",
+    )
+    .unwrap();
+    assert_eq!(scope_names(&plan, "add"), ["emit.result"]);
+    let emit_2 = &plan.nodes[plan.node("emit_2").unwrap()];
+    assert!(emit_2.dependents.contains(&plan.node("add").unwrap()));
+}
+
+#[test]
+fn zips_without_a_map_or_across_levels_are_refused() {
+    let err = plan(
+        "[ops.one]\ncomponent = 'c'\n[ops.emit]\ncomponent = 'c'\n\
+         [ops.add]\ncomponent = 'c'\ninputs.a = { from = 'one' }\n\
+         inputs.b = { map = 'emit', zip = true }\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "op `add`: input `b` zips `emit.result`, but the op maps over nothing to zip it with; give one input `map` without `zip`"
+    );
+    // `emit_in` yields inside each clone of `emit`: its keys are a level deeper.
+    let err = plan(
+        "[ops.emit]\ncomponent = 'c'\n\
+         [ops.emit_in]\ncomponent = 'c'\ninputs.x = { map = 'emit' }\n\
+         [ops.add]\ncomponent = 'c'\ninputs.a = { map = 'emit' }\n\
+         inputs.b = { map = 'emit_in', zip = true }\n",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, PlanError::ZipScope { input, mapped, .. } if input == "b" && mapped == "emit.result"),
+        "{err}"
+    );
+}
+
+#[test]
+fn failures_need_a_partial_collect_and_min_success_needs_clones() {
+    let err = plan(
+        "[ops.emit]\ncomponent = 'c'\n[ops.echo]\ncomponent = 'c'\ninputs.x = { map = 'emit' }\n\
+         [ops.failures]\ncomponent = 'c'\ninputs.xs = { collect = 'echo' }\n\
+         inputs.errors = { failures = 'echo' }\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "op `failures`: input `errors` takes the failures of `echo`, which needs another input collecting `echo` with `min_success`"
+    );
+    let err = plan(
+        "[ops.emit]\ncomponent = 'c'\n\
+         [ops.sum]\ncomponent = 'c'\ninputs.xs = { collect = 'emit', min_success = 0.5 }\n",
+    )
+    .unwrap_err();
+    assert!(matches!(err, PlanError::MinSuccessOfValues { .. }), "{err}");
 }

@@ -35,7 +35,9 @@ fn edges(job: &Job) -> Vec<Edge<'_>> {
             let (reference, kind) = match spec {
                 InputSpec::From(r) => (r, "from"),
                 InputSpec::Map(r) => (r, "map"),
-                InputSpec::Collect(r) => (r, "collect"),
+                InputSpec::Zip(r, _) => (r, "zip"),
+                InputSpec::Collect(r, _) => (r, "collect"),
+                InputSpec::Failures(r) => (r, "failures"),
                 InputSpec::Value(_) => continue,
             };
             if let Some(from) = index(&reference.op) {

@@ -397,7 +397,7 @@ fn inputs(
     for (name, input) in &spec.inputs {
         let markup = match input {
             InputSpec::Value(literal) => html! { pre { (literal.to_string()) } },
-            InputSpec::Map(source) => {
+            InputSpec::Map(source) | InputSpec::Zip(source, _) => {
                 let (Some((last, outer)), producer) = (keys.split_last(), &source.op) else {
                     continue;
                 };
@@ -430,8 +430,12 @@ fn inputs(
                     None => html! { p { "From " (source.op) ": not recorded" } },
                 }
             }
-            InputSpec::Collect(source) => html! {
+            InputSpec::Collect(source, _) => html! {
                 p { "Collected from every value of "
+                    a href=(href(&format!("/runs/{run_id}/steps"), &[("op", &source.op)])) { (source.op) } }
+            },
+            InputSpec::Failures(source) => html! {
+                p { "The failed clones of "
                     a href=(href(&format!("/runs/{run_id}/steps"), &[("op", &source.op)])) { (source.op) } }
             },
         };

@@ -76,6 +76,7 @@ fn record_run(store: &SqliteStore, id: &str) {
         None,
         EventKind::RunSuccess {
             duration_ms: 2.0,
+            tolerated_failures: Vec::new(),
             peak_rss_bytes: None,
         },
     );
