@@ -456,9 +456,7 @@ impl Scheduler<'_> {
 
     /// Where a collected clone stands; `None` while it is not done.
     fn gathered(&self, clone: &StepKey, output: &str) -> Option<Gathered<'_>> {
-        let Some(id) = self.run.id_of(clone) else {
-            return None;
-        };
+        let id = self.run.id_of(clone)?;
         let step = &self.run.steps[id];
         Some(match &step.status {
             Status::Succeeded => step
