@@ -3,7 +3,9 @@
 # Builds the release host and the guest components; sets `host` to the binary's absolute path
 # and `testkit` to the test component's.
 build() {
-  cargo build --release -p host --quiet
+  # With the tests: their dev-dependencies change the features of shared dependencies, and a
+  # plain build would compile wasmtime and the rest again (10 minutes of CI) for the same host.
+  cargo build --release -p host --tests --quiet
   cargo build --release --target wasm32-wasip2 --manifest-path guest-examples/Cargo.toml --quiet
   host="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release/host"
   testkit="$PWD/guest-examples/target/wasm32-wasip2/release/testkit.wasm"
