@@ -24,6 +24,7 @@ mod serve;
 mod signals;
 mod step_failures;
 mod support;
+mod tags;
 #[cfg(unix)]
 mod terminal;
 mod texts;
