@@ -59,7 +59,10 @@ fn tags_are_recorded_with_the_run_shown_and_filtered_on() {
         "{text}"
     );
     let plain_shown = host_in(store, &["show", &plain]).expect_code(0).stdout;
-    assert!(!plain_shown.contains("\ntags "), "{plain_shown}");
+    assert!(
+        plain_shown.contains("\ntags team=data tier=a\n"),
+        "{plain_shown}"
+    );
 
     assert_eq!(
         listed(store, &["--tag", "team=data"]),
@@ -214,4 +217,32 @@ fn concurrency_limits_hold_with_real_components_and_block_nothing_else() {
         ])
         .expect_code(0);
     assert_eq!(most_at_once(&ran.events(), "nap"), 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_submission_to_the_server_tags_its_run() {
+    use crate::serve::{Server, uploadable};
+    let store = tempfile::tempdir().unwrap();
+    let server = Server::start(store.path(), &[]);
+    let api = server.tenant("alpha", &[]);
+    api.upload("dynamic_graph");
+    let (job, _) = uploadable("dynamic_graph");
+    let submitted = json!({ "job": job, "tags": { "env": "prod" } });
+    let id = api.post("/v1/runs", &submitted).expect(201).json()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(api.wait(&id)["tags"], json!({"env": "prod"}));
+    assert_eq!(
+        api.get("/v1/runs").expect(200).json()["runs"][0]["tags"],
+        json!({"env": "prod"})
+    );
+    let bad = json!({ "job": job, "tags": { "bad key": "x" } });
+    let refused = api.post("/v1/runs", &bad).expect(400);
+    assert!(
+        refused.body.contains("tag key `bad key` is invalid"),
+        "{}",
+        refused.body
+    );
 }

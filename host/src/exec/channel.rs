@@ -216,16 +216,8 @@ impl StepChannel {
         }
     }
 
-    /// Reports how the attempt ended: the step's last message. Its places in concurrency pools
-    /// are free before the scheduler hears of it, so that it can start a step in them.
+    /// Reports how the attempt ended: the step's last message.
     pub fn finish(&self, result: Result<NamedValues, StepError>) {
-        if let Link::Local(Local {
-            places: Some(places),
-            ..
-        }) = &self.link
-        {
-            places.give_back();
-        }
         self.send(StepMessage::Finished(result));
     }
 

@@ -3,11 +3,11 @@
 //! step without one is held aside, per op, so that the steps queued behind it still start (no
 //! head-of-line blocking); held steps go first once their pools have room.
 //!
-//! A place is a semaphore permit that the step's task holds, not the scheduler: a step paused
-//! by backpressure gives its places back (the clones it waits for may need them) and waits for
-//! them again before it goes on, ahead of steps not started yet; a step that ends, fails or is
-//! aborted gives them back before the scheduler hears of it, so a retry waiting out its delay
-//! holds none.
+//! A place is a semaphore permit shared by the step's task and the scheduler: a step paused by
+//! backpressure gives its places back (the clones it waits for may need them) and waits for
+//! them again before it goes on, ahead of steps not started yet. The scheduler frees them when
+//! it records the attempt's end, so that the event log never shows more steps of a pool running
+//! than it allows, and a retry waiting out its delay holds none.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -10,7 +10,7 @@ use tokio::sync::{Semaphore, mpsc};
 use super::channel::{
     FinishGuard, LOG_QUEUE_BYTES, Local, Message, StepChannel, StepSlot, queued_size,
 };
-use super::gate::Gate;
+use super::gate::{Gate, Places};
 use super::message::StepMessage;
 use super::run::{Prior, Run, RunOptions, Status, Step};
 use super::step_index::StepIndex;
@@ -92,6 +92,8 @@ pub async fn execute<R: StepRunner>(
     let mut delayed = 0usize;
     // Running steps, to abort when a stop's grace period is over.
     let mut tasks: HashMap<usize, tokio::task::AbortHandle> = HashMap::new();
+    // The places in concurrency pools of running steps, freed as each ends.
+    let mut in_pools: HashMap<usize, Places> = HashMap::new();
     let requested = options.cancel.requested();
     tokio::pin!(requested);
     // Once a stop is requested: no step starts, and those running are aborted at this deadline.
@@ -129,8 +131,11 @@ pub async fn execute<R: StepRunner>(
                 replaying: record.attempts > 1 || record.has_prior,
                 log_queue: log_queue.clone(),
                 slot: slot.clone(),
-                places,
+                places: places.clone(),
             });
+            if let Some(places) = places {
+                in_pools.insert(step, places);
+            }
             let runner = runner.clone();
             let task = tokio::spawn(async move {
                 let mut guard = FinishGuard {
@@ -206,6 +211,9 @@ pub async fn execute<R: StepRunner>(
             Message::Step(StepMessage::Finished(result), _) => {
                 running -= 1;
                 tasks.remove(&step);
+                if let Some(places) = in_pools.remove(&step) {
+                    places.give_back();
+                }
                 if let Some(delay) = scheduler.finished(step, result) {
                     delayed += 1;
                     let tx = tx.clone();
