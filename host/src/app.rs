@@ -366,6 +366,7 @@ impl App {
             parent: parent.map(str::to_string),
             owner: None,
             tenant: None,
+            tags: prepared.tags.clone(),
         };
         let bytes: Vec<&[u8]> = files.iter().map(|f| f.bytes.as_slice()).collect();
         self.store().begin_run(&record, snapshot, &bytes)?;

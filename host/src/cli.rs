@@ -105,6 +105,11 @@ pub(crate) fn at_least_one(text: &str) -> Result<usize, String> {
     }
 }
 
+/// A `KEY=VALUE` tag flag's value, checked as tags are.
+pub(crate) fn tag_arg(text: &str) -> Result<(String, String), String> {
+    crate::job::tags::parse_pair(text).map_err(|err| err.to_string())
+}
+
 /// The process's [`OutputArgs`], set once from the command line: how much to say is a property
 /// of the process, like the colour choice `console` keeps.
 static OUTPUT: std::sync::OnceLock<OutputArgs> = std::sync::OnceLock::new();
@@ -135,9 +140,13 @@ pub enum Command {
     Run {
         /// The job file.
         job: PathBuf,
-        /// A run config layered over the job (op config, execution settings).
+        /// A run config layered over the job (op config, execution settings, tags).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// A tag of the run and of every step, over the job's, the ops' and the run config's
+        /// (repeatable). Keys are 1 to 64 ASCII letters, digits, `_`, `-`, `.` or `/`.
+        #[arg(long, value_name = "KEY=VALUE", value_parser = tag_arg)]
+        tag: Vec<(String, String)>,
         /// Run one step at a time on one thread, in a deterministic order (for debugging).
         #[arg(long, conflicts_with = "max_concurrent")]
         sequential: bool,
@@ -356,13 +365,15 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
         Command::Run {
             job,
             config,
+            tag,
             sequential,
             mut execution,
         } => {
             if sequential {
                 execution.max_concurrent = Some(1);
             }
-            run(JobSource { job, config }, &execution, store_dir).await
+            let tags = tag.into_iter().collect();
+            run(JobSource { job, config, tags }, &execution, store_dir).await
         }
         Command::Resume { run_id, execution } => resume(&run_id, &execution, store_dir).await,
         Command::Reexecute {
@@ -387,7 +398,11 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
         Command::Rm { args } => housekeeping::rm(&App::open(store_dir)?, &args),
         Command::Gc { args } => housekeeping::gc(&App::open(store_dir)?, &args),
         Command::Validate { job, config } => {
-            let prepared = prepare_only(JobSource { job, config }, store_dir).await?;
+            let source = JobSource {
+                config,
+                ..JobSource::file(&job)
+            };
+            let prepared = prepare_only(source, store_dir).await?;
             let plan = &prepared.plan;
             let mapped = plan.nodes.iter().filter(|n| n.depth() > 0).count();
             eprintln!(

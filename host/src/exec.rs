@@ -15,6 +15,9 @@
 //! A server running many runs of many tenants gives each run a [`TenantShare`]: every step
 //! attempt then also waits for a slot of the server's [`Share`], handed out fairly among
 //! tenants, and a paused producer gives that slot back too.
+//!
+//! Concurrency pools (tag concurrency limits, an op's `max_concurrent`) hold a step back
+//! until it has a place in each pool of its op, without holding back the steps behind it.
 
 //! A step attempt is a [`StepCall`] that carries everything needed to run it (the component's
 //! digest, the op, its context, inputs, limits and grants), and what the step sends back are
@@ -91,6 +94,7 @@ pub trait StepRunner: Send + Sync + 'static {
 }
 
 mod channel;
+mod gate;
 mod message;
 mod readiness;
 mod replay;

@@ -12,9 +12,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::LimitsSpec;
 
+pub mod concurrency;
 mod locate;
+pub mod tags;
 use crate::retry::RetrySpec;
+use concurrency::{Cap, TagConcurrencyLimit};
 pub use locate::locate;
+use tags::Tags;
 
 /// Why a job file or run config could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +76,10 @@ pub struct Job {
     /// Default retry policy of every op.
     #[serde(default)]
     pub retry: RetrySpec,
+    /// The run's tags (run config `[tags]`, then `host run --tag`), over every op's: never read
+    /// from the job file.
+    #[serde(skip)]
+    pub run_tags: Tags,
 }
 
 /// `[job]`: metadata.
@@ -81,6 +89,9 @@ pub struct JobMeta {
     /// Defaults to the job file's name without `.toml`.
     pub name: Option<String>,
     pub description: Option<String>,
+    /// Tags of the run and of every step.
+    #[serde(default)]
+    pub tags: Tags,
 }
 
 /// `[components.NAME]`: a component file (`host run`) or an uploaded component (`host serve`).
@@ -149,6 +160,11 @@ pub struct OpSpec {
     /// Retry policy of this op, over the job's `[retry]`.
     #[serde(default)]
     pub retry: RetrySpec,
+    /// Tags of this op's steps, over the job's.
+    #[serde(default)]
+    pub tags: Tags,
+    /// Most steps (clones) of this op running at once.
+    pub max_concurrent: Option<Cap>,
 }
 
 /// `[[ops.NAME.dirs]]`: a host directory made visible to the op.
@@ -356,6 +372,8 @@ pub struct Execution {
     /// Wasm stack of every step, e.g. `"1MiB"`; defaults to 512 KiB. Deep recursion past it
     /// fails the step with a stack overflow.
     pub wasm_stack: Option<ByteSize>,
+    /// At most `limit` steps with a tag running at once.
+    pub tag_concurrency_limits: Option<Vec<TagConcurrencyLimit>>,
 }
 
 /// `--config run.toml`: settings layered over the job for one run (Dagster's run config).
@@ -368,6 +386,9 @@ pub struct RunConfig {
     /// Overrides `[execution]` settings that are set here.
     #[serde(default)]
     pub execution: Execution,
+    /// Tags of the run, over the job's and every op's.
+    #[serde(default)]
+    pub tags: Tags,
 }
 
 /// `[ops.NAME]` in a run config.
@@ -440,7 +461,7 @@ impl LoadedJob {
     }
 
     /// Layers a run config over the job: op config tables are merged key by key (nested tables
-    /// recursively), execution settings replace the job's.
+    /// recursively), execution settings replace the job's, tags are added to the run's.
     pub fn apply(&mut self, run: RunConfig) -> Result<(), JobError> {
         for (name, op) in run.ops {
             let spec = self
@@ -453,6 +474,10 @@ impl LoadedJob {
         let execution = &mut self.job.execution;
         execution.max_concurrent = run.execution.max_concurrent.or(execution.max_concurrent);
         execution.wasm_stack = run.execution.wasm_stack.or(execution.wasm_stack);
+        if let Some(limits) = run.execution.tag_concurrency_limits {
+            execution.tag_concurrency_limits = Some(limits);
+        }
+        self.tag(&run.tags);
         Ok(())
     }
 }

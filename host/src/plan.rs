@@ -20,6 +20,7 @@ use crate::op_info::{OpInfo, join};
 use crate::retry::RetryPolicy;
 use crate::step_key::StepKey;
 use crate::value;
+pub use pools::Pools;
 
 /// Why a job's graph is not valid. Every message names the op and the bad reference.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -269,6 +270,10 @@ pub struct Node {
     pub limits: Limits,
     /// How failed attempts are retried.
     pub retry: RetryPolicy,
+    /// The step's tags (job's, then op's, then run's), sorted by key.
+    pub tags: Vec<(String, String)>,
+    /// Most steps of this op running at once.
+    pub max_concurrent: Option<usize>,
     /// Ops to reconsider when a step of this op finishes: those reading its outputs, and those
     /// collecting clones that this op's dynamic outputs created.
     pub dependents: Vec<usize>,
@@ -304,6 +309,8 @@ pub struct Plan {
     pub components: Vec<Component>,
     /// Ops, in job order.
     pub nodes: Vec<Node>,
+    /// The concurrency pools the ops' steps take places in.
+    pub pools: Pools,
 }
 
 impl Plan {
@@ -403,6 +410,8 @@ pub fn build(job: &LoadedJob, described: &IndexMap<String, Described>) -> Result
             env: spec.env.clone(),
             limits,
             retry: RetryPolicy::layered(&job.job.retry, &spec.retry),
+            tags: job.job.step_tags(spec),
+            max_concurrent: spec.max_concurrent.map(|cap| cap.get()),
             dependents: Vec::new(),
         });
     }
@@ -416,11 +425,14 @@ pub fn build(job: &LoadedJob, described: &IndexMap<String, Described>) -> Result
         nodes[i].scope = scope_of(&nodes[i], &nodes)?;
     }
     link_dependents(&mut nodes);
+    let limits = job.job.execution.tag_concurrency_limits.as_deref();
+    let pools = pools::resolve(&nodes, limits.unwrap_or_default());
 
     Ok(Plan {
         job_name: job.name.clone(),
         components,
         nodes,
+        pools,
     })
 }
 
@@ -789,6 +801,7 @@ fn link_dependents(nodes: &mut [Node]) {
     }
 }
 
+mod pools;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]

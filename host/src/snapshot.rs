@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 
 use crate::digest::Digest;
+use crate::job::tags::Tags;
 
 /// A run's job, config and components as they were when it started.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -21,4 +22,7 @@ pub struct RunSnapshot {
     pub config_text: Option<String>,
     /// The job's component name -> digest of the bytes the run loaded.
     pub components: IndexMap<String, Digest>,
+    /// Tags given at launch (`host run --tag`), over the job's and the run config's.
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    pub tags: Tags,
 }

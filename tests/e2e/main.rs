@@ -25,6 +25,7 @@ mod serve;
 mod signals;
 mod step_failures;
 mod support;
+mod tags;
 #[cfg(unix)]
 mod terminal;
 mod texts;

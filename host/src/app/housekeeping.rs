@@ -76,6 +76,7 @@ mod tests {
                 parent: None,
                 owner: None,
                 tenant: None,
+                tags: Default::default(),
             })
             .collect()
     }

@@ -12,6 +12,7 @@ use crate::cancel::Cancel;
 use crate::digest::Digest;
 use crate::events::EventSink;
 use crate::exec::{self, Prior, RunOptions, TenantShare};
+use crate::job::tags::Tags;
 use crate::job::{self, LoadedJob};
 use crate::nats::NatsRunner;
 use crate::op_info::OpInfo;
@@ -29,6 +30,8 @@ use crate::store::RunStore;
 pub struct JobSource {
     pub job: PathBuf,
     pub config: Option<PathBuf>,
+    /// Tags given at launch, over the job's and the run config's.
+    pub tags: Tags,
 }
 
 impl JobSource {
@@ -36,6 +39,7 @@ impl JobSource {
         JobSource {
             job: job.to_path_buf(),
             config: None,
+            tags: Tags::default(),
         }
     }
 }
@@ -58,6 +62,8 @@ pub struct Prepared {
     /// The plan's components, in job order.
     pub components: Vec<Arc<LoadedComponent>>,
     pub max_concurrent: usize,
+    /// The run's tags: the job's, the run config's and those given at launch.
+    pub tags: Tags,
     /// What a run of this records.
     pub snapshot: RunSnapshot,
     /// Things the user should know about how the job was loaded, e.g. that a component file
@@ -150,13 +156,15 @@ pub(super) struct Loaded {
 }
 
 impl Loaded {
-    /// Parses the job and config texts of `snapshot`, granting directories only under `roots`
-    /// when given; its component digests are filled in as the components are read.
+    /// Parses the job and config texts of `snapshot` and adds its launch tags, granting
+    /// directories only under `roots` when given; its component digests are filled in as the
+    /// components are read.
     fn parse(snapshot: RunSnapshot, roots: Option<&[PathBuf]>) -> Result<Loaded, AppError> {
         let mut job = LoadedJob::parse_confined(&snapshot.job_text, &snapshot.job_path, roots)?;
         if let (Some(path), Some(text)) = (&snapshot.config_path, &snapshot.config_text) {
             job.apply(job::parse_run_config(text, path)?)?;
         }
+        job.tag(&snapshot.tags);
         Ok(Loaded {
             snapshot,
             job,
@@ -206,6 +214,7 @@ impl JobSource {
             config_text: self.config.as_deref().map(job::read).transpose()?,
             config_path: self.config.as_deref().map(absolute),
             components: IndexMap::new(),
+            tags: self.tags.clone(),
         };
         Loaded::parse(snapshot, None)?.read_components()
     }
@@ -215,6 +224,8 @@ impl JobSource {
 pub struct Uploaded<'a> {
     pub job_text: String,
     pub config_text: Option<String>,
+    /// Tags given with the submission, over the job's and the run config's.
+    pub tags: Tags,
     /// The uploaded component of a name: its digest, if the tenant has one.
     pub resolve: &'a (dyn Fn(&str) -> Result<Option<Digest>, crate::store::StoreError> + Sync),
 }
@@ -232,6 +243,7 @@ impl Uploaded<'_> {
             config_path: self.config_text.as_ref().map(|_| base.join("run.toml")),
             config_text: self.config_text.clone(),
             components: IndexMap::new(),
+            tags: self.tags.clone(),
         };
         let mut loaded = Loaded::parse(snapshot, Some(roots))?;
         for (key, spec) in &loaded.job.job.components {
@@ -291,6 +303,7 @@ impl Recorded<'_> {
                 config_path,
                 config_text,
                 components: IndexMap::new(),
+                tags: recorded.tags.clone(),
             },
             roots,
         )?;
@@ -431,6 +444,7 @@ pub(super) async fn prepare_loaded(
         runtime,
         components,
         max_concurrent,
+        tags: job.job.tags(),
         snapshot,
         notices,
     };

@@ -85,6 +85,8 @@ pub struct RunFilter {
     pub status: Option<RunStatus>,
     /// The job's name.
     pub job: Option<String>,
+    /// Tags the run must have, each with this value.
+    pub tags: Vec<(String, String)>,
     /// At most this many, the newest.
     pub limit: Option<usize>,
 }
@@ -95,6 +97,7 @@ impl RunFilter {
         runs.into_iter()
             .filter(|run| self.status.is_none_or(|status| run.status == status))
             .filter(|run| self.job.as_ref().is_none_or(|job| run.job_name == *job))
+            .filter(|run| run.tags.contains_all(&self.tags))
             .take(self.limit.unwrap_or(usize::MAX))
             .collect()
     }

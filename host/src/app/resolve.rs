@@ -67,6 +67,7 @@ mod tests {
                 parent: None,
                 owner: None,
                 tenant: None,
+                tags: Default::default(),
             };
             let snapshot = crate::snapshot::RunSnapshot {
                 job_path: "/job.toml".into(),
@@ -74,6 +75,7 @@ mod tests {
                 config_path: None,
                 config_text: None,
                 components: indexmap::IndexMap::new(),
+                tags: Default::default(),
             };
             store.begin_run(&run, &snapshot, &[]).unwrap();
         }

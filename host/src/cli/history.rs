@@ -21,6 +21,9 @@ pub struct RunsArgs {
     /// Only runs of the job with this name.
     #[arg(long, value_name = "NAME")]
     pub job: Option<String>,
+    /// Only runs with this tag and value (repeatable: runs with all of them).
+    #[arg(long, value_name = "KEY=VALUE", value_parser = super::tag_arg)]
+    pub tag: Vec<(String, String)>,
     /// At most N runs, the newest.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -98,6 +101,7 @@ pub fn runs(app: &App, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let filter = RunFilter {
         status: args.status,
         job: args.job,
+        tags: args.tag,
         limit: args.limit,
     };
     let runs = app.runs_where(&filter)?;
@@ -144,6 +148,7 @@ fn run_json(run: &RunRecord) -> Json {
         "duration_s": run.finished.map(|end| end - run.started),
         "parent": run.parent,
         "tenant": run.tenant,
+        "tags": run.tags,
     })
 }
 
@@ -172,6 +177,13 @@ pub fn show(app: &App, args: &ShowArgs) -> anyhow::Result<ExitCode> {
             .map(|f| format!(", finished {}", time(f)))
             .unwrap_or_default()
     );
+    if !run.tags.is_empty() {
+        let tags: Vec<String> = run.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push_str(&format!(
+            "tags {}\n",
+            crate::report::escape(&tags.join(" "))
+        ));
+    }
     if args.steps {
         step_lines(&mut out, &steps);
     } else {

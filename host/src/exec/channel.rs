@@ -1,6 +1,6 @@
 //! A running step's line back to the scheduler, and the backpressure on it: emit credits for
 //! yielded values, a byte budget for queued log lines, the clock of time spent paused, and the
-//! step's slot of a server's share, given back while paused. The line is local (in the
+//! step's slot of a server's share and places in its concurrency pools, given back while paused. The line is local (in the
 //! scheduler's process: messages in memory, credits from shared semaphores) or remote
 //! (messages and replies carried by a transport to a scheduler elsewhere, whose
 //! [`StepChannel::serve`] does the waiting).
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use super::gate::Places;
 use super::message::{LogLevel, StepMessage, StepReply, Stream};
 use super::share::{Slot, TenantShare};
 use crate::outputs::DynamicValue;
@@ -64,6 +65,8 @@ pub(super) struct Local {
     pub(super) log_queue: Arc<Semaphore>,
     /// The step's slot of its tenant's share, when the run has one.
     pub(super) slot: Option<StepSlot>,
+    /// The step's places in its op's concurrency pools, when it has any.
+    pub(super) places: Option<Places>,
 }
 
 /// The slot a step holds of its tenant's share while it runs. A step paused for emit credits
@@ -262,6 +265,10 @@ impl Local {
             Ok(permit) => permit.forget(),
             Err(_) => {
                 paused.pause();
+                // Before the scheduler hears of the pause, which may start a step in them.
+                if let Some(places) = &self.places {
+                    places.give_back();
+                }
                 let _ignored = self.send(Message::Paused);
                 report(StepReply::Paused);
                 if let Some(slot) = &self.slot {
@@ -270,6 +277,9 @@ impl Local {
                 // The scheduler never closes the semaphore.
                 if let Ok(permit) = self.credits.acquire().await {
                     permit.forget();
+                }
+                if let Some(places) = &self.places {
+                    places.take().await;
                 }
                 if let Some(slot) = &self.slot {
                     slot.take().await;

@@ -10,6 +10,7 @@ use tokio::sync::{Semaphore, mpsc};
 use super::channel::{
     FinishGuard, LOG_QUEUE_BYTES, Local, Message, StepChannel, StepSlot, queued_size,
 };
+use super::gate::{Gate, Places};
 use super::message::StepMessage;
 use super::run::{Prior, Run, RunOptions, Status, Step};
 use super::step_index::StepIndex;
@@ -82,6 +83,7 @@ pub async fn execute<R: StepRunner>(
     let window = options.emit_window.max(1);
     let credits = Arc::new(Semaphore::new(window));
     let log_queue = Arc::new(Semaphore::new(LOG_QUEUE_BYTES as usize));
+    let mut gate = Gate::new(&plan.pools);
     // Credits of values taken but not handed back yet.
     let mut owed = 0usize;
     let mut running = 0usize;
@@ -91,6 +93,8 @@ pub async fn execute<R: StepRunner>(
     let mut delayed = 0usize;
     // Running steps, to abort when a stop's grace period is over.
     let mut tasks: HashMap<usize, tokio::task::AbortHandle> = HashMap::new();
+    // The places in concurrency pools of running steps, freed as each ends.
+    let mut in_pools: HashMap<usize, Places> = HashMap::new();
     let requested = options.cancel.requested();
     tokio::pin!(requested);
     // Once a stop is requested: no step starts, and those running are aborted at this deadline.
@@ -110,7 +114,9 @@ pub async fn execute<R: StepRunner>(
             && running - paused < max_concurrent
             && running < 2 * max_concurrent
         {
-            let Some(step) = scheduler.ready.pop_front() else {
+            let steps = &scheduler.run.steps;
+            let Some((step, places)) = gate.next(&mut scheduler.ready, |step| steps[step].key.node)
+            else {
                 break;
             };
             running += 1;
@@ -126,7 +132,11 @@ pub async fn execute<R: StepRunner>(
                 replaying: record.attempts > 1 || record.has_prior,
                 log_queue: log_queue.clone(),
                 slot: slot.clone(),
+                places: places.clone(),
             });
+            if let Some(places) = places {
+                in_pools.insert(step, places);
+            }
             let runner = runner.clone();
             let task = tokio::spawn(async move {
                 let mut guard = FinishGuard {
@@ -202,6 +212,9 @@ pub async fn execute<R: StepRunner>(
             Message::Step(StepMessage::Finished(result), _) => {
                 running -= 1;
                 tasks.remove(&step);
+                if let Some(places) = in_pools.remove(&step) {
+                    places.give_back();
+                }
                 if let Some(delay) = scheduler.finished(step, result) {
                     delayed += 1;
                     let tx = tx.clone();
@@ -212,10 +225,11 @@ pub async fn execute<R: StepRunner>(
                 }
             }
         }
-        // Hand credits back once the queue is down to half the window, all at once so that a
-        // producer yields in batches rather than pausing at every value; or when so many
-        // producers are paused that no slot is left for them.
-        if owed > 0 && (scheduler.ready.len() <= window / 2 || paused >= max_concurrent * 2) {
+        // Hand credits back once the queue (held steps too) is down to half the window, all at
+        // once so that a producer yields in batches rather than pausing at every value; or when
+        // so many producers are paused that no slot is left for them.
+        let queued = scheduler.ready.len() + gate.held();
+        if owed > 0 && (queued <= window / 2 || paused >= max_concurrent * 2) {
             credits.add_permits(owed);
             owed = 0;
         }
@@ -339,7 +353,7 @@ impl Scheduler<'_> {
                 mapping_keys: record.key.keys.clone(),
                 attempt,
                 config: node.config.clone(),
-                tags: Vec::new(),
+                tags: node.tags.clone(),
             },
             inputs,
             limits: node.limits,

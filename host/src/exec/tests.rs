@@ -26,6 +26,50 @@ struct FakeRunner {
     /// Values yielded and `echo` steps started so far, and the largest lead of the first over
     /// the second: what backpressure bounds.
     lead: Arc<Lead>,
+    /// How many attempts ran at once, by op and by tag: what concurrency limits bound.
+    overlap: Arc<Overlap>,
+}
+
+/// Attempts running now and the most that ever ran at once, per label: `op:NAME`, each tag
+/// key and each tag `key=value`.
+#[derive(Default)]
+struct Overlap(std::sync::Mutex<std::collections::HashMap<String, (usize, usize)>>);
+
+impl Overlap {
+    fn labels(call: &StepCall) -> Vec<String> {
+        let op = call.context.step_key.split('[').next().unwrap_or_default();
+        let mut labels = vec![format!("op:{op}")];
+        for (key, value) in &call.context.tags {
+            labels.push(key.clone());
+            labels.push(format!("{key}={value}"));
+        }
+        labels
+    }
+
+    fn enter(&self, labels: &[String]) {
+        let mut counts = self.0.lock().unwrap();
+        for label in labels {
+            let (now, peak) = counts.entry(label.clone()).or_default();
+            *now += 1;
+            *peak = (*peak).max(*now);
+        }
+    }
+
+    fn leave(&self, labels: &[String]) {
+        let mut counts = self.0.lock().unwrap();
+        for label in labels {
+            counts.get_mut(label).expect("entered").0 -= 1;
+        }
+    }
+
+    /// The most attempts with `label` that ran at once.
+    fn peak(&self, label: &str) -> usize {
+        self.0
+            .lock()
+            .unwrap()
+            .get(label)
+            .map_or(0, |&(_, peak)| peak)
+    }
 }
 
 #[derive(Default)]
@@ -46,6 +90,8 @@ struct FakeConfig {
     fail_on: Vec<i64>,
     /// `echo`: sleep `10 - x` ms so that later clones finish first.
     reverse_finish: bool,
+    /// `echo`: sleep this many ms.
+    sleep_ms: u64,
 }
 
 fn cbor(value: i64) -> Vec<u8> {
@@ -74,6 +120,8 @@ impl FakeRunner {
         let echo_started = self.echo_started.clone();
         let lead = self.lead.clone();
         let emit_lead = lead.clone();
+        let overlap = self.overlap.clone();
+        let labels = Overlap::labels(&call);
         let emit = move |output: &str, key: String, value: i64| {
             let channel = channel.clone();
             let lead = emit_lead.clone();
@@ -89,7 +137,7 @@ impl FakeRunner {
                 lead.max.fetch_max(ahead, SeqCst);
             }
         };
-        Box::pin(async move {
+        let attempt = async move {
             let result = |v: i64| Ok(vec![("result".to_string(), cbor(v))]);
             match op.as_str() {
                 "emit" | "maybe_emit" => {
@@ -122,6 +170,7 @@ impl FakeRunner {
                     if config.reverse_finish {
                         tokio::time::sleep(Duration::from_millis(10 - x as u64)).await;
                     }
+                    tokio::time::sleep(Duration::from_millis(config.sleep_ms)).await;
                     if config.fail_on.contains(&x) {
                         return Err(StepError::OpFailed(format!("{x} is unlucky")));
                     }
@@ -145,6 +194,12 @@ impl FakeRunner {
                 }
                 other => panic!("no fake op {other}"),
             }
+        };
+        Box::pin(async move {
+            overlap.enter(&labels);
+            let outcome = attempt.await;
+            overlap.leave(&labels);
+            outcome
         })
     }
 }
@@ -160,6 +215,7 @@ fn fake_runner() -> Arc<FakeRunner> {
         echo_started: Arc::new(Notify::new()),
         calls: Default::default(),
         lead: Arc::default(),
+        overlap: Arc::default(),
     })
 }
 
@@ -811,3 +867,5 @@ async fn a_zip_may_skip_keys_without_a_match() {
         branched("mapping key `k3` of `emit_2.result` has no value in `emit.result`")
     );
 }
+
+mod limits;

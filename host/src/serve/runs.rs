@@ -20,6 +20,7 @@ use super::api_error::{ApiError, too_large};
 use super::auth::Caller;
 use super::{Config, Server};
 use crate::app::{Settings, StepSummary, Uploaded};
+use crate::job::tags::Tags;
 use crate::store::{RunRecord, RunStatus};
 
 /// Events read from the store per page of `/events`.
@@ -47,6 +48,9 @@ pub fn routes(config: &Config) -> Router<Arc<Server>> {
 struct Submission {
     job: String,
     config: Option<String>,
+    /// Tags of the run, over the job's and the run config's.
+    #[serde(default)]
+    tags: Tags,
 }
 
 /// `POST /v1/runs/{id}/reexecute`.
@@ -84,6 +88,7 @@ async fn submit(
     let job = Uploaded {
         job_text: submission.job,
         config_text: submission.config,
+        tags: submission.tags,
         resolve: &resolve,
     };
     let settings = Settings::default();
@@ -130,6 +135,7 @@ fn run_json(run: &RunRecord) -> Value {
         "started": run.started,
         "finished": run.finished,
         "duration_s": run.finished.map(|end| end - run.started),
+        "tags": run.tags,
     })
 }
 

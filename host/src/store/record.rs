@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use super::lease::Owner;
+use crate::job::tags::Tags;
 
 /// A run's status. Only the first four are stored: `Interrupted` is a `RUNNING` run whose
 /// process died (its lease is dead), so that a killed run does not look like it still runs.
@@ -76,6 +77,8 @@ pub struct RunRecord {
     pub owner: Option<Owner>,
     /// The tenant that submitted the run to `host serve`; `None` for the local user's runs.
     pub tenant: Option<String>,
+    /// The job's tags, the run config's and those given at launch.
+    pub tags: Tags,
 }
 
 impl RunRecord {

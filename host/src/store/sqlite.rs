@@ -131,8 +131,8 @@ impl RunStore for SqliteStore {
             db.conn
                 .execute(
                     "INSERT INTO runs (id, job_name, job_path, config_path, status, started, parent,
-                                       tenant)
-                     VALUES (?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6, ?7)",
+                                       tenant, tags)
+                     VALUES (?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6, ?7, ?8)",
                     params![
                         run.id,
                         run.job_name,
@@ -142,7 +142,10 @@ impl RunStore for SqliteStore {
                             .map(|p| p.to_string_lossy().into_owned()),
                         run.started,
                         run.parent,
-                        self.tenant
+                        self.tenant,
+                        (!run.tags.is_empty()).then(|| {
+                            serde_json::to_string(&run.tags).expect("tags serialize")
+                        })
                     ],
                 )
                 .map_err(sqlite)?;

@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::schema::EVENT_FORMAT;
 use crate::digest::Digest;
 use crate::events::{Event, EventKind};
+use crate::job::tags::Tags;
 use crate::snapshot::RunSnapshot;
 use crate::store::{OutputRecord, Owner, RunRecord, RunStatus, StoreError};
 
@@ -20,7 +21,7 @@ pub struct Db<'c> {
 /// Every run with its lease, if any; the callers add the store's scope (see the module doc of
 /// [`crate::store`]).
 const SELECT_RUNS: &str = "SELECT r.id, r.job_name, r.job_path, r.config_path, r.status,
-        r.started, r.finished, r.parent, l.pid, l.host, l.heartbeat, r.tenant
+        r.started, r.finished, r.parent, l.pid, l.host, l.heartbeat, r.tenant, r.tags
     FROM runs r LEFT JOIN leases l ON l.run_id = r.id";
 
 /// Names the store at `path` in a SQLite error; it borrows only the path, so that it can be
@@ -314,6 +315,16 @@ fn run_record(row: &rusqlite::Row<'_>, now: f64) -> rusqlite::Result<RunRecord> 
         parent: row.get(7)?,
         owner,
         tenant: row.get(11)?,
+        tags: match row.get::<_, Option<String>>(12)? {
+            Some(json) => serde_json::from_str(&json).map_err(|err| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    12,
+                    rusqlite::types::Type::Text,
+                    Box::new(err),
+                )
+            })?,
+            None => Tags::default(),
+        },
     })
 }
 

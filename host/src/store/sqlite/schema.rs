@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// The format of the events this build writes (`events.format`): the event's `--json` form,
 /// less a `STEP_OUTPUT`'s value, which is in `blobs`. Every earlier schema wrote this format.
@@ -158,6 +158,12 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
                  PRIMARY KEY (tenant, name)
              );",
         )?;
+    }
+    if version < 7 {
+        // Version 6 stores predate tags: their runs have none (`tags` NULL).
+        if !has_column(conn, "runs", "tags")? {
+            conn.execute_batch("ALTER TABLE runs ADD COLUMN tags TEXT")?;
+        }
     }
     if version != SCHEMA_VERSION {
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;

@@ -17,6 +17,7 @@ fn run(id: &str) -> RunRecord {
         parent: None,
         owner: None,
         tenant: None,
+        tags: Default::default(),
     }
 }
 
@@ -32,6 +33,7 @@ fn snapshot() -> RunSnapshot {
         config_path: None,
         config_text: None,
         components: indexmap::IndexMap::new(),
+        tags: Default::default(),
     }
 }
 
@@ -507,6 +509,51 @@ fn migrates_a_store_without_the_parent_column() {
     let store = SqliteStore::open(dir.path()).unwrap();
     record_run(&store, "r1");
     assert_eq!(store.run("r1").unwrap().parent, None);
+}
+
+#[test]
+fn a_run_keeps_its_tags_and_its_launch_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let tags: crate::job::tags::Tags = [("team", "data"), ("env", "prod")]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into_iter()
+        .collect();
+    let launched = RunSnapshot {
+        tags: tags.clone(),
+        ..snapshot()
+    };
+    store
+        .begin_run(
+            &RunRecord {
+                tags: tags.clone(),
+                ..run("tagged")
+            },
+            &launched,
+            &[],
+        )
+        .unwrap();
+    begin(&store, "plain");
+    assert_eq!(store.run("tagged").unwrap().tags, tags);
+    assert_eq!(store.snapshot("tagged").unwrap(), Some(launched));
+    assert!(store.run("plain").unwrap().tags.is_empty());
+    // A run with no tags stores none, and its snapshot reads as before tags existed.
+    let stored: Option<String> = store
+        .lock()
+        .query_row("SELECT tags FROM runs WHERE id = 'plain'", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored, None);
+    let text: String = store
+        .lock()
+        .query_row(
+            "SELECT snapshot FROM snapshots WHERE run_id = 'plain'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(!text.contains("tags"), "{text}");
 }
 
 #[test]
