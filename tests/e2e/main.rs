@@ -29,6 +29,7 @@ mod tags;
 #[cfg(unix)]
 mod terminal;
 mod texts;
+mod user_events;
 mod values;
 #[cfg(unix)]
 mod web;
