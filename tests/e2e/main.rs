@@ -9,6 +9,7 @@ mod compile_cache;
 mod durability;
 mod engine;
 mod event_stream;
+mod events;
 mod examples;
 mod history;
 mod job_errors;
@@ -16,6 +17,7 @@ mod languages;
 mod leases;
 mod pool;
 mod remote;
+mod replay;
 mod retries;
 mod run_snapshots;
 #[cfg(unix)]

@@ -33,6 +33,8 @@ pub(super) struct Scheduler<'a> {
     pub(super) collect_progress: HashMap<(StepKey, usize), usize>,
     /// Values yielded by producers of an interrupted execution that have no step yet.
     pub(super) prior_emitted: HashMap<StepKey, Vec<(String, KeyedValues)>>,
+    /// The one step to create, when replaying it; every step the plan calls for otherwise.
+    pub(super) only: Option<StepKey>,
 }
 
 /// Executes `plan` to the end and returns what happened. Step failures are part of the result;
@@ -41,6 +43,28 @@ pub async fn execute<R: StepRunner>(
     plan: Arc<Plan>,
     runner: Arc<R>,
     options: RunOptions,
+    sink: &mut dyn EventSink,
+) -> Run {
+    execute_steps(plan, runner, options, None, sink).await
+}
+
+/// Executes step `step` of `plan` alone, once the prior of `options` holds the steps it reads
+/// from (`host replay`): no other step is created, whatever the prior unblocks.
+pub async fn execute_one<R: StepRunner>(
+    plan: Arc<Plan>,
+    runner: Arc<R>,
+    options: RunOptions,
+    step: StepKey,
+    sink: &mut dyn EventSink,
+) -> Run {
+    execute_steps(plan, runner, options, Some(step), sink).await
+}
+
+async fn execute_steps<R: StepRunner>(
+    plan: Arc<Plan>,
+    runner: Arc<R>,
+    options: RunOptions,
+    only: Option<StepKey>,
     sink: &mut dyn EventSink,
 ) -> Run {
     let started = Instant::now();
@@ -61,6 +85,7 @@ pub async fn execute<R: StepRunner>(
         ready: VecDeque::new(),
         collect_progress: HashMap::new(),
         prior_emitted: HashMap::new(),
+        only,
     };
     scheduler.event(
         None,
@@ -221,8 +246,8 @@ pub async fn execute<R: StepRunner>(
     }
 
     // A canceled run, or one whose sink failed, leaves steps unfinished on purpose; `resume`
-    // runs them.
-    if !scheduler.run.canceled() && scheduler.run.sink_error.is_none() {
+    // runs them. A replayed step leaves the others unfinished on purpose too.
+    if !scheduler.run.canceled() && scheduler.run.sink_error.is_none() && scheduler.only.is_none() {
         scheduler.run.unresolved = scheduler.unresolved();
     }
     scheduler.run.duration = started.elapsed();
