@@ -8,12 +8,14 @@
 
 mod engine;
 mod error;
+mod event_query;
 mod handle;
 mod housekeeping;
 mod load;
 mod op_summary;
 mod prior;
 mod queries;
+mod replay;
 mod resolve;
 
 use std::collections::HashMap;
@@ -29,11 +31,13 @@ use crate::snapshot::RunSnapshot;
 use crate::store::{RunRecord, RunStatus, RunStore, SqliteStore};
 pub use engine::SharedEngine;
 pub use error::AppError;
+pub use event_query::{EventQuery, Events};
 pub use handle::RunHandle;
 pub use housekeeping::Retention;
 pub use load::{JobSource, Prepared, Settings, Uploaded, cache_dir, cores, describe, prepare};
 pub use op_summary::{Durations, Failure, OpSummary, per_op};
 pub use queries::{LogLine, LogPage, RunFilter, StepStatus, StepSummary, UserEventCounts};
+pub use replay::{Replay, Replayed, StepReplay};
 
 /// What `host reexecute` changes about the parent run besides what it runs again.
 #[derive(Debug, Clone, Default)]
@@ -200,6 +204,51 @@ impl App {
     /// Refuses a `step` run `run_id` has not run, neither itself nor a clone of it.
     pub fn ensure_step(&self, run_id: &str, step: &str) -> Result<(), AppError> {
         queries::ensure_step(self.store(), run_id, step)
+    }
+
+    /// The events of run `run_id` that `query` selects (Dagster's `events_for_node` and
+    /// `filter_events`), in order, read a page at a time; an error for a step of the query
+    /// that the run has no event of.
+    pub fn events(&self, run_id: &str, query: &EventQuery) -> Result<Events<'_>, AppError> {
+        for step in &query.steps {
+            self.ensure_step(run_id, step)?;
+        }
+        Ok(Events::new(self.store(), run_id, query))
+    }
+
+    /// Step `step` of run `run_id` loaded to run again, alone, in this process: the job, config
+    /// (unless `request` gives another) and components the run recorded, and the outputs the
+    /// run recorded of the steps it reads from. Running it records nothing.
+    pub async fn replay(
+        &self,
+        run_id: &str,
+        step: &str,
+        request: &Replay,
+    ) -> Result<StepReplay, AppError> {
+        let record = self.store().run(run_id)?;
+        let snapshot = self.snapshot(&record)?;
+        let source = load::Recorded {
+            run_id,
+            snapshot: &snapshot,
+            config: request.config.as_deref(),
+            reload: false,
+        };
+        let settings = Settings {
+            max_concurrent: Some(1),
+            ..Settings::default()
+        };
+        let (prepared, _files) = self
+            .prepare(source.load(self.store(), self.roots())?, &settings)
+            .await?;
+        let key = replay::target(self.store(), run_id, &prepared.plan, step)?;
+        let prior = replay::inputs(self.store(), run_id, &prepared.plan, &key)?;
+        Ok(StepReplay {
+            run_id: run_id.to_string(),
+            step: key.display(&prepared.plan.nodes[key.node].name).to_string(),
+            key,
+            prepared,
+            prior,
+        })
     }
 
     /// A step's output as JSON (Dagster's `output_for_node`); for a mapped op's name, every

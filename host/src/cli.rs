@@ -3,11 +3,13 @@
 
 mod cluster;
 mod doctor;
+mod events;
 mod history;
 mod housekeeping;
 mod interrupt;
 #[cfg(test)]
 mod reference;
+mod replay;
 mod tenants;
 
 use std::io::Write;
@@ -48,6 +50,8 @@ impl Cli {
             Command::Runs { args } => args.json,
             Command::Show { args } => args.json,
             Command::Logs { args } => args.json,
+            Command::Events { args } => args.json,
+            Command::Replay { args } => args.json,
             _ => false,
         }
     }
@@ -206,6 +210,19 @@ pub enum Command {
     Output {
         #[command(flatten)]
         args: history::OutputArgs,
+    },
+    /// Print a run's events, a line each, or only those of some steps or some types (Dagster's
+    /// `events_for_node` and `filter_events`).
+    Events {
+        #[command(flatten)]
+        args: events::EventsArgs,
+    },
+    /// Run one step of a recorded run again, here, from the inputs, config and components the
+    /// run recorded, printing its logs and outputs; the run is left as it was. Exits 0 when
+    /// the step succeeds and 1 when it fails: replaying a failed step shows its failure again.
+    Replay {
+        #[command(flatten)]
+        args: replay::ReplayArgs,
     },
     /// Delete runs and the output values only they kept; refused while one runs.
     Rm {
@@ -395,6 +412,8 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
         Command::Show { args } => history::show(&App::open(store_dir)?, &args),
         Command::Logs { args } => history::logs(&App::open(store_dir)?, &args).await,
         Command::Output { args } => history::output(&App::open(store_dir)?, &args),
+        Command::Events { args } => events::events(&App::open(store_dir)?, args),
+        Command::Replay { args } => replay::replay(&App::open(store_dir)?, &args).await,
         Command::Rm { args } => housekeeping::rm(&App::open(store_dir)?, &args),
         Command::Gc { args } => housekeeping::gc(&App::open(store_dir)?, &args),
         Command::Validate { job, config } => {

@@ -12,6 +12,9 @@ use crate::step_error::ErrorKind;
 use crate::user_event::{self, AssetEvent, ExpectationResult, Metadata, UserEvent};
 use crate::value;
 
+mod names;
+pub use names::{UnknownEventType, names, parse_name};
+
 /// One event of a run. The scheduler emits it borrowing what it describes; read back (from
 /// `--json` output or the run store) it owns its text: `Event<'static>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -373,7 +376,7 @@ mod tests {
         );
     }
 
-    fn every_kind() -> Vec<EventKind<'static>> {
+    pub(super) fn every_kind() -> Vec<EventKind<'static>> {
         vec![
             EventKind::RunStart { job: "j".into() },
             EventKind::StepStart { attempt: 1 },

@@ -37,7 +37,7 @@ use crate::value::NamedValues;
 pub use channel::{DEFAULT_EMIT_WINDOW, RemoteEnd, StepChannel};
 pub use message::{LogLevel, StepMessage, StepReply, Stream};
 pub use run::{Prior, Run, RunOptions, Status, Step};
-pub use scheduler::execute;
+pub use scheduler::{execute, execute_one};
 pub use share::{Share, ShareStats, Slot, TenantShare, TenantStats};
 
 /// One step attempt, as handed to a [`StepRunner`]: all a worker needs besides the component.

@@ -9,6 +9,7 @@ mod compile_cache;
 mod durability;
 mod engine;
 mod event_stream;
+mod events;
 mod examples;
 mod fan_in;
 mod history;
@@ -17,6 +18,7 @@ mod languages;
 mod leases;
 mod pool;
 mod remote;
+mod replay;
 mod retries;
 mod run_snapshots;
 #[cfg(unix)]

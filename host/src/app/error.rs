@@ -74,6 +74,18 @@ pub enum AppError {
         step: String,
         some: String,
     },
+    #[error("op `{op}` is mapped: name one of its steps, e.g. {some}")]
+    MappedOp {
+        op: String,
+        /// A few of its steps in the run.
+        some: String,
+    },
+    #[error("cannot replay step `{step}` of run `{run}`: {why}")]
+    NotReplayable {
+        run: String,
+        step: String,
+        why: String,
+    },
     #[error("run `{run}` recorded no output for step `{step}`")]
     NoOutput { run: String, step: String },
     #[error("step `{step}` has no output `{output}` (it has: {has})")]

@@ -22,6 +22,7 @@ use crate::runtime::{
     self, ComponentFile, EngineSize, LoadError, LoadedComponent, Runtime, WasmRunner,
 };
 use crate::snapshot::RunSnapshot;
+use crate::step_key::StepKey;
 use crate::store::RunStore;
 
 /// A job to run: a job file and an optional run config layered over it, read when the run is
@@ -118,15 +119,8 @@ impl Prepared {
         remote: Option<NatsRunner>,
         sink: &mut dyn EventSink,
     ) -> exec::Run {
+        let options = self.options(run_id, prior, cancel, share);
         let plan = Arc::new(self.plan);
-        let options = RunOptions {
-            run_id,
-            max_concurrent: self.max_concurrent,
-            emit_window: exec::DEFAULT_EMIT_WINDOW,
-            prior,
-            cancel,
-            share,
-        };
         let Some(remote) = remote else {
             let runner = Arc::new(WasmRunner::new(self.runtime));
             return exec::execute(plan, runner, options, sink).await;
@@ -138,6 +132,37 @@ impl Prepared {
         let ended = !run.canceled() && run.sink_error.is_none();
         remote.finish(ended).await;
         run
+    }
+
+    /// Runs step `step` alone, in this process, as run `run_id`, from what `prior` holds of
+    /// the steps it reads from (see [`exec::execute_one`]).
+    pub async fn run_one(
+        self,
+        run_id: String,
+        prior: Prior,
+        step: StepKey,
+        sink: &mut dyn EventSink,
+    ) -> exec::Run {
+        let options = self.options(run_id, prior, Cancel::default(), None);
+        let runner = Arc::new(WasmRunner::new(self.runtime));
+        exec::execute_one(Arc::new(self.plan), runner, options, step, sink).await
+    }
+
+    fn options(
+        &self,
+        run_id: String,
+        prior: Prior,
+        cancel: Cancel,
+        share: Option<TenantShare>,
+    ) -> RunOptions {
+        RunOptions {
+            run_id,
+            max_concurrent: self.max_concurrent,
+            emit_window: exec::DEFAULT_EMIT_WINDOW,
+            prior,
+            cancel,
+            share,
+        }
     }
 }
 

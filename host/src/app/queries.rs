@@ -249,6 +249,7 @@ pub fn log_page(
         kinds: LOG_KINDS,
         after,
         limit: Some(PAGE),
+        ..EventFilter::default()
     };
     let mut page = LogPage::default();
     for (seq, event) in store.event_page(run_id, &filter)? {
@@ -296,21 +297,38 @@ pub fn ensure_step(store: &dyn RunStore, run_id: &str, step: &str) -> Result<(),
         ..EventFilter::default()
     };
     if store.event_page(run_id, &filter)?.is_empty() {
-        return Err(AppError::NoSuchStep {
-            run: run_id.to_string(),
-            step: step.to_string(),
-            some: some_steps(store, run_id)?,
-        });
+        return Err(no_such_step(store, run_id, step)?);
     }
     Ok(())
 }
 
-/// A few of run `run_id`'s step keys, for an error about one it does not have.
-fn some_steps(store: &dyn RunStore, run_id: &str) -> Result<String, AppError> {
+/// The error for a `step` run `run_id` does not have, naming a few it has: of the same op
+/// when there are any.
+pub fn no_such_step(store: &dyn RunStore, run_id: &str, step: &str) -> Result<AppError, AppError> {
+    let op = step_key::parse(step).map_or(step, |(op, _)| op);
+    let mut some = some_steps(store, run_id, Some(op))?;
+    if some.is_empty() {
+        some = some_steps(store, run_id, None)?;
+    }
+    Ok(AppError::NoSuchStep {
+        run: run_id.to_string(),
+        step: step.to_string(),
+        some: crate::op_info::join(some.iter().map(String::as_str)),
+    })
+}
+
+/// A few of run `run_id`'s step keys, of op `op` and its clones when given, for an error about
+/// one it does not have.
+pub fn some_steps(
+    store: &dyn RunStore,
+    run_id: &str,
+    op: Option<&str>,
+) -> Result<Vec<String>, AppError> {
     const SHOWN: usize = 5;
     let mut keys: Vec<String> = Vec::new();
     // Each step starts once, unless resumed after it started.
     let filter = EventFilter {
+        step: op,
         kinds: &["STEP_START"],
         limit: Some(4 * SHOWN),
         ..EventFilter::default()
@@ -325,7 +343,7 @@ fn some_steps(store: &dyn RunStore, run_id: &str) -> Result<String, AppError> {
             }
         }
     }
-    Ok(crate::op_info::join(keys.iter().map(String::as_str)))
+    Ok(keys)
 }
 
 /// The value of output `output` (or the only one) of step `step` of run `run_id`; for an op

@@ -10,7 +10,8 @@ use crate::app::{App, LogLine, OpSummary, RunFilter, StepSummary};
 use crate::store::{RunRecord, RunStatus};
 
 /// The help of every RUN argument.
-const RUN_HELP: &str = "The run: its id, a prefix of it no other run's id has, or `latest`";
+pub(super) const RUN_HELP: &str =
+    "The run: its id, a prefix of it no other run's id has, or `latest`";
 
 /// `host runs`.
 #[derive(Debug, clap::Args)]

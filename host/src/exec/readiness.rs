@@ -149,7 +149,8 @@ impl Scheduler<'_> {
     /// Creates step `key` if all its inputs are available (queued) or one of them never will be
     /// (skipped); otherwise leaves it to be considered again.
     pub(super) fn consider(&mut self, key: StepKey) {
-        if self.run.id_of(&key).is_some() {
+        let excluded = self.only.as_ref().is_some_and(|only| *only != key);
+        if excluded || self.run.id_of(&key).is_some() {
             return;
         }
         let (status, inputs) = match self.readiness(&key) {

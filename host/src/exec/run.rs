@@ -219,7 +219,7 @@ impl Run {
 
     /// The output of step `key` once it has succeeded: its value, or for a dynamic output its
     /// values keyed by mapping key.
-    fn step_output(&self, key: &StepKey, output: &str) -> Option<Json> {
+    pub fn step_output(&self, key: &StepKey, output: &str) -> Option<Json> {
         let step = self.step(key).filter(|s| s.status == Status::Succeeded)?;
         let node = &self.plan.nodes[key.node];
         if node.op.output(output).is_some_and(|o| o.dynamic) {

@@ -40,6 +40,8 @@ pub(super) struct Scheduler<'a> {
     /// Metadata a running attempt sent for its non-dynamic outputs, by step and output: it
     /// goes on their `STEP_OUTPUT` events when the attempt succeeds.
     output_metadata: HashMap<usize, HashMap<String, Metadata>>,
+    /// The one step to create, when replaying it; every step the plan calls for otherwise.
+    pub(super) only: Option<StepKey>,
 }
 
 /// Executes `plan` to the end and returns what happened. Step failures are part of the result;
@@ -48,6 +50,28 @@ pub async fn execute<R: StepRunner>(
     plan: Arc<Plan>,
     runner: Arc<R>,
     options: RunOptions,
+    sink: &mut dyn EventSink,
+) -> Run {
+    execute_steps(plan, runner, options, None, sink).await
+}
+
+/// Executes step `step` of `plan` alone, once the prior of `options` holds the steps it reads
+/// from (`host replay`): no other step is created, whatever the prior unblocks.
+pub async fn execute_one<R: StepRunner>(
+    plan: Arc<Plan>,
+    runner: Arc<R>,
+    options: RunOptions,
+    step: StepKey,
+    sink: &mut dyn EventSink,
+) -> Run {
+    execute_steps(plan, runner, options, Some(step), sink).await
+}
+
+async fn execute_steps<R: StepRunner>(
+    plan: Arc<Plan>,
+    runner: Arc<R>,
+    options: RunOptions,
+    only: Option<StepKey>,
     sink: &mut dyn EventSink,
 ) -> Run {
     let started = Instant::now();
@@ -70,6 +94,7 @@ pub async fn execute<R: StepRunner>(
         collect_progress: HashMap::new(),
         prior_emitted: HashMap::new(),
         output_metadata: HashMap::new(),
+        only,
     };
     scheduler.event(
         None,
@@ -254,8 +279,8 @@ pub async fn execute<R: StepRunner>(
     }
 
     // A canceled run, or one whose sink failed, leaves steps unfinished on purpose; `resume`
-    // runs them.
-    if !scheduler.run.canceled() && scheduler.run.sink_error.is_none() {
+    // runs them. A replayed step leaves the others unfinished on purpose too.
+    if !scheduler.run.canceled() && scheduler.run.sink_error.is_none() && scheduler.only.is_none() {
         scheduler.run.unresolved = scheduler.unresolved();
     }
     scheduler.run.duration = started.elapsed();

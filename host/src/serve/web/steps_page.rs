@@ -558,6 +558,7 @@ pub async fn log(
         kinds: if query.kind.is_empty() { &[] } else { &kinds },
         after: query.after.unwrap_or(-1),
         limit: Some(LOG_PAGE),
+        ..EventFilter::default()
     };
     let events = viewer.app.store.event_page(&id, &filter)?;
     let base = format!("/runs/{id}/log");

@@ -136,12 +136,20 @@ impl Db<'_> {
              WHERE e.run_id = ?1 AND e.seq > ?3 AND {step}
                AND (?5 IS NULL OR instr(?5, ',' || e.event || ',') > 0)
              ORDER BY e.seq LIMIT ?4",
-            by_step = if filter.step.is_some() {
+            by_step = if filter.step.is_some() && !filter.in_sequence {
                 STEP_INDEX
             } else {
                 ""
             },
-            step = step_range("e", filter.step.is_some()),
+            // `+` keeps SQLite from reading the step's rows through the step index.
+            step = step_range(
+                if filter.in_sequence {
+                    "+e.step_key"
+                } else {
+                    "e.step_key"
+                },
+                filter.step.is_some()
+            ),
         );
         let mut statement = self.conn.prepare(&sql).map_err(|e| self.sqlite(e))?;
         let limit = filter.limit.map_or(-1, sql_limit);
@@ -176,7 +184,7 @@ impl Db<'_> {
              WHERE o.run_id = ?1 AND {step}
              ORDER BY o.seq",
             by_step = if step.is_some() { OUTPUT_INDEX } else { "" },
-            step = step_range("o", step.is_some()),
+            step = step_range("o.step_key", step.is_some()),
         );
         let mut statement = self.conn.prepare(&sql).map_err(|e| self.sqlite(e))?;
         let rows = statement
@@ -232,15 +240,15 @@ impl Db<'_> {
 pub const STEP_INDEX: &str = "INDEXED BY events_by_step";
 pub const OUTPUT_INDEX: &str = "INDEXED BY outputs_by_step";
 
-/// The condition on `table.step_key` that selects step `?2` and its clones `?2[...]` (or
+/// The condition on step key `column` that selects step `?2` and its clones `?2[...]` (or
 /// nothing, with `?2` NULL, when not `by_step`): the range `?2` .. `?2\` that the step index
 /// serves ('\' follows '['), less the other ops whose names extend `?2`, which sort before
 /// `?2[`.
-fn step_range(table: &str, by_step: bool) -> String {
+fn step_range(column: &str, by_step: bool) -> String {
     if by_step {
         format!(
-            "{table}.step_key >= ?2 AND {table}.step_key < ?2 || '\\'
-             AND ({table}.step_key = ?2 OR {table}.step_key >= ?2 || '[')"
+            "{column} >= ?2 AND {column} < ?2 || '\\'
+             AND ({column} = ?2 OR {column} >= ?2 || '[')"
         )
     } else {
         "?2 IS NULL".to_string()
@@ -269,6 +277,10 @@ pub struct EventFilter<'a> {
     pub after: i64,
     /// At most this many.
     pub limit: Option<usize>,
+    /// Read the run's events in sequence, testing each against `step`, rather than through the
+    /// step index. The index gives an op's rows in key order, which every page sorts again:
+    /// for an op of many clones, paging in sequence costs one pass over the run instead.
+    pub in_sequence: bool,
 }
 
 impl Default for EventFilter<'_> {
@@ -278,6 +290,7 @@ impl Default for EventFilter<'_> {
             kinds: &[],
             after: -1,
             limit: None,
+            in_sequence: false,
         }
     }
 }

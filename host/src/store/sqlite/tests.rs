@@ -1131,3 +1131,33 @@ fn runs_are_found_by_the_start_of_their_id_newest_first() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_step_read_in_sequence_gives_what_the_step_index_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    record_steps(&store, "r");
+    for step in ["op", "op[a]", "op[b]"] {
+        for kinds in [&[][..], &["LOGS"][..]] {
+            let page = |in_sequence, after, limit| {
+                let filter = EventFilter {
+                    step: Some(step),
+                    kinds,
+                    after,
+                    limit,
+                    in_sequence,
+                };
+                store.event_page("r", &filter).unwrap()
+            };
+            let indexed = page(false, -1, None);
+            assert!(!indexed.is_empty(), "{step}");
+            assert_eq!(page(true, -1, None), indexed, "{step} {kinds:?}");
+            // Page by page from the first row on.
+            let (first, _) = indexed[0];
+            assert_eq!(
+                page(true, first, Some(2)),
+                indexed[1..].iter().take(2).cloned().collect::<Vec<_>>()
+            );
+        }
+    }
+}
