@@ -13,6 +13,7 @@ mod examples;
 mod history;
 mod job_errors;
 mod languages;
+mod launch;
 mod leases;
 mod pool;
 mod remote;

@@ -8,10 +8,12 @@ use indexmap::IndexMap;
 
 use super::AppError;
 use super::engine::SharedEngine;
+use super::launch;
 use crate::cancel::Cancel;
 use crate::digest::Digest;
 use crate::events::EventSink;
 use crate::exec::{self, Prior, RunOptions, TenantShare};
+use crate::inputs::{self, Given, InputValues};
 use crate::job::{self, LoadedJob};
 use crate::nats::NatsRunner;
 use crate::op_info::OpInfo;
@@ -20,7 +22,7 @@ use crate::policy::Policy;
 use crate::runtime::{
     self, ComponentFile, EngineSize, LoadError, LoadedComponent, Runtime, WasmRunner,
 };
-use crate::snapshot::RunSnapshot;
+use crate::snapshot::{Launch, RunSnapshot};
 use crate::store::RunStore;
 
 /// A job to run: a job file and an optional run config layered over it, read when the run is
@@ -29,6 +31,8 @@ use crate::store::RunStore;
 pub struct JobSource {
     pub job: PathBuf,
     pub config: Option<PathBuf>,
+    /// The ops to run and values for inputs, chosen at launch.
+    pub launch: Launch,
 }
 
 impl JobSource {
@@ -36,6 +40,7 @@ impl JobSource {
         JobSource {
             job: job.to_path_buf(),
             config: None,
+            launch: Launch::default(),
         }
     }
 }
@@ -147,21 +152,29 @@ pub(super) struct Loaded {
     job: LoadedJob,
     files: Vec<ComponentFile>,
     notices: Vec<String>,
+    /// The values run config and launch give inputs, to explain plan errors about them.
+    given: Given,
 }
 
 impl Loaded {
-    /// Parses the job and config texts of `snapshot`, granting directories only under `roots`
-    /// when given; its component digests are filled in as the components are read.
+    /// Parses the job and config texts of `snapshot` and applies its launch, granting
+    /// directories only under `roots` when given; its component digests are filled in as the
+    /// components are read.
     fn parse(snapshot: RunSnapshot, roots: Option<&[PathBuf]>) -> Result<Loaded, AppError> {
         let mut job = LoadedJob::parse_confined(&snapshot.job_text, &snapshot.job_path, roots)?;
+        let mut run_inputs = InputValues::new();
         if let (Some(path), Some(text)) = (&snapshot.config_path, &snapshot.config_text) {
-            job.apply(job::parse_run_config(text, path)?)?;
+            let run = job::parse_run_config(text, path)?;
+            run_inputs = inputs::of_run_config(&run);
+            job.apply(run)?;
         }
+        let given = launch::apply(&mut job.job, &run_inputs, &snapshot.launch)?;
         Ok(Loaded {
             snapshot,
             job,
             files: Vec::new(),
             notices: Vec::new(),
+            given,
         })
     }
 
@@ -206,6 +219,7 @@ impl JobSource {
             config_text: self.config.as_deref().map(job::read).transpose()?,
             config_path: self.config.as_deref().map(absolute),
             components: IndexMap::new(),
+            launch: self.launch.clone(),
         };
         Loaded::parse(snapshot, None)?.read_components()
     }
@@ -215,6 +229,7 @@ impl JobSource {
 pub struct Uploaded<'a> {
     pub job_text: String,
     pub config_text: Option<String>,
+    pub launch: Launch,
     /// The uploaded component of a name: its digest, if the tenant has one.
     pub resolve: &'a (dyn Fn(&str) -> Result<Option<Digest>, crate::store::StoreError> + Sync),
 }
@@ -232,6 +247,7 @@ impl Uploaded<'_> {
             config_path: self.config_text.as_ref().map(|_| base.join("run.toml")),
             config_text: self.config_text.clone(),
             components: IndexMap::new(),
+            launch: self.launch.clone(),
         };
         let mut loaded = Loaded::parse(snapshot, Some(roots))?;
         for (key, spec) in &loaded.job.job.components {
@@ -291,6 +307,7 @@ impl Recorded<'_> {
                 config_path,
                 config_text,
                 components: IndexMap::new(),
+                launch: recorded.launch.clone(),
             },
             roots,
         )?;
@@ -390,6 +407,7 @@ pub(super) async fn prepare_loaded(
         mut job,
         files,
         notices,
+        given,
     } = loaded;
     let mut max_concurrent = settings
         .max_concurrent
@@ -419,13 +437,17 @@ pub(super) async fn prepare_loaded(
             ops: c.ops.clone(),
         }))
         .collect();
-    let plan = plan::build(&job, &described).map_err(|source| AppError::Plan {
-        path: snapshot.job_path.clone(),
-        at: source
-            .place()
-            .and_then(|(op, input)| crate::job::locate(&snapshot.job_text, op, input)),
-        source: Box::new(source),
+    let plan = plan::build(&job, &described).map_err(|source| match given.explain(&source) {
+        Some(about_given) => AppError::Input(about_given),
+        None => AppError::Plan {
+            path: snapshot.job_path.clone(),
+            at: source
+                .place()
+                .and_then(|(op, input)| crate::job::locate(&snapshot.job_text, op, input)),
+            source: Box::new(source),
+        },
     })?;
+    inputs::check_values(&plan)?;
     let prepared = Prepared {
         plan,
         runtime,

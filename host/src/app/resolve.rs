@@ -74,6 +74,7 @@ mod tests {
                 config_path: None,
                 config_text: None,
                 components: indexmap::IndexMap::new(),
+                launch: Default::default(),
             };
             store.begin_run(&run, &snapshot, &[]).unwrap();
         }
