@@ -11,6 +11,7 @@ mod error;
 mod event_query;
 mod handle;
 mod housekeeping;
+mod launch;
 mod load;
 mod op_summary;
 mod prior;
@@ -34,6 +35,7 @@ pub use error::AppError;
 pub use event_query::{EventQuery, Events};
 pub use handle::RunHandle;
 pub use housekeeping::Retention;
+pub use launch::executed_job;
 pub use load::{JobSource, Prepared, Settings, Uploaded, cache_dir, cores, describe, prepare};
 pub use op_summary::{Durations, Failure, OpSummary, per_op};
 pub use queries::{LogLine, LogPage, RunFilter, StepStatus, StepSummary, UserEventCounts};
@@ -181,6 +183,13 @@ impl App {
     /// `latest` for the newest run.
     pub fn resolve_run(&self, name: &str) -> Result<String, AppError> {
         resolve::run_id(self.store(), name)
+    }
+
+    /// What run `run_id` was launched with: its selection and input values (none for a run
+    /// recorded without a snapshot).
+    pub fn launch_of(&self, run_id: &str) -> Result<crate::snapshot::Launch, AppError> {
+        let snapshot = self.store.snapshot(run_id)?;
+        Ok(snapshot.map(|s| s.launch).unwrap_or_default())
     }
 
     /// Run `run_id` and the history of each of its steps.

@@ -23,6 +23,7 @@ use crate::app::{self, App, AppError, JobSource, Prepared, Reexecution, RunHandl
 use crate::events::{EventSink, JsonLines};
 use crate::graph::{self, Format};
 use crate::report;
+use crate::snapshot::Launch;
 use crate::store::{self, StoreError};
 use interrupt::Interrupts;
 
@@ -122,6 +123,32 @@ fn quiet() -> bool {
     OUTPUT.get().is_some_and(|output| output.quiet)
 }
 
+/// What a run is launched with besides its job file and run config (`run`, `validate`,
+/// `graph`).
+#[derive(Debug, clap::Args)]
+pub struct LaunchArgs {
+    /// Run only these ops (Dagster's op selection): `op`, `*op` (with all its ancestors),
+    /// `+op` (with its parents; `++op` two levels up), `op+` (with its children; `op++` two
+    /// levels down), `op*` (with all its descendants). Repeat the flag, or separate with commas.
+    /// An input of a selected op that reads from an op left out needs a value (`--input`).
+    #[arg(long, value_name = "SELECTION")]
+    pub select: Vec<String>,
+    /// A value for an op's input, over the run config's and the job file's: VALUE is JSON
+    /// (`add.a=5`, `add.a='[1, 2]'`); text that is not JSON is a string (`greet.name=alice`).
+    /// Repeatable.
+    #[arg(long, value_name = "OP.INPUT=VALUE")]
+    pub input: Vec<crate::inputs::InputArg>,
+}
+
+impl LaunchArgs {
+    fn launch(self) -> Launch {
+        Launch {
+            select: self.select,
+            inputs: crate::inputs::by_input(&self.input),
+        }
+    }
+}
+
 /// How the commands that execute steps run and report them.
 #[derive(Debug, clap::Args)]
 pub struct ExecutionArgs {
@@ -155,6 +182,8 @@ pub enum Command {
         #[arg(long, conflicts_with = "max_concurrent")]
         sequential: bool,
         #[command(flatten)]
+        launch: LaunchArgs,
+        #[command(flatten)]
         execution: ExecutionArgs,
     },
     /// Continue an interrupted, canceled or failed run: only steps without a committed success
@@ -177,7 +206,7 @@ pub enum Command {
         #[arg(long, required_unless_present = "select")]
         from_failure: bool,
         /// Steps to run again, in Dagster's syntax: `op`, `op[key]`, `*op`, `+op`, `op+`; repeat
-        /// the flag for several.
+        /// the flag or separate them with commas for several.
         #[arg(long, value_name = "SELECTION")]
         select: Vec<String>,
         /// A run config to use instead of the parent's (e.g. one that fixes what failed).
@@ -243,6 +272,8 @@ pub enum Command {
         /// A run config layered over the job, as `host run --config` would.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        launch: LaunchArgs,
     },
     /// Create a ready-to-build op project in a new directory NAME, with a job file that runs
     /// it: `host new NAME && cd NAME && host build && host run job.toml`.
@@ -269,6 +300,8 @@ pub enum Command {
         job: PathBuf,
         #[arg(long, value_enum, default_value_t = Format::Dot)]
         format: Format,
+        #[command(flatten)]
+        launch: LaunchArgs,
     },
     /// List the ops a component exports.
     Inspect {
@@ -384,13 +417,25 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
             config,
             tag,
             sequential,
+            launch,
             mut execution,
         } => {
             if sequential {
                 execution.max_concurrent = Some(1);
             }
             let tags = tag.into_iter().collect();
-            run(JobSource { job, config, tags }, &execution, store_dir).await
+            let launch = launch.launch();
+            run(
+                JobSource {
+                    job,
+                    config,
+                    tags,
+                    launch,
+                },
+                &execution,
+                store_dir,
+            )
+            .await
         }
         Command::Resume { run_id, execution } => resume(&run_id, &execution, store_dir).await,
         Command::Reexecute {
@@ -416,9 +461,14 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
         Command::Replay { args } => replay::replay(&App::open(store_dir)?, &args).await,
         Command::Rm { args } => housekeeping::rm(&App::open(store_dir)?, &args),
         Command::Gc { args } => housekeeping::gc(&App::open(store_dir)?, &args),
-        Command::Validate { job, config } => {
+        Command::Validate {
+            job,
+            config,
+            launch,
+        } => {
             let source = JobSource {
                 config,
+                launch: launch.launch(),
                 ..JobSource::file(&job)
             };
             let prepared = prepare_only(source, store_dir).await?;
@@ -441,8 +491,16 @@ async fn dispatch(command: Command, store_dir: &Path) -> anyhow::Result<ExitCode
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Graph { job, format } => {
-            let prepared = prepare_only(JobSource::file(&job), store_dir).await?;
+        Command::Graph {
+            job,
+            format,
+            launch,
+        } => {
+            let source = JobSource {
+                launch: launch.launch(),
+                ..JobSource::file(&job)
+            };
+            let prepared = prepare_only(source, store_dir).await?;
             print_stdout(&graph::render(&prepared.plan, format))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -36,7 +36,7 @@ pub enum JobError {
         #[source]
         source: TomlError,
     },
-    #[error("run config sets config for op `{0}`, which the job does not have")]
+    #[error("run config sets op `{0}`, which the job does not have")]
     UnknownOpInRunConfig(String),
     #[error(
         "component `{0}` needs `path`, the `.wasm` file to run (`name` refers to a component \
@@ -397,6 +397,9 @@ pub struct RunConfig {
 pub struct RunOpConfig {
     #[serde(default)]
     pub config: toml::Table,
+    /// Input name -> value, over the job file's (see [`crate::inputs`]).
+    #[serde(default)]
+    pub inputs: toml::Table,
 }
 
 /// A job file after loading: the job, with paths resolved, and where it came from.

@@ -11,6 +11,7 @@ pub mod digest;
 pub mod events;
 pub mod exec;
 pub mod graph;
+pub mod inputs;
 pub mod job;
 pub mod keyed;
 pub mod limits;

@@ -38,7 +38,11 @@ pub enum PlanError {
         name: String,
         available: String,
     },
-    #[error("op `{op}`: input `{input}` is not wired")]
+    #[error(
+        "op `{op}`: input `{input}` is not wired: wire it (`inputs.{input} = {{ from = \"OP\" }}`) \
+         or give it a value (`inputs.{input} = {{ value = ... }}`, `[ops.{op}.inputs]` in run \
+         config, or `--input {op}.{input}=JSON`)"
+    )]
     UnwiredInput { op: String, input: String },
     #[error("op `{op}` wires input `{input}`, which it does not take (it takes {expected})")]
     UnknownInput {

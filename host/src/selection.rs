@@ -1,13 +1,19 @@
-//! Step selection for re-execution, in Dagster's syntax: `op` (every step of the op), `op[key]`
-//! (one clone), `*op` (the op and all its ancestors), `+op` (and its direct parents), `op+` and
-//! `op*` (accepted: downstream steps are always included). `+` and `*` also apply to a clone:
-//! `+op[key]` adds the steps it read from (all clones under the key when it collects them).
+//! Selections in Dagster's syntax. A selector is an op (or, for re-execution, a step) with
+//! `*` or `+`s on either side: `*op` (the op and all its ancestors), `+op` (and its direct
+//! parents, `++op` two levels up), `op+` / `op++` (and its children that many levels down),
+//! `op*` (and all its descendants). A `--select` value may list several, separated by commas:
+//! `a,*b+`. [`ops`] selects the ops a launch runs (Dagster's `op_selection`); [`Selection`] the
+//! steps a re-execution runs again.
 //!
-//! A selected step is run again, and so is everything downstream of it: outputs computed from
-//! a value that changed must not be reused. A clone must be one the parent run had, so that a
-//! mistyped key is an error rather than a re-execution of nothing; a whole op is always valid,
-//! even when the parent ran none of its steps (its steps run anyway, as nothing of them was
-//! committed).
+//! Re-execution: `op` selects every step of the op, `op[key]` one clone; `+` and `*` before it
+//! also apply to a clone (`+op[key]` adds the steps it read from, all clones under the key when
+//! it collects them), and those after it are accepted but change nothing, since a selected step
+//! is run again with everything downstream of it: outputs computed from a value that changed
+//! must not be reused. A clone must be one the parent run had, so that a mistyped key is an
+//! error rather than a re-execution of nothing; a whole op is always valid, even when the parent
+//! ran none of its steps (its steps run anyway, as nothing of them was committed).
+
+pub mod ops;
 
 use std::collections::{HashMap, HashSet};
 
@@ -24,6 +30,20 @@ const SHOWN: usize = 3;
 pub enum SelectError {
     #[error("selection `{0}` names no op of the job")]
     UnknownOp(String),
+    #[error(
+        "selection `{0}` is not an op name with `*` or `+`s around it (`op`, `*op`, `+op`, \
+         `op+`, `op*`; commas between several)"
+    )]
+    Syntax(String),
+    #[error(
+        "op `{op}` is selected but its input `{input}` reads from op `{upstream}`, which is not: \
+         select it too (e.g. `*{op}`) or give the input a value (`--input {op}.{input}=JSON`)"
+    )]
+    UnselectedUpstream {
+        op: String,
+        input: String,
+        upstream: String,
+    },
     #[error(
         "selection `{selector}` names no step of the parent run, which had {}",
         steps_of(op, *.count, examples, *.depth)
@@ -53,6 +73,53 @@ fn steps_of(op: &str, count: usize, examples: &[String], depth: usize) -> String
     }
 }
 
+/// One selector: a name with how many levels of ancestors (`up`) and descendants (`down`) it
+/// adds; `usize::MAX` for `*`, all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selector<'a> {
+    pub up: usize,
+    pub name: &'a str,
+    pub down: usize,
+}
+
+impl<'a> Selector<'a> {
+    /// Reads one selector: `*name`, `+name`, `name+`, `name*`... (`*` alone, or `+`s, on each
+    /// side).
+    pub fn parse(text: &'a str) -> Result<Selector<'a>, SelectError> {
+        let syntax = || SelectError::Syntax(text.to_string());
+        let name = text.trim_start_matches(['+', '*']);
+        let up = levels(&text[..text.len() - name.len()]).ok_or_else(syntax)?;
+        let bare = name.trim_end_matches(['+', '*']);
+        let down = levels(&name[bare.len()..]).ok_or_else(syntax)?;
+        if bare.is_empty() {
+            return Err(syntax());
+        }
+        Ok(Selector {
+            up,
+            name: bare,
+            down,
+        })
+    }
+}
+
+/// The levels `marks` (the `*` or `+`s on one side of a name) stand for; `None` when they mix
+/// the two or repeat `*`.
+fn levels(marks: &str) -> Option<usize> {
+    match marks {
+        "*" => Some(usize::MAX),
+        _ if marks.bytes().all(|b| b == b'+') => Some(marks.len()),
+        _ => None,
+    }
+}
+
+/// Every selector of `values`, each of which may list several separated by commas.
+pub fn each_selector(values: &[String]) -> impl Iterator<Item = &str> {
+    values
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+}
+
 /// What `--select` arguments cover.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
@@ -72,19 +139,12 @@ impl Selection {
     ) -> Result<Selection, SelectError> {
         let yielded = Yielded::new(parent);
         let mut selected: HashSet<StepKey> = HashSet::new();
-        for selector in selectors {
-            let text = selector.trim_end_matches(['+', '*']);
-            let (ancestors, name) = match text.strip_prefix('*') {
-                Some(name) => (usize::MAX, name),
-                None => {
-                    let name = text.trim_start_matches('+');
-                    (text.len() - name.len(), name)
-                }
-            };
+        for selector in each_selector(selectors) {
+            let Selector { up, name, .. } = Selector::parse(selector)?;
             let op = name.split_once('[').map_or(name, |(op, _)| op);
             let node = plan
                 .node(op)
-                .ok_or_else(|| SelectError::UnknownOp(selector.clone()))?;
+                .ok_or_else(|| SelectError::UnknownOp(selector.to_string()))?;
             let step = if name.contains('[') {
                 plan.step_key(name)
                     .filter(|key| yielded.has(plan, key))
@@ -92,7 +152,7 @@ impl Selection {
             } else {
                 StepKey::new(node, Vec::new())
             };
-            selected.extend(with_ancestors(plan, step, ancestors));
+            selected.extend(with_ancestors(plan, step, up));
         }
         let mut selection = Selection::default();
         for step in selected {

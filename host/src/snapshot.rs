@@ -1,7 +1,8 @@
 //! What a run executes, recorded when it starts: the job text, the run config text and the
 //! digest of every component it loaded. Resume and re-execute rebuild the run from this record
 //! (and the component bytes the store keeps by digest), never from files that may have changed
-//! since.
+//! since. What was chosen at launch (the ops to run, values for inputs) is recorded with it, so
+//! that a resumed or re-executed run runs the same ops on the same values.
 
 use std::path::PathBuf;
 
@@ -9,9 +10,10 @@ use indexmap::IndexMap;
 
 use crate::digest::Digest;
 use crate::job::tags::Tags;
+use crate::inputs::InputValues;
 
 /// A run's job, config and components as they were when it started.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunSnapshot {
     /// Where the job file was: relative component and directory paths in it resolve against
     /// its folder.
@@ -25,4 +27,24 @@ pub struct RunSnapshot {
     /// Tags given at launch (`host run --tag`), over the job's and the run config's.
     #[serde(default, skip_serializing_if = "Tags::is_empty")]
     pub tags: Tags,
+    /// What was chosen at launch; absent from the records of runs that chose nothing.
+    #[serde(default, skip_serializing_if = "Launch::is_empty")]
+    pub launch: Launch,
+}
+
+/// What a run is launched with besides its job and run config.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Launch {
+    /// The ops to run, in selection syntax (`--select`); empty for all of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub select: Vec<String>,
+    /// Values given to op inputs (`--input`), over the run config's and the job file's.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub inputs: InputValues,
+}
+
+impl Launch {
+    pub fn is_empty(&self) -> bool {
+        self.select.is_empty() && self.inputs.is_empty()
+    }
 }

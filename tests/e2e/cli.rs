@@ -108,7 +108,7 @@ fn run_config_with_an_unknown_op_is_rejected() {
         .expect_code(2);
     assert!(
         ran.stderr
-            .contains("run config sets config for op `fan_in`, which the job does not have"),
+            .contains("run config sets op `fan_in`, which the job does not have"),
         "{}",
         ran.stderr
     );

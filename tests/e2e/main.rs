@@ -15,6 +15,7 @@ mod fan_in;
 mod history;
 mod job_errors;
 mod languages;
+mod launch;
 mod leases;
 mod pool;
 mod remote;

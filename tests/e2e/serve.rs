@@ -929,3 +929,41 @@ fn a_grant_swapped_for_a_symlink_after_it_was_checked_leads_nowhere() {
             .any(|e| e.to_string().contains("server secret"))
     );
 }
+
+#[test]
+fn a_submission_selects_ops_and_gives_inputs_values() {
+    let store = tempfile::tempdir().unwrap();
+    let server = Server::start(store.path(), &[]);
+    let api = server.tenant("team_a", &[]);
+    let (job, _) = uploadable("other_arg");
+    api.upload("mapping");
+    let submission = json!({"job": job, "select": ["add"], "inputs": {"add": {"a": 5, "b": 7}}});
+    let reply = api.post("/v1/runs", &submission).expect(201);
+    let id = reply.json()["run_id"].as_str().unwrap().to_string();
+    let run = api.wait(&id);
+    assert_eq!(
+        (&run["status"], &run["select"]),
+        (&json!("SUCCESS"), &json!(["add"]))
+    );
+    let outputs = api
+        .get(&format!("/v1/runs/{id}/outputs"))
+        .expect(200)
+        .json();
+    assert_eq!(outputs, json!({"add": 12}));
+
+    let refused = json!({"job": job, "select": ["add"], "inputs": {"add": {"a": "x", "b": 7}}});
+    let message = api
+        .post("/v1/runs", &refused)
+        .expect(400)
+        .error("invalid_job");
+    assert!(
+        message.contains("op `add`: input `a` is given \"x\""),
+        "{message}"
+    );
+    let null = json!({"job": job, "inputs": {"add": {"a": null}}});
+    let message = api.post("/v1/runs", &null).expect(400).error("bad_request");
+    assert!(
+        message.contains("input `a` of op `add`: `null` cannot be given"),
+        "{message}"
+    );
+}

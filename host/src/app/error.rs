@@ -42,6 +42,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Select(#[from] SelectError),
+    #[error(transparent)]
+    Input(#[from] crate::inputs::InputError),
     #[error(
         "run `{0}` was recorded by an earlier version of Shoal, without a snapshot of its job \
          and components; run its job again instead"

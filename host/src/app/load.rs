@@ -8,11 +8,13 @@ use indexmap::IndexMap;
 
 use super::AppError;
 use super::engine::SharedEngine;
+use super::launch;
 use crate::cancel::Cancel;
 use crate::digest::Digest;
 use crate::events::EventSink;
 use crate::exec::{self, Prior, RunOptions, TenantShare};
 use crate::job::tags::Tags;
+use crate::inputs::{self, Given, InputValues};
 use crate::job::{self, LoadedJob};
 use crate::nats::NatsRunner;
 use crate::op_info::OpInfo;
@@ -23,6 +25,7 @@ use crate::runtime::{
 };
 use crate::snapshot::RunSnapshot;
 use crate::step_key::StepKey;
+use crate::snapshot::{Launch, RunSnapshot};
 use crate::store::RunStore;
 
 /// A job to run: a job file and an optional run config layered over it, read when the run is
@@ -33,6 +36,8 @@ pub struct JobSource {
     pub config: Option<PathBuf>,
     /// Tags given at launch, over the job's and the run config's.
     pub tags: Tags,
+    /// The ops to run and values for inputs, chosen at launch.
+    pub launch: Launch,
 }
 
 impl JobSource {
@@ -41,6 +46,7 @@ impl JobSource {
             job: job.to_path_buf(),
             config: None,
             tags: Tags::default(),
+            launch: Launch::default(),
         }
     }
 }
@@ -178,23 +184,31 @@ pub(super) struct Loaded {
     job: LoadedJob,
     files: Vec<ComponentFile>,
     notices: Vec<String>,
+    /// The values run config and launch give inputs, to explain plan errors about them.
+    given: Given,
 }
 
 impl Loaded {
-    /// Parses the job and config texts of `snapshot` and adds its launch tags, granting
+    /// Parses the job and config texts of `snapshot`, adds its launch tags and applies its
+    /// launch (selection, input values), granting
     /// directories only under `roots` when given; its component digests are filled in as the
     /// components are read.
     fn parse(snapshot: RunSnapshot, roots: Option<&[PathBuf]>) -> Result<Loaded, AppError> {
         let mut job = LoadedJob::parse_confined(&snapshot.job_text, &snapshot.job_path, roots)?;
+        let mut run_inputs = InputValues::new();
         if let (Some(path), Some(text)) = (&snapshot.config_path, &snapshot.config_text) {
-            job.apply(job::parse_run_config(text, path)?)?;
+            let run = job::parse_run_config(text, path)?;
+            run_inputs = inputs::of_run_config(&run);
+            job.apply(run)?;
         }
         job.tag(&snapshot.tags);
+        let given = launch::apply(&mut job.job, &run_inputs, &snapshot.launch)?;
         Ok(Loaded {
             snapshot,
             job,
             files: Vec::new(),
             notices: Vec::new(),
+            given,
         })
     }
 
@@ -240,6 +254,7 @@ impl JobSource {
             config_path: self.config.as_deref().map(absolute),
             components: IndexMap::new(),
             tags: self.tags.clone(),
+            launch: self.launch.clone(),
         };
         Loaded::parse(snapshot, None)?.read_components()
     }
@@ -251,6 +266,7 @@ pub struct Uploaded<'a> {
     pub config_text: Option<String>,
     /// Tags given with the submission, over the job's and the run config's.
     pub tags: Tags,
+    pub launch: Launch,
     /// The uploaded component of a name: its digest, if the tenant has one.
     pub resolve: &'a (dyn Fn(&str) -> Result<Option<Digest>, crate::store::StoreError> + Sync),
 }
@@ -269,6 +285,7 @@ impl Uploaded<'_> {
             config_text: self.config_text.clone(),
             components: IndexMap::new(),
             tags: self.tags.clone(),
+            launch: self.launch.clone(),
         };
         let mut loaded = Loaded::parse(snapshot, Some(roots))?;
         for (key, spec) in &loaded.job.job.components {
@@ -329,6 +346,7 @@ impl Recorded<'_> {
                 config_text,
                 components: IndexMap::new(),
                 tags: recorded.tags.clone(),
+                launch: recorded.launch.clone(),
             },
             roots,
         )?;
@@ -428,6 +446,7 @@ pub(super) async fn prepare_loaded(
         mut job,
         files,
         notices,
+        given,
     } = loaded;
     let mut max_concurrent = settings
         .max_concurrent
@@ -457,13 +476,17 @@ pub(super) async fn prepare_loaded(
             ops: c.ops.clone(),
         }))
         .collect();
-    let plan = plan::build(&job, &described).map_err(|source| AppError::Plan {
-        path: snapshot.job_path.clone(),
-        at: source
-            .place()
-            .and_then(|(op, input)| crate::job::locate(&snapshot.job_text, op, input)),
-        source: Box::new(source),
+    let plan = plan::build(&job, &described).map_err(|source| match given.explain(&source) {
+        Some(about_given) => AppError::Input(about_given),
+        None => AppError::Plan {
+            path: snapshot.job_path.clone(),
+            at: source
+                .place()
+                .and_then(|(op, input)| crate::job::locate(&snapshot.job_text, op, input)),
+            source: Box::new(source),
+        },
     })?;
+    inputs::check_values(&plan)?;
     let prepared = Prepared {
         plan,
         runtime,

@@ -426,7 +426,7 @@ pub fn final_outputs(
     run_id: &str,
     snapshot: &crate::snapshot::RunSnapshot,
 ) -> Result<Json, AppError> {
-    let job = crate::job::LoadedJob::parse_text_only(&snapshot.job_text, &snapshot.job_path)?;
+    let job = super::launch::executed_job(snapshot)?;
     let read: HashSet<&str> = job
         .ops
         .values()

@@ -76,6 +76,7 @@ mod tests {
                 config_text: None,
                 components: indexmap::IndexMap::new(),
                 tags: Default::default(),
+                launch: Default::default(),
             };
             store.begin_run(&run, &snapshot, &[]).unwrap();
         }

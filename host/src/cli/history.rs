@@ -7,6 +7,7 @@ use serde_json::{Value as Json, json};
 
 use super::print_stdout;
 use crate::app::{App, LogLine, OpSummary, RunFilter, StepSummary};
+use crate::snapshot::Launch;
 use crate::store::{RunRecord, RunStatus};
 
 /// The help of every RUN argument.
@@ -107,7 +108,10 @@ pub fn runs(app: &App, args: RunsArgs) -> anyhow::Result<ExitCode> {
     };
     let runs = app.runs_where(&filter)?;
     if args.json {
-        let runs: Vec<Json> = runs.iter().map(run_json).collect();
+        let runs = runs
+            .iter()
+            .map(|run| Ok(run_json(run, &app.launch_of(&run.id)?)))
+            .collect::<anyhow::Result<Vec<Json>>>()?;
         print_stdout(&format!("{}\n", serde_json::to_string_pretty(&runs)?))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -137,8 +141,8 @@ pub fn runs(app: &App, args: RunsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A run as `runs --json` and `show --json` print it.
-fn run_json(run: &RunRecord) -> Json {
+/// A run as `runs --json` and `show --json` print it, with what it was launched with.
+fn run_json(run: &RunRecord, launch: &Launch) -> Json {
     json!({
         "id": run.id,
         "status": run.status,
@@ -150,7 +154,27 @@ fn run_json(run: &RunRecord) -> Json {
         "parent": run.parent,
         "tenant": run.tenant,
         "tags": run.tags,
+        "select": launch.select,
+        "inputs": launch.inputs,
     })
+}
+
+/// The lines of `show` that say what a run was launched with, if anything.
+fn launch_lines(launch: &Launch) -> String {
+    let mut lines = String::new();
+    if !launch.select.is_empty() {
+        lines.push_str(&format!("selected ops {}\n", launch.select.join(" ")));
+    }
+    let given: Vec<String> = launch
+        .inputs
+        .iter()
+        .flat_map(|(op, inputs)| inputs.iter().map(move |(input, value)| (op, input, value)))
+        .map(|(op, input, value)| format!("{op}.{input}={}", json!(value)))
+        .collect();
+    if !given.is_empty() {
+        lines.push_str(&format!("inputs {}\n", given.join(" ")));
+    }
+    lines
 }
 
 /// `host show RUN`.
@@ -158,8 +182,9 @@ pub fn show(app: &App, args: &ShowArgs) -> anyhow::Result<ExitCode> {
     let id = app.resolve_run(&args.run)?;
     let (run, steps) = app.run(&id)?;
     let ops = crate::app::per_op(&steps);
+    let launch = app.launch_of(&id)?;
     if args.json {
-        let mut shown = json!({"run": run_json(&run), "ops": ops});
+        let mut shown = json!({"run": run_json(&run, &launch), "ops": ops});
         if args.steps {
             shown["steps"] = steps.iter().map(step_json).collect();
         }
@@ -167,12 +192,13 @@ pub fn show(app: &App, args: &ShowArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = format!(
-        "run {}  {}{}\njob {} ({})\nstarted {}{}\n",
+        "run {}  {}{}\njob {} ({})\n{}started {}{}\n",
         run.id,
         run.status,
         ownership(&run),
         run.job_name,
         run.job_path.display(),
+        launch_lines(&launch),
         time(run.started),
         run.finished
             .map(|f| format!(", finished {}", time(f)))

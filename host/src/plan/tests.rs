@@ -102,7 +102,9 @@ fn reports_unknown_references_by_op_and_name() {
 fn reports_unwired_and_unknown_inputs() {
     assert_eq!(
         error("[ops.add]\ncomponent = 'c'\ninputs.a = { value = 1 }\n"),
-        "op `add`: input `b` is not wired"
+        "op `add`: input `b` is not wired: wire it (`inputs.b = { from = \"OP\" }`) or give \
+         it a value (`inputs.b = { value = ... }`, `[ops.add.inputs]` in run config, or \
+         `--input add.b=JSON`)"
     );
     assert_eq!(
         error("[ops.one]\ncomponent = 'c'\ninputs.z = { value = 1 }\n"),

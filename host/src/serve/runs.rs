@@ -21,6 +21,8 @@ use super::auth::Caller;
 use super::{Config, Server};
 use crate::app::{Settings, StepSummary, Uploaded};
 use crate::job::tags::Tags;
+use crate::inputs::InputValues;
+use crate::snapshot::Launch;
 use crate::store::{RunRecord, RunStatus};
 
 /// Events read from the store per page of `/events`.
@@ -51,6 +53,34 @@ struct Submission {
     /// Tags of the run, over the job's and the run config's.
     #[serde(default)]
     tags: Tags,
+    /// The ops to run, in selection syntax (`host run --select`); all when empty.
+    #[serde(default)]
+    select: Vec<String>,
+    /// Values for op inputs by op and input, as `host run --input` gives them.
+    #[serde(default)]
+    inputs: IndexMap<String, IndexMap<String, Value>>,
+}
+
+impl Submission {
+    /// The launch the submission asks for; a value TOML cannot hold is a bad request.
+    fn launch(&self) -> Result<Launch, ApiError> {
+        let mut inputs = InputValues::new();
+        for (op, values) in &self.inputs {
+            for (input, value) in values {
+                let value = crate::inputs::from_json(value).map_err(|problem| {
+                    ApiError::bad_request(format!("input `{input}` of op `{op}`: {problem}"))
+                })?;
+                inputs
+                    .entry(op.clone())
+                    .or_default()
+                    .insert(input.clone(), value);
+            }
+        }
+        Ok(Launch {
+            select: self.select.clone(),
+            inputs,
+        })
+    }
 }
 
 /// `POST /v1/runs/{id}/reexecute`.
@@ -86,6 +116,7 @@ async fn submit(
             .map(|entry| entry.digest))
     };
     let job = Uploaded {
+        launch: submission.launch()?,
         job_text: submission.job,
         config_text: submission.config,
         tags: submission.tags,
@@ -145,6 +176,7 @@ async fn show(
 ) -> Result<impl IntoResponse, ApiError> {
     let (run, steps) = tenant.app.run(&id)?;
     let mut body = run_json(&run);
+    body["select"] = json!(tenant.app.launch_of(&id)?.select);
     body["steps"] = step_counts(&steps);
     Ok(Json(body))
 }

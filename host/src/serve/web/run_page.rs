@@ -16,20 +16,18 @@ use serde::Deserialize;
 use super::format::{VALUE_LIMIT, href, json, status, took, when};
 use super::tally::{State as StepState, Tally};
 use super::{Frame, SameOrigin, Server, Viewer, WebError, framed, graph_svg, live_events};
-use crate::job::{Job, LoadedJob};
+use crate::job::Job;
 use crate::store::{RunRecord, RunStatus, RunStore};
 
 /// How often a live run page looks for new events.
 const LIVE_EVERY: Duration = Duration::from_millis(400);
 
-/// The job run `id` executes, from its snapshot.
+/// The job run `id` executes (the ops it selected), from its snapshot.
 pub fn job_of(viewer: &Viewer, run: &RunRecord) -> Result<Option<Job>, WebError> {
     let Some(snapshot) = viewer.app.store.snapshot(&run.id)? else {
         return Ok(None);
     };
-    let job = LoadedJob::parse_text_only(&snapshot.job_text, &snapshot.job_path)
-        .map_err(crate::app::AppError::from)?;
-    Ok(Some(job))
+    Ok(Some(crate::app::executed_job(&snapshot)?))
 }
 
 pub async fn page(

@@ -34,6 +34,7 @@ fn snapshot() -> RunSnapshot {
         config_text: None,
         components: indexmap::IndexMap::new(),
         tags: Default::default(),
+        launch: Default::default(),
     }
 }
 
@@ -610,6 +611,15 @@ fn a_run_keeps_its_snapshot_and_the_bytes_of_its_components() {
     let digest = Digest::of(component);
     let mut recorded = snapshot();
     recorded.components.insert("ops".into(), digest);
+    recorded.launch.select = vec!["*add".into()];
+    let values = [
+        ("a".to_string(), toml::Value::from(1.5)),
+        ("b".into(), "x".into()),
+    ];
+    recorded
+        .launch
+        .inputs
+        .insert("add".into(), values.into_iter().collect());
     store
         .begin_run(&run("r1"), &recorded, &[component])
         .unwrap();
