@@ -113,9 +113,7 @@ impl Given {
             if !selected.contains(&op) {
                 return Err(InputError::NotSelected { op, input, origin });
             }
-            if let Some(
-                InputSpec::From(source) | InputSpec::Map(source) | InputSpec::Collect(source),
-            ) = spec.inputs.get(&input)
+            if let Some(source) = spec.inputs.get(&input).and_then(InputSpec::reference)
                 && selected.contains(&source.op)
             {
                 let upstream = source.op.clone();

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 
 use crate::digest::Digest;
-use crate::job::tags::Tags;
 use crate::inputs::InputValues;
+use crate::job::tags::Tags;
 
 /// A run's job, config and components as they were when it started.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

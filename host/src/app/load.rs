@@ -13,8 +13,8 @@ use crate::cancel::Cancel;
 use crate::digest::Digest;
 use crate::events::EventSink;
 use crate::exec::{self, Prior, RunOptions, TenantShare};
-use crate::job::tags::Tags;
 use crate::inputs::{self, Given, InputValues};
+use crate::job::tags::Tags;
 use crate::job::{self, LoadedJob};
 use crate::nats::NatsRunner;
 use crate::op_info::OpInfo;
@@ -23,9 +23,8 @@ use crate::policy::Policy;
 use crate::runtime::{
     self, ComponentFile, EngineSize, LoadError, LoadedComponent, Runtime, WasmRunner,
 };
-use crate::snapshot::RunSnapshot;
-use crate::step_key::StepKey;
 use crate::snapshot::{Launch, RunSnapshot};
+use crate::step_key::StepKey;
 use crate::store::RunStore;
 
 /// A job to run: a job file and an optional run config layered over it, read when the run is

@@ -77,11 +77,11 @@ fn reads(plan: &Plan, key: &StepKey) -> Vec<(String, Read)> {
             let read = match &input.source {
                 InputSource::Value(_) => return None,
                 InputSource::From(source) => Read::Output(outer(source.node)),
-                InputSource::Map(source) => {
+                InputSource::Map(source) | InputSource::Zip(source, _) => {
                     let (last, _) = key.keys.split_last().expect("a mapped step has a key");
                     Read::Yielded(outer(source.node), source.output.clone(), last.clone())
                 }
-                InputSource::Collect(source) => {
+                InputSource::Collect(source) | InputSource::Failures(source) => {
                     let collected = &plan.nodes[source.node];
                     let dynamic = collected
                         .op

@@ -106,6 +106,7 @@ fn gist(kind: &EventKind<'_>) -> String {
             output,
             mapping_key,
             value,
+            ..
         } => {
             let key = mapping_key
                 .as_deref()
@@ -157,6 +158,12 @@ fn gist(kind: &EventKind<'_>) -> String {
             gist
         }
         EventKind::RunCanceled { duration_ms, .. } => format!("after {}", ms(duration_ms)),
+        EventKind::AssetMaterialization(_)
+        | EventKind::AssetObservation(_)
+        | EventKind::StepExpectationResult(_) => {
+            let (_, text) = kind.user_event_line().expect("a user event");
+            escape(&text).into_owned()
+        }
     }
 }
 
@@ -202,6 +209,7 @@ mod tests {
                 output: "result".into(),
                 mapping_key: Some("k".into()),
                 value: bytes.into(),
+                metadata: Default::default(),
             },
         );
         let gist = shown.split_once("  op  ").unwrap().1;

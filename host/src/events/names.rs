@@ -65,10 +65,14 @@ mod tests {
     #[test]
     fn the_names_are_those_of_the_event_field() {
         let names = names();
-        for kind in super::super::tests::every_kind() {
-            assert!(names.contains(&kind.name()), "{} is missing", kind.name());
+        let kinds: std::collections::HashSet<&str> = super::super::tests::every_kind()
+            .iter()
+            .map(EventKind::name)
+            .collect();
+        for kind in &kinds {
+            assert!(names.contains(kind), "{kind} is missing");
         }
-        assert_eq!(names.len(), super::super::tests::every_kind().len());
+        assert_eq!(names.len(), kinds.len());
         assert_eq!(names[0], "RUN_START");
     }
 

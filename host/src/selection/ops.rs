@@ -114,10 +114,7 @@ fn wired(spec: &OpSpec) -> impl Iterator<Item = (&String, &str)> {
 
 /// The op an input reads from; none for a literal.
 fn source_op(input: &InputSpec) -> Option<&str> {
-    match input {
-        InputSpec::From(r) | InputSpec::Map(r) | InputSpec::Collect(r) => Some(&r.op),
-        InputSpec::Value(_) => None,
-    }
+    input.reference().map(|r| r.op.as_str())
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ use super::api_error::{ApiError, too_large};
 use super::auth::Caller;
 use super::{Config, Server};
 use crate::app::{Settings, StepSummary, Uploaded};
-use crate::job::tags::Tags;
 use crate::inputs::InputValues;
+use crate::job::tags::Tags;
 use crate::snapshot::Launch;
 use crate::store::{RunRecord, RunStatus};
 
