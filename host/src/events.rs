@@ -178,6 +178,10 @@ impl EventKind<'_> {
     }
 }
 
+#[allow(
+    clippy::ptr_arg,
+    reason = "serde hands `skip_serializing_if` a reference to the field's own type"
+)]
 fn no_metadata(metadata: &Cow<'_, Metadata>) -> bool {
     metadata.is_empty()
 }

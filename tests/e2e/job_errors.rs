@@ -138,7 +138,8 @@ fn a_component_without_the_op_export_is_rejected() {
     assert_error(&ran, "does not implement the shoal:op interface");
     assert_error(
         &ran,
-        "this host runs components that export `shoal:op/op@0.2.0` or `shoal:op/op@0.1.0`",
+        "this host runs components that export `shoal:op/op@0.3.0` or `shoal:op/op@0.2.0` or \
+         `shoal:op/op@0.1.0`",
     );
 }
 
@@ -194,7 +195,7 @@ fn a_missing_import_is_named_with_a_hint() {
     let counts = TopLevel::of(&testkit);
     for (import, hint) in [
         ("wasi:http/types@0.2.0", "ops have no network access"),
-        ("shoal:op/log@0.3.0", "this host implements shoal:op@0.2.0"),
+        ("shoal:op/log@0.4.0", "this host implements shoal:op@0.3.0"),
         ("example:thing/api", "ops may import WASI 0.2"),
     ] {
         let mut sections = wasm_encoder::Component::new();

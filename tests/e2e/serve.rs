@@ -477,7 +477,7 @@ fn jobs_and_uploads_are_held_to_the_tenant_quotas() {
             "--max-queued-runs",
             "1",
             "--storage",
-            "400KiB",
+            "600KiB",
         ],
     );
     api.upload("testkit");
@@ -595,7 +595,7 @@ fn jobs_and_uploads_are_held_to_the_tenant_quotas() {
         )
         .expect(409);
     assert!(
-        reply.error("storage_full").contains("of its 400.0 KiB"),
+        reply.error("storage_full").contains("of its 600.0 KiB"),
         "{}",
         reply.body
     );

@@ -348,6 +348,10 @@ impl Local {
     }
 
     /// Fails only once the scheduler has stopped.
+    #[allow(
+        clippy::result_large_err,
+        reason = "callers only check the error (the scheduler stopped), never pass it on"
+    )]
     fn send(&self, message: Message) -> Result<(), mpsc::error::SendError<(usize, Message)>> {
         self.tx.send((self.step, message))
     }
