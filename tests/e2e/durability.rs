@@ -71,10 +71,12 @@ fn runs_are_recorded_and_can_be_inspected() {
         all.stdout
             .contains("[compute_piece[49]] info: computing piece: [98, 99]")
     );
+    // The steps shown are those of the same op.
     let none = host_in(store.path(), &["logs", &id, "--step", "compute_piece[99]"]).expect_code(2);
     assert!(
         none.stderr.contains(
-            "has no step `compute_piece[99]` nor clones of it (its steps include `load_pieces`"
+            "has no step `compute_piece[99]` nor clones of it (its steps include \
+             `compute_piece[0]`, `compute_piece[1]`, "
         ),
         "{}",
         none.stderr
