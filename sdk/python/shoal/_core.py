@@ -216,6 +216,13 @@ class OpDefinition:
         self.__wrapped__ = fn
 
     def __call__(self, *args, **kwargs):
+        if self.takes_context:
+            # A context of `shoal.testing.build_op_context` learns which op it serves (its
+            # outputs, for add_output_metadata).
+            context = args[0] if args else kwargs.get("context")
+            bind = getattr(context, "bind", None)
+            if bind is not None:
+                bind(self)
         return self.fn(*args, **kwargs)
 
     def __repr__(self):
@@ -600,7 +607,7 @@ def _arguments(defn, inv, inputs, step):
     return kwargs
 
 
-class _Collector:
+class Collector:
     """Gathers one run's outputs, yielding dynamic values to the host as they come, and passes
     its metadata and events on."""
 
@@ -617,6 +624,16 @@ class _Collector:
     def add_metadata(self, output_name, mapping_key, entries):
         """Checks where metadata goes (the SDK knows the outputs and what was yielded) and hands
         it to the host."""
+        if self.defn is not None:
+            output_name = self._metadata_target(output_name, mapping_key)
+        # else a build_op_context context not passed to an op: nothing to check against
+        try:
+            self.host.add_output_metadata(output_name or DEFAULT_OUTPUT, mapping_key, entries)
+        except HostRejected as e:
+            raise EventRejected(str(e)) from None
+
+    def _metadata_target(self, output_name, mapping_key):
+        """The output metadata goes to, or :class:`EventRejected` when it cannot go there."""
         outputs = self.defn.outputs
         if output_name is None:
             if len(outputs) != 1:
@@ -645,10 +662,7 @@ class _Collector:
                 "metadata for output `%s` [%s], which was already yielded: attach it before"
                 % (output_name, mapping_key)
             )
-        try:
-            self.host.add_output_metadata(output_name, mapping_key, entries)
-        except HostRejected as e:
-            raise EventRejected(str(e)) from None
+        return output_name
 
     def log_event(self, event):
         try:
@@ -826,7 +840,7 @@ def invoke(defn, inv, inputs, host):
     """Runs ``defn`` once: ``inputs`` maps input names to CBOR. Returns a :class:`Result` or
     raises :class:`OpFailed` with the WIT error variant; never raises anything else."""
     try:
-        collector = _Collector(defn, host)
+        collector = Collector(defn, host)
         kwargs = _arguments(defn, inv, inputs, collector)
         returned = defn.fn(**kwargs)
         if defn.is_generator:

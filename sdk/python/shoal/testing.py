@@ -17,9 +17,17 @@ import json
 import re
 
 from . import cbor
-from ._core import HostRejected, Invocation, OpDefinition, OpFailed, invoke
+from ._core import Collector, HostRejected, Invocation, OpContext, OpDefinition, OpFailed, invoke
 
-__all__ = ["run", "describe", "RunResult", "RecordingHost", "OutputMetadata"]
+__all__ = [
+    "run",
+    "build_op_context",
+    "describe",
+    "RunResult",
+    "RecordingHost",
+    "OutputMetadata",
+    "BuiltOpContext",
+]
 
 _KEY = re.compile(r"[A-Za-z0-9_]+")
 
@@ -148,6 +156,53 @@ def run(op, inputs=None, config=None, *, tags=None, run_id="test-run", step_key=
     outputs = {name: cbor.loads(data) for name, data in result.values}
     returned = [(o, k, cbor.loads(v)) for o, k, v in result.dynamic]
     return RunResult(outputs, host.yielded, returned, host, None)
+
+
+class BuiltOpContext(OpContext):
+    """A context made by :func:`build_op_context`: it records what the op logs, and binds to
+    the op it is passed to (``my_op(context, ...)``)."""
+
+    __slots__ = ("_host",)
+
+    def __init__(self, host, **where):
+        super().__init__(op_name=None, step=Collector(None, host), **where)
+        self._host = host
+
+    def bind(self, defn):
+        self.op_name = defn.name
+        self._step = Collector(defn, self._host)
+
+    def get_events(self):
+        """The events the op logged, in order (Dagster's ``get_events``)."""
+        return list(self._host.events)
+
+    def get_output_metadata(self, output_name="result", mapping_key=None):
+        """The metadata attached to an output, as ``{label: MetadataValue}`` (Dagster's
+        ``get_output_metadata``)."""
+        return dict(self._host.metadata.get((output_name, mapping_key), {}))
+
+    @property
+    def logs(self):
+        """The log lines, as ``(level, message)``."""
+        return self._host.logs
+
+
+def build_op_context(op_config=None, *, tags=None, run_id="test-run", mapping_key=None,
+                     attempt=1, refuse=None):
+    """Dagster's ``build_op_context``: a context to call an op's function with directly,
+    ``my_op(build_op_context(tags={"env": "prod"}), ...)``, then read what it logged with
+    ``get_events()`` and ``get_output_metadata(...)``. Unlike :func:`run`, nothing is encoded,
+    checked or collected: the function's return value (or generator) is what you get."""
+    mapping_keys = [mapping_key] if mapping_key is not None else []
+    return BuiltOpContext(
+        RecordingHost(refuse=refuse),
+        run_id=run_id,
+        step_key="",
+        mapping_keys=mapping_keys,
+        attempt=attempt,
+        op_config=dict(op_config or {}),
+        tags=sorted((tags or {}).items()),
+    )
 
 
 def describe(ops):

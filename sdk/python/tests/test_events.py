@@ -21,7 +21,7 @@ from shoal import (
     op,
     testing,
 )
-from shoal.testing import OutputMetadata
+from shoal.testing import OutputMetadata, build_op_context
 
 
 class MetadataValues(unittest.TestCase):
@@ -302,6 +302,42 @@ class OptionalOutputs(unittest.TestCase):
 
         self.assertEqual(testing.run(maybe_fan).dynamic, [])
         self.assertEqual(len(testing.run(maybe_fan, config={"count": 2}).dynamic), 2)
+
+
+class BuildOpContext(unittest.TestCase):
+    def test_an_op_called_directly_with_a_built_context(self):
+        context = build_op_context(tags={"env": "prod"})
+        produced = list(load(context))
+        self.assertEqual([type(p).__name__ for p in produced], ["DynamicOutput", "DynamicOutput", "Output"])
+        self.assertEqual(context.op_name, "load")
+        self.assertEqual(
+            [type(e).__name__ for e in context.get_events()],
+            ["AssetMaterialization", "AssetObservation", "ExpectationResult"],
+        )
+        self.assertEqual(context.get_output_metadata("rows")["env"], MetadataValue.text("again"))
+        self.assertEqual(context.get_output_metadata("parts", "a"), {"size": MetadataValue.int(1)})
+        # Bound to the op, it checks where metadata goes.
+        with self.assertRaisesRegex(EventRejected, "op `load`: metadata for output `nope`"):
+            context.add_output_metadata({"x": 1}, output_name="nope")
+
+    def test_config_mapping_key_and_logs(self):
+        @op
+        def where(context, value: int) -> int:
+            context.log.info("at %s", context.mapping_key)
+            context.add_output_metadata({"v": value})
+            return value + context.op_config["offset"]
+
+        context = build_op_context({"offset": 1}, mapping_key="k3", attempt=2)
+        self.assertEqual(where(context, 4), 5)
+        self.assertEqual(where(context=context, value=1), 2)
+        self.assertEqual(context.retry_number, 1)
+        self.assertEqual(context.logs, [("info", "at k3"), ("info", "at k3")])
+        self.assertEqual(context.get_output_metadata(), {"v": MetadataValue.int(1)})
+        # Not passed to an op, the metadata goes where it is told.
+        unbound = build_op_context()
+        unbound.add_output_metadata({"n": 1})
+        self.assertEqual(unbound.get_output_metadata(), {"n": MetadataValue.int(1)})
+        self.assertIsNone(unbound.get_tag("env"))
 
 
 if __name__ == "__main__":
