@@ -49,6 +49,7 @@ export class MetadataValue {
 
   static float(value) {
     if (typeof value !== "number") throw new TypeError(`MetadataValue.float takes a number, not ${show(value)}`);
+    if (!Number.isFinite(value)) throw new RangeError(`MetadataValue.float: ${value} is not finite (JSON has no NaN)`);
     return new MetadataValue("float", value);
   }
 

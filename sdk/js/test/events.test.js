@@ -51,6 +51,7 @@ test("MetadataValue: Dagster's constructors, and plain values as their natural v
   assert.throws(() => MetadataValue.json({ n: 1n }), /MetadataValue.json: not JSON/);
   assert.throws(() => MetadataValue.of(new Map()), /no metadata value for/);
   assert.throws(() => MetadataValue.url(3), /MetadataValue.url takes a string, not 3/);
+  assert.throws(() => MetadataValue.of(NaN), /MetadataValue.float: NaN is not finite/);
 });
 
 test("events are checked when they are made", () => {

@@ -54,6 +54,8 @@ class MetadataValue:
     def float(value):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError("MetadataValue.float takes a number, not %r" % (value,))
+        if not math.isfinite(value):
+            raise ValueError("MetadataValue.float: %r is not finite (JSON has no NaN)" % (value,))
         return MetadataValue("float", float(value))
 
     @staticmethod

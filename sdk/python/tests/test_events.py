@@ -56,6 +56,8 @@ class MetadataValues(unittest.TestCase):
             MetadataValue.int(True)
         with self.assertRaisesRegex(ValueError, r"18446744073709551616 is out of the 64-bit"):
             MetadataValue.int(2**64)
+        with self.assertRaisesRegex(ValueError, r"MetadataValue.float: inf is not finite"):
+            MetadataValue.of(float("inf"))
         with self.assertRaisesRegex(ValueError, r"MetadataValue.json: nan is not JSON"):
             MetadataValue.json(float("nan"))
         with self.assertRaisesRegex(TypeError, r"no metadata value for a set \(\{1\}\)"):
