@@ -33,7 +33,7 @@ pub use handle::RunHandle;
 pub use housekeeping::Retention;
 pub use load::{JobSource, Prepared, Settings, Uploaded, cache_dir, cores, describe, prepare};
 pub use op_summary::{Durations, Failure, OpSummary, per_op};
-pub use queries::{LogLine, LogPage, RunFilter, StepStatus, StepSummary};
+pub use queries::{LogLine, LogPage, RunFilter, StepStatus, StepSummary, UserEventCounts};
 
 /// What `host reexecute` changes about the parent run besides what it runs again.
 #[derive(Debug, Clone, Default)]

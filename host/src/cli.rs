@@ -714,10 +714,11 @@ async fn inspect(path: &Path, store_dir: &Path) -> anyhow::Result<ExitCode> {
             );
         }
         for output in &op.outputs {
-            let kind = if output.dynamic {
-                "dynamic output"
-            } else {
-                "output"
+            let kind = match (output.dynamic, output.required) {
+                (true, true) => "dynamic output",
+                (false, true) => "output",
+                (true, false) => "optional dynamic output",
+                (false, false) => "optional output",
             };
             describe_part(
                 &mut out,

@@ -9,6 +9,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::step_error::ErrorKind;
+use crate::user_event::{self, AssetEvent, ExpectationResult, Metadata, UserEvent};
 use crate::value;
 
 /// One event of a run. The scheduler emits it borrowing what it describes; read back (from
@@ -51,6 +52,9 @@ pub enum EventKind<'a> {
             deserialize_with = "json_as_cbor"
         )]
         value: Cow<'a, [u8]>,
+        /// What the op attached to the value (`add-output-metadata`); omitted when empty.
+        #[serde(default, skip_serializing_if = "no_metadata")]
+        metadata: Cow<'a, Metadata>,
     },
     StepSuccess {
         duration_ms: f64,
@@ -82,6 +86,12 @@ pub enum EventKind<'a> {
         level: Cow<'a, str>,
         message: Cow<'a, str>,
     },
+    /// An op wrote an asset (Dagster's `AssetMaterialization`).
+    AssetMaterialization(AssetEvent),
+    /// An op looked at an asset (Dagster's `AssetObservation`).
+    AssetObservation(AssetEvent),
+    /// An op checked its data (Dagster's `ExpectationResult`).
+    StepExpectationResult(ExpectationResult),
     RunSuccess {
         duration_ms: f64,
         /// The host's peak resident memory, where the OS reports it.
@@ -118,9 +128,60 @@ impl EventKind<'_> {
             EventKind::StepRestarted { .. } => "STEP_RESTARTED",
             EventKind::StepSkipped { .. } => "STEP_SKIPPED",
             EventKind::Logs { .. } => "LOGS",
+            EventKind::AssetMaterialization(_) => "ASSET_MATERIALIZATION",
+            EventKind::AssetObservation(_) => "ASSET_OBSERVATION",
+            EventKind::StepExpectationResult(_) => "STEP_EXPECTATION_RESULT",
             EventKind::RunSuccess { .. } => "RUN_SUCCESS",
             EventKind::RunFailure { .. } => "RUN_FAILURE",
             EventKind::RunCanceled { .. } => "RUN_CANCELED",
+        }
+    }
+}
+
+impl EventKind<'_> {
+    /// A user event as a line among log lines (the terminal, `host logs`): a level-like name
+    /// and the text, e.g. `materialization` and `warehouse/orders rows=3`.
+    pub fn user_event_line(&self) -> Option<(&'static str, String)> {
+        let (what, mut text, description, metadata) = match self {
+            EventKind::AssetMaterialization(asset) | EventKind::AssetObservation(asset) => {
+                let what = if matches!(self, EventKind::AssetMaterialization(_)) {
+                    "materialization"
+                } else {
+                    "observation"
+                };
+                let mut text = user_event::asset_key_text(&asset.asset_key);
+                if let Some(partition) = &asset.partition {
+                    text.push_str(&format!(" partition {partition}"));
+                }
+                (what, text, &asset.description, &asset.metadata)
+            }
+            EventKind::StepExpectationResult(result) => {
+                let outcome = if result.success { "passed" } else { "failed" };
+                let text = format!("{} {outcome}", result.label);
+                ("expectation", text, &result.description, &result.metadata)
+            }
+            _ => return None,
+        };
+        if let Some(description) = description {
+            text.push_str(&format!(": {description}"));
+        }
+        if !metadata.is_empty() {
+            text.push_str(&format!(" ({})", user_event::metadata_text(metadata)));
+        }
+        Some((what, text))
+    }
+}
+
+fn no_metadata(metadata: &Cow<'_, Metadata>) -> bool {
+    metadata.is_empty()
+}
+
+impl From<UserEvent> for EventKind<'_> {
+    fn from(event: UserEvent) -> Self {
+        match event {
+            UserEvent::AssetMaterialization(asset) => EventKind::AssetMaterialization(asset),
+            UserEvent::AssetObservation(asset) => EventKind::AssetObservation(asset),
+            UserEvent::ExpectationResult(result) => EventKind::StepExpectationResult(result),
         }
     }
 }
@@ -251,6 +312,7 @@ mod tests {
                 output: "result".into(),
                 mapping_key: Some("1".into()),
                 value: Cow::Borrowed(&bytes),
+                metadata: Cow::Owned(Metadata::new()),
             },
         );
         let event = Event {
@@ -267,6 +329,47 @@ mod tests {
         );
     }
 
+    fn sample_metadata() -> Metadata {
+        use crate::user_event::MetadataValue;
+        Metadata::from([
+            ("rows".to_string(), MetadataValue::Int(1200)),
+            ("ratio".to_string(), MetadataValue::Float(0.5)),
+            ("ok".to_string(), MetadataValue::Boolean(true)),
+            (
+                "schema".to_string(),
+                MetadataValue::Json(serde_json::json!({"a": [1, "x", null]})),
+            ),
+            ("url".to_string(), MetadataValue::Url("https://x".into())),
+        ])
+    }
+
+    #[test]
+    fn user_events_are_flat_and_named_as_in_dagster() {
+        let event = Event {
+            timestamp: 1.5,
+            ..Event::now(
+                "r",
+                Some("s"),
+                EventKind::AssetMaterialization(AssetEvent {
+                    asset_key: vec!["w".into(), "orders".into()],
+                    description: None,
+                    partition: None,
+                    metadata: Metadata::from([(
+                        "rows".to_string(),
+                        crate::user_event::MetadataValue::Int(3),
+                    )]),
+                }),
+            )
+        };
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            serde_json::json!({
+                "event": "ASSET_MATERIALIZATION", "asset_key": ["w", "orders"],
+                "metadata": {"rows": {"int": 3}}, "run_id": "r", "timestamp": 1.5, "step_key": "s"
+            })
+        );
+    }
+
     fn every_kind() -> Vec<EventKind<'static>> {
         vec![
             EventKind::RunStart { job: "j".into() },
@@ -275,6 +378,13 @@ mod tests {
                 output: "o".into(),
                 mapping_key: None,
                 value: cbor(&serde_json::json!({"a": [1, -2, 3.5, "x", null, true]})).into(),
+                metadata: Cow::Owned(Metadata::new()),
+            },
+            EventKind::StepOutput {
+                output: "o".into(),
+                mapping_key: Some("k".into()),
+                value: cbor(&1).into(),
+                metadata: Cow::Owned(sample_metadata()),
             },
             EventKind::StepSuccess { duration_ms: 0.5 },
             EventKind::StepFailure {
@@ -295,6 +405,24 @@ mod tests {
                 level: "info".into(),
                 message: "m".into(),
             },
+            EventKind::AssetMaterialization(AssetEvent {
+                asset_key: vec!["warehouse".into(), "orders".into()],
+                description: Some("d".into()),
+                partition: Some("2026-12-01".into()),
+                metadata: sample_metadata(),
+            }),
+            EventKind::AssetObservation(AssetEvent {
+                asset_key: vec!["a".into()],
+                description: None,
+                partition: None,
+                metadata: Metadata::new(),
+            }),
+            EventKind::StepExpectationResult(ExpectationResult {
+                success: false,
+                label: "no_nulls".into(),
+                description: None,
+                metadata: sample_metadata(),
+            }),
             EventKind::RunSuccess {
                 duration_ms: 0.0,
                 peak_rss_bytes: Some(7),

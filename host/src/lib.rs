@@ -34,4 +34,5 @@ pub mod step_error;
 pub mod step_key;
 pub mod store;
 pub mod tenant;
+pub mod user_event;
 pub mod value;

@@ -8,15 +8,18 @@ use crate::limits::Limits;
 use crate::name;
 use crate::op_info::OpInfo;
 use crate::step_error::StepError;
+use crate::user_event::{Metadata, UserEventError};
 use crate::value::{self, NamedValues};
 
-/// One accepted value of a dynamic output.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// One accepted value of a dynamic output, with the metadata the op attached to it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DynamicValue {
     pub output: String,
     pub key: String,
     #[serde(with = "serde_bytes")]
     pub value: Vec<u8>,
+    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
+    pub metadata: Metadata,
 }
 
 /// Checks a step's outputs against its op's declaration.
@@ -28,6 +31,8 @@ pub struct OutputGuard {
     seen: HashMap<String, HashSet<String>>,
     /// The first violation; the step fails with it whatever the op returns.
     violation: Option<StepError>,
+    /// Metadata waiting for its value: by output and, for a dynamic output, mapping key.
+    metadata: HashMap<(String, Option<String>), Metadata>,
     /// Dynamic values accepted so far, all outputs together.
     fanout: u64,
     /// Bytes of all values accepted so far.
@@ -47,6 +52,7 @@ impl OutputGuard {
                 .collect(),
             seen: HashMap::new(),
             violation: None,
+            metadata: HashMap::new(),
             fanout: 0,
             total: 0,
             max_fanout: limits.max_fanout,
@@ -78,13 +84,65 @@ impl OutputGuard {
         Ok(())
     }
 
-    /// Accepts one dynamic value, or records and returns why it is rejected.
-    pub fn accept_dynamic(&mut self, value: DynamicValue) -> Result<DynamicValue, StepError> {
+    /// Accepts one dynamic value, with the metadata added for it so far, or records and returns
+    /// why it is rejected.
+    pub fn accept_dynamic(&mut self, mut value: DynamicValue) -> Result<DynamicValue, StepError> {
         let checked = self.check_dynamic(&value);
         if let Err(err) = &checked {
             self.violation.get_or_insert_with(|| err.clone());
         }
-        checked.map(|()| value)
+        checked?;
+        let id = (value.output.clone(), Some(value.key.clone()));
+        if let Some(metadata) = self.metadata.remove(&id) {
+            value.metadata.extend(metadata);
+        }
+        Ok(value)
+    }
+
+    /// Adds metadata to a value the op has not handed over yet: of a non-dynamic output
+    /// (`key` none) or of a dynamic one's value `key`. A label given again replaces its value.
+    pub fn add_metadata(
+        &mut self,
+        output: String,
+        key: Option<String>,
+        metadata: Metadata,
+    ) -> Result<(), UserEventError> {
+        match (self.declared.get(&output), &key) {
+            (None, _) => return Err(UserEventError::UnknownOutput(output)),
+            (Some(true), None) => return Err(UserEventError::KeyNeeded(output)),
+            (Some(false), Some(key)) => {
+                return Err(UserEventError::KeyNotWanted {
+                    output,
+                    key: key.clone(),
+                });
+            }
+            (Some(true), Some(key)) if self.seen.get(&output).is_some_and(|s| s.contains(key)) => {
+                return Err(UserEventError::AlreadyYielded {
+                    output,
+                    key: key.clone(),
+                });
+            }
+            _ => {}
+        }
+        self.metadata
+            .entry((output, key))
+            .or_default()
+            .extend(metadata);
+        Ok(())
+    }
+
+    /// The metadata added for non-dynamic outputs, which travels with the returned values.
+    pub fn take_returned_metadata(&mut self) -> Vec<(String, Metadata)> {
+        let returned: Vec<(String, Option<String>)> = self
+            .metadata
+            .keys()
+            .filter(|(_, key)| key.is_none())
+            .cloned()
+            .collect();
+        returned
+            .into_iter()
+            .filter_map(|id| self.metadata.remove(&id).map(|m| (id.0, m)))
+            .collect()
     }
 
     fn check_dynamic(&mut self, v: &DynamicValue) -> Result<(), StepError> {
@@ -219,7 +277,49 @@ mod tests {
             output: output.into(),
             key: key.into(),
             value: value.to_vec(),
+            metadata: Metadata::new(),
         }
+    }
+
+    fn rows(n: i64) -> Metadata {
+        Metadata::from([("rows".to_string(), crate::user_event::MetadataValue::Int(n))])
+    }
+
+    #[test]
+    fn metadata_travels_with_its_value_and_only_before_it_leaves() {
+        let mut guard = guard();
+        guard
+            .add_metadata("items".into(), Some("a".into()), rows(1))
+            .unwrap();
+        let accepted = guard.accept_dynamic(dynamic("items", "a", &[1])).unwrap();
+        assert_eq!(accepted.metadata, rows(1));
+        let err = guard
+            .add_metadata("items".into(), Some("a".into()), rows(2))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "output `items` key `a` was already yielded: add its metadata before yielding"
+        );
+        guard.add_metadata("total".into(), None, rows(2)).unwrap();
+        guard.add_metadata("total".into(), None, rows(3)).unwrap();
+        assert_eq!(guard.take_returned_metadata(), [("total".into(), rows(3))]);
+    }
+
+    #[test]
+    fn metadata_needs_a_declared_output_and_the_right_key() {
+        let mut guard = guard();
+        let err = guard
+            .add_metadata("nope".into(), None, rows(1))
+            .unwrap_err();
+        assert_eq!(err, UserEventError::UnknownOutput("nope".into()));
+        let err = guard
+            .add_metadata("items".into(), None, rows(1))
+            .unwrap_err();
+        assert_eq!(err, UserEventError::KeyNeeded("items".into()));
+        let err = guard
+            .add_metadata("total".into(), Some("k".into()), rows(1))
+            .unwrap_err();
+        assert!(matches!(err, UserEventError::KeyNotWanted { .. }));
     }
 
     #[test]

@@ -27,7 +27,8 @@ impl<W: Write + Send> EventSink for Live<W> {
     }
 }
 
-/// What [`Live`] prints for `event`, if anything: guest logs and step failures.
+/// What [`Live`] prints for `event`, if anything: guest logs, user events (as log lines) and
+/// step failures.
 fn live_text(event: &Event<'_>) -> Option<String> {
     let step = escape(event.step_key.as_deref().unwrap_or(""));
     match &event.kind {
@@ -35,7 +36,9 @@ fn live_text(event: &Event<'_>) -> Option<String> {
         EventKind::StepFailure { error, .. } => {
             Some(format!("step `{step}` failed: {}\n", escape(error)))
         }
-        _ => None,
+        kind => kind
+            .user_event_line()
+            .map(|(what, text)| log_lines(&step, what, &text)),
     }
 }
 

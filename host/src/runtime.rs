@@ -423,6 +423,7 @@ impl LoadedComponent {
             mapping_keys: Vec::new(),
             attempt: 1,
             config: Vec::new(),
+            tags: Vec::new(),
         };
         let inputs = wit_inputs(inputs);
         let returned = instance.run(&mut store, name, &ctx, &inputs).await?;
@@ -464,11 +465,11 @@ fn missing_import(path: &Path, err: &wasmtime::Error) -> LoadError {
         "; ops have no network access: build the component without wasi:http (a Rust op must \
          not depend on an HTTP client; componentize-py and jco need a world without wasi:http)"
     } else if import.starts_with("shoal:op/") {
-        "; this host implements shoal:op@0.2.0 (`wit/op.wit`) and shoal:op@0.1.0: build the \
+        "; this host implements shoal:op@0.3.0 (`wit/op.wit`), 0.2.0 and 0.1.0: build the \
          component against one of them"
     } else {
         "; ops may import WASI 0.2 (wasi:cli, clocks, filesystem, io, random, sockets) and \
-         shoal:op/log and shoal:op/emit"
+         shoal:op/log, shoal:op/emit and shoal:op/events"
     };
     LoadError::MissingImport {
         path: path.to_path_buf(),
@@ -618,6 +619,11 @@ impl StepRunner for WasmRunner {
             mapping_keys: context.mapping_keys,
             attempt: context.attempt,
             config: context.config,
+            tags: context
+                .tags
+                .into_iter()
+                .map(|(key, value)| bindings::Tag { key, value })
+                .collect(),
         };
         let inputs = wit_inputs(call.inputs);
         let left = limits

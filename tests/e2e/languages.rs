@@ -258,3 +258,45 @@ fn a_component_built_against_0_1_0_still_runs() {
         ran.stderr
     );
 }
+
+#[test]
+fn a_component_built_against_0_2_0_still_runs() {
+    let wasm = component("op_v0_2");
+    let inspect = host(["inspect".as_ref(), wasm.as_os_str()]).expect_code(0);
+    // Its schemas come through; its outputs are all required (0.2.0 has no optional ones).
+    assert!(
+        inspect.stdout.contains(
+            "triple\n  triples its input; fails on 3\n  inputs: `value`\n  \
+             input: `value`: a number, {\"type\":\"integer\"}\n  output: `result`: {\"type\":\"integer\"}\n"
+        ),
+        "{}",
+        inspect.stdout
+    );
+    assert!(!inspect.stdout.contains("optional"), "{}", inspect.stdout);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "[components.v0_2]\npath = {:?}\n[ops.count]\ncomponent = 'v0_2'\n\
+             [ops.triple]\ncomponent = 'v0_2'\ninputs.value = {{ map = 'count' }}\n",
+            wasm.display().to_string()
+        ),
+    )
+    .expect("write job");
+    // Yields, logs, values and a failure all cross the 0.2.0 interface.
+    let ran = host(["run".as_ref(), job.as_os_str()]).expect_code(1);
+    assert_eq!(ran.json()["triple"], serde_json::json!({"1": 3, "2": 6}));
+    assert!(
+        ran.stderr
+            .contains("[triple[2]] info: tripling 2 in triple[2]"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("step `triple[3]` failed: op failed: three is not for tripling"),
+        "{}",
+        ran.stderr
+    );
+}

@@ -27,6 +27,7 @@ mod support;
 #[cfg(unix)]
 mod terminal;
 mod texts;
+mod user_events;
 mod values;
 #[cfg(unix)]
 mod web;

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
+use host::events::{Event, EventSink, SinkError};
 use host::exec::{self, StepCall, StepChannel, StepMessage, StepReply, StepRunner};
 use host::runtime::{EngineSize, Runtime, WasmRunner};
 use host::step_error::StepError;
@@ -32,10 +33,32 @@ struct OverTheWire {
     worker: Arc<WasmRunner>,
     /// How many times a step was told to pause: backpressure went through.
     paused: AtomicUsize,
+    /// Tags given to every call, when not empty.
+    tags: Vec<(String, String)>,
+}
+
+impl OverTheWire {
+    fn new(worker: WasmRunner, tags: &[(&str, &str)]) -> Self {
+        OverTheWire {
+            worker: Arc::new(worker),
+            paused: AtomicUsize::new(0),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
 }
 
 impl StepRunner for OverTheWire {
-    async fn run(&self, call: StepCall, channel: StepChannel) -> Result<NamedValues, StepError> {
+    async fn run(
+        &self,
+        mut call: StepCall,
+        channel: StepChannel,
+    ) -> Result<NamedValues, StepError> {
+        if !self.tags.is_empty() {
+            call.context.tags = self.tags.clone();
+        }
         let (to_coordinator, mut from_worker) = mpsc::unbounded_channel::<Vec<u8>>();
         let (to_worker, from_coordinator) = mpsc::unbounded_channel::<Vec<u8>>();
         tokio::spawn(work(
@@ -87,6 +110,19 @@ async fn work(
     channel.finish(result);
 }
 
+/// Keeps every event as JSON, without its time.
+#[derive(Default)]
+struct Recorded(Vec<serde_json::Value>);
+
+impl EventSink for Recorded {
+    fn event(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
+        let mut json = serde_json::to_value(event).expect("events serialize");
+        json.as_object_mut().expect("an object").remove("timestamp");
+        self.0.push(json);
+        Ok(())
+    }
+}
+
 /// How a run ended: its final outputs and every step's status and attempts.
 type Ending = (serde_json::Value, Vec<String>);
 
@@ -117,10 +153,7 @@ async fn both_ways(path: &Path, max_concurrent: usize) -> (Ending, Ending, usize
     let mut sink = host::events::NoEvents;
     let local = Arc::new(WasmRunner::new(runtime.clone()));
     let here = exec::execute(plan.clone(), local, options(), &mut sink).await;
-    let wire = Arc::new(OverTheWire {
-        worker: Arc::new(WasmRunner::new(runtime)),
-        paused: AtomicUsize::new(0),
-    });
+    let wire = Arc::new(OverTheWire::new(WasmRunner::new(runtime), &[]));
     let there = exec::execute(plan, wire.clone(), options(), &mut sink).await;
     (ending(&here), ending(&there), wire.paused.load(SeqCst))
 }
@@ -196,4 +229,75 @@ async fn a_producer_past_its_emit_window_pauses_over_the_wire() {
     assert_eq!(here.0["sum"], 2999 * 3000 / 2);
     assert_eq!(there, here);
     assert!(paused > 0, "the producer never paused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_events_metadata_and_tags_cross_the_wire() {
+    let job = TempJob::new(
+        "[ops.record_facts]\ncomponent = 'testkit'\nconfig.rows = 5\n\
+         [ops.tagged]\ncomponent = 'testkit'\n",
+    );
+    let size = EngineSize::for_run(1, None, &[]);
+    let runtime = Arc::new(Runtime::new(size, None).expect("engine"));
+    let plan = Arc::new(plan_on(&runtime, &job.path()).await);
+    let options = exec::RunOptions {
+        run_id: "remote".into(),
+        max_concurrent: 1,
+        emit_window: exec::DEFAULT_EMIT_WINDOW,
+        prior: exec::Prior::default(),
+        cancel: Default::default(),
+        share: None,
+    };
+    let tags = [("team", "data"), ("tier", "1")];
+    let wire = Arc::new(OverTheWire::new(WasmRunner::new(runtime), &tags));
+    let mut sink = Recorded::default();
+    let run = exec::execute(plan, wire, options, &mut sink).await;
+    let outputs = host::report::final_outputs(&run);
+    assert_eq!(
+        outputs["tagged"],
+        serde_json::json!({"team": "data", "tier": "1"})
+    );
+    let facts: Vec<(String, serde_json::Value)> = sink
+        .0
+        .iter()
+        .filter(|e| e["event"] != "STEP_OUTPUT" || e.get("metadata").is_some())
+        .filter(|e| {
+            !["RUN_START", "RUN_SUCCESS", "STEP_START", "STEP_SUCCESS"]
+                .contains(&e["event"].as_str().unwrap_or_default())
+        })
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().to_string(),
+                e["metadata"].clone(),
+            )
+        })
+        .collect();
+    let rows = serde_json::json!({"rows": {"int": 5}});
+    let none = serde_json::Value::Null;
+    assert_eq!(
+        facts,
+        [
+            ("ASSET_OBSERVATION".to_string(), none.clone()),
+            (
+                "ASSET_MATERIALIZATION".to_string(),
+                serde_json::json!({"rows": {"int": 5}, "path": {"path": "/data/orders.parquet"}})
+            ),
+            ("STEP_EXPECTATION_RESULT".to_string(), none),
+            ("STEP_EXPECTATION_RESULT".to_string(), rows),
+            (
+                "STEP_OUTPUT".to_string(),
+                serde_json::json!({"part": {"int": 0}})
+            ),
+            (
+                "STEP_OUTPUT".to_string(),
+                serde_json::json!({"part": {"int": 1}})
+            ),
+            (
+                "STEP_OUTPUT".to_string(),
+                serde_json::json!({"rows": {"int": 5}, "schema": {"json": {"id": "int"}}})
+            ),
+        ],
+        "{:#?}",
+        sink.0
+    );
 }

@@ -1,13 +1,20 @@
 //! Ops for Shoal's own tests and benchmarks: well-behaved building blocks (`fan_out`,
-//! `identity`, `sum`) and ops that misbehave on purpose (bad keys, bad CBOR, traps, failures).
+//! `identity`, `sum`), ops with optional outputs (`branch`, `maybe_fan`, `maybe_out`), ops that
+//! read their tags (`tagged`) or record metadata and user events (`record_facts`, `bad_fact`),
+//! and ops that misbehave on purpose (bad keys, bad CBOR, traps, failures).
 //!
 //! Every op here is `#[op(no_schemas)]`: the host's tests hand them configs and inputs of the
 //! wrong shape on purpose, to check the errors the ops themselves report, which a declared
 //! schema would catch before the run.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use shoal_sdk::bindings::shoal::op::{emit, types::DynamicValue};
-use shoal_sdk::{Context, DynamicOutput, OpError, Outputs, Value, op};
+use shoal_sdk::{
+    AssetMaterialization, AssetObservation, Context, DynamicOutput, ExpectationResult,
+    MetadataValue, OpError, Outputs, Value, op,
+};
 
 #[derive(Deserialize)]
 struct FanOutConfig {
@@ -215,7 +222,120 @@ fn flaky(ctx: &Context, config: FlakyConfig) -> Result<u32, OpError> {
     Err(OpError::retry("the weather is bad"))
 }
 
+/// returns n on `even` or on `odd`, leaving the other out
+#[op(optional_out = "even", optional_out = "odd", no_schemas)]
+fn branch(n: i64) -> Outputs {
+    let output = if n % 2 == 0 { "even" } else { "odd" };
+    Outputs::new().value(output, &n)
+}
+
+#[derive(Deserialize)]
+struct MaybeFanConfig {
+    /// How many values to yield on `items`; 0 yields none.
+    count: u64,
+}
+
+/// yields 0..config.count keyed k0, k1, ... on the optional dynamic output `items`
+#[op(optional_dynamic_out = "items", no_schemas)]
+fn maybe_fan(ctx: &Context, config: MaybeFanConfig) -> Result<(), OpError> {
+    for i in 0..config.count {
+        ctx.yield_output(DynamicOutput::new(&i, format!("k{i}")).output_name("items"))?;
+    }
+    Ok(())
+}
+
+/// returns n only when it is even
+#[op(optional, no_schemas)]
+fn maybe_out(n: i64) -> Option<i64> {
+    (n % 2 == 0).then_some(n)
+}
+
+/// returns its step's tags as a map
+#[op(no_schemas)]
+fn tagged(ctx: &Context) -> BTreeMap<String, String> {
+    ctx.tags()
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct RecordFactsConfig {
+    /// The rows the op pretends to write: metadata of its outputs and events.
+    rows: i64,
+}
+
+/// writes `rows` rows to warehouse/orders: records its materialization, an observation of its
+/// source, two expectations (`has_rows` fails at 0 rows), metadata on `table` and on each of
+/// the two `parts` it yields
+#[op(out = "table", dynamic_out = "parts", no_schemas)]
+fn record_facts(ctx: &Context, config: RecordFactsConfig) -> Result<Outputs, OpError> {
+    let rows = config.rows;
+    ctx.log_event(AssetObservation::new(["raw", "orders"]).description("read the source"))?;
+    ctx.log_event(
+        AssetMaterialization::new(["warehouse", "orders"])
+            .partition("2026-12-01")
+            .metadata("rows", rows)
+            .metadata("path", MetadataValue::path("/data/orders.parquet")),
+    )?;
+    ctx.log_event(ExpectationResult::new(true, "no_nulls"))?;
+    ctx.log_event(
+        ExpectationResult::new(rows > 0, "has_rows")
+            .description("the table is not empty")
+            .metadata("rows", rows),
+    )?;
+    for part in 0..2_i64 {
+        let key = format!("p{part}");
+        ctx.add_output_metadata("parts", Some(&key), [("part", part)])?;
+        ctx.yield_output(DynamicOutput::new(&part, key).output_name("parts"))?;
+    }
+    ctx.add_output_metadata(
+        "table",
+        None,
+        [
+            ("rows", MetadataValue::from(rows)),
+            (
+                "schema",
+                MetadataValue::json(&serde_json::json!({"id": "int"})),
+            ),
+        ],
+    )?;
+    Ok(Outputs::new().value("table", &rows))
+}
+
+#[derive(Deserialize)]
+struct BadFactConfig {
+    /// `empty_key`, `bad_json`, `undeclared` or `yielded`.
+    kind: String,
+}
+
+/// records the bad event or metadata config.kind names, and fails with the host's refusal
+#[op(out = "value", dynamic_out = "items", no_schemas)]
+fn bad_fact(ctx: &Context, config: BadFactConfig) -> Result<Outputs, OpError> {
+    match config.kind.as_str() {
+        "empty_key" => ctx.log_event(AssetMaterialization::new(Vec::<String>::new()))?,
+        "bad_json" => ctx.add_output_metadata(
+            "value",
+            None,
+            [("j", MetadataValue::Json("{nope".to_string()))],
+        )?,
+        "undeclared" => ctx.add_output_metadata("nope", None, [("rows", 1)])?,
+        "yielded" => {
+            ctx.yield_output(DynamicOutput::new(&0, "k0").output_name("items"))?;
+            ctx.add_output_metadata("items", Some("k0"), [("late", true)])?;
+        }
+        other => return Err(OpError::bad_input(format!("unknown kind `{other}`"))),
+    }
+    Ok(Outputs::new().value("value", &0))
+}
+
 shoal_sdk::export!(
+    branch,
+    maybe_fan,
+    maybe_out,
+    tagged,
+    record_facts,
+    bad_fact,
     fan_out,
     emit_keys,
     bad_cbor,
@@ -312,6 +432,66 @@ mod tests {
                 "op produced output `surprise`, which it does not declare".to_string()
             ))
         );
+    }
+
+    #[test]
+    fn optional_outputs_may_be_left_out() {
+        let run = build_op_context().input("n", &3).run(branch::op());
+        assert_eq!(run.output::<i64>("odd"), 3);
+        assert!(!run.has_output("even"));
+        let run = build_op_context()
+            .config(&json!({"count": 0}))
+            .run(maybe_fan::op());
+        assert!(run.dynamic::<u64>("items").is_empty());
+        let run = build_op_context().input("n", &3).run(maybe_out::op());
+        assert!(!run.has_output("result"));
+        assert!(!maybe_out::op().info().outputs[0].required);
+        let run = build_op_context().input("n", &4).run(maybe_out::op());
+        assert_eq!(run.output::<i64>("result"), 4);
+    }
+
+    #[test]
+    fn tagged_returns_its_tags() {
+        let run = build_op_context()
+            .tag("team", "data")
+            .tag("tier", "1")
+            .run(tagged::op());
+        let tags: BTreeMap<String, String> = run.output("result");
+        assert_eq!(tags["team"], "data");
+        assert_eq!(tags.len(), 2);
+    }
+
+    #[test]
+    fn record_facts_records_events_and_metadata() {
+        let run = build_op_context()
+            .config(&json!({"rows": 0}))
+            .run(record_facts::op());
+        assert!(run.is_success(), "{:?}", run.error());
+        assert_eq!(run.events().len(), 4);
+        assert_eq!(
+            run.output_metadata("table", None)["rows"],
+            MetadataValue::Int(0)
+        );
+        assert_eq!(
+            run.output_metadata("parts", Some("p1"))["part"],
+            MetadataValue::Int(1)
+        );
+    }
+
+    #[test]
+    fn bad_facts_fail_with_the_hosts_words() {
+        for (kind, expected) in [
+            ("empty_key", "an asset key must have at least one component"),
+            ("bad_json", "metadata `j`: `{nope` is not JSON"),
+            ("undeclared", "op has no output `nope`"),
+            ("yielded", "output `items` key `k0` was already yielded"),
+        ] {
+            let run = build_op_context()
+                .config(&json!({ "kind": kind }))
+                .run(bad_fact::op());
+            let message = run.op_error().map(OpError::message).unwrap_or_default();
+            assert!(message.starts_with(expected), "{kind}: {message}");
+        }
     }
 
     #[test]

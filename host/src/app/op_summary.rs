@@ -4,7 +4,7 @@
 use indexmap::IndexMap;
 use serde::Serialize;
 
-use super::{StepStatus, StepSummary};
+use super::{StepStatus, StepSummary, UserEventCounts};
 
 /// Failures listed per op; the others are counted.
 pub const FAILURES_SHOWN: usize = 10;
@@ -21,6 +21,9 @@ pub struct OpSummary {
     pub failures: Vec<Failure>,
     /// Failed steps beyond those.
     pub more_failures: usize,
+    /// The user events of all its steps; left out when there were none.
+    #[serde(skip_serializing_if = "UserEventCounts::is_empty")]
+    pub events: UserEventCounts,
 }
 
 /// Step durations in milliseconds: the median, the 95th percentile (nearest rank) and the
@@ -74,6 +77,10 @@ fn summarize(op: &str, steps: &[&StepSummary]) -> OpSummary {
     let more_failures = failed.len().saturating_sub(FAILURES_SHOWN);
     let mut durations: Vec<f64> = steps.iter().filter_map(|step| step.duration_ms).collect();
     durations.sort_by(f64::total_cmp);
+    let mut events = UserEventCounts::default();
+    for step in steps {
+        events.add(&step.events);
+    }
     OpSummary {
         op: op.to_string(),
         statuses: by_status
@@ -83,6 +90,7 @@ fn summarize(op: &str, steps: &[&StepSummary]) -> OpSummary {
         duration_ms: Durations::of_sorted(&durations),
         failures: failed.into_iter().take(FAILURES_SHOWN).collect(),
         more_failures,
+        events,
     }
 }
 
@@ -121,6 +129,7 @@ mod tests {
             attempts: 1,
             duration_ms: ms,
             detail: detail.into(),
+            events: UserEventCounts::default(),
         }
     }
 

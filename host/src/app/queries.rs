@@ -45,6 +45,46 @@ pub struct StepSummary {
     pub duration_ms: Option<f64>,
     /// Why it failed or was skipped.
     pub detail: String,
+    /// The user events its attempts logged.
+    pub events: UserEventCounts,
+}
+
+/// User events counted by kind, for `host show`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UserEventCounts {
+    pub materializations: usize,
+    pub observations: usize,
+    pub expectations_passed: usize,
+    pub expectations_failed: usize,
+}
+
+impl UserEventCounts {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    pub fn add(&mut self, other: &Self) {
+        self.materializations += other.materializations;
+        self.observations += other.observations;
+        self.expectations_passed += other.expectations_passed;
+        self.expectations_failed += other.expectations_failed;
+    }
+
+    /// In words, leaving out the kinds that did not happen: `2 materializations, 1 failed
+    /// expectation`.
+    pub fn text(&self) -> String {
+        [
+            (self.materializations, "materialization"),
+            (self.observations, "observation"),
+            (self.expectations_passed, "passed expectation"),
+            (self.expectations_failed, "failed expectation"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}{}", if *n == 1 { "" } else { "s" }))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
 }
 
 /// One log line a step sent.
@@ -68,8 +108,8 @@ pub struct LogPage {
 /// Events read per query: a page bounds what a million-step run holds in memory at once.
 const PAGE: usize = 10_000;
 
-/// The events that change a step's state: what its history is made of, without the outputs'
-/// values and the logs.
+/// The events that change a step's state, and the user events it logs: what its history is
+/// made of, without the outputs' values and the logs.
 const LIFECYCLE: &[&str] = &[
     "STEP_START",
     "STEP_RESTARTED",
@@ -77,6 +117,17 @@ const LIFECYCLE: &[&str] = &[
     "STEP_FAILURE",
     "STEP_UP_FOR_RETRY",
     "STEP_SKIPPED",
+    "ASSET_MATERIALIZATION",
+    "ASSET_OBSERVATION",
+    "STEP_EXPECTATION_RESULT",
+];
+
+/// What `host logs` shows: log lines and user events.
+const LOG_KINDS: &[&str] = &[
+    "LOGS",
+    "ASSET_MATERIALIZATION",
+    "ASSET_OBSERVATION",
+    "STEP_EXPECTATION_RESULT",
 ];
 
 /// Which recorded runs to list.
@@ -141,6 +192,7 @@ fn fold_steps(
                 attempts: 0,
                 duration_ms: None,
                 detail: String::new(),
+                events: UserEventCounts::default(),
             });
         match event.kind {
             EventKind::StepStart { .. } | EventKind::StepRestarted { .. } => {
@@ -165,6 +217,12 @@ fn fold_steps(
                 summary.status = StepStatus::Skipped;
                 summary.detail = reason.into_owned();
             }
+            EventKind::AssetMaterialization(_) => summary.events.materializations += 1,
+            EventKind::AssetObservation(_) => summary.events.observations += 1,
+            EventKind::StepExpectationResult(result) if result.success => {
+                summary.events.expectations_passed += 1;
+            }
+            EventKind::StepExpectationResult(_) => summary.events.expectations_failed += 1,
             EventKind::StepOutput { .. }
             | EventKind::Logs { .. }
             | EventKind::RunStart { .. }
@@ -185,7 +243,7 @@ pub fn log_page(
 ) -> Result<LogPage, AppError> {
     let filter = EventFilter {
         step,
-        kinds: &["LOGS"],
+        kinds: LOG_KINDS,
         after,
         limit: Some(PAGE),
     };
@@ -199,6 +257,18 @@ pub fn log_page(
                 message: message.into_owned(),
                 timestamp: event.timestamp,
             }),
+            EventKind::AssetMaterialization(_)
+            | EventKind::AssetObservation(_)
+            | EventKind::StepExpectationResult(_) => {
+                if let Some((level, message)) = event.kind.user_event_line() {
+                    page.lines.push(LogLine {
+                        step_key: event.step_key.unwrap_or_default().into_owned(),
+                        level: level.to_string(),
+                        message,
+                        timestamp: event.timestamp,
+                    });
+                }
+            }
             EventKind::RunStart { .. }
             | EventKind::StepStart { .. }
             | EventKind::StepOutput { .. }

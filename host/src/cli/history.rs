@@ -218,6 +218,9 @@ fn op_lines(out: &mut String, ops: &[OpSummary]) {
         let line = format!("  {:<width$}  {counts:<counts_width$}{durations}", op.op);
         out.push_str(line.trim_end());
         out.push('\n');
+        if !op.events.is_empty() {
+            out.push_str(&format!("    {}\n", op.events.text()));
+        }
         for failure in &op.failures {
             out.push_str(&format!(
                 "    failed {}: {}\n",

@@ -14,6 +14,7 @@ use super::message::{LogLevel, StepMessage, StepReply, Stream};
 use super::share::{Slot, TenantShare};
 use crate::outputs::DynamicValue;
 use crate::step_error::StepError;
+use crate::user_event::{Metadata, UserEvent};
 use crate::value::NamedValues;
 
 /// How many yielded values may be in flight, and how many steps may wait to start, before
@@ -111,13 +112,17 @@ pub struct RemoteEnd {
     pub replies: mpsc::UnboundedSender<StepReply>,
 }
 
-/// What a log message holds of the log queue: its bytes and a fixed cost per message, at most
-/// the whole queue (a message larger than the queue waits until the queue is empty).
-pub(super) fn queued_size(message: &str) -> u32 {
-    let size = message
-        .len()
-        .saturating_add(crate::limits::LOG_CALL_OVERHEAD as usize);
+/// What a log message (or user event) of `len` bytes holds of the log queue: its bytes and a
+/// fixed cost per message, at most the whole queue (a message larger than the queue waits until
+/// the queue is empty).
+pub(super) fn queued_size(len: usize) -> u32 {
+    let size = len.saturating_add(crate::limits::LOG_CALL_OVERHEAD as usize);
     u32::try_from(size).unwrap_or(u32::MAX).min(LOG_QUEUE_BYTES)
+}
+
+/// The bytes a user event counts for in the log queue.
+pub(super) fn queued_event_len(event: &UserEvent) -> usize {
+    usize::try_from(event.size()).unwrap_or(usize::MAX)
 }
 
 impl StepChannel {
@@ -199,6 +204,24 @@ impl StepChannel {
         }
     }
 
+    /// Records an event the guest logged, waiting for room in the log queue as a log line does.
+    pub async fn log_event(&self, event: UserEvent) {
+        match &self.link {
+            Link::Local(local) => local.log_event(event).await,
+            Link::Remote(remote) => {
+                remote
+                    .exchange(StepMessage::Event(event), &self.paused, &mut |_| {})
+                    .await;
+            }
+        }
+    }
+
+    /// Hands over the metadata of a non-dynamic output, just before the attempt's result; it
+    /// is bounded by the log limit, so it does not wait.
+    pub fn output_metadata(&self, output: String, metadata: Metadata) {
+        self.send(StepMessage::OutputMetadata { output, metadata });
+    }
+
     /// Records captured output once the attempt is over; it is bounded by the log limit and
     /// held in memory already, so it does not wait.
     pub fn log_captured(&self, stream: Stream, text: String) {
@@ -234,8 +257,14 @@ impl StepChannel {
                 self.log(level, message).await;
                 reply(StepReply::Logged);
             }
+            StepMessage::Event(event) => {
+                self.log_event(event).await;
+                reply(StepReply::Logged);
+            }
             StepMessage::Finished(result) => return Some(result),
-            message @ (StepMessage::Returned(_) | StepMessage::Captured { .. }) => {
+            message @ (StepMessage::Returned(_)
+            | StepMessage::Captured { .. }
+            | StepMessage::OutputMetadata { .. }) => {
                 self.send(message);
             }
         }
@@ -291,11 +320,21 @@ impl Local {
     }
 
     async fn log(&self, level: LogLevel, message: String) {
+        self.queue_log(message.len()).await;
+        let _ignored = self.send(Message::Step(StepMessage::Log { level, message }, None));
+    }
+
+    async fn log_event(&self, event: UserEvent) {
+        self.queue_log(queued_event_len(&event)).await;
+        let _ignored = self.send(Message::Step(StepMessage::Event(event), None));
+    }
+
+    /// Waits for room for `len` bytes in the run's log queue.
+    async fn queue_log(&self, len: usize) {
         // The scheduler never closes the semaphore.
-        if let Ok(permits) = self.log_queue.acquire_many(queued_size(&message)).await {
+        if let Ok(permits) = self.log_queue.acquire_many(queued_size(len)).await {
             permits.forget();
         }
-        let _ignored = self.send(Message::Step(StepMessage::Log { level, message }, None));
     }
 
     /// Fails only once the scheduler has stopped.

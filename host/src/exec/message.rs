@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::outputs::DynamicValue;
 use crate::step_error::StepError;
+use crate::user_event::{Metadata, UserEvent};
 use crate::value::NamedValues;
 
 /// What a running step sends its scheduler.
@@ -19,6 +20,12 @@ pub enum StepMessage {
     /// A log line of the guest's. The step waits for [`StepReply::Logged`], sent once the run's
     /// log queue has room.
     Log { level: LogLevel, message: String },
+    /// An event the op logged (an asset materialization, ...). It waits for
+    /// [`StepReply::Logged`] as a log line does.
+    Event(UserEvent),
+    /// Metadata of a non-dynamic output, sent just before the values it describes
+    /// ([`StepMessage::Finished`]); the scheduler drops it if the attempt fails.
+    OutputMetadata { output: String, metadata: Metadata },
     /// Captured stdout or stderr, once the attempt is over; bounded, so it does not wait.
     Captured { stream: Stream, text: String },
     /// How the attempt ended: its non-dynamic outputs, or why it failed. The last message.
@@ -36,7 +43,7 @@ pub enum StepReply {
     /// The yielded value was taken; an error when it diverges from what an earlier attempt
     /// yielded, which fails the step.
     Verdict(Result<(), StepError>),
-    /// The log line was taken.
+    /// The log line (or event) was taken.
     Logged,
 }
 

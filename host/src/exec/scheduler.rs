@@ -1,6 +1,7 @@
 //! The main loop: starts ready steps within the concurrency limit, takes what running steps
 //! report, records results and retries, and stops cleanly when asked.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +9,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
 
 use super::channel::{
-    FinishGuard, LOG_QUEUE_BYTES, Local, Message, StepChannel, StepSlot, queued_size,
+    FinishGuard, LOG_QUEUE_BYTES, Local, Message, StepChannel, StepSlot, queued_event_len,
+    queued_size,
 };
 use super::message::StepMessage;
 use super::run::{Prior, Run, RunOptions, Status, Step};
@@ -21,6 +23,7 @@ use crate::packed::PackedValues;
 use crate::plan::{InputSource, Node, Plan};
 use crate::step_error::StepError;
 use crate::step_key::StepKey;
+use crate::user_event::Metadata;
 use crate::value::{KeyedValues, NamedValues};
 
 /// The state of one run, owned by the task that executes it.
@@ -33,6 +36,9 @@ pub(super) struct Scheduler<'a> {
     pub(super) collect_progress: HashMap<(StepKey, usize), usize>,
     /// Values yielded by producers of an interrupted execution that have no step yet.
     pub(super) prior_emitted: HashMap<StepKey, Vec<(String, KeyedValues)>>,
+    /// Metadata a running attempt sent for its non-dynamic outputs, by step and output: it
+    /// goes on their `STEP_OUTPUT` events when the attempt succeeds.
+    output_metadata: HashMap<usize, HashMap<String, Metadata>>,
 }
 
 /// Executes `plan` to the end and returns what happened. Step failures are part of the result;
@@ -61,6 +67,7 @@ pub async fn execute<R: StepRunner>(
         ready: VecDeque::new(),
         collect_progress: HashMap::new(),
         prior_emitted: HashMap::new(),
+        output_metadata: HashMap::new(),
     };
     scheduler.event(
         None,
@@ -193,7 +200,18 @@ pub async fn execute<R: StepRunner>(
             }
             Message::Step(StepMessage::Log { level, message }, _) => {
                 scheduler.log(step, level.as_str(), &message);
-                log_queue.add_permits(queued_size(&message) as usize);
+                log_queue.add_permits(queued_size(message.len()) as usize);
+            }
+            Message::Step(StepMessage::Event(event), _) => {
+                log_queue.add_permits(queued_size(queued_event_len(&event)) as usize);
+                scheduler.event(Some(step), event.into());
+            }
+            Message::Step(StepMessage::OutputMetadata { output, metadata }, _) => {
+                scheduler
+                    .output_metadata
+                    .entry(step)
+                    .or_default()
+                    .insert(output, metadata);
             }
             Message::Step(StepMessage::Captured { stream, text }, _) => {
                 scheduler.log(step, stream.as_str(), &text);
@@ -360,7 +378,12 @@ impl Scheduler<'_> {
     /// Records a yielded value and starts its clones; a retry's value is first matched against
     /// what earlier attempts yielded.
     fn emitted(&mut self, step: usize, value: DynamicValue) -> Result<(), StepError> {
-        let DynamicValue { output, key, value } = value;
+        let DynamicValue {
+            output,
+            key,
+            value,
+            metadata,
+        } = value;
         if !self.replay(step, &output, &key, &value)? {
             return Ok(());
         }
@@ -370,6 +393,7 @@ impl Scheduler<'_> {
                 output: (&output).into(),
                 mapping_key: Some((&key).into()),
                 value: (&value).into(),
+                metadata: Cow::Owned(metadata),
             },
         );
         self.run
@@ -422,6 +446,7 @@ impl Scheduler<'_> {
             (_, Err(divergence)) => Err(divergence),
             (result, Ok(())) => result,
         };
+        let mut metadata = self.output_metadata.remove(&step).unwrap_or_default();
         let policy = self.run.plan.nodes[self.run.steps[step].key.node].retry;
         let record = &mut self.run.steps[step];
         let duration = record.started.map(|s| s.elapsed()).unwrap_or_default();
@@ -452,6 +477,7 @@ impl Scheduler<'_> {
                             output: output.into(),
                             mapping_key: None,
                             value: value.into(),
+                            metadata: Cow::Owned(metadata.remove(output).unwrap_or_default()),
                         },
                     );
                 }

@@ -81,6 +81,7 @@ impl FakeRunner {
                 output: output.into(),
                 key,
                 value: cbor(value),
+                metadata: Default::default(),
             };
             async move {
                 channel.emit(value).await.expect("fake ops never replay");

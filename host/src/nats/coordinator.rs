@@ -285,6 +285,7 @@ struct Counts {
     /// Digests of the dynamic values returned.
     returned: Vec<Digest>,
     logs: usize,
+    events: usize,
     captured: usize,
     /// The next message expected of the followed execution: one stored twice (a publish
     /// retried past the server's duplicate window) is dropped.
@@ -373,6 +374,10 @@ impl Conversation<'_> {
             StepMessage::Log { .. } => {
                 counted(&mut self.current.logs, &mut self.given.logs).then_some(StepReply::Logged)
             }
+            StepMessage::Event(_) => counted(&mut self.current.events, &mut self.given.events)
+                .then_some(StepReply::Logged),
+            // The scheduler keeps the last metadata of each output: a repeat replaces it.
+            StepMessage::OutputMetadata { .. } => None,
             StepMessage::Captured { .. } => {
                 if counted(&mut self.current.captured, &mut self.given.captured) {
                     return None;
@@ -701,6 +706,7 @@ mod tests {
             output: "out".into(),
             key: key.into(),
             value: vec![0x01],
+            metadata: Default::default(),
         })
     }
 

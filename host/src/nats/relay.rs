@@ -150,7 +150,7 @@ impl Relay {
                 Some(refused) => Err(refused.clone()),
                 None => Ok(()),
             })),
-            StepMessage::Log { .. } => Some(StepReply::Logged),
+            StepMessage::Log { .. } | StepMessage::Event(_) => Some(StepReply::Logged),
             _ => None,
         };
         let last = matches!(message, StepMessage::Finished(_));

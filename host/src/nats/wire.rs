@@ -127,7 +127,10 @@ pub fn cut(text: &mut String) {
 
 /// True for messages whose step waits for an answer.
 pub fn wants_answer(message: &StepMessage) -> bool {
-    matches!(message, StepMessage::Yielded(_) | StepMessage::Log { .. })
+    matches!(
+        message,
+        StepMessage::Yielded(_) | StepMessage::Log { .. } | StepMessage::Event(_)
+    )
 }
 
 /// The value buffers of a message, in a fixed order.
@@ -135,9 +138,11 @@ pub fn values_mut(message: &mut StepMessage) -> Vec<&mut Vec<u8>> {
     match message {
         StepMessage::Yielded(value) | StepMessage::Returned(value) => vec![&mut value.value],
         StepMessage::Finished(Ok(values)) => values.iter_mut().map(|(_, v)| v).collect(),
-        StepMessage::Log { .. } | StepMessage::Captured { .. } | StepMessage::Finished(Err(_)) => {
-            Vec::new()
-        }
+        StepMessage::Log { .. }
+        | StepMessage::Event(_)
+        | StepMessage::OutputMetadata { .. }
+        | StepMessage::Captured { .. }
+        | StepMessage::Finished(Err(_)) => Vec::new(),
     }
 }
 

@@ -324,6 +324,7 @@ mod tests {
                 output: "result".into(),
                 mapping_key: Some(key.to_string().into()),
                 value: vec![1].into(),
+                metadata: Default::default(),
             },
         )
     }

@@ -1,19 +1,20 @@
 //! What one step attempt's `Store` holds: its sandboxed WASI context, its memory and log
-//! budgets, its output guard and the channel to the scheduler. The host imports (`log`, `emit`)
-//! are implemented here, and traps are told apart here.
+//! budgets, its output guard and the channel to the scheduler. The host imports (`log`, `emit`,
+//! `events`) are implemented here, and traps are told apart here.
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::current::shoal;
-use super::bindings::{DynamicValue, OpError, Outputs};
+use super::bindings::{DynamicValue, MetadataEntry, MetadataValue, OpError, Outputs, UserEvent};
 use super::budget::MemoryBudget;
 use crate::exec::{Grants, LogLevel, StepChannel, Stream};
 use crate::limits::{LOG_CALL_OVERHEAD, Limits};
 use crate::op_info::OpInfo;
 use crate::outputs::{self, OutputGuard};
 use crate::step_error::StepError;
+use crate::user_event::{self, Metadata, RawValue, UserEventError};
 use crate::value::NamedValues;
 
 /// How much of a trapped guest's stderr goes into the error message (the end of it).
@@ -145,6 +146,17 @@ impl StepState {
         trap(err, &self.stderr.contents())
     }
 
+    /// Takes `size` bytes (and the cost of a call) of the log budget for an event or metadata;
+    /// past it the host refuses them, but the guest may go on.
+    fn spend_on_event(&mut self, size: u64) -> Result<(), UserEventError> {
+        let size = size.saturating_add(LOG_CALL_OVERHEAD);
+        if size > self.log_left {
+            return Err(UserEventError::OverBudget(self.max_log_size));
+        }
+        self.log_left -= size;
+        Ok(())
+    }
+
     /// True when the guest logged, or wrote to stdout or stderr, more than its limit allows
     /// (even if it ignored the failed write and went on).
     fn log_exceeded(&self) -> bool {
@@ -191,6 +203,9 @@ impl StepState {
         for value in outputs.dynamic {
             channel.emit_returned(guard.accept_dynamic(dynamic(value))?);
         }
+        for (output, metadata) in guard.take_returned_metadata() {
+            channel.output_metadata(output, metadata);
+        }
         guard.finish(
             outputs
                 .values
@@ -206,6 +221,7 @@ fn dynamic(value: DynamicValue) -> outputs::DynamicValue {
         output: value.output,
         key: value.mapping_key,
         value: value.value,
+        metadata: Metadata::new(),
     }
 }
 
@@ -292,4 +308,79 @@ impl shoal::op::emit::Host for StepState {
         };
         Ok(Err(refused.to_string()))
     }
+}
+
+impl shoal::op::events::Host for StepState {
+    /// Checks one user event and forwards it, waiting for room in the log queue.
+    async fn log_event(&mut self, event: UserEvent) -> Result<(), String> {
+        let event = host_event(event).map_err(|err| err.to_string())?;
+        self.spend_on_event(event.size())
+            .map_err(|err| err.to_string())?;
+        if let Some((_, channel)) = &self.step {
+            channel.log_event(event).await;
+        }
+        Ok(())
+    }
+
+    /// Checks metadata and keeps it for its value, which it leaves the step with.
+    fn add_output_metadata(
+        &mut self,
+        output: String,
+        mapping_key: Option<String>,
+        metadata: Vec<MetadataEntry>,
+    ) -> Result<(), String> {
+        let metadata = host_metadata(metadata).map_err(|err| err.to_string())?;
+        self.spend_on_event(user_event::metadata_size(&metadata))
+            .map_err(|err| err.to_string())?;
+        let Some((guard, _)) = &mut self.step else {
+            return Err("metadata cannot be added while describing".to_string());
+        };
+        guard
+            .add_metadata(output, mapping_key, metadata)
+            .map_err(|err| err.to_string())
+    }
+}
+
+/// The guest's metadata in host types, checked.
+fn host_metadata(entries: Vec<MetadataEntry>) -> Result<Metadata, UserEventError> {
+    user_event::metadata(entries.into_iter().map(|entry| {
+        let value = match entry.value {
+            MetadataValue::Text(text) => RawValue::Text(text),
+            MetadataValue::Int(n) => RawValue::Int(n),
+            MetadataValue::Float(x) => RawValue::Float(x),
+            MetadataValue::Boolean(b) => RawValue::Boolean(b),
+            MetadataValue::Url(url) => RawValue::Url(url),
+            MetadataValue::Path(path) => RawValue::Path(path),
+            MetadataValue::Json(json) => RawValue::Json(json),
+            MetadataValue::Markdown(text) => RawValue::Markdown(text),
+        };
+        (entry.label, value)
+    }))
+}
+
+/// The guest's event in host types, checked.
+fn host_event(event: UserEvent) -> Result<user_event::UserEvent, UserEventError> {
+    let asset = |asset: shoal::op::events::AssetEvent| -> Result<_, UserEventError> {
+        Ok(user_event::AssetEvent {
+            asset_key: asset.asset_key,
+            description: asset.description,
+            partition: asset.partition,
+            metadata: host_metadata(asset.metadata)?,
+        })
+    };
+    let event = match event {
+        UserEvent::AssetMaterialization(a) => {
+            user_event::UserEvent::AssetMaterialization(asset(a)?)
+        }
+        UserEvent::AssetObservation(a) => user_event::UserEvent::AssetObservation(asset(a)?),
+        UserEvent::ExpectationResult(result) => {
+            user_event::UserEvent::ExpectationResult(user_event::ExpectationResult {
+                success: result.success,
+                label: result.label,
+                description: result.description,
+                metadata: host_metadata(result.metadata)?,
+            })
+        }
+    };
+    event.check()
 }

@@ -1,13 +1,15 @@
 //! Native builds only: what the WIT imports would have sent the host (yielded values, log
-//! lines), kept for a test to read. The yields are checked as the host checks them, so that a
-//! test sees the rejection a component would get.
+//! lines, user events, output metadata), kept for a test to read. They are checked as the host
+//! checks them, so that a test sees the rejection a component would get.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use serde::de::DeserializeOwned;
 
 use crate::Level;
+use crate::bindings::shoal::op::events::{MetadataEntry, MetadataValue, UserEvent};
 use crate::bindings::shoal::op::types::DynamicValue;
 use crate::testing::LogLine;
 
@@ -21,6 +23,10 @@ pub(crate) struct Capture {
     pub(crate) yielded: Vec<DynamicValue>,
     /// Every log line, in order.
     pub(crate) logs: Vec<LogLine>,
+    /// Every accepted user event, in order.
+    pub(crate) events: Vec<UserEvent>,
+    /// Accepted output metadata, in order.
+    pub(crate) metadata: Vec<AddedMetadata>,
     /// The first yield the host would have rejected: the step fails with it whatever the op
     /// returns.
     pub(crate) rejection: Option<String>,
@@ -69,6 +75,126 @@ impl Shared {
             }
         }
     }
+}
+
+/// One accepted `add_output_metadata`: output, mapping key, entries.
+pub(crate) type AddedMetadata = (String, Option<String>, Vec<MetadataEntry>);
+
+/// The metadata `added` to `output` (its value `key`), later labels replacing earlier ones.
+pub(crate) fn metadata_of(
+    added: &[AddedMetadata],
+    output: &str,
+    key: Option<&str>,
+) -> BTreeMap<String, MetadataValue> {
+    added
+        .iter()
+        .filter(|(o, k, _)| o == output && k.as_deref() == key)
+        .flat_map(|(_, _, entries)| entries)
+        .map(|entry| (entry.label.clone(), entry.value.clone()))
+        .collect()
+}
+
+impl Shared {
+    /// Accepts `event` as the host would, or says why not.
+    pub(crate) fn log_event(&self, event: UserEvent) -> Result<(), String> {
+        let (metadata, problem) = match &event {
+            UserEvent::AssetMaterialization(asset) | UserEvent::AssetObservation(asset) => {
+                let problem = if asset.asset_key.is_empty() {
+                    Some("an asset key must have at least one component".to_string())
+                } else if asset.asset_key.iter().any(String::is_empty) {
+                    Some(format!(
+                        "asset key {:?} has an empty component",
+                        asset.asset_key
+                    ))
+                } else {
+                    None
+                };
+                (&asset.metadata, problem)
+            }
+            UserEvent::ExpectationResult(result) => (
+                &result.metadata,
+                result
+                    .label
+                    .is_empty()
+                    .then(|| "an expectation result needs a label".to_string()),
+            ),
+        };
+        if let Some(problem) = problem {
+            return Err(problem);
+        }
+        check_metadata(metadata)?;
+        self.lock().events.push(event);
+        Ok(())
+    }
+
+    /// Accepts metadata for `output` (its value `key`) as the host would, or says why not.
+    pub(crate) fn add_output_metadata(
+        &self,
+        output: &str,
+        key: Option<&str>,
+        metadata: Vec<MetadataEntry>,
+    ) -> Result<(), String> {
+        check_metadata(&metadata)?;
+        let mut capture = self.lock();
+        let dynamic = match &capture.outputs {
+            Some(outputs) => match outputs.iter().find(|(name, _)| name == output) {
+                None => return Err(format!("op has no output `{output}`")),
+                Some((_, dynamic)) => Some(*dynamic),
+            },
+            None => None,
+        };
+        match (dynamic, key) {
+            (Some(true), None) => {
+                return Err(format!(
+                    "output `{output}` is dynamic: its metadata needs the value's mapping key"
+                ));
+            }
+            (Some(false), Some(key)) => {
+                return Err(format!(
+                    "output `{output}` is not dynamic: its metadata takes no mapping key (got \
+                     `{key}`)"
+                ));
+            }
+            _ => {}
+        }
+        if let Some(key) = key
+            && capture
+                .yielded
+                .iter()
+                .any(|v| v.output == output && v.mapping_key == key)
+        {
+            return Err(format!(
+                "output `{output}` key `{key}` was already yielded: add its metadata before \
+                 yielding"
+            ));
+        }
+        capture
+            .metadata
+            .push((output.to_string(), key.map(str::to_string), metadata));
+        Ok(())
+    }
+}
+
+/// Why the host would refuse metadata `entries`, if it would: an empty label, invalid JSON, a
+/// float that is not finite.
+fn check_metadata(entries: &[MetadataEntry]) -> Result<(), String> {
+    for MetadataEntry { label, value } in entries {
+        if label.is_empty() {
+            return Err("a metadata entry needs a label".to_string());
+        }
+        match value {
+            MetadataValue::Json(text) => {
+                if let Err(err) = serde_json::from_str::<serde_json::Value>(text) {
+                    return Err(format!("metadata `{label}`: `{text}` is not JSON: {err}"));
+                }
+            }
+            MetadataValue::Float(x) if !x.is_finite() => {
+                return Err(format!("metadata `{label}`: float {x} is not finite"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Logs through the thread's newest testing context, or to stderr when it has none.

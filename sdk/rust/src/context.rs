@@ -1,11 +1,13 @@
-//! The running step's context: where it sits in the run, its config, its log and its dynamic
-//! outputs (Dagster's `OpExecutionContext`).
+//! The running step's context: where it sits in the run, its config, its tags, its log, its
+//! dynamic outputs, its outputs' metadata and its user events (Dagster's `OpExecutionContext`).
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
 
 use serde::de::DeserializeOwned;
 
 use crate::bindings::shoal::op::types as wit;
+use crate::events::{MetadataValue, UserEvent, entries};
 use crate::{DynamicOutput, Level, OpError, decode};
 
 /// Where the running step sits in the run, and what it can do besides returning (Dagster's
@@ -73,6 +75,95 @@ impl Context {
     /// 0 on the first attempt, 1 on the first retry, and so on (Dagster's `retry_number`).
     pub fn retry_number(&self) -> u32 {
         self.raw.attempt.saturating_sub(1)
+    }
+
+    /// The step's tags, by key: the job's, overridden by the op's, overridden by the run's
+    /// (Dagster's `context.run.tags`).
+    pub fn tags(&self) -> BTreeMap<&str, &str> {
+        self.raw
+            .tags
+            .iter()
+            .map(|tag| (tag.key.as_str(), tag.value.as_str()))
+            .collect()
+    }
+
+    /// The value of tag `key`, if the step has it (Dagster's `get_tag`).
+    pub fn get_tag(&self, key: &str) -> Option<&str> {
+        self.raw
+            .tags
+            .iter()
+            .find(|tag| tag.key == key)
+            .map(|tag| tag.value.as_str())
+    }
+
+    /// True when the step has tag `key` (Dagster's `has_tag`).
+    pub fn has_tag(&self, key: &str) -> bool {
+        self.get_tag(key).is_some()
+    }
+
+    /// Records a user event now (Dagster's `context.log_event`): an
+    /// [`AssetMaterialization`](crate::AssetMaterialization), an
+    /// [`AssetObservation`](crate::AssetObservation) or an
+    /// [`ExpectationResult`](crate::ExpectationResult). An error means the host refused it (an
+    /// empty asset key, invalid JSON metadata, past the step's log limit); the op may go on.
+    pub fn log_event(&self, event: impl Into<UserEvent>) -> Result<(), OpError> {
+        let event = event.into();
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::shoal::op::events::log_event(&event).map_err(OpError::Failed);
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.capture.log_event(event).map_err(OpError::Failed);
+    }
+
+    /// Attaches metadata to output `output` (Dagster's `add_output_metadata`): for a dynamic
+    /// output, to its value keyed `mapping_key`, before it is yielded; for a non-dynamic one
+    /// (`mapping_key` `None`), before the op returns. A label given again replaces its value.
+    /// An error means the host refused it (an undeclared output, a key already yielded, an
+    /// empty label, invalid JSON); the op may go on.
+    ///
+    /// ```
+    /// # let ctx = shoal_sdk::testing::build_op_context().build();
+    /// use shoal_sdk::MetadataValue;
+    /// ctx.add_output_metadata("result", None, [("rows", MetadataValue::from(3)), ("source", MetadataValue::url("https://x"))])?;
+    /// # assert_eq!(ctx.output_metadata("result", None)["rows"], MetadataValue::Int(3));
+    /// # Ok::<(), shoal_sdk::OpError>(())
+    /// ```
+    pub fn add_output_metadata<L: Into<String>, V: Into<MetadataValue>>(
+        &self,
+        output: &str,
+        mapping_key: Option<&str>,
+        metadata: impl IntoIterator<Item = (L, V)>,
+    ) -> Result<(), OpError> {
+        let metadata = entries(metadata);
+        #[cfg(target_arch = "wasm32")]
+        return crate::bindings::shoal::op::events::add_output_metadata(
+            output,
+            mapping_key,
+            &metadata,
+        )
+        .map_err(OpError::Failed);
+        #[cfg(not(target_arch = "wasm32"))]
+        return self
+            .capture
+            .add_output_metadata(output, mapping_key, metadata)
+            .map_err(OpError::Failed);
+    }
+
+    /// The events the op logged through this context so far, in order. Native test builds
+    /// only.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn events(&self) -> Vec<UserEvent> {
+        self.capture.lock().events.clone()
+    }
+
+    /// The metadata added so far to output `output` (to its value keyed `mapping_key`, for a
+    /// dynamic output), by label. Native test builds only.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn output_metadata(
+        &self,
+        output: &str,
+        mapping_key: Option<&str>,
+    ) -> BTreeMap<String, MetadataValue> {
+        crate::capture::metadata_of(&self.capture.lock().metadata, output, mapping_key)
     }
 
     /// The step's log (Dagster's `context.log`): `ctx.log().info("...")`.

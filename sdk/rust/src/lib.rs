@@ -3,7 +3,7 @@
 //! An op is a plain function over serde types, marked [`#[op]`](macro@op); [`export!`] makes the
 //! crate a component that holds them. The WIT bindings, the CBOR encoding, the inputs' and the
 //! config's decoding (with errors naming the op, the input and where in the value it failed),
-//! `describe` and the JSON Schemas of shoal:op 0.2.0 are generated:
+//! `describe` and the JSON Schemas of shoal:op 0.3.0 are generated:
 //!
 //! ```
 //! use serde::Deserialize;
@@ -65,7 +65,16 @@
 //!     `Result<(), E>`) and yield through [`Context::yield_output`], or return any
 //!     `IntoIterator<Item = DynamicOutput>` such as `Vec<DynamicOutput>` (or a `Result` of one);
 //!   - with `#[op(out = "sum", dynamic_out = "pieces", ...)]` the op declares those outputs and
-//!     returns [`Outputs`] (or `()` when they are all dynamic and yielded).
+//!     returns [`Outputs`] (or `()` when they are all dynamic and yielded);
+//!     `optional_out = "..."` and `optional_dynamic_out = "..."` declare outputs the op may
+//!     leave out (Dagster's `is_required=False`): the steps that read one it left out are
+//!     skipped;
+//!   - with `#[op(optional)]` the single output `result` is optional: return `Option<T>`
+//!     (`None` leaves it out); `#[op(dynamic, optional)]` makes the dynamic `result` optional.
+//! - The [`Context`] also gives the step's **tags** ([`Context::get_tag`]), and records
+//!   **metadata** on outputs ([`Context::add_output_metadata`]) and **user events**
+//!   ([`Context::log_event`] with an [`AssetMaterialization`], [`AssetObservation`] or
+//!   [`ExpectationResult`]).
 //! - **JSON Schemas** (draft 2020-12): of the config from the `config` parameter's type, of each
 //!   input from its type, and of `result` from the returned type, for every type that implements
 //!   [`JsonSchema`]; a type that does not (such as [`Value`]) declares no schema.
@@ -81,6 +90,7 @@ extern crate self as shoal_sdk;
 mod capture;
 mod context;
 mod decode;
+mod events;
 mod ops;
 mod schema;
 #[cfg(not(target_arch = "wasm32"))]
@@ -89,7 +99,7 @@ pub mod testing;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// The raw bindings generated from the SDK's copy of `wit/op.wit` (`shoal:op@0.2.0`); ops
+/// The raw bindings generated from the SDK's copy of `wit/op.wit` (`shoal:op@0.3.0`); ops
 /// rarely need them.
 pub mod bindings {
     wit_bindgen::generate!({
@@ -107,6 +117,9 @@ pub use bindings::shoal::op::types::OpError;
 /// Any CBOR value, for ops that pass values through without knowing their type.
 pub use ciborium::Value;
 pub use context::{Context, Log};
+pub use events::{
+    AssetMaterialization, AssetObservation, ExpectationResult, MetadataValue, UserEvent,
+};
 pub use ops::{DynamicOutput, Input, Inputs, Op, Output, Outputs};
 pub use schema::schema_of;
 /// Derive it (with `schemars` as a dependency) for a config, input or output type to declare its

@@ -83,6 +83,15 @@ impl Outputs {
         self
     }
 
+    /// Sets the non-dynamic output `name` when `value` is `Some`; leaves it out (an optional
+    /// output) when `None`.
+    pub fn maybe_value<T: Serialize>(self, name: &str, value: Option<T>) -> Self {
+        match value {
+            Some(value) => self.value(name, &value),
+            None => self,
+        }
+    }
+
     /// Appends one element to a dynamic output (the returned-list form of dynamic outputs).
     pub fn dynamic(mut self, output: DynamicOutput) -> Self {
         self.0.dynamic.push(output.0);
@@ -145,8 +154,8 @@ impl From<String> for Input {
     }
 }
 
-/// An output an op declares: a name, a description and, optionally, the JSON Schema of its
-/// value (of each element, for a dynamic output). Whether it is dynamic is up to
+/// An output an op declares: a name, a description, whether it is required and, optionally,
+/// the JSON Schema of its value (of each element, for a dynamic output). Whether it is dynamic is up to
 /// [`Op::output`] or [`Op::dynamic_output`].
 #[derive(Clone, Debug)]
 pub struct Output(wit::OutputInfo);
@@ -159,7 +168,15 @@ impl Output {
             dynamic: false,
             description: String::new(),
             schema: None,
+            required: true,
         })
+    }
+
+    /// Lets the op leave the output out (Dagster's `is_required=False`): the steps that read
+    /// it are then skipped, not failed.
+    pub fn optional(mut self) -> Self {
+        self.0.required = false;
+        self
     }
 
     /// What the output holds, for humans.

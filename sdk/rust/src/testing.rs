@@ -51,7 +51,7 @@ use serde::de::DeserializeOwned;
 
 use crate::bindings::shoal::op::types::{self as wit, DynamicValue, NamedValue};
 use crate::capture::{Shared, check_dynamic, decode_dynamic};
-use crate::{Context, Inputs, Level, Op, OpError, to_cbor};
+use crate::{Context, Inputs, Level, MetadataValue, Op, OpError, UserEvent, to_cbor};
 
 /// A context to run an op with, or to call an op's function with (Dagster's
 /// `build_op_context`). Defaults: run id `test_run`, not mapped, attempt 1, an empty config, no
@@ -64,6 +64,7 @@ pub fn build_op_context() -> OpContextBuilder {
         mapping_keys: Vec::new(),
         attempt: 1,
         config: to_cbor(&std::collections::BTreeMap::<String, ()>::new()),
+        tags: std::collections::BTreeMap::new(),
         inputs: Vec::new(),
     }
 }
@@ -77,6 +78,7 @@ pub struct OpContextBuilder {
     mapping_keys: Vec<String>,
     attempt: u32,
     config: Vec<u8>,
+    tags: std::collections::BTreeMap<String, String>,
     inputs: Vec<NamedValue>,
 }
 
@@ -139,6 +141,12 @@ impl OpContextBuilder {
         self
     }
 
+    /// Adds tag `key` with `value` (replacing an earlier value of the same key).
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+
     /// Wires input `name` to `value` (a collected input is a list).
     pub fn input<T: Serialize + ?Sized>(self, name: impl Into<String>, value: &T) -> Self {
         self.input_cbor(name, to_cbor(value))
@@ -166,6 +174,14 @@ impl OpContextBuilder {
             mapping_keys: self.mapping_keys.clone(),
             attempt: self.attempt,
             config: self.config.clone(),
+            tags: self
+                .tags
+                .iter()
+                .map(|(key, value)| wit::Tag {
+                    key: key.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
         }
     }
 
@@ -228,6 +244,8 @@ impl OpContextBuilder {
             values: Vec::new(),
             dynamic: std::mem::take(&mut captured.yielded),
             logs: std::mem::take(&mut captured.logs),
+            events: std::mem::take(&mut captured.events),
+            metadata: std::mem::take(&mut captured.metadata),
         };
         let returned = match returned {
             Ok(returned) => returned,
@@ -290,7 +308,10 @@ fn check_outputs(
         check_dynamic(captured, &value)?;
         captured.yielded.push(value);
     }
-    for output in declared.iter().filter(|output| !output.dynamic) {
+    for output in declared
+        .iter()
+        .filter(|output| !output.dynamic && output.required)
+    {
         if !run.values.iter().any(|v| v.name == output.name) {
             return Err(format!("op did not produce output `{}`", output.name));
         }
@@ -332,7 +353,8 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
-/// What one test run of an op produced: its outputs or its error, and its log.
+/// What one test run of an op produced: its outputs or its error, its log, its user events and
+/// its outputs' metadata.
 #[derive(Debug)]
 pub struct OpRun {
     result: Result<(), RunError>,
@@ -340,6 +362,8 @@ pub struct OpRun {
     /// Yielded, then returned.
     dynamic: Vec<DynamicValue>,
     logs: Vec<LogLine>,
+    events: Vec<UserEvent>,
+    metadata: Vec<crate::capture::AddedMetadata>,
 }
 
 impl OpRun {
@@ -396,5 +420,27 @@ impl OpRun {
     /// Everything the op logged, in order, whether it succeeded or not.
     pub fn logs(&self) -> &[LogLine] {
         &self.logs
+    }
+
+    /// True when the op produced non-dynamic output `name` (an optional one may be left out).
+    /// Panics if the run failed.
+    pub fn has_output(&self, name: &str) -> bool {
+        self.expect_success();
+        self.values.iter().any(|v| v.name == name)
+    }
+
+    /// The user events the op logged, in order, whether it succeeded or not.
+    pub fn events(&self) -> &[UserEvent] {
+        &self.events
+    }
+
+    /// The metadata the op added to output `output` (to its value keyed `mapping_key`, for a
+    /// dynamic output), by label.
+    pub fn output_metadata(
+        &self,
+        output: &str,
+        mapping_key: Option<&str>,
+    ) -> std::collections::BTreeMap<String, MetadataValue> {
+        crate::capture::metadata_of(&self.metadata, output, mapping_key)
     }
 }

@@ -9,7 +9,10 @@ use serde_json::json;
 use shoal_sdk::bindings::exports::shoal::op::op::Guest;
 use shoal_sdk::bindings::shoal::op::types as wit;
 use shoal_sdk::testing::{LogLine, RunError, build_op_context};
-use shoal_sdk::{Context, DynamicOutput, Level, Op, OpError, Outputs, Value, op};
+use shoal_sdk::{
+    AssetMaterialization, AssetObservation, Context, DynamicOutput, ExpectationResult, Level,
+    MetadataValue, Op, OpError, Outputs, UserEvent, Value, op,
+};
 
 #[derive(Deserialize, Serialize, JsonSchema)]
 struct LoadConfig {
@@ -479,6 +482,7 @@ fn the_export_runs_ops_by_name() {
         mapping_keys: Vec::new(),
         attempt: 1,
         config: shoal_sdk::to_cbor(&BTreeMap::<String, i64>::new()),
+        tags: Vec::new(),
     };
     let inputs = vec![wit::NamedValue {
         name: "pieces".to_string(),
@@ -493,5 +497,183 @@ fn the_export_runs_ops_by_name() {
     assert_eq!(
         missing.unwrap_err(),
         OpError::Failed("this component has no op `nope`".to_string())
+    );
+}
+
+/// Returns `n` when it is even.
+#[op(optional)]
+fn even(n: i64) -> Option<i64> {
+    (n % 2 == 0).then_some(n)
+}
+
+/// Yields `0..n` on an optional dynamic `result`.
+#[op(dynamic, optional)]
+fn upto(ctx: &Context, n: u32) -> Result<(), OpError> {
+    for i in 0..n {
+        ctx.yield_output(DynamicOutput::new(&i, format!("k{i}")))?;
+    }
+    Ok(())
+}
+
+/// Splits by sign.
+#[op(optional_out = "positive", out = "seen")]
+fn sign(n: i64) -> Outputs {
+    Outputs::new()
+        .maybe_value("positive", (n > 0).then_some(n))
+        .value("seen", &true)
+}
+
+#[test]
+fn optional_outputs_are_declared_and_may_be_left_out() {
+    let info = even::op();
+    let result = &info.info().outputs[0];
+    assert!(!result.required && !result.dynamic);
+    // The schema is of the value, not of the `Option`.
+    assert_eq!(
+        result.schema.as_deref().map(|s| s.contains("null")),
+        Some(false),
+        "{:?}",
+        result.schema
+    );
+    assert!(
+        !build_op_context()
+            .input("n", &3)
+            .run(even::op())
+            .has_output("result")
+    );
+    assert_eq!(
+        build_op_context()
+            .input("n", &4)
+            .run(even::op())
+            .output::<i64>("result"),
+        4
+    );
+    let upto_info = upto::op();
+    assert!(!upto_info.info().outputs[0].required && upto_info.info().outputs[0].dynamic);
+    let sign_op = sign::op();
+    let required: Vec<_> = sign_op
+        .info()
+        .outputs
+        .iter()
+        .map(|o| (o.name.as_str(), o.required))
+        .collect();
+    assert_eq!(required, [("positive", false), ("seen", true)]);
+    let run = build_op_context().input("n", &-1).run(sign::op());
+    assert!(run.is_success() && !run.has_output("positive"));
+    // A required output still must be there.
+    let op = Op::with_outputs("forgets", |_, _| Ok(Outputs::new())).output("must");
+    let run = build_op_context().run(op);
+    assert_eq!(
+        run.error(),
+        Some(&RunError::Rejected(
+            "op did not produce output `must`".to_string()
+        ))
+    );
+}
+
+#[test]
+fn tags_are_read_from_the_context() {
+    let ctx = build_op_context()
+        .tag("team", "data")
+        .tag("env", "prod")
+        .build();
+    assert_eq!(ctx.get_tag("team"), Some("data"));
+    assert!(ctx.has_tag("env") && !ctx.has_tag("owner"));
+    assert_eq!(
+        ctx.tags().into_iter().collect::<Vec<_>>(),
+        [("env", "prod"), ("team", "data")]
+    );
+}
+
+/// Writes a table and says so.
+#[op(out = "table", dynamic_out = "parts")]
+fn write_table(ctx: &Context) -> Result<Outputs, OpError> {
+    ctx.log_event(
+        AssetMaterialization::new(["warehouse", "orders"])
+            .description("written")
+            .partition("p")
+            .metadata("rows", 3),
+    )?;
+    ctx.log_event(AssetObservation::new(["raw"]))?;
+    ctx.log_event(ExpectationResult::new(false, "has_ids").metadata("missing", 2))?;
+    ctx.add_output_metadata("parts", Some("a"), [("n", 1)])?;
+    ctx.yield_output(DynamicOutput::new(&1, "a").output_name("parts"))?;
+    ctx.add_output_metadata(
+        "table",
+        None,
+        [
+            ("rows", MetadataValue::from(2)),
+            ("where", MetadataValue::url("https://x")),
+        ],
+    )?;
+    ctx.add_output_metadata("table", None, [("rows", 3)])?;
+    Ok(Outputs::new().value("table", &3))
+}
+
+#[test]
+fn events_and_metadata_are_captured() {
+    let run = build_op_context().run(write_table::op());
+    assert!(run.is_success(), "{:?}", run.error());
+    let events = run.events();
+    assert_eq!(events.len(), 3);
+    let UserEvent::AssetMaterialization(asset) = &events[0] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(asset.asset_key, ["warehouse", "orders"]);
+    assert_eq!(asset.partition.as_deref(), Some("p"));
+    assert!(matches!(&events[2], UserEvent::ExpectationResult(r) if !r.success));
+    let table = run.output_metadata("table", None);
+    assert_eq!(table["rows"], MetadataValue::Int(3), "a later label wins");
+    assert_eq!(table["where"], MetadataValue::Url("https://x".into()));
+    assert_eq!(
+        run.output_metadata("parts", Some("a"))["n"],
+        MetadataValue::Int(1)
+    );
+}
+
+#[test]
+fn bad_events_and_metadata_are_refused_as_the_host_would() {
+    let ctx = build_op_context().build();
+    let err = ctx
+        .log_event(AssetMaterialization::new(Vec::<String>::new()))
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        "an asset key must have at least one component"
+    );
+    let err = ctx.log_event(ExpectationResult::new(true, "")).unwrap_err();
+    assert_eq!(err.message(), "an expectation result needs a label");
+    let err = ctx
+        .add_output_metadata("result", None, [("j", MetadataValue::Json("{".into()))])
+        .unwrap_err();
+    assert!(
+        err.message().starts_with("metadata `j`: `{` is not JSON"),
+        "{err:?}"
+    );
+    let err = ctx
+        .add_output_metadata("result", None, [("", 1)])
+        .unwrap_err();
+    assert_eq!(err.message(), "a metadata entry needs a label");
+    assert!(ctx.events().is_empty());
+
+    let op = Op::with_outputs("late", |ctx, _| {
+        ctx.yield_output(DynamicOutput::new(&1, "k"))?;
+        ctx.add_output_metadata("result", Some("k"), [("late", true)])?;
+        Ok(Outputs::new())
+    })
+    .dynamic_output("result");
+    let run = build_op_context().run(op);
+    assert_eq!(
+        run.op_error().map(OpError::message),
+        Some("output `result` key `k` was already yielded: add its metadata before yielding")
+    );
+    let op = Op::with_outputs("unknown", |ctx, _| {
+        ctx.add_output_metadata("nope", None, [("n", 1)])?;
+        Ok(Outputs::new())
+    });
+    let run = build_op_context().run(op);
+    assert_eq!(
+        run.op_error().map(OpError::message),
+        Some("op has no output `nope`")
     );
 }

@@ -16,7 +16,7 @@ use super::{Server, Viewer, WebError, framed};
 use crate::events::{Event, EventKind};
 use crate::job::{InputSpec, Job};
 use crate::store::{EventFilter, OpSteps, RunRecord, RunStore, StepRow};
-use crate::{step_key, value};
+use crate::{step_key, user_event, value};
 
 /// Steps a page shows.
 const PAGE: usize = 100;
@@ -357,9 +357,12 @@ pub async fn step(
             h2 #outputs-heading { "Outputs" }
             dl.values #outputs {
                 @for event in &events {
-                    @if let EventKind::StepOutput { output, mapping_key, value } = &event.kind {
+                    @if let EventKind::StepOutput { output, mapping_key, value, metadata } = &event.kind {
                         dt { (output) @if let Some(k) = mapping_key { " [" (k) "]" } }
-                        dd { pre { (json(&value::to_json(value), VALUE_LIMIT)) } }
+                        dd {
+                            pre { (json(&value::to_json(value), VALUE_LIMIT)) }
+                            @if !metadata.is_empty() { p.metadata { (user_event::metadata_text(metadata)) } }
+                        }
                     }
                 }
             }
@@ -462,6 +465,7 @@ fn detail(kind: &EventKind<'_>) -> String {
             output,
             mapping_key,
             value,
+            ..
         } => match mapping_key {
             Some(key) => format!("{output}[{key}] = {}", value::preview(value)),
             None => format!("{output} = {}", value::preview(value)),
@@ -489,6 +493,12 @@ fn detail(kind: &EventKind<'_>) -> String {
         ),
         EventKind::StepSkipped { reason } => reason.to_string(),
         EventKind::Logs { level, message } => format!("{level}: {message}"),
+        EventKind::AssetMaterialization(_)
+        | EventKind::AssetObservation(_)
+        | EventKind::StepExpectationResult(_) => kind
+            .user_event_line()
+            .map(|(what, text)| format!("{what}: {text}"))
+            .unwrap_or_default(),
         EventKind::RunSuccess { duration_ms, .. } | EventKind::RunCanceled { duration_ms, .. } => {
             format!("after {}", took(duration_ms / 1e3))
         }
@@ -499,7 +509,7 @@ fn detail(kind: &EventKind<'_>) -> String {
 }
 
 /// The event names the log filters by.
-const KINDS: [&str; 12] = [
+const KINDS: [&str; 15] = [
     "RUN_START",
     "STEP_START",
     "STEP_OUTPUT",
@@ -509,6 +519,9 @@ const KINDS: [&str; 12] = [
     "STEP_RESTARTED",
     "STEP_SKIPPED",
     "LOGS",
+    "ASSET_MATERIALIZATION",
+    "ASSET_OBSERVATION",
+    "STEP_EXPECTATION_RESULT",
     "RUN_SUCCESS",
     "RUN_FAILURE",
     "RUN_CANCELED",

@@ -55,6 +55,7 @@ fn record_run(store: &SqliteStore, id: &str) {
             output: "result".into(),
             mapping_key: Some("k0".into()),
             value: (&value).into(),
+            metadata: Default::default(),
         },
     );
     emit(
@@ -69,6 +70,7 @@ fn record_run(store: &SqliteStore, id: &str) {
             output: "result".into(),
             mapping_key: None,
             value: (&value).into(),
+            metadata: Default::default(),
         },
     );
     emit(
@@ -112,6 +114,7 @@ fn records_runs_events_and_outputs() {
             output: "result".into(),
             mapping_key: Some("k0".into()),
             value: cbor(7).into(),
+            metadata: Default::default(),
         }
     );
     assert_eq!(events[2].step_key.as_deref(), Some("emit"));
@@ -673,6 +676,7 @@ fn events_written_by_schema_2_read_back_typed() {
                 output: "result".into(),
                 mapping_key: None,
                 value: value.into(),
+                metadata: Default::default(),
             },
             EventKind::StepFailure {
                 error_kind: ErrorKind::Trap,

@@ -40,6 +40,7 @@ impl Pending {
                 output,
                 mapping_key,
                 value,
+                metadata,
             } => {
                 // The value itself goes to `blobs` (linked through `outputs`); rendering it as
                 // JSON too cost more than the rest of the step for a 4 KiB value.
@@ -48,6 +49,7 @@ impl Pending {
                         output: Cow::Borrowed(output.as_ref()),
                         mapping_key: mapping_key.as_deref().map(Cow::Borrowed),
                         value: Cow::default(),
+                        metadata: Cow::Borrowed(metadata.as_ref()),
                     },
                     run_id: Cow::Borrowed(event.run_id.as_ref()),
                     step_key: event.step_key.as_deref().map(Cow::Borrowed),
@@ -71,7 +73,10 @@ impl Pending {
             | EventKind::StepUpForRetry { .. }
             | EventKind::StepRestarted { .. }
             | EventKind::StepSkipped { .. }
-            | EventKind::Logs { .. } => (to_json(event), None, None),
+            | EventKind::Logs { .. }
+            | EventKind::AssetMaterialization(_)
+            | EventKind::AssetObservation(_)
+            | EventKind::StepExpectationResult(_) => (to_json(event), None, None),
         };
         Pending {
             timestamp: event.timestamp,

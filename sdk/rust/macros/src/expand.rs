@@ -7,7 +7,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::ItemFn;
 use syn::spanned::Spanned;
 
-use crate::parse::{OpSpec, Outputs, Param, Value, analyze, parse_args};
+use crate::parse::{OpSpec, Out, Outputs, Param, Value, analyze, option_inner, parse_args};
 
 /// Expands `#[op(attr)] item`. On an error the function is kept as it was, beside the error,
 /// so that its own uses do not fail too.
@@ -107,14 +107,26 @@ pub(crate) fn expand(spec: &OpSpec, function: &ItemFn) -> TokenStream {
                 }
             }
         },
-        (Outputs::Single { dynamic: false }, Value::Unit) => quote! {
+        (Outputs::Single(Out { dynamic: false, .. }), Value::Unit) => quote! {
             #call;
             ::core::result::Result::Ok(::shoal_sdk::Outputs::new().value(::shoal_sdk::DEFAULT_OUTPUT, &()))
         },
-        (Outputs::Single { dynamic: false }, Value::Other(_)) => quote_spanned! {value_span=>
+        (
+            Outputs::Single(Out {
+                dynamic: false,
+                required: false,
+            }),
+            Value::Other(_),
+        ) => quote_spanned! {value_span=>
             let __shoal_value = #call;
-            ::core::result::Result::Ok(::shoal_sdk::Outputs::new().value(::shoal_sdk::DEFAULT_OUTPUT, &__shoal_value))
+            ::core::result::Result::Ok(::shoal_sdk::Outputs::new().maybe_value(::shoal_sdk::DEFAULT_OUTPUT, __shoal_value))
         },
+        (Outputs::Single(Out { dynamic: false, .. }), Value::Other(_)) => {
+            quote_spanned! {value_span=>
+                let __shoal_value = #call;
+                ::core::result::Result::Ok(::shoal_sdk::Outputs::new().value(::shoal_sdk::DEFAULT_OUTPUT, &__shoal_value))
+            }
+        }
         (_, Value::Unit) => quote! {
             #call;
             ::core::result::Result::Ok(::shoal_sdk::Outputs::new())
@@ -125,25 +137,25 @@ pub(crate) fn expand(spec: &OpSpec, function: &ItemFn) -> TokenStream {
     };
 
     match &spec.outputs {
-        Outputs::Single { dynamic } => {
-            let schema = match (&spec.ret.value, dynamic) {
-                (Value::Unit, false) => schema(&syn::parse_quote!(()), spec.no_schemas),
-                (Value::Other(ty), false) if !contains_impl(ty) => schema(ty, spec.no_schemas),
+        Outputs::Single(out) => {
+            // An optional output's schema is of the value it holds when present.
+            let value_ty = match &spec.ret.value {
+                Value::Other(ty) if !out.required => option_inner(ty),
+                Value::Other(ty) => Some(&**ty),
+                _ => None,
+            };
+            let schema = match (&spec.ret.value, value_ty, out.dynamic) {
+                (Value::Unit, _, false) => schema(&syn::parse_quote!(()), spec.no_schemas),
+                (_, Some(ty), false) if !contains_impl(ty) => schema(ty, spec.no_schemas),
                 _ => quote!(::core::option::Option::None),
             };
             let output =
                 quote!(::shoal_sdk::Output::new(::shoal_sdk::DEFAULT_OUTPUT).maybe_schema(#schema));
-            declare.push(match dynamic {
-                true => quote!(.dynamic_output(#output)),
-                false => quote!(.output(#output)),
-            });
+            declare.push(declare_output(output, *out));
         }
         Outputs::Declared(outs) => {
-            for (name, dynamic) in outs {
-                declare.push(match dynamic {
-                    true => quote!(.dynamic_output(#name)),
-                    false => quote!(.output(#name)),
-                });
+            for (name, out) in outs {
+                declare.push(declare_output(quote!(#name), *out));
             }
         }
     }
@@ -173,6 +185,18 @@ pub(crate) fn expand(spec: &OpSpec, function: &ItemFn) -> TokenStream {
                 .describe(#description)
                 #(#declare)*
         }
+    }
+}
+
+/// The builder call declaring `output` (an expression of `Into<Output>`) as `out` says.
+fn declare_output(output: TokenStream, out: Out) -> TokenStream {
+    let output = match out.required {
+        true => output,
+        false => quote!(::shoal_sdk::Output::from(#output).optional()),
+    };
+    match out.dynamic {
+        true => quote!(.dynamic_output(#output)),
+        false => quote!(.output(#output)),
     }
 }
 

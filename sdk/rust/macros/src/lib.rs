@@ -12,7 +12,10 @@ mod parse;
 /// Arguments, all optional, comma-separated:
 ///
 /// - `dynamic`: the op has one dynamic output, `result`;
-/// - `out = "name"`, `dynamic_out = "name"` (each repeatable): the op declares these outputs and
+/// - `optional`: the op may leave `result` out; it returns `Option<T>` (with `dynamic`: it may
+///   yield nothing, and what maps it is skipped);
+/// - `out = "name"`, `dynamic_out = "name"`, `optional_out = "name"`,
+///   `optional_dynamic_out = "name"` (each repeatable): the op declares these outputs and
 ///   returns `Outputs` (or `()` when they are all dynamic);
 /// - `name = "..."`: the op's name, instead of the function's;
 /// - `description = "..."`: the op's description, instead of the doc comment;

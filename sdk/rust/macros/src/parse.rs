@@ -18,18 +18,40 @@ const MAX_NAME_LEN: usize = 128;
 pub(crate) struct Args {
     /// `dynamic`: one dynamic output, `result`.
     pub(crate) dynamic: Option<Span>,
+    /// `optional`: the single output `result` may be left out.
+    pub(crate) optional: Option<Span>,
     /// `name = "..."`.
     pub(crate) name: Option<LitStr>,
     /// `description = "..."`.
     pub(crate) description: Option<LitStr>,
-    /// `out = "..."` and `dynamic_out = "..."`, in order, with whether they are dynamic.
-    pub(crate) outs: Vec<(LitStr, bool)>,
+    /// `out = "..."`, `dynamic_out = "..."` and their `optional_` forms, in order.
+    pub(crate) outs: Vec<(LitStr, Out)>,
     /// `no_schemas`.
     pub(crate) no_schemas: bool,
 }
 
-const KNOWN_ARGS: &str = "`dynamic`, `out = \"...\"`, `dynamic_out = \"...\"`, `name = \"...\"`, \
-                          `description = \"...\"` and `no_schemas`";
+/// What a declared output is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Out {
+    pub(crate) dynamic: bool,
+    pub(crate) required: bool,
+}
+
+const KNOWN_ARGS: &str = "`dynamic`, `optional`, `out = \"...\"`, `dynamic_out = \"...\"`, \
+                          `optional_out = \"...\"`, `optional_dynamic_out = \"...\"`, \
+                          `name = \"...\"`, `description = \"...\"` and `no_schemas`";
+
+/// The output argument `path` names, if it is one.
+fn out_kind(path: &syn::Path) -> Option<Out> {
+    let (dynamic, required) = match path.get_ident()?.to_string().as_str() {
+        "out" => (false, true),
+        "dynamic_out" => (true, true),
+        "optional_out" => (false, false),
+        "optional_dynamic_out" => (true, false),
+        _ => return None,
+    };
+    Some(Out { dynamic, required })
+}
 
 /// Parses the tokens inside `#[op(...)]`.
 pub(crate) fn parse_args(tokens: TokenStream) -> syn::Result<Args> {
@@ -44,6 +66,14 @@ pub(crate) fn parse_args(tokens: TokenStream) -> syn::Result<Args> {
                 return Err(meta.error("`dynamic` takes no value: write `#[op(dynamic)]`"));
             }
             args.dynamic = Some(path.span());
+        } else if path.is_ident("optional") {
+            if args.optional.is_some() {
+                return Err(meta.error("`optional` is given twice"));
+            }
+            if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+                return Err(meta.error("`optional` takes no value: write `#[op(optional)]`"));
+            }
+            args.optional = Some(path.span());
         } else if path.is_ident("no_schemas") {
             if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
                 return Err(meta.error("`no_schemas` takes no value"));
@@ -61,7 +91,7 @@ pub(crate) fn parse_args(tokens: TokenStream) -> syn::Result<Args> {
                 return Err(meta.error("`description` is given twice"));
             }
             args.description = Some(meta.value()?.parse()?);
-        } else if path.is_ident("out") || path.is_ident("dynamic_out") {
+        } else if let Some(kind) = out_kind(path) {
             let name: LitStr = meta.value()?.parse()?;
             check_name(&name.value(), "output", name.span())?;
             if args.outs.iter().any(|(out, _)| out.value() == name.value()) {
@@ -70,7 +100,7 @@ pub(crate) fn parse_args(tokens: TokenStream) -> syn::Result<Args> {
                     format!("output `{}` is declared twice", name.value()),
                 ));
             }
-            args.outs.push((name, path.is_ident("dynamic_out")));
+            args.outs.push((name, kind));
         } else {
             let shown = path
                 .get_ident()
@@ -87,6 +117,13 @@ pub(crate) fn parse_args(tokens: TokenStream) -> syn::Result<Args> {
             dynamic,
             "`dynamic` declares the single dynamic output `result`; with `out`/`dynamic_out` \
              declare every output there instead",
+        ));
+    }
+    if let (Some(optional), false) = (args.optional, args.outs.is_empty()) {
+        return Err(syn::Error::new(
+            optional,
+            "`optional` makes the single output `result` optional; with `out`/`dynamic_out` \
+             declare optional outputs as `optional_out`/`optional_dynamic_out` instead",
         ));
     }
     Ok(args)
@@ -162,10 +199,10 @@ pub(crate) enum Value {
 
 /// The outputs an op declares.
 pub(crate) enum Outputs {
-    /// `result`, dynamic or not.
-    Single { dynamic: bool },
-    /// `out = ...` and `dynamic_out = ...`: names and whether they are dynamic.
-    Declared(Vec<(String, bool)>),
+    /// `result`, dynamic or not, required or not.
+    Single(Out),
+    /// `out = ...`, `dynamic_out = ...` and their optional forms: names and kinds.
+    Declared(Vec<(String, Out)>),
 }
 
 /// Reads the op that `args` and `item` describe, and strips the attributes the op reads from
@@ -233,14 +270,15 @@ pub(crate) fn analyze(args: Args, item: &mut ItemFn) -> syn::Result<OpSpec> {
 
     let ret = classify_return(&item.sig.output);
     let outputs = if args.outs.is_empty() {
-        Outputs::Single {
+        Outputs::Single(Out {
             dynamic: args.dynamic.is_some(),
-        }
+            required: args.optional.is_none(),
+        })
     } else {
         Outputs::Declared(
             args.outs
                 .iter()
-                .map(|(name, dynamic)| (name.value(), *dynamic))
+                .map(|(name, kind)| (name.value(), *kind))
                 .collect(),
         )
     };
@@ -362,14 +400,29 @@ fn check_return(
         ReturnType::Type(_, ty) => ty.to_token_stream(),
     };
     match (outputs, &ret.value) {
-        (Outputs::Single { .. }, Value::Outputs) => Err(syn::Error::new_spanned(
+        (Outputs::Single(_), Value::Outputs) => Err(syn::Error::new_spanned(
             &at,
             "an op returning `Outputs` declares them: #[op(out = \"...\", dynamic_out = \"...\")]",
         )),
-        (Outputs::Single { dynamic: false }, Value::Other(ty)) if mentions_dynamic_output(ty) => {
+        (Outputs::Single(Out { dynamic: false, .. }), Value::Other(ty))
+            if mentions_dynamic_output(ty) =>
+        {
             Err(syn::Error::new_spanned(
                 &at,
                 "an op returning `DynamicOutput`s is dynamic: #[op(dynamic)]",
+            ))
+        }
+        (
+            Outputs::Single(Out {
+                dynamic: false,
+                required: false,
+            }),
+            value,
+        ) if !matches!(value, Value::Other(ty) if option_inner(ty).is_some()) => {
+            Err(syn::Error::new_spanned(
+                &at,
+                "an `optional` op returns `Option<T>` (or a `Result` of one): `None` leaves \
+                 `result` out",
             ))
         }
         (Outputs::Declared(_), Value::Other(_)) => Err(syn::Error::new_spanned(
@@ -377,13 +430,28 @@ fn check_return(
             "an op that declares `out`/`dynamic_out` returns `Outputs` (or `()` when all of \
              them are dynamic and yielded)",
         )),
-        (Outputs::Declared(outs), Value::Unit) if outs.iter().any(|(_, dynamic)| !dynamic) => {
+        (Outputs::Declared(outs), Value::Unit) if outs.iter().any(|(_, out)| !out.dynamic) => {
             Err(syn::Error::new_spanned(
                 &at,
                 "an op with a non-dynamic `out` returns `Outputs` holding its value",
             ))
         }
         _ => Ok(()),
+    }
+}
+
+/// The `T` of an `Option<T>` (any path whose last segment is `Option`).
+pub(crate) fn option_inner(ty: &Type) -> Option<&Type> {
+    let segment = last_segment(ty)?;
+    if segment.ident != "Option" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &segment.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        GenericArgument::Type(ty) => Some(ty),
+        _ => None,
     }
 }
 
@@ -491,16 +559,66 @@ mod tests {
         assert!(parsed.dynamic.is_some() && parsed.no_schemas);
         assert_eq!(parsed.name.unwrap().value(), "other");
         assert_eq!(parsed.description.unwrap().value(), "text");
-        let parsed = args(quote!(out = "sum", dynamic_out = "pieces", out = "count"));
-        let outs: Vec<_> = parsed.outs.iter().map(|(n, d)| (n.value(), *d)).collect();
+        let parsed = args(quote!(
+            out = "sum",
+            dynamic_out = "pieces",
+            optional_out = "count",
+            optional_dynamic_out = "extra"
+        ));
+        let outs: Vec<_> = parsed
+            .outs
+            .iter()
+            .map(|(n, out)| (n.value(), out.dynamic, out.required))
+            .collect();
         assert_eq!(
             outs,
             [
-                ("sum".to_string(), false),
-                ("pieces".to_string(), true),
-                ("count".to_string(), false)
+                ("sum".to_string(), false, true),
+                ("pieces".to_string(), true, true),
+                ("count".to_string(), false, false),
+                ("extra".to_string(), true, false)
             ]
         );
+        let parsed = args(quote!(dynamic, optional));
+        assert!(parsed.dynamic.is_some() && parsed.optional.is_some());
+    }
+
+    #[test]
+    fn an_optional_result_is_an_option() {
+        assert!(
+            spec(
+                quote!(optional),
+                quote!(
+                    fn f(n: i64) -> Option<i64> {
+                        None
+                    }
+                )
+            )
+            .is_ok()
+        );
+        assert!(
+            spec(
+                quote!(optional),
+                quote!(
+                    fn f(n: i64) -> Result<Option<i64>, String> {
+                        Ok(None)
+                    }
+                )
+            )
+            .is_ok()
+        );
+        assert!(
+            spec_error(
+                quote!(optional),
+                quote!(
+                    fn f(n: i64) -> i64 {
+                        n
+                    }
+                )
+            )
+            .starts_with("an `optional` op returns `Option<T>`")
+        );
+        assert!(args_error(quote!(optional, out = "a")).starts_with("`optional` makes"));
     }
 
     #[test]
