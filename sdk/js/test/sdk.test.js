@@ -353,7 +353,7 @@ test("sdk/js/wit/op.wit is a byte-identical copy of wit/op.wit", () => {
   const copy = readFileSync(new URL("../wit/op.wit", import.meta.url));
   const original = readFileSync(new URL("../../../wit/op.wit", import.meta.url));
   assert.ok(copy.equals(original), "sdk/js/wit/op.wit differs from wit/op.wit: cp wit/op.wit sdk/js/wit/op.wit");
-  assert.match(copy.toString(), /package shoal:op@0\.2\.0;/);
+  assert.match(copy.toString(), /package shoal:op@0\.3\.0;/);
 });
 
 test("returning Output(value) from a plain function fills `result`", () => {
