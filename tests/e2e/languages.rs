@@ -432,8 +432,8 @@ fn optional_outputs_of_python_and_javascript_ops_are_described_and_left_out() {
         let wasm = root().join("guest-examples/target").join(wasm);
         let inspect = host(["inspect".as_ref(), wasm.as_os_str()]).expect_code(0);
         for line in [
-            "optional dynamic output `result`",
-            "optional output `result`",
+            "optional dynamic output: `result`",
+            "optional output: `result`",
         ] {
             assert!(inspect.stdout.contains(line), "{}", inspect.stdout);
         }
