@@ -2,7 +2,7 @@
 # Builds the Python example components with componentize-py (installed, pinned, by
 # .ci/tools-python into ${SHOAL_TOOLS:-target/tools}/venv) into guest-examples/target/python/:
 #
-#   bash guest-examples/python/build.sh              # dynamic_graph.wasm and fanout.wasm
+#   bash guest-examples/python/build.sh              # dynamic_graph, fanout and orders.wasm
 #   bash guest-examples/python/build.sh fanout       # only fanout.wasm
 #
 # Each component is the app module guest-examples/python/<name>/app.py, the SDK (sdk/python) and
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 out=guest-examples/target/python
 mkdir -p "$out"
 apps=("$@")
-((${#apps[@]})) || apps=(dynamic_graph fanout)
+((${#apps[@]})) || apps=(dynamic_graph fanout orders)
 for app in "${apps[@]}"; do
   if [ ! -f "guest-examples/python/$app/app.py" ]; then
     echo "error: no guest-examples/python/$app/app.py" >&2

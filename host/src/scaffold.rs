@@ -75,6 +75,10 @@ const PYTHON_SDK: &[File] = &[
         include_str!("../../sdk/python/shoal/cbor.py"),
     ),
     (
+        "shoal/events.py",
+        include_str!("../../sdk/python/shoal/events.py"),
+    ),
+    (
         "shoal/schema.py",
         include_str!("../../sdk/python/shoal/schema.py"),
     ),
@@ -96,6 +100,7 @@ const JS_SDK: &[File] = &[
     ("shoal/shoal.js", include_str!("../../sdk/js/shoal.js")),
     ("shoal/core.js", include_str!("../../sdk/js/core.js")),
     ("shoal/cbor.js", include_str!("../../sdk/js/cbor.js")),
+    ("shoal/events.js", include_str!("../../sdk/js/events.js")),
     ("shoal/wit/op.wit", include_str!("../../sdk/js/wit/op.wit")),
 ];
 

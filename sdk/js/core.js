@@ -3,9 +3,12 @@
 // (and `testing.js`) wire it to fake ones. See README.md.
 
 import { decode, encode } from "./cbor.js";
+import { isUserEvent, metadataEntries } from "./events.js";
+
+export { AssetMaterialization, AssetObservation, ExpectationResult, MetadataValue } from "./events.js";
 
 /** The `shoal:op` interface version this SDK implements. */
-export const WIT_VERSION = "0.2.0";
+export const WIT_VERSION = "0.3.0";
 
 const NAME = /^[A-Za-z0-9_]+$/;
 const MAX_KEY_BYTES = 128;
@@ -48,6 +51,11 @@ export class BadInput extends OpError {
  * The step fails with the host's message whatever the op does next. */
 export class YieldRejected extends Failure {}
 
+/** `ctx.logEvent` or `ctx.addOutputMetadata` could not record what it was given (the host
+ * refused it, or it names an output or mapping key it cannot go to). Unlike a rejected yield,
+ * the op may catch it and go on. */
+export class EventRejected extends Failure {}
+
 // ---------------------------------------------------------------------------------------------
 // Declarations: In, Out, DynamicOut
 
@@ -69,12 +77,12 @@ function schemaText(schema, what) {
 
 // These five work with or without `new`: `Out({ ... })` like Dagster, or `new Out({ ... })`.
 
-function specOptions(opts) {
+function specOptions(opts, known) {
   if (opts === undefined || opts === null) return {};
   if (typeof opts === "string") return { description: opts };
-  if (typeof opts !== "object" || Array.isArray(opts)) throw new TypeError("expected a description or { description, schema }");
+  if (typeof opts !== "object" || Array.isArray(opts)) throw new TypeError(`expected a description or { ${known.join(", ")} }`);
   for (const k of Object.keys(opts)) {
-    if (k !== "description" && k !== "schema") throw new TypeError(`unknown field \`${k}\` (known: description, schema)`);
+    if (!known.includes(k)) throw new TypeError(`unknown field \`${k}\` (known: ${known.join(", ")})`);
   }
   return opts;
 }
@@ -82,48 +90,74 @@ function specOptions(opts) {
 /** An input declaration: `In({ description, schema })`, or `In("description")`. */
 export function In(opts) {
   if (!new.target) return new In(opts);
-  const o = specOptions(opts);
+  const o = specOptions(opts, ["description", "schema"]);
   this.description = o.description ?? "";
   this.schema = o.schema;
 }
 
-/** A (non-dynamic) output declaration: `Out({ description, schema })`. */
+/** A (non-dynamic) output declaration: `Out({ description, schema, isRequired })`.
+ * `isRequired: false` lets the op leave the output out (not yielding its `Output`, or
+ * returning `undefined` for it); the steps that read it are then skipped, not failed. */
 export function Out(opts) {
   if (!new.target) return new Out(opts);
   initOut(this, opts, false);
 }
 
 function initOut(out, opts, dynamic) {
-  const o = specOptions(opts);
+  const o = specOptions(opts, ["description", "schema", "isRequired"]);
+  if (o.isRequired !== undefined && typeof o.isRequired !== "boolean") {
+    throw new TypeError(`isRequired is a boolean, not ${JSON.stringify(o.isRequired)}`);
+  }
   out.description = o.description ?? "";
   out.schema = o.schema;
   out.dynamic = dynamic;
+  out.isRequired = o.isRequired ?? true;
 }
 
-/** A dynamic output declaration: `DynamicOut({ description, schema })` (the schema of each
- * element). A job must `map` or `collect` it. */
+/** A dynamic output declaration: `DynamicOut({ description, schema, isRequired })` (the
+ * schema of each element). A job must `map` or `collect` it. With `isRequired: false`, an op
+ * that yields no value for it skips what maps or collects it (a required one gives zero
+ * clones and an empty collect). */
 export function DynamicOut(opts) {
   if (!new.target) return new DynamicOut(opts);
   initOut(this, opts, true);
 }
 DynamicOut.prototype = Object.create(Out.prototype, { constructor: { value: DynamicOut, writable: true, configurable: true } });
 
-/** Dagster's `DynamicOutput(value, mapping_key, output_name)`: one element of a dynamic output.
- * The mapping key must match `^[A-Za-z0-9_]+$` (at most 128 bytes) and be unique per output;
- * `outputName` may be left out when the op has one dynamic output. */
-export function DynamicOutput(value, mappingKey, outputName) {
-  if (!new.target) return new DynamicOutput(value, mappingKey, outputName);
-  this.value = value;
-  this.mappingKey = mappingKey;
-  this.outputName = outputName;
+/** The last argument of Output and DynamicOutput: an output name, or `{ outputName, metadata }`. */
+function outputOptions(opts, what) {
+  if (opts === undefined || opts === null || typeof opts === "string") return { outputName: opts ?? undefined, metadata: [] };
+  if (typeof opts !== "object" || Array.isArray(opts)) throw new TypeError(`${what}: expected an output name or { outputName, metadata }`);
+  for (const k of Object.keys(opts)) {
+    if (k !== "outputName" && k !== "metadata") throw new TypeError(`${what}: unknown field \`${k}\` (known: outputName, metadata)`);
+  }
+  return { outputName: opts.outputName, metadata: metadataEntries(opts.metadata) };
 }
 
-/** Dagster's `Output(value, output_name)`: the value of a non-dynamic output, yielded from a
- * generator op (or returned, for the single output `result`). */
-export function Output(value, outputName = "result") {
-  if (!new.target) return new Output(value, outputName);
+/** Dagster's `DynamicOutput(value, mapping_key, output_name, metadata)`: one element of a
+ * dynamic output, `new DynamicOutput(value, key)`, `new DynamicOutput(value, key, "name")` or
+ * `new DynamicOutput(value, key, { outputName, metadata: { rows: 3 } })` (the metadata is
+ * attached before the value reaches the host). The mapping key must match `^[A-Za-z0-9_]+$`
+ * (at most 128 bytes) and be unique per output; `outputName` may be left out when the op has
+ * one dynamic output. */
+export function DynamicOutput(value, mappingKey, options) {
+  if (!new.target) return new DynamicOutput(value, mappingKey, options);
+  const o = outputOptions(options, "DynamicOutput");
   this.value = value;
-  this.outputName = outputName;
+  this.mappingKey = mappingKey;
+  this.outputName = o.outputName;
+  this.metadata = o.metadata;
+}
+
+/** Dagster's `Output(value, output_name, metadata)`: the value of a non-dynamic output,
+ * yielded from a generator op (or returned, for the single output `result`):
+ * `new Output(v, "name")` or `new Output(v, { outputName, metadata })`. */
+export function Output(value, options) {
+  if (!new.target) return new Output(value, options);
+  const o = outputOptions(options, "Output");
+  this.value = value;
+  this.outputName = o.outputName ?? "result";
+  this.metadata = o.metadata;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,7 +227,7 @@ export class OpDefinition {
     this.outputs = Object.entries(out).map(([n, spec]) => {
       checkName(n, `${what}: output name`);
       if (!(spec instanceof Out)) throw new TypeError(`${what}: output \`${n}\` must be Out(...) or DynamicOut(...)`);
-      return { name: n, dynamic: spec.dynamic, description: spec.description, schema: schemaText(spec.schema, `${what}: output \`${n}\``) };
+      return { name: n, dynamic: spec.dynamic, description: spec.description, schema: schemaText(spec.schema, `${what}: output \`${n}\``), required: spec.isRequired };
     });
     if (this.outputs.length === 0) throw new TypeError(`${what}: declares no output`);
     this.single = this.outputs.length === 1 && this.outputs[0].name === "result";
@@ -206,7 +240,7 @@ export class OpDefinition {
       name: this.name,
       description: this.description,
       inputs: this.inputs.map((i) => ({ name: i.name, description: i.description, schema: i.schema })),
-      outputs: this.outputs.map((o) => ({ name: o.name, dynamic: o.dynamic, description: o.description, schema: o.schema })),
+      outputs: this.outputs.map((o) => ({ name: o.name, dynamic: o.dynamic, description: o.description, schema: o.schema, required: o.required })),
       configSchema: this.configSchema,
     };
   }
@@ -242,16 +276,14 @@ export function op(def, fn) {
 // ---------------------------------------------------------------------------------------------
 // The host seam: `shoal.js` installs the component's imports here.
 
-/** What the SDK calls on the host: `log(level, message)` and `yieldOutput(dynamicValue)` (which
- * throws, with the host's message, when the value is rejected). */
-let installedHost = {
-  log() {
-    throw new Error("no Shoal host: import the SDK through shoal.js inside a component, or use testing.js");
-  },
-  yieldOutput() {
-    throw new Error("no Shoal host: import the SDK through shoal.js inside a component, or use testing.js");
-  },
-};
+/** What the SDK calls on the host: `log(level, message)`, `yieldOutput(dynamicValue)` (the WIT
+ * record), `logEvent(event)` (an event of events.js) and `addOutputMetadata(output, mappingKey,
+ * entries)` (`[[label, MetadataValue]]`, `mappingKey` null for a non-dynamic output); the last
+ * three throw, with the host's message, when the host refuses. */
+function noHost() {
+  throw new Error("no Shoal host: import the SDK through shoal.js inside a component, or use testing.js");
+}
+let installedHost = { log: noHost, yieldOutput: noHost, logEvent: noHost, addOutputMetadata: noHost };
 
 /** Installs the host imports `component` uses; returns the one it replaces. */
 export function setHost(host) {
@@ -310,6 +342,33 @@ export class OpContext {
     this.attempt = raw.attempt;
     /** The op's config table, decoded (an empty object when the job gives none). */
     this.opConfig = opConfig;
+    /** The step's tags (the job's, overridden by the op's, by the run's), read-only. */
+    this.tags = Object.freeze(Object.fromEntries((raw.tags ?? []).map((t) => [t.key, t.value])));
+  }
+
+  /** The value of tag `key`, or null when the step has no such tag (Dagster's `get_tag`). */
+  getTag(key) {
+    return this.hasTag(key) ? this.tags[key] : null;
+  }
+
+  /** Dagster's `has_tag`. */
+  hasTag(key) {
+    return Object.prototype.hasOwnProperty.call(this.tags, key);
+  }
+
+  /** Dagster's `add_output_metadata`: attaches `metadata` (an object of label to value) to an
+   * output, the only one when `outputName` is not given; for a dynamic output, to its value
+   * with `mappingKey`, before that value is yielded. Adds to earlier metadata; a label given
+   * again replaces its value. Throws EventRejected when it cannot be attached. */
+  addOutputMetadata(metadata, { outputName, mappingKey } = {}) {
+    this.#run.addMetadata(outputName, mappingKey, metadataEntries(metadata));
+  }
+
+  /** Records `event` (an AssetMaterialization, AssetObservation or ExpectationResult) for the
+   * step now. Throws EventRejected when the host refuses it. */
+  logEvent(event) {
+    if (!isUserEvent(event)) throw new TypeError("logEvent takes an AssetMaterialization, AssetObservation or ExpectationResult");
+    this.#run.logEvent(event);
   }
 
   /** The innermost mapping key (Dagster's `get_mapping_key()`), or null when not mapped. */
@@ -357,6 +416,11 @@ function utf8Length(s) {
   return n;
 }
 
+/** The message of a host import's refusal (componentize-qjs throws the `err` payload). */
+function hostMessage(e) {
+  return e && e.payload !== undefined ? String(e.payload) : errorText(e);
+}
+
 function errorText(e) {
   if (e instanceof Error) return e.name && e.name !== "Error" ? `${e.name}: ${e.message}` : e.message;
   return typeof e === "string" ? e : safeString(e);
@@ -369,7 +433,45 @@ class Run {
     this.values = {}; // non-dynamic output -> encoded value
     this.returned = []; // dynamic values returned at the end
     this.keys = null; // dynamic output -> Set of the keys used, once something is yielded
+    this.sent = new Set(); // `output[key]` of the values already handed to the host
     this.rejected = null; // the host's message once it rejected a yield
+  }
+
+  /** Checks where metadata goes (the SDK knows the outputs and what was yielded) and hands it
+   * to the host. */
+  addMetadata(outputName, mappingKey, entries) {
+    const outputs = this.def.outputs;
+    const names = outputs.map((o) => `\`${o.name}\``).join(", ");
+    const reject = (message) => new EventRejected(`op \`${this.def.name}\`: ${message}`);
+    if (outputName === undefined || outputName === null) {
+      if (outputs.length !== 1) throw reject(`addOutputMetadata needs an outputName: the op has outputs ${names}`);
+      outputName = outputs[0].name;
+    }
+    const o = outputs.find((x) => x.name === outputName);
+    if (!o) throw reject(`metadata for output \`${outputName}\`, which is not declared (outputs: ${names})`);
+    mappingKey ??= null;
+    if (typeof mappingKey === "number") mappingKey = String(mappingKey);
+    if (o.dynamic && mappingKey === null) throw reject(`metadata for dynamic output \`${outputName}\` needs the mappingKey of its value`);
+    if (!o.dynamic && mappingKey !== null) {
+      throw reject(`output \`${outputName}\` is not dynamic: its metadata takes no mappingKey (got ${JSON.stringify(mappingKey)})`);
+    }
+    if (this.sent.has(`${outputName}[${mappingKey}]`)) {
+      throw reject(`metadata for output \`${outputName}\`[${mappingKey}], which was already yielded: attach it before`);
+    }
+    this.toHost(() => this.host.addOutputMetadata(outputName, mappingKey, entries));
+  }
+
+  logEvent(event) {
+    this.toHost(() => this.host.logEvent(event));
+  }
+
+  /** Calls a host import that may refuse; its refusal as EventRejected. */
+  toHost(call) {
+    try {
+      call();
+    } catch (e) {
+      throw new EventRejected(hostMessage(e));
+    }
   }
 
   log(level, message) {
@@ -405,8 +507,10 @@ class Run {
     let used = this.keys.get(output);
     if (!used) this.keys.set(output, (used = new Set()));
     if (used.has(key)) throw this.fail(`output \`${output}\`: duplicate mapping key ${JSON.stringify(key)}`);
+    const value = this.encode(d.value, `output \`${output}\`[${key}]`);
+    if (d.metadata?.length) this.addMetadata(output, key, d.metadata);
     used.add(key);
-    return { output, mappingKey: key, value: this.encode(d.value, `output \`${output}\`[${key}]`) };
+    return { output, mappingKey: key, value };
   }
 
   encode(value, what) {
@@ -423,12 +527,13 @@ class Run {
     try {
       this.host.yieldOutput(value);
     } catch (e) {
-      this.rejected = e && e.payload !== undefined ? String(e.payload) : errorText(e);
+      this.rejected = hostMessage(e);
       throw new YieldRejected(this.rejected);
     }
+    this.sent.add(`${value.output}[${value.mappingKey}]`);
   }
 
-  setValue(name, value, how) {
+  setValue(name, value, how, metadata = []) {
     const o = this.def.outputs.find((x) => x.name === name);
     if (!o) throw this.fail(`${how} output \`${name}\`, which the op does not declare (outputs: ${this.def.outputs.map((x) => `\`${x.name}\``).join(", ")})`);
     if (o.dynamic) {
@@ -440,11 +545,14 @@ class Run {
       return;
     }
     if (Object.prototype.hasOwnProperty.call(this.values, name)) throw this.fail(`output \`${name}\` was given twice`);
-    this.values[name] = this.encode(value, `output \`${name}\``);
+    if (value === undefined && !o.required) return; // an optional output left out
+    const encoded = this.encode(value, `output \`${name}\``);
+    if (metadata.length) this.addMetadata(name, null, metadata);
+    this.values[name] = encoded;
   }
 
   yielded(item) {
-    if (item instanceof Output) this.setValue(item.outputName, item.value, "yielded a value for");
+    if (item instanceof Output) this.setValue(item.outputName, item.value, "yielded a value for", item.metadata);
     else this.emit(item);
   }
 
@@ -455,8 +563,8 @@ class Run {
       if (o.dynamic) {
         if (r !== undefined) this.setValue("result", r, "returned");
       } else if (this.values.result === undefined) {
-        if (r instanceof Output) this.setValue(r.outputName, r.value, "returned a value for");
-        else this.setValue("result", r === undefined ? null : r, "returned");
+        if (r instanceof Output) this.setValue(r.outputName, r.value, "returned a value for", r.metadata);
+        else this.setValue("result", r === undefined && o.required ? null : r, "returned");
       } else if (r !== undefined) {
         throw this.fail("output `result` was both yielded and returned");
       }
@@ -474,7 +582,10 @@ class Run {
     for (const o of this.def.outputs) {
       if (o.dynamic) continue;
       const value = this.values[o.name];
-      if (value === undefined) throw this.fail(`gave no value for output \`${o.name}\``);
+      if (value === undefined) {
+        if (!o.required) continue; // left out: the host skips what reads it
+        throw this.fail(`gave no value for output \`${o.name}\` (declare it Out({ isRequired: false }) to leave it out)`);
+      }
       values.push({ name: o.name, value });
     }
     return { values, dynamic: this.returned };
@@ -543,13 +654,19 @@ export function runOp(def, ctx, rawInputs, host = installedHost) {
     let r = def.fn(context, inputs);
     if (isGenerator(r)) {
       gen = r;
-      for (;;) {
-        const step = gen.next();
+      for (let step = gen.next(); ; ) {
         if (step.done) {
           r = step.value;
           break;
         }
-        run.yielded(step.value);
+        let refused = null;
+        try {
+          run.yielded(step.value);
+        } catch (e) {
+          if (!(e instanceof EventRejected)) throw e;
+          refused = e; // its metadata was refused: raised at the yield, the op may go on
+        }
+        step = refused === null ? gen.next() : gen.throw(refused);
       }
       gen = null;
     } else if (r && typeof r.then === "function") {

@@ -125,6 +125,17 @@ fn host_new_builds_and_runs_a_project_in_each_language() {
         );
         let ran = host_with_tools(&path, &project, &["run", "job.toml"]).expect_code(0);
         assert_eq!(ran.json()["join"], "HELLO FROM SHOAL", "{lang}");
+        if lang != "rust" {
+            // The Python and JavaScript templates attach metadata to `join`'s output.
+            let ran = host_with_tools(&path, &project, &["run", "job.toml", "--json"]);
+            let events = ran.expect_code(0).events();
+            let join = one_event(&events, "STEP_OUTPUT", "join");
+            assert_eq!(
+                join["metadata"],
+                serde_json::json!({"words": {"int": 3}}),
+                "{lang}"
+            );
+        }
         let again = host_with_tools(&path, dir.path(), &["new", &name, "--lang", lang]);
         assert!(again.expect_code(2).stderr.contains("already exists"));
     }
@@ -299,4 +310,146 @@ fn a_component_built_against_0_2_0_still_runs() {
         "{}",
         ran.stderr
     );
+}
+
+/// The `orders` example of each language, built once by `host build` (each language's build
+/// script); `None` without the tools.
+fn orders_jobs() -> Option<[PathBuf; 2]> {
+    static BUILT: OnceLock<Option<[PathBuf; 2]>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let path = tools_path()?;
+            let jobs = root().join("guest-examples/jobs");
+            Some(["orders_python.toml", "orders_js.toml"].map(|job| {
+                host_with_tools(&path, &jobs, &["build", job]).expect_code(0);
+                jobs.join(job)
+            }))
+        })
+        .clone()
+}
+
+/// `host run JOB --json` with `extra` arguments.
+fn run_json(job: &Path, extra: &[&str]) -> Ran {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["run".as_ref(), job.as_os_str(), "--json".as_ref()];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    host(args)
+}
+
+/// The events of `kind` that step `step` sent.
+fn step_events<'a>(
+    events: &'a [serde_json::Value],
+    kind: &str,
+    step: &str,
+) -> Vec<&'a serde_json::Value> {
+    events
+        .iter()
+        .filter(|e| e["event"] == kind && e["step_key"] == step)
+        .collect()
+}
+
+/// The one event of `kind` that step `step` sent.
+fn one_event<'a>(events: &'a [serde_json::Value], kind: &str, step: &str) -> &'a serde_json::Value {
+    match step_events(events, kind, step).as_slice() {
+        [event] => event,
+        other => panic!("{step}: expected one {kind}, found {other:?}"),
+    }
+}
+
+#[test]
+fn python_and_javascript_ops_read_tags_attach_metadata_and_log_asset_events() {
+    let Some(jobs) = orders_jobs() else { return };
+    for job in &jobs {
+        let events = run_json(job, &[]).expect_code(0).events();
+        let job = job.display();
+        // No tag `env` on the run: the op falls back to "dev".
+        let output = one_event(&events, "STEP_OUTPUT", "load_orders");
+        let metadata = &output["metadata"];
+        assert_eq!(metadata["rows"], serde_json::json!({"int": 4}), "{job}");
+        assert_eq!(metadata["env"], serde_json::json!({"text": "dev"}), "{job}");
+        assert_eq!(metadata["total"], serde_json::json!({"int": 225}), "{job}");
+        let preview = metadata["preview"]["markdown"].as_str().unwrap_or_default();
+        assert!(preview.contains("| 2 | -10 |"), "{job}: {metadata}");
+
+        let materialization = one_event(&events, "ASSET_MATERIALIZATION", "load_orders");
+        assert_eq!(
+            materialization["asset_key"],
+            serde_json::json!(["warehouse", "orders"]),
+            "{job}"
+        );
+        assert_eq!(materialization["partition"], "dev", "{job}");
+        assert_eq!(
+            materialization["description"], "orders loaded from the config",
+            "{job}"
+        );
+        assert_eq!(
+            materialization["metadata"],
+            serde_json::json!({"rows": {"int": 4}}),
+            "{job}"
+        );
+        let expectation = one_event(&events, "STEP_EXPECTATION_RESULT", "load_orders");
+        assert_eq!(expectation["label"], "amounts_nonzero", "{job}");
+        assert_eq!(expectation["success"], true, "{job}");
+        assert_eq!(
+            expectation["metadata"],
+            serde_json::json!({"zeros": {"int": 0}}),
+            "{job}"
+        );
+
+        let observation = one_event(&events, "ASSET_OBSERVATION", "large_orders");
+        assert_eq!(
+            observation["metadata"],
+            serde_json::json!({"large": {"int": 1}}),
+            "{job}"
+        );
+        // Metadata on one value of a dynamic output travels with that value.
+        let large = one_event(&events, "STEP_OUTPUT", "large_orders");
+        assert_eq!(large["mapping_key"], "order_0", "{job}");
+        assert_eq!(
+            large["metadata"],
+            serde_json::json!({"amount": {"int": 120}}),
+            "{job}"
+        );
+        let audit = one_event(&events, "STEP_OUTPUT", "audit[order_0]");
+        assert_eq!(audit["value"], "order 0: 120", "{job}");
+        assert!(audit.get("metadata").is_none(), "{job}: {audit}");
+        let refunds = one_event(&events, "STEP_OUTPUT", "refunds");
+        assert_eq!(
+            refunds["value"],
+            serde_json::json!([{"id": 2, "amount": -10}]),
+            "{job}"
+        );
+    }
+}
+
+#[test]
+fn optional_outputs_of_python_and_javascript_ops_are_described_and_left_out() {
+    let Some(jobs) = orders_jobs() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("run.toml");
+    std::fs::write(&config, "[ops.load_orders]\nconfig.amounts = [5, 6]\n").expect("write");
+    let config = config.to_str().expect("a UTF-8 path");
+    for (job, wasm) in jobs.iter().zip(["python/orders.wasm", "js/orders.wasm"]) {
+        let wasm = root().join("guest-examples/target").join(wasm);
+        let inspect = host(["inspect".as_ref(), wasm.as_os_str()]).expect_code(0);
+        for line in [
+            "optional dynamic output: `result`",
+            "optional output: `result`",
+        ] {
+            assert!(inspect.stdout.contains(line), "{}", inspect.stdout);
+        }
+        // No order is large and none is negative: both optional outputs are left out. (What
+        // happens downstream of them, and so the run's outcome, is the scheduler's business.)
+        let events = run_json(job, &["--config", config]).events();
+        let job = job.display();
+        assert!(
+            step_events(&events, "STEP_OUTPUT", "large_orders").is_empty(),
+            "{job}"
+        );
+        one_event(&events, "STEP_SUCCESS", "large_orders");
+        one_event(&events, "ASSET_OBSERVATION", "large_orders");
+        assert!(
+            step_events(&events, "STEP_OUTPUT", "refunds").is_empty(),
+            "{job}"
+        );
+    }
 }

@@ -16,8 +16,9 @@ op(
 
 op({ name: "shout", description: "uppercases one word", ins: ["word"] }, (ctx, { word }) => word.toUpperCase());
 
-op({ name: "join", description: "joins the shouted words with spaces", ins: ["words"] }, (ctx, { words }) =>
-  words.join(" "),
-);
+op({ name: "join", description: "joins the shouted words with spaces", ins: ["words"] }, (ctx, { words }) => {
+  ctx.addOutputMetadata({ words: words.length }); // shown with the output's event
+  return words.join(" ");
+});
 
 export { component as op } from "./shoal/shoal.js";

@@ -28,8 +28,9 @@ def shout(word: str) -> str:
 
 
 @op
-def join(words: list[str]) -> str:
+def join(context: OpContext, words: list[str]) -> str:
     """Joins the shouted words with spaces."""
+    context.add_output_metadata({"words": len(words)})  # shown with the output's event
     return " ".join(words)
 
 

@@ -50,7 +50,7 @@ test("op() registers in definition order; describe gives the WIT op-info records
       { name: "a", description: "", schema: null },
       { name: "b", description: "", schema: null },
     ],
-    outputs: [{ name: "result", dynamic: false, description: "", schema: null }],
+    outputs: [{ name: "result", dynamic: false, description: "", schema: null, required: true }],
     configSchema: null,
   });
   assert.deepEqual(described[1], {
@@ -61,13 +61,13 @@ test("op() registers in definition order; describe gives the WIT op-info records
       { name: "y", description: "a y", schema: null },
     ],
     outputs: [
-      { name: "total", dynamic: false, description: "the sum", schema: '{"type":"number"}' },
-      { name: "parts", dynamic: true, description: "each part", schema: null },
+      { name: "total", dynamic: false, description: "the sum", schema: '{"type":"number"}', required: true },
+      { name: "parts", dynamic: true, description: "each part", schema: null, required: true },
     ],
     configSchema: '{"type":"object","properties":{"n":{"type":"integer"}}}',
   });
   // A generator function's single output is dynamic by default.
-  assert.deepEqual(described[2].outputs, [{ name: "result", dynamic: true, description: "", schema: null }]);
+  assert.deepEqual(described[2].outputs, [{ name: "result", dynamic: true, description: "", schema: null, required: true }]);
   // Every schema is JSON text.
   for (const d of described) {
     for (const s of [d.configSchema, ...d.inputs.map((i) => i.schema), ...d.outputs.map((o) => o.schema)]) {
@@ -298,7 +298,7 @@ test("several outputs: returned by name, yielded as Output and DynamicOutput", (
   const plain = def({ name: "plain", out: { a: Out(), b: Out() } }, () => ({ a: 1, b: "two" }));
   assert.deepEqual(invoke("plain", { ops: only(plain) }).outputs, { a: 1, b: "two" });
   const missing = def({ name: "missing", out: { a: Out(), b: Out() } }, () => ({ a: 1 }));
-  assert.deepEqual(invoke("missing", { ops: only(missing) }).error, { tag: "failed", val: "op `missing`: gave no value for output `b`" });
+  assert.deepEqual(invoke("missing", { ops: only(missing) }).error, { tag: "failed", val: "op `missing`: gave no value for output `b` (declare it Out({ isRequired: false }) to leave it out)" });
   const extra = def({ name: "extra", out: { a: Out(), b: Out() } }, () => ({ a: 1, b: 2, c: 3 }));
   assert.match(invoke("extra", { ops: only(extra) }).error.val, /output `c`, which the op does not declare/);
   const twice = def({ name: "twice", out: { a: Out(), b: Out() } }, function* () {
@@ -353,7 +353,7 @@ test("sdk/js/wit/op.wit is a byte-identical copy of wit/op.wit", () => {
   const copy = readFileSync(new URL("../wit/op.wit", import.meta.url));
   const original = readFileSync(new URL("../../../wit/op.wit", import.meta.url));
   assert.ok(copy.equals(original), "sdk/js/wit/op.wit differs from wit/op.wit: cp wit/op.wit sdk/js/wit/op.wit");
-  assert.match(copy.toString(), /package shoal:op@0\.2\.0;/);
+  assert.match(copy.toString(), /package shoal:op@0\.3\.0;/);
 });
 
 test("returning Output(value) from a plain function fills `result`", () => {

@@ -18,6 +18,7 @@ from ._core import (
     BadInput,
     DynamicOut,
     DynamicOutput,
+    EventRejected,
     Failure,
     In,
     OpContext,
@@ -30,6 +31,13 @@ from ._core import (
     caller_module,
     module_ops,
     op,
+)
+from .events import (
+    AssetKey,
+    AssetMaterialization,
+    AssetObservation,
+    ExpectationResult,
+    MetadataValue,
 )
 
 __all__ = [
@@ -47,10 +55,16 @@ __all__ = [
     "RetryRequested",
     "BadInput",
     "YieldRejected",
+    "EventRejected",
+    "MetadataValue",
+    "AssetKey",
+    "AssetMaterialization",
+    "AssetObservation",
+    "ExpectationResult",
     "cbor",
 ]
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def export(*ops):

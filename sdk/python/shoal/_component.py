@@ -6,10 +6,11 @@ there); ``shoal.export`` falls back to a native stand-in without them.
 
 from componentize_py_types import Err
 from wit_world import exports
-from wit_world.imports import emit, log, types
+from wit_world.imports import emit, events, log, types
 
 from . import _core
 from ._core import HostRejected, Invocation, OpFailed, find_op, invoke
+from .events import AssetMaterialization, AssetObservation
 
 # A component holds the modules imported while it was built (the app module's imports) and
 # nothing else: the host grants no files to import more from.
@@ -33,8 +34,50 @@ _ERRORS = {
 }
 
 
+_METADATA = {
+    "text": events.MetadataValue_Text,
+    "int": events.MetadataValue_Int,
+    "float": events.MetadataValue_Float,
+    "boolean": events.MetadataValue_Boolean,
+    "url": events.MetadataValue_Url,
+    "path": events.MetadataValue_Path,
+    "json": events.MetadataValue_Json,
+    "markdown": events.MetadataValue_Markdown,
+}
+
+
+def _entries(entries):
+    return [events.MetadataEntry(label, _METADATA[v.kind](v.value)) for label, v in entries]
+
+
+def _user_event(event):
+    if isinstance(event, (AssetMaterialization, AssetObservation)):
+        asset = events.AssetEvent(
+            list(event.asset_key.path),
+            event.description,
+            event.partition,
+            _entries(event.metadata.items()),
+        )
+        if isinstance(event, AssetMaterialization):
+            return events.UserEvent_AssetMaterialization(asset)
+        return events.UserEvent_AssetObservation(asset)
+    return events.UserEvent_ExpectationResult(
+        events.ExpectationResult(
+            event.success, event.label, event.description, _entries(event.metadata.items())
+        )
+    )
+
+
+def _call(f, *args):
+    """Calls an import returning `result<_, string>`, its error as HostRejected."""
+    try:
+        f(*args)
+    except Err as e:
+        raise HostRejected(str(e.value)) from None
+
+
 class _Host:
-    """The host as the SDK's dispatch sees it: the `log` and `emit` imports."""
+    """The host as the SDK's dispatch sees it: the `log`, `emit` and `events` imports."""
 
     __slots__ = ()
 
@@ -42,10 +85,13 @@ class _Host:
         log.log(_LEVELS[level], message)
 
     def yield_output(self, output, mapping_key, data):
-        try:
-            emit.yield_output(types.DynamicValue(output, mapping_key, data))
-        except Err as e:
-            raise HostRejected(str(e.value)) from None
+        _call(emit.yield_output, types.DynamicValue(output, mapping_key, data))
+
+    def log_event(self, event):
+        _call(events.log_event, _user_event(event))
+
+    def add_output_metadata(self, output, mapping_key, entries):
+        _call(events.add_output_metadata, output, mapping_key, _entries(entries))
 
 
 _HOST = _Host()
@@ -57,7 +103,8 @@ def _op_info(defn):
         description=defn.description,
         inputs=[types.InputInfo(i.name, i.description, i.schema) for i in defn.inputs],
         outputs=[
-            types.OutputInfo(o.name, o.dynamic, o.description, o.schema) for o in defn.outputs
+            types.OutputInfo(o.name, o.dynamic, o.description, o.schema, o.required)
+            for o in defn.outputs
         ],
         config_schema=defn.config_schema,
     )
@@ -77,7 +124,14 @@ def op_class(ops):
             defn = find_op(ops, name)
             if defn is None:
                 raise Err(types.OpError_Failed("this component has no op `%s`" % name))
-            inv = Invocation(ctx.run_id, ctx.step_key, ctx.mapping_keys, ctx.attempt, ctx.config)
+            inv = Invocation(
+                ctx.run_id,
+                ctx.step_key,
+                ctx.mapping_keys,
+                ctx.attempt,
+                ctx.config,
+                [(t.key, t.value) for t in ctx.tags],
+            )
             named = {}
             for nv in inputs:
                 named[nv.name] = nv.value

@@ -1,18 +1,22 @@
 """Ops, their declarations and the dispatch that runs one: pure Python, no component bindings.
 
 The component glue (``_component``) and the test helper (``testing``) both call
-:func:`invoke` with a *host*: an object with ``log(level, message)`` and
-``yield_output(output, mapping_key, cbor_bytes)``, the latter raising :class:`HostRejected`
-when the host refuses the value.
+:func:`invoke` with a *host*: an object with ``log(level, message)``,
+``yield_output(output, mapping_key, cbor_bytes)``, ``log_event(event)`` (an event of
+``shoal.events``) and ``add_output_metadata(output, mapping_key, entries)`` (entries as
+``[(label, MetadataValue)]``), the last three raising :class:`HostRejected` when the host
+refuses what they carry.
 """
 
 import collections.abc
 import dataclasses
 import sys
 import traceback
+import types
 import typing
 
 from . import cbor
+from .events import AssetMaterialization, AssetObservation, ExpectationResult, metadata_entries
 from .schema import _EMPTY, ConversionError, _clean_doc, convert, schema_json
 
 __all__ = [
@@ -28,6 +32,7 @@ __all__ = [
     "RetryRequested",
     "BadInput",
     "YieldRejected",
+    "EventRejected",
     "OpDefinition",
     "registered_ops",
 ]
@@ -84,8 +89,15 @@ class YieldRejected(Failure):
     the op does next, so let it propagate."""
 
 
+class EventRejected(Failure):
+    """Raised by ``context.log_event`` and ``context.add_output_metadata`` when the event or
+    metadata cannot be recorded (the host refused it, or it names an output or mapping key it
+    cannot go to). Unlike a rejected yield, the op may catch it and go on."""
+
+
 class HostRejected(Exception):
-    """Raised by a host's ``yield_output`` when the host refused the value."""
+    """Raised by a host's ``yield_output``, ``log_event`` or ``add_output_metadata`` when the
+    host refused what it was given."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,31 +115,41 @@ class In:
 
 class Out:
     """Declares a (non-dynamic) output: ``@op(out=Out(list[int], description="..."))`` or, for
-    several, ``@op(out={"a": Out(), "b": DynamicOut()})``."""
+    several, ``@op(out={"a": Out(), "b": DynamicOut()})``.
+
+    ``is_required=False`` lets the op leave the output out: by not yielding its ``Output``, or by
+    returning ``None`` for it. The steps that read it are then skipped, not failed."""
 
     dynamic = False
 
-    def __init__(self, type=_EMPTY, description=""):
+    def __init__(self, type=_EMPTY, description="", is_required=True):
+        if not isinstance(is_required, bool):
+            raise TypeError("is_required is a bool, not %r" % (is_required,))
         self.type = type
         self.description = description
+        self.is_required = is_required
 
 
 class DynamicOut(Out):
     """Declares a dynamic output: the op yields any number of :class:`DynamicOutput` values for
-    it, and a job must ``map`` or ``collect`` it. ``type`` is the type of each element."""
+    it, and a job must ``map`` or ``collect`` it. ``type`` is the type of each element.
+    ``is_required=False``: when the op yields no value for it, what maps or collects it is
+    skipped (a required one with no values gives zero clones and an empty collect)."""
 
     dynamic = True
 
 
 class Output(typing.Generic[T]):
     """A value of a non-dynamic output, yielded by a generator op:
-    ``yield Output(value, output_name="a")``."""
+    ``yield Output(value, output_name="a", metadata={"rows": 3})`` (the metadata is attached to
+    the output, as ``context.add_output_metadata`` does)."""
 
-    __slots__ = ("value", "output_name")
+    __slots__ = ("value", "output_name", "metadata")
 
-    def __init__(self, value, output_name=DEFAULT_OUTPUT):
+    def __init__(self, value, output_name=DEFAULT_OUTPUT, metadata=None):
         self.value = value
         self.output_name = output_name
+        self.metadata = metadata_entries(metadata)
 
     def __repr__(self):
         return "Output(%r, output_name=%r)" % (self.value, self.output_name)
@@ -135,14 +157,16 @@ class Output(typing.Generic[T]):
 
 class DynamicOutput(typing.Generic[T]):
     """One element of a dynamic output: ``yield DynamicOutput(value, mapping_key="k")``. The
-    mapping key must match ``^[A-Za-z0-9_]+$`` and be unique on its output."""
+    mapping key must match ``^[A-Za-z0-9_]+$`` and be unique on its output; ``metadata`` (a
+    dict) is attached to this value before it reaches the host."""
 
-    __slots__ = ("value", "mapping_key", "output_name")
+    __slots__ = ("value", "mapping_key", "output_name", "metadata")
 
-    def __init__(self, value, mapping_key, output_name=DEFAULT_OUTPUT):
+    def __init__(self, value, mapping_key, output_name=DEFAULT_OUTPUT, metadata=None):
         self.value = value
         self.mapping_key = mapping_key
         self.output_name = output_name
+        self.metadata = metadata_entries(metadata)
 
     def __repr__(self):
         return "DynamicOutput(%r, mapping_key=%r, output_name=%r)" % (
@@ -166,6 +190,7 @@ class OutputDefinition:
     dynamic: bool
     description: str
     schema: typing.Optional[str]
+    required: bool
 
 
 class OpDefinition:
@@ -191,6 +216,13 @@ class OpDefinition:
         self.__wrapped__ = fn
 
     def __call__(self, *args, **kwargs):
+        if self.takes_context:
+            # A context of `shoal.testing.build_op_context` learns which op it serves (its
+            # outputs, for add_output_metadata).
+            context = args[0] if args else kwargs.get("context")
+            bind = getattr(context, "bind", None)
+            if bind is not None:
+                bind(self)
         return self.fn(*args, **kwargs)
 
     def __repr__(self):
@@ -308,6 +340,7 @@ def _make_op(fn, name, out, ins, description):
                 dynamic=decl.dynamic,
                 description=decl.description,
                 schema=schema_json(annotation),
+                required=decl.is_required,
             )
         )
 
@@ -391,18 +424,25 @@ class OpLogger:
 
 
 class OpContext:
-    """Where a step sits in the run, as Dagster's ``OpExecutionContext`` names it."""
+    """Where a step sits in the run, as Dagster's ``OpExecutionContext`` names it, and what the
+    op tells the host beside its values: output metadata and events."""
 
-    __slots__ = ("op_name", "run_id", "step_key", "mapping_keys", "attempt", "op_config", "log")
+    __slots__ = (
+        "op_name", "run_id", "step_key", "mapping_keys", "attempt", "op_config", "tags", "log",
+        "_step",
+    )
 
-    def __init__(self, op_name, run_id, step_key, mapping_keys, attempt, op_config, log):
+    def __init__(self, op_name, run_id, step_key, mapping_keys, attempt, op_config, tags, step):
         self.op_name = op_name
         self.run_id = run_id
         self.step_key = step_key
         self.mapping_keys = list(mapping_keys)
         self.attempt = attempt
         self.op_config = op_config
-        self.log = log
+        #: The step's tags (job's, overridden by the op's, by the run's), read-only.
+        self.tags = types.MappingProxyType(dict(tags))
+        self.log = OpLogger(step.host)
+        self._step = step
 
     @property
     def mapping_key(self):
@@ -417,6 +457,31 @@ class OpContext:
         """0 on the first attempt, 1 on the first retry, and so on."""
         return self.attempt - 1
 
+    def get_tag(self, key):
+        """The value of tag ``key``, or ``None`` when the step has no such tag."""
+        return self.tags.get(key)
+
+    def has_tag(self, key):
+        return key in self.tags
+
+    def add_output_metadata(self, metadata, output_name=None, mapping_key=None):
+        """Attaches ``metadata`` (a dict of label to value) to an output: the only one when
+        ``output_name`` is not given; for a dynamic output, to its value with ``mapping_key``,
+        before that value is yielded. Adds to earlier metadata; a label given again replaces its
+        value. Raises :class:`EventRejected` when it cannot be attached."""
+        self._step.add_metadata(output_name, mapping_key, metadata_entries(metadata))
+
+    def log_event(self, event):
+        """Records ``event`` (an :class:`AssetMaterialization`, :class:`AssetObservation` or
+        :class:`ExpectationResult`) for the step now. Raises :class:`EventRejected` when the
+        host refuses it."""
+        if not isinstance(event, (AssetMaterialization, AssetObservation, ExpectationResult)):
+            raise TypeError(
+                "log_event takes an AssetMaterialization, AssetObservation or "
+                "ExpectationResult, not %r" % (event,)
+            )
+        self._step.log_event(event)
+
     def __repr__(self):
         return "OpContext(op=%r, step_key=%r, attempt=%d)" % (
             self.op_name,
@@ -430,16 +495,19 @@ class OpContext:
 
 
 class Invocation:
-    """What the host passes to one run: where the step sits and its config (CBOR)."""
+    """What the host passes to one run: where the step sits, its config (CBOR) and its tags
+    (``(key, value)`` pairs)."""
 
-    __slots__ = ("run_id", "step_key", "mapping_keys", "attempt", "config")
+    __slots__ = ("run_id", "step_key", "mapping_keys", "attempt", "config", "tags")
 
-    def __init__(self, run_id="run", step_key="", mapping_keys=(), attempt=1, config=b"\xa0"):
+    def __init__(self, run_id="run", step_key="", mapping_keys=(), attempt=1, config=b"\xa0",
+                 tags=()):
         self.run_id = run_id
         self.step_key = step_key
         self.mapping_keys = list(mapping_keys)
         self.attempt = attempt
         self.config = config
+        self.tags = list(tags)
 
 
 class OpFailed(Exception):
@@ -500,7 +568,7 @@ def _bad_config(defn, e):
     return OpFailed("bad-input", "op `%s`: config: %s" % (defn.name, e.message))
 
 
-def _arguments(defn, inv, inputs, host):
+def _arguments(defn, inv, inputs, step):
     """The keyword arguments of the op's function, and the raw config."""
     raw_config = _decode_config(defn, inv)
     kwargs = {}
@@ -533,19 +601,74 @@ def _arguments(defn, inv, inputs, host):
             mapping_keys=inv.mapping_keys,
             attempt=inv.attempt,
             op_config=raw_config,
-            log=OpLogger(host),
+            tags=inv.tags,
+            step=step,
         )
     return kwargs
 
 
-class _Collector:
-    """Gathers one run's outputs, yielding dynamic values to the host as they come."""
+class Collector:
+    """Gathers one run's outputs, yielding dynamic values to the host as they come, and passes
+    its metadata and events on."""
 
     def __init__(self, defn, host):
         self.defn = defn
         self.host = host
         self.values = {}
         self.dynamic = []
+        self.yielded = set()  # (output, mapping key) already handed to the host
+
+    def _rejected(self, message):
+        return EventRejected("op `%s`: %s" % (self.defn.name, message))
+
+    def add_metadata(self, output_name, mapping_key, entries):
+        """Checks where metadata goes (the SDK knows the outputs and what was yielded) and hands
+        it to the host."""
+        if self.defn is not None:
+            output_name = self._metadata_target(output_name, mapping_key)
+        # else a build_op_context context not passed to an op: nothing to check against
+        try:
+            self.host.add_output_metadata(output_name or DEFAULT_OUTPUT, mapping_key, entries)
+        except HostRejected as e:
+            raise EventRejected(str(e)) from None
+
+    def _metadata_target(self, output_name, mapping_key):
+        """The output metadata goes to, or :class:`EventRejected` when it cannot go there."""
+        outputs = self.defn.outputs
+        if output_name is None:
+            if len(outputs) != 1:
+                raise self._rejected(
+                    "add_output_metadata needs output_name: the op has outputs %s"
+                    % ", ".join("`%s`" % o.name for o in outputs)
+                )
+            output_name = outputs[0].name
+        decl = self.defn.output(output_name)
+        if decl is None:
+            raise self._rejected(
+                "metadata for output `%s`, which is not declared (outputs: %s)"
+                % (output_name, ", ".join("`%s`" % o.name for o in outputs))
+            )
+        if decl.dynamic and mapping_key is None:
+            raise self._rejected(
+                "metadata for dynamic output `%s` needs the mapping_key of its value" % output_name
+            )
+        if not decl.dynamic and mapping_key is not None:
+            raise self._rejected(
+                "output `%s` is not dynamic: its metadata takes no mapping_key (got %r)"
+                % (output_name, mapping_key)
+            )
+        if (output_name, mapping_key) in self.yielded:
+            raise self._rejected(
+                "metadata for output `%s` [%s], which was already yielded: attach it before"
+                % (output_name, mapping_key)
+            )
+        return output_name
+
+    def log_event(self, event):
+        try:
+            self.host.log_event(event)
+        except HostRejected as e:
+            raise EventRejected(str(e)) from None
 
     def output_decl(self, name, dynamic, what):
         decl = self.defn.output(name)
@@ -583,18 +706,32 @@ class _Collector:
                 % (self.defn.name, type(key).__name__),
             )
         data = _encode_output(self.defn, item.output_name, key, item.value)
+        if item.metadata:
+            self.add_metadata(item.output_name, key, item.metadata)
         if now:
             self.host.yield_output(item.output_name, key, data)
+            self.yielded.add((item.output_name, key))
         else:
             self.dynamic.append((item.output_name, key, data))
 
-    def value(self, name, value):
+    def value(self, name, value, metadata=()):
         self.output_decl(name, False, "Output")
         if name in self.values:
             raise OpFailed(
                 "failed", "op `%s`: output `%s` was produced twice" % (self.defn.name, name)
             )
-        self.values[name] = _encode_output(self.defn, name, None, value)
+        data = _encode_output(self.defn, name, None, value)
+        if metadata:
+            self.add_metadata(name, None, metadata)
+        self.values[name] = data
+
+    def returned(self, decl, value):
+        """A returned value of non-dynamic output ``decl``: ``None`` leaves an optional one
+        out."""
+        if isinstance(value, Output):
+            self.value(value.output_name, value.value, value.metadata)
+        elif value is not None or decl.required:
+            self.value(decl.name, value)
 
     def result(self):
         values = []
@@ -602,9 +739,12 @@ class _Collector:
             if decl.dynamic:
                 continue
             if decl.name not in self.values:
+                if not decl.required:
+                    continue  # left out: the host skips what reads it
                 raise OpFailed(
                     "failed",
-                    "op `%s`: output `%s` was never produced" % (self.defn.name, decl.name),
+                    "op `%s`: output `%s` was never produced (declare it "
+                    "Out(is_required=False) to leave it out)" % (self.defn.name, decl.name),
                 )
             values.append((decl.name, self.values[decl.name]))
         return Result(values, self.dynamic)
@@ -630,8 +770,13 @@ def _run_generator(defn, gen, collector):
             except HostRejected as e:
                 rejected = str(e)
                 pending = YieldRejected(rejected)
+            except EventRejected as e:
+                pending = e  # its metadata was refused: the value is not yielded either
         elif isinstance(item, Output):
-            collector.value(item.output_name, item.value)
+            try:
+                collector.value(item.output_name, item.value, item.metadata)
+            except EventRejected as e:
+                pending = e
         else:
             gen.close()
             raise OpFailed(
@@ -670,10 +815,7 @@ def _take_return(defn, returned, collector):
                 for item in items:
                     collector.dynamic_value(item, now=False)
         else:
-            if isinstance(returned, Output):
-                collector.value(returned.output_name, returned.value)
-            else:
-                collector.value(decl.name, returned)
+            collector.returned(decl, returned)
         return
     if not isinstance(returned, tuple) or len(returned) != len(outs):
         raise OpFailed(
@@ -687,7 +829,7 @@ def _take_return(defn, returned, collector):
             for item in value or ():
                 collector.dynamic_value(item, now=False)
         else:
-            collector.value(decl.name, value)
+            collector.returned(decl, value)
 
 
 def _format_exception(exc):
@@ -698,8 +840,8 @@ def invoke(defn, inv, inputs, host):
     """Runs ``defn`` once: ``inputs`` maps input names to CBOR. Returns a :class:`Result` or
     raises :class:`OpFailed` with the WIT error variant; never raises anything else."""
     try:
-        kwargs = _arguments(defn, inv, inputs, host)
-        collector = _Collector(defn, host)
+        collector = Collector(defn, host)
+        kwargs = _arguments(defn, inv, inputs, collector)
         returned = defn.fn(**kwargs)
         if defn.is_generator:
             _run_generator(defn, returned, collector)

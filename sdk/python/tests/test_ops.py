@@ -44,6 +44,7 @@ class Describe(unittest.TestCase):
                         "dynamic": True,
                         "description": "pieces",
                         "schema": {"type": "array", "items": {"type": "integer"}},
+                        "required": True,
                     }
                 ],
                 "config_schema": {
@@ -88,8 +89,10 @@ class Describe(unittest.TestCase):
         self.assertEqual(
             info["split"]["outputs"],
             [
-                {"name": "total", "dynamic": False, "description": "the sum", "schema": {"type": "integer"}},
-                {"name": "items", "dynamic": True, "description": "", "schema": {"type": "string"}},
+                {"name": "total", "dynamic": False, "description": "the sum", "schema": {"type": "integer"},
+                 "required": True},
+                {"name": "items", "dynamic": True, "description": "", "schema": {"type": "string"},
+                 "required": True},
             ],
         )
 
