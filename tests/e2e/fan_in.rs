@@ -169,3 +169,67 @@ fn fan_in_options_in_the_wrong_place_are_refused_with_their_position() {
         assert!(ran.stderr.contains("line "), "{}", ran.stderr);
     }
 }
+
+/// `branch[k]` returns its value on `even` or `odd`; `maybe_out[k]` only even values.
+const BRANCHES: &str = "[ops.fan_out]\ncomponent = 'testkit'\nconfig = { n = 4 }\n\
+     [ops.branch]\ncomponent = 'testkit'\ninputs.n = { map = 'fan_out' }\n\
+     [ops.evens]\ncomponent = 'testkit'\nop = 'identity'\ninputs.value = { from = 'branch', output = 'even' }\n\
+     [ops.sum]\ncomponent = 'testkit'\ninputs.values = { collect = 'evens' }\n\
+     [ops.odds]\ncomponent = 'testkit'\nop = 'sum'\ninputs.values = { collect = 'branch', output = 'odd' }\n\
+     [ops.maybe_out]\ncomponent = 'testkit'\ninputs.n = { map = 'fan_out' }\n\
+     [ops.kept]\ncomponent = 'testkit'\nop = 'count'\ninputs.values = { collect = 'maybe_out' }\n";
+
+#[test]
+fn optional_outputs_skip_their_readers_and_collects_leave_them_out() {
+    let job = TempJob::new(BRANCHES);
+    let ran = job.run(&["--json"]).expect_code(0);
+    let events = ran.events();
+    let skipped: Vec<(&str, &str)> = of_kind(&events, "STEP_SKIPPED")
+        .iter()
+        .map(|e| {
+            (
+                e["step_key"].as_str().unwrap(),
+                e["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            (
+                "evens[k1]",
+                "upstream step `branch[k1]` did not produce optional output `even`"
+            ),
+            (
+                "evens[k3]",
+                "upstream step `branch[k3]` did not produce optional output `even`"
+            ),
+        ]
+    );
+    assert_eq!(events.last().unwrap()["event"], "RUN_SUCCESS");
+    let outputs = job.run(&[]).expect_code(0).json();
+    assert_eq!(outputs["sum"], json!(2));
+    assert_eq!(outputs["odds"], json!(1 + 3));
+    assert_eq!(outputs["kept"], json!(2));
+}
+
+#[test]
+fn an_optional_dynamic_output_without_values_skips_what_collects_it() {
+    let job = |count: u32| {
+        TempJob::new(&format!(
+            "[ops.maybe_fan]\ncomponent = 'testkit'\nconfig = {{ count = {count} }}\n\
+             [ops.identity]\ncomponent = 'testkit'\ninputs.value = {{ map = 'maybe_fan' }}\n\
+             [ops.sum]\ncomponent = 'testkit'\ninputs.values = {{ collect = 'identity' }}\n"
+        ))
+    };
+    let ran = job(0).run(&["--json"]).expect_code(0);
+    let events = ran.events();
+    let skipped = of_kind(&events, "STEP_SKIPPED");
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0]["step_key"], "sum");
+    assert_eq!(
+        skipped[0]["reason"],
+        "optional dynamic output `maybe_fan.items` yielded no values"
+    );
+    assert_eq!(job(3).run(&[]).expect_code(0).json()["sum"], json!(3));
+}
