@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
         output: "result".into(),
         key: "k".into(),
         value: data.to_vec(),
+        metadata: Default::default(),
     };
     let accepted = guard.accept_dynamic(value).is_ok();
     assert_eq!(accepted, host::value::check(data).is_ok());
