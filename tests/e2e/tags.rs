@@ -246,3 +246,21 @@ fn a_submission_to_the_server_tags_its_run() {
         refused.body
     );
 }
+
+#[test]
+fn an_op_reads_its_steps_tags_job_then_op_then_run() {
+    let job = TempJob::new(
+        "[job]\ntags = { team = 'data', tier = 'job' }\n\
+         [ops.tagged]\ncomponent = 'testkit'\ntags = { tier = 'op', db = 'pg' }\n\
+         [ops.plain]\ncomponent = 'testkit'\nop = 'tagged'\n",
+    );
+    let outputs = job.run(&["--tag", "db=warehouse"]).expect_code(0).json();
+    assert_eq!(
+        outputs["tagged"],
+        json!({"db": "warehouse", "team": "data", "tier": "op"})
+    );
+    assert_eq!(
+        outputs["plain"],
+        json!({"db": "warehouse", "team": "data", "tier": "job"})
+    );
+}
