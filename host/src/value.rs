@@ -110,9 +110,13 @@ pub fn to_json(bytes: &[u8]) -> serde_json::Value {
 
 /// A value's JSON, cut to about 80 characters, for error messages.
 pub fn preview(bytes: &[u8]) -> String {
-    const WIDTH: usize = 80;
+    preview_within(bytes, 80)
+}
+
+/// `bytes` as JSON text, cut after `width` characters (marked `...`).
+pub fn preview_within(bytes: &[u8], width: usize) -> String {
     let text = to_json(bytes).to_string();
-    match text.char_indices().nth(WIDTH) {
+    match text.char_indices().nth(width) {
         Some((cut, _)) => format!("{}...", &text[..cut]),
         None => text,
     }

@@ -112,11 +112,7 @@ fn gist(kind: &EventKind<'_>) -> String {
                 .as_deref()
                 .map(|key| format!("[{}]", escape(key)))
                 .unwrap_or_default();
-            let value = crate::value::to_json(value).to_string();
-            let shown = match value.char_indices().nth(VALUE_CHARS) {
-                Some((end, _)) => format!("{}...", &value[..end]),
-                None => value,
-            };
+            let shown = crate::value::preview_within(value, VALUE_CHARS);
             format!("{}{key} = {}", escape(output), escape(&shown))
         }
         EventKind::StepSuccess { duration_ms } => format!("in {}", ms(duration_ms)),

@@ -512,25 +512,6 @@ fn detail(kind: &EventKind<'_>) -> String {
     }
 }
 
-/// The event names the log filters by.
-const KINDS: [&str; 15] = [
-    "RUN_START",
-    "STEP_START",
-    "STEP_OUTPUT",
-    "STEP_SUCCESS",
-    "STEP_FAILURE",
-    "STEP_UP_FOR_RETRY",
-    "STEP_RESTARTED",
-    "STEP_SKIPPED",
-    "LOGS",
-    "ASSET_MATERIALIZATION",
-    "ASSET_OBSERVATION",
-    "STEP_EXPECTATION_RESULT",
-    "RUN_SUCCESS",
-    "RUN_FAILURE",
-    "RUN_CANCELED",
-];
-
 #[derive(Debug, Default, Deserialize)]
 pub struct LogQuery {
     #[serde(default)]
@@ -546,7 +527,7 @@ pub async fn log(
     Query(query): Query<LogQuery>,
 ) -> Result<Markup, WebError> {
     viewer.app.app.store().run(&id)?;
-    if !query.kind.is_empty() && !KINDS.contains(&query.kind.as_str()) {
+    if !query.kind.is_empty() && !crate::events::names().contains(&query.kind.as_str()) {
         return Err(WebError::new(
             StatusCode::BAD_REQUEST,
             format!("unknown event `{}`", query.kind),
@@ -566,7 +547,7 @@ pub async fn log(
     let body = html! {
         h1 { "Event log of run " a.mono href={"/runs/" (id)} { (id) } }
         form.filters method="get" action=(base) {
-            (choose("kind", "Event", KINDS, &query.kind))
+            (choose("kind", "Event", crate::events::names().iter().copied(), &query.kind))
             label for="step" { "Step (and its clones)" }
             input #step name="step" type="search" value=(query.step);
             button type="submit" { "Filter" }
