@@ -124,23 +124,29 @@ impl Cluster {
                 message: err.to_string(),
             }
         };
-        js.get_or_create_stream(stream::Config {
-            name: CALLS_STREAM.into(),
-            subjects: vec![CALLS_SUBJECT.into()],
-            retention: stream::RetentionPolicy::WorkQueue,
-            storage: stream::StorageType::File,
-            max_age: RETENTION,
-            ..Default::default()
-        })
+        ensure_stream(
+            &js,
+            stream::Config {
+                name: CALLS_STREAM.into(),
+                subjects: vec![CALLS_SUBJECT.into()],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                max_age: RETENTION,
+                ..Default::default()
+            },
+        )
         .await
         .map_err(|err| setup(CALLS_STREAM)(&err))?;
-        js.get_or_create_stream(stream::Config {
-            name: STEPS_STREAM.into(),
-            subjects: vec![format!("{}.*", wire::STEPS_PREFIX)],
-            storage: stream::StorageType::File,
-            max_age: RETENTION,
-            ..Default::default()
-        })
+        ensure_stream(
+            &js,
+            stream::Config {
+                name: STEPS_STREAM.into(),
+                subjects: vec![format!("{}.*", wire::STEPS_PREFIX)],
+                storage: stream::StorageType::File,
+                max_age: RETENTION,
+                ..Default::default()
+            },
+        )
         .await
         .map_err(|err| setup(STEPS_STREAM)(&err))?;
         let components = object_bucket(&js, COMPONENTS_BUCKET, Duration::ZERO)
@@ -149,14 +155,17 @@ impl Cluster {
         let values = object_bucket(&js, VALUES_BUCKET, RETENTION)
             .await
             .map_err(|err| setup(VALUES_BUCKET)(&err))?;
-        js.get_or_create_stream(stream::Config {
-            name: WORKERS_STREAM.into(),
-            subjects: vec![format!("{WORKERS_PREFIX}.*")],
-            max_messages_per_subject: 1,
-            max_age: registry::EXPIRY,
-            storage: stream::StorageType::Memory,
-            ..Default::default()
-        })
+        ensure_stream(
+            &js,
+            stream::Config {
+                name: WORKERS_STREAM.into(),
+                subjects: vec![format!("{WORKERS_PREFIX}.*")],
+                max_messages_per_subject: 1,
+                max_age: registry::EXPIRY,
+                storage: stream::StorageType::Memory,
+                ..Default::default()
+            },
+        )
         .await
         .map_err(|err| setup(WORKERS_STREAM)(&err))?;
         Ok(Cluster(std::sync::Arc::new(Connected {
@@ -185,6 +194,20 @@ pub fn redacted(url: &str) -> String {
     }) {
         Some(shown) => shown,
         None => url.to_string(),
+    }
+}
+
+/// The stream `config` names, created if missing.
+async fn ensure_stream(
+    js: &jetstream::Context,
+    config: stream::Config,
+) -> Result<(), async_nats::Error> {
+    let name = config.name.clone();
+    match js.get_or_create_stream(config).await {
+        Ok(_) => Ok(()),
+        // Another process created it between our lookup and our creation: the server refuses
+        // ours as overlapping the subjects of the one that won, which is the one we want.
+        Err(err) => js.get_stream(&name).await.map(drop).map_err(|_| err.into()),
     }
 }
 
