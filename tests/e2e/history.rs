@@ -342,9 +342,10 @@ fn blob_count(store: &Path) -> i64 {
 fn gc_keeps_the_newest_runs_and_the_values_they_share_with_deleted_ones() {
     let store = tempfile::tempdir().unwrap();
     let store = store.path();
-    // Five values (0..4) of its own, each recorded by `fan_out` and `identity`.
+    // Five large values (0..4, 2,000 bytes each: above the size kept in an event's row) of its
+    // own, each recorded by `fan_out` and `identity`.
     let own = TempJob::new(
-        "[ops.fan_out]\ncomponent = 'testkit'\nconfig = { n = 5 }\n\
+        "[ops.fan_out]\ncomponent = 'testkit'\nconfig = { n = 5, bytes = 2000 }\n\
          [ops.identity]\ncomponent = 'testkit'\ninputs.value = { map = 'fan_out' }\n",
     );
     run(store, &own.path(), 0);

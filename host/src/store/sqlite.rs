@@ -258,20 +258,16 @@ impl RunStore for SqliteStore {
             self.in_scope(db, child)?;
             db.conn
                 .execute(
-                    "INSERT INTO events (run_id, seq, timestamp, step_key, event, json, format)
+                    "INSERT INTO events (run_id, seq, timestamp, step_key, event, json, format,
+                                         output, mapping_key, value, hash)
                      SELECT ?2, seq, timestamp, step_key, event,
-                            json_set(json, '$.run_id', ?2, '$.reused_from', ?1), format
+                            CASE format WHEN 1 THEN json_set(json, '$.run_id', ?2, '$.reused_from', ?1)
+                                        ELSE json_set(json, '$.reused_from', ?1) END,
+                            format,
+                            output, mapping_key, value, hash
                      FROM events
                      WHERE run_id = ?1 AND event IN ('STEP_OUTPUT', 'STEP_SUCCESS')
                        AND step_key IN (SELECT value FROM json_each(?3))",
-                    params![parent, child, steps],
-                )
-                .map_err(sqlite)?;
-            db.conn
-                .execute(
-                    "INSERT INTO outputs (run_id, seq, step_key, output, mapping_key, hash)
-                     SELECT ?2, seq, step_key, output, mapping_key, hash FROM outputs
-                     WHERE run_id = ?1 AND step_key IN (SELECT value FROM json_each(?3))",
                     params![parent, child, steps],
                 )
                 .map_err(sqlite)?;
@@ -348,6 +344,7 @@ fn take_lease(conn: &Connection, id: &str) -> rusqlite::Result<String> {
     Ok(token)
 }
 
+mod event_row;
 mod gc;
 mod queries;
 mod schema;

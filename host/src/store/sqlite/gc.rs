@@ -14,7 +14,6 @@ pub(super) fn delete_rows(db: Db<'_>, id: &str) -> Result<(), StoreError> {
     let sqlite = sqlite_error(db.path);
     for statement in [
         "UPDATE runs SET parent = NULL WHERE parent = ?1",
-        "DELETE FROM outputs WHERE run_id = ?1",
         "DELETE FROM events WHERE run_id = ?1",
         "DELETE FROM snapshots WHERE run_id = ?1",
         "DELETE FROM leases WHERE run_id = ?1",
@@ -63,14 +62,14 @@ pub(super) fn delete_runs(store: &SqliteStore, ids: &[String]) -> Result<Collect
     })
 }
 
-/// Deletes the output values no run's outputs refer to, and says how many. Only `outputs`
-/// refers to `blobs` (an output event reads its value through its output row); a running run
-/// inserts a value and the output referring to it in one transaction, so none is caught
+/// Deletes the output values no run's events refer to, and says how many. A running run
+/// inserts a value and the event referring to it in one transaction, so none is caught
 /// between the two.
 fn forget_unreferenced_blobs(db: Db<'_>) -> Result<usize, StoreError> {
     db.conn
         .execute(
-            "DELETE FROM blobs WHERE hash NOT IN (SELECT hash FROM outputs)",
+            "DELETE FROM blobs
+             WHERE hash NOT IN (SELECT hash FROM events WHERE hash IS NOT NULL)",
             [],
         )
         .map_err(sqlite_error(db.path))

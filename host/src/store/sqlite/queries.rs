@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::schema::EVENT_FORMAT;
+use super::event_row;
 use crate::digest::Digest;
 use crate::events::{Event, EventKind};
 use crate::job::tags::Tags;
@@ -120,19 +120,17 @@ impl Db<'_> {
     }
 
     /// The events of run `id` that `filter` selects, with their sequence numbers and the
-    /// values of `STEP_OUTPUT` events read back from `blobs`.
+    /// values of `STEP_OUTPUT` events.
     pub fn events(
         &self,
         id: &str,
         filter: &EventFilter<'_>,
     ) -> Result<Vec<(i64, Event<'static>)>, StoreError> {
         let kinds = (!filter.kinds.is_empty()).then(|| name_list(filter.kinds));
-        // A STEP_OUTPUT has its output row at the same `seq`.
         let sql = format!(
-            "SELECT e.seq, e.format, e.json, o.hash, b.bytes
+            "SELECT e.seq, e.format, e.json, e.timestamp, e.step_key, e.value, e.hash, b.bytes
              FROM events e {by_step}
-             LEFT JOIN outputs o ON o.run_id = e.run_id AND o.seq = e.seq
-             LEFT JOIN blobs b ON b.hash = o.hash
+             LEFT JOIN blobs b ON b.hash = e.hash
              WHERE e.run_id = ?1 AND e.seq > ?3 AND {step}
                AND (?5 IS NULL OR instr(?5, ',' || e.event || ',') > 0)
              ORDER BY e.seq LIMIT ?4",
@@ -161,8 +159,9 @@ impl Db<'_> {
                         seq: row.get(0)?,
                         format: row.get(1)?,
                         json: row.get(2)?,
-                        hash: row.get(3)?,
-                        bytes: row.get(4)?,
+                        timestamp: row.get(3)?,
+                        step_key: row.get(4)?,
+                        value: StoredValue::of(row, 5)?,
                     })
                 },
             )
@@ -179,33 +178,38 @@ impl Db<'_> {
     /// The outputs of run `id`, of `step` and its clones when given.
     pub fn outputs(&self, id: &str, step: Option<&str>) -> Result<Vec<OutputRecord>, StoreError> {
         let sql = format!(
-            "SELECT o.step_key, o.output, o.mapping_key, o.hash, b.bytes
-             FROM outputs o {by_step} LEFT JOIN blobs b ON b.hash = o.hash
-             WHERE o.run_id = ?1 AND {step}
-             ORDER BY o.seq",
-            by_step = if step.is_some() { OUTPUT_INDEX } else { "" },
-            step = step_range("o.step_key", step.is_some()),
+            "SELECT e.seq, e.step_key, e.output, e.mapping_key, e.value, e.hash, b.bytes
+             FROM events e {by_step} LEFT JOIN blobs b ON b.hash = e.hash
+             WHERE e.run_id = ?1 AND e.event = 'STEP_OUTPUT' AND {step}
+             ORDER BY e.seq",
+            by_step = if step.is_some() { STEP_INDEX } else { "" },
+            step = step_range("e.step_key", step.is_some()),
         );
         let mut statement = self.conn.prepare(&sql).map_err(|e| self.sqlite(e))?;
         let rows = statement
             .query_map(params![id, step], |row| {
                 Ok((
-                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(0)?,
                     row.get::<_, String>(1)?,
                     row.get::<_, Option<String>>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, Option<Vec<u8>>>(4)?,
+                    row.get::<_, Option<String>>(3)?,
+                    StoredValue::of(row, 4)?,
                 ))
             })
             .map_err(|e| self.sqlite(e))?;
         let mut outputs = Vec::new();
         for row in rows {
-            let (step_key, output, mapping_key, hash, bytes) = row.map_err(|e| self.sqlite(e))?;
+            let (seq, step_key, output, mapping_key, value) = row.map_err(|e| self.sqlite(e))?;
+            let bad = |problem: &str| StoreError::BadEvent {
+                run: id.to_string(),
+                seq,
+                problem: problem.to_string(),
+            };
             outputs.push(OutputRecord {
                 step_key,
-                output,
+                output: output.ok_or_else(|| bad("is an output without a name"))?,
                 mapping_key,
-                value: checked_blob(hash, bytes)?,
+                value: value.read()?.ok_or_else(|| bad(NO_VALUE))?,
             });
         }
         Ok(outputs)
@@ -238,7 +242,6 @@ impl Db<'_> {
 /// Makes SQLite read a step's rows through the step index: by default it prefers the run's
 /// primary key, whose order saves a sort, and reads every row of the run to find a few.
 pub const STEP_INDEX: &str = "INDEXED BY events_by_step";
-pub const OUTPUT_INDEX: &str = "INDEXED BY outputs_by_step";
 
 /// The condition on step key `column` that selects step `?2` and its clones `?2[...]` (or
 /// nothing, with `?2` NULL, when not `by_step`): the range `?2` .. `?2\` that the step index
@@ -341,13 +344,14 @@ fn run_record(row: &rusqlite::Row<'_>, now: f64) -> rusqlite::Result<RunRecord> 
     })
 }
 
-/// An event row with the blob of its output, if it has one.
+/// An event row with the value of its output, if it has one.
 struct StoredEvent {
     seq: i64,
     format: i64,
     json: String,
-    hash: Option<String>,
-    bytes: Option<Vec<u8>>,
+    timestamp: f64,
+    step_key: Option<String>,
+    value: StoredValue,
 }
 
 impl StoredEvent {
@@ -358,26 +362,59 @@ impl StoredEvent {
             seq: self.seq,
             problem,
         };
-        if self.format != EVENT_FORMAT {
-            return Err(bad(format!(
-                "has format {}, which this build does not read (it reads format {EVENT_FORMAT})",
-                self.format
-            )));
-        }
-        let mut event: Event<'static> = serde_json::from_str(&self.json)
-            .map_err(|err| bad(format!("cannot be read: {err}")))?;
+        let row = event_row::Row {
+            run_id: run,
+            format: self.format,
+            json: &self.json,
+            timestamp: self.timestamp,
+            step_key: self.step_key,
+        };
+        let mut event = row.event().map_err(|err| bad(err.to_string()))?;
         if let EventKind::StepOutput { value, .. } = &mut event.kind {
-            let hash = self
-                .hash
-                .ok_or_else(|| bad("is an output without a value".into()))?;
-            *value = checked_blob(hash, self.bytes)?.into();
+            *value = self
+                .value
+                .read()?
+                .ok_or_else(|| bad(NO_VALUE.into()))?
+                .into();
         }
         Ok(event)
     }
 }
 
+/// An output value as a row holds it: in the row (`value`), or by `hash` in `blobs` with the
+/// blob's `bytes` joined.
+pub(super) struct StoredValue {
+    value: Option<Vec<u8>>,
+    hash: Option<String>,
+    bytes: Option<Vec<u8>>,
+}
+
+impl StoredValue {
+    /// The value in columns `first` (`value`), `first + 1` (`hash`) and `first + 2` (the
+    /// blob's `bytes`) of `row`.
+    pub(super) fn of(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<StoredValue> {
+        Ok(StoredValue {
+            value: row.get(first)?,
+            hash: row.get(first + 1)?,
+            bytes: row.get(first + 2)?,
+        })
+    }
+
+    /// The bytes, a blob's checked against its hash; `None` for a row without a value.
+    pub(super) fn read(self) -> Result<Option<Vec<u8>>, StoreError> {
+        match (self.value, self.hash) {
+            (Some(value), _) => Ok(Some(value)),
+            (None, Some(hash)) => checked_blob(hash, self.bytes).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// Why a `STEP_OUTPUT` row without a value cannot be read.
+const NO_VALUE: &str = "is an output without a value";
+
 /// The bytes of blob `hash`, checked against it.
-pub(super) fn checked_blob(hash: String, bytes: Option<Vec<u8>>) -> Result<Vec<u8>, StoreError> {
+fn checked_blob(hash: String, bytes: Option<Vec<u8>>) -> Result<Vec<u8>, StoreError> {
     let value = bytes.ok_or_else(|| StoreError::Corrupt {
         hash: hash.clone(),
         problem: "is missing",

@@ -6,11 +6,12 @@ use std::path::Path;
 use rusqlite::Connection;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
-/// The format of the events this build writes (`events.format`): the event's `--json` form,
-/// less a `STEP_OUTPUT`'s value, which is in `blobs`. Every earlier schema wrote this format.
-pub const EVENT_FORMAT: i64 = 1;
+/// Output values up to this size are stored in their event's row. Larger ones are stored once
+/// by hash in `blobs`, where a clone's output equal to its input, and the copies re-executions
+/// make, share one copy; below it, a row of its own costs more than the bytes it would save.
+pub const INLINE_VALUE_LIMIT: usize = 1024;
 
 /// Opens the database at `path`, creating or upgrading its schema.
 pub fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
@@ -29,8 +30,12 @@ pub fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
          PRAGMA foreign_keys = ON;",
     )?;
     // One immediate transaction, which waits for the write lock, creates or upgrades the schema.
+    // A `STEP_OUTPUT` event's row holds its output's name, mapping key and value (`value`, or
+    // `hash` in `blobs` above [`INLINE_VALUE_LIMIT`]): one row per output, not three. Events
+    // are clustered by run and sequence (`WITHOUT ROWID`): a rowid table would keep that key in
+    // an index of its own, a third B-tree insert per event. See `event_row` for `json`.
     retry_busy(|| conn.execute_batch("BEGIN IMMEDIATE"))?;
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "CREATE TABLE IF NOT EXISTS runs (
              id TEXT PRIMARY KEY,
              job_name TEXT NOT NULL,
@@ -41,32 +46,13 @@ pub fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
              finished REAL,
              parent TEXT REFERENCES runs(id)
          );
-         CREATE TABLE IF NOT EXISTS events (
-             run_id TEXT NOT NULL REFERENCES runs(id),
-             seq INTEGER NOT NULL,
-             timestamp REAL NOT NULL,
-             step_key TEXT,
-             event TEXT NOT NULL,
-             json TEXT NOT NULL,
-             format INTEGER NOT NULL DEFAULT 1,
-             PRIMARY KEY (run_id, seq)
-         );
+         {EVENTS}
          CREATE INDEX IF NOT EXISTS events_by_step ON events(run_id, step_key);
          CREATE TABLE IF NOT EXISTS blobs (
              hash TEXT PRIMARY KEY,
              bytes BLOB NOT NULL
-         );
-         CREATE TABLE IF NOT EXISTS outputs (
-             run_id TEXT NOT NULL REFERENCES runs(id),
-             seq INTEGER NOT NULL,
-             step_key TEXT NOT NULL,
-             output TEXT NOT NULL,
-             mapping_key TEXT,
-             hash TEXT NOT NULL REFERENCES blobs(hash),
-             PRIMARY KEY (run_id, seq)
-         );
-         CREATE INDEX IF NOT EXISTS outputs_by_step ON outputs(run_id, step_key);",
-    )?;
+         );"
+    ))?;
     migrate(&conn)?;
     conn.execute_batch("COMMIT")?;
     Ok(conn)
@@ -165,10 +151,56 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             conn.execute_batch("ALTER TABLE runs ADD COLUMN tags TEXT")?;
         }
     }
+    if version < 8 {
+        // Version 7 stores keep outputs in a table of their own, each value in `blobs`, and
+        // events in a rowid table: the events are copied into the clustered table with their
+        // output rows (the values stay in `blobs`).
+        if has_table(conn, "outputs")? {
+            conn.execute_batch(&format!(
+                "ALTER TABLE events RENAME TO events_v7;
+                 DROP INDEX IF EXISTS events_by_step;
+                 {EVENTS}
+                 INSERT INTO events (run_id, seq, timestamp, step_key, event, json, format,
+                                     output, mapping_key, hash)
+                 SELECT e.run_id, e.seq, e.timestamp, e.step_key, e.event, e.json, e.format,
+                        o.output, o.mapping_key, o.hash
+                 FROM events_v7 e LEFT JOIN outputs o ON o.run_id = e.run_id AND o.seq = e.seq;
+                 DROP TABLE outputs;
+                 DROP TABLE events_v7;
+                 CREATE INDEX events_by_step ON events(run_id, step_key);"
+            ))?;
+        }
+        // What still refers to a blob, for the collection of those nothing does.
+        conn.execute_batch(
+            "CREATE INDEX IF NOT EXISTS events_by_blob ON events(hash) WHERE hash IS NOT NULL",
+        )?;
+    }
     if version != SCHEMA_VERSION {
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
     }
     Ok(())
+}
+
+/// The table of events, as this build creates it.
+const EVENTS: &str = "CREATE TABLE IF NOT EXISTS events (
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        seq INTEGER NOT NULL,
+        timestamp REAL NOT NULL,
+        step_key TEXT,
+        event TEXT NOT NULL,
+        json TEXT NOT NULL,
+        format INTEGER NOT NULL DEFAULT 1,
+        output TEXT,
+        mapping_key TEXT,
+        value BLOB,
+        hash TEXT,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;";
+
+/// Whether the store has `table`.
+fn has_table(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
+    conn.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1")?
+        .exists([table])
 }
 
 /// Whether `table` has `column` (an older store may lack one that a new one was created with).

@@ -280,8 +280,8 @@ impl SqliteStore {
         })
     }
 
-    /// Bytes `tenant` keeps: the components it uploaded or its runs recorded, and the distinct
-    /// output values its runs recorded.
+    /// Bytes `tenant` keeps: the components it uploaded or its runs recorded, and the output
+    /// values its runs recorded (a large value in `blobs` counted once).
     pub fn storage_used(&self, tenant: &str) -> Result<u64, StoreError> {
         self.db(|db| {
             db.conn
@@ -294,9 +294,12 @@ impl SqliteStore {
                                         json_each(s.snapshot, '$.components') j
                                  WHERE r.tenant = ?1))
                           + (SELECT COALESCE(SUM(LENGTH(b.bytes)), 0) FROM blobs b
-                             WHERE b.hash IN (SELECT o.hash FROM outputs o
-                                              JOIN runs r ON r.id = o.run_id
-                                              WHERE r.tenant = ?1))",
+                             WHERE b.hash IN (SELECT e.hash FROM events e
+                                              JOIN runs r ON r.id = e.run_id
+                                              WHERE r.tenant = ?1 AND e.hash IS NOT NULL))
+                          + (SELECT COALESCE(SUM(LENGTH(e.value)), 0) FROM events e
+                             JOIN runs r ON r.id = e.run_id
+                             WHERE r.tenant = ?1 AND e.value IS NOT NULL)",
                     [tenant],
                     |row| row.get::<_, i64>(0),
                 )

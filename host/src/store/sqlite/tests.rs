@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use super::schema::INLINE_VALUE_LIMIT;
 use super::*;
 use crate::events::{EventKind, SinkError};
 use crate::step_error::ErrorKind;
@@ -42,10 +43,19 @@ fn cbor(value: i64) -> Vec<u8> {
     crate::value::encode(&value.into())
 }
 
+/// A value above the inline limit, which the store keeps in `blobs`.
+fn large() -> Vec<u8> {
+    crate::value::encode(&"x".repeat(INLINE_VALUE_LIMIT).into())
+}
+
 fn record_run(store: &SqliteStore, id: &str) {
+    record_run_of(store, id, &cbor(7));
+}
+
+/// Records a run whose `emit` yields `value` and whose `echo[k0]` outputs it.
+fn record_run_of(store: &SqliteStore, id: &str, value: &[u8]) {
     begin(store, id);
     let mut sink = store.sink(id).unwrap();
-    let value = cbor(7);
     let emit = |sink: &mut Box<dyn RecordingSink>, step, kind| {
         sink.event(&Event::now(id, step, kind)).unwrap();
     };
@@ -57,7 +67,7 @@ fn record_run(store: &SqliteStore, id: &str) {
         EventKind::StepOutput {
             output: "result".into(),
             mapping_key: Some("k0".into()),
-            value: (&value).into(),
+            value: value.into(),
             metadata: Default::default(),
         },
     );
@@ -72,7 +82,7 @@ fn record_run(store: &SqliteStore, id: &str) {
         EventKind::StepOutput {
             output: "result".into(),
             mapping_key: None,
-            value: (&value).into(),
+            value: value.into(),
             metadata: Default::default(),
         },
     );
@@ -458,7 +468,7 @@ fn an_event_after_an_sqlite_error_of_the_writer_fails_naming_it() {
     let mut sink = store.sink("r1").unwrap();
     store
         .lock()
-        .execute_batch("PRAGMA foreign_keys = OFF; DROP TABLE outputs; DROP TABLE events;")
+        .execute_batch("PRAGMA foreign_keys = OFF; DROP TABLE events;")
         .unwrap();
     let err = fail_eventually(&mut sink);
     assert!(
@@ -479,10 +489,44 @@ fn an_event_after_an_sqlite_error_of_the_writer_fails_naming_it() {
 }
 
 #[test]
+fn small_values_stay_in_their_events_and_a_large_one_is_kept_once_in_blobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    record_run(&store, "small");
+    assert_eq!(blob_count(&store), 0);
+    record_run_of(&store, "large", &large());
+    assert_eq!(
+        blob_count(&store),
+        1,
+        "the yielded value and the output are one blob"
+    );
+    for (run, value) in [("small", cbor(7)), ("large", large())] {
+        let outputs = store.outputs(run, None).unwrap();
+        let values: Vec<_> = outputs
+            .iter()
+            .map(|o| (o.step_key.as_str(), &o.value))
+            .collect();
+        assert_eq!(values, [("emit", &value), ("echo[k0]", &value)]);
+        assert_eq!(
+            store
+                .output_value(run, "emit", None, Some("k0"))
+                .unwrap()
+                .as_ref(),
+            Some(&value)
+        );
+        let events = store.events(run, None).unwrap();
+        assert!(events.iter().any(|event| matches!(
+            &event.kind,
+            EventKind::StepOutput { value: v, .. } if **v == *value
+        )));
+    }
+}
+
+#[test]
 fn detects_corrupt_and_missing_blobs() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
-    record_run(&store, "r1");
+    record_run_of(&store, "r1", &large());
     store
         .lock()
         .execute("UPDATE blobs SET bytes = x'00'", [])
@@ -733,7 +777,7 @@ fn events_written_by_schema_2_read_back_typed() {
             EventKind::StepOutput {
                 output: "result".into(),
                 mapping_key: None,
-                value: value.into(),
+                value: value.clone().into(),
                 metadata: Default::default(),
             },
             EventKind::StepFailure {
@@ -750,6 +794,36 @@ fn events_written_by_schema_2_read_back_typed() {
             },
         ]
     );
+    // The output row moved into its event (schema 8), its value left in `blobs`.
+    let outputs = store.outputs("old", Some("emit")).unwrap();
+    assert_eq!(
+        (outputs[0].output.as_str(), &outputs[0].value),
+        ("result", &value)
+    );
+    assert_eq!(
+        store.output_value("old", "emit", None, None).unwrap(),
+        Some(value)
+    );
+    let tables: i64 = store
+        .lock()
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'outputs'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0);
+    // A re-execution reuses the old event as it reuses a new one: its own run's, from the old.
+    begin(&store, "child");
+    let steps = std::collections::HashSet::from(["emit".to_string()]);
+    store.adopt("old", "child", &steps).unwrap();
+    let reused = store.events("child", Some("emit")).unwrap();
+    assert_eq!(reused.len(), 1);
+    assert_eq!(
+        (reused[0].run_id.as_ref(), reused[0].reused_from.as_deref()),
+        ("child", Some("old"))
+    );
+    assert_eq!(store.outputs("child", None).unwrap(), outputs);
 }
 
 #[test]
@@ -901,9 +975,16 @@ fn tenants_keep_a_token_hash_quotas_and_their_own_components() {
     );
     assert_eq!(store.storage_used("a").unwrap(), 10);
     assert_eq!(store.storage_used("b").unwrap(), 0);
-    // Outputs of the tenant's runs count, once per distinct value.
+    // Outputs of the tenant's runs count: a small value in each event that holds it, a
+    // large one once.
     record_run(&store.scoped("a"), "run");
-    assert_eq!(store.storage_used("a").unwrap(), 10 + cbor(7).len() as u64);
+    let small = 2 * cbor(7).len() as u64;
+    assert_eq!(store.storage_used("a").unwrap(), 10 + small);
+    record_run_of(&store.scoped("a"), "large", &large());
+    assert_eq!(
+        store.storage_used("a").unwrap(),
+        10 + small + large().len() as u64
+    );
     store.add_tenant("c", "hash-c", &quotas).unwrap();
     store
         .put_component("c", "comp", b"bytes of a", &ops)
@@ -1083,14 +1164,14 @@ fn blob_count(store: &SqliteStore) -> i64 {
 fn deleting_runs_forgets_the_values_only_they_referred_to() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
-    // Both record the same value: one blob, referred to twice.
-    record_run(&store, "old");
-    record_run(&store, "new");
+    // Both record the same large value: one blob, referred to four times.
+    record_run_of(&store, "old", &large());
+    record_run_of(&store, "new", &large());
     assert_eq!(blob_count(&store), 1);
 
     let collected = store.delete_runs(&["old".to_string()]).unwrap();
     assert_eq!((collected.runs, collected.blobs), (1, 0));
-    assert_eq!(store.outputs("new", None).unwrap()[0].value, cbor(7));
+    assert_eq!(store.outputs("new", None).unwrap()[0].value, large());
 
     let collected = store.delete_runs(&["new".to_string()]).unwrap();
     assert_eq!((collected.runs, collected.blobs), (1, 1));
@@ -1103,7 +1184,7 @@ fn deleting_runs_forgets_the_values_only_they_referred_to() {
 fn deleting_runs_is_all_or_none_and_a_running_one_refuses_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
-    record_run(&store, "done");
+    record_run_of(&store, "done", &large());
     begin(&store, "live");
     let ids = ["done".to_string(), "live".to_string()];
     assert!(matches!(

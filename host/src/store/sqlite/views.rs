@@ -6,7 +6,7 @@ use rusqlite::params;
 use rusqlite::OptionalExtension;
 
 use super::SqliteStore;
-use super::queries::{OUTPUT_INDEX, STEP_INDEX, checked_blob, name_list, sql_limit, sqlite_error};
+use super::queries::{STEP_INDEX, StoredValue, name_list, sql_limit, sqlite_error};
 use crate::store::StoreError;
 
 /// The events that change a step's state.
@@ -146,24 +146,22 @@ impl SqliteStore {
     ) -> Result<Option<Vec<u8>>, StoreError> {
         self.read(id, |db| {
             let sqlite = sqlite_error(db.path);
-            let found: Option<(String, Option<Vec<u8>>)> = db
+            let found: Option<StoredValue> = db
                 .conn
                 .query_row(
                     &format!(
-                        "SELECT o.hash, b.bytes FROM outputs o {OUTPUT_INDEX}
-                     LEFT JOIN blobs b ON b.hash = o.hash
-                     WHERE o.run_id = ?1 AND o.step_key = ?2 AND (?3 IS NULL OR o.output = ?3)
-                       AND o.mapping_key IS ?4
-                     ORDER BY o.seq LIMIT 1"
+                        "SELECT e.value, e.hash, b.bytes FROM events e {STEP_INDEX}
+                         LEFT JOIN blobs b ON b.hash = e.hash
+                         WHERE e.run_id = ?1 AND e.step_key = ?2 AND e.event = 'STEP_OUTPUT'
+                           AND (?3 IS NULL OR e.output = ?3) AND e.mapping_key IS ?4
+                         ORDER BY e.seq LIMIT 1"
                     ),
                     params![id, step, output, mapping_key],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
+                    |row| StoredValue::of(row, 0),
                 )
                 .optional()
                 .map_err(sqlite)?;
-            found
-                .map(|(hash, bytes)| checked_blob(hash, bytes))
-                .transpose()
+            Ok(found.map(StoredValue::read).transpose()?.flatten())
         })
     }
 }

@@ -1,15 +1,15 @@
 //! The SQLite store's writer: a thread that appends a run's events in batched transactions,
-//! projecting each event onto its rows (the event, its output value as a blob, the run's final
-//! status).
+//! projecting each event onto its rows (the event with its output value, a large value as a
+//! blob, the run's final status).
 
-use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
-use super::schema::EVENT_FORMAT;
+use super::event_row;
+use super::schema::INLINE_VALUE_LIMIT;
 use crate::events::{Event, EventKind, EventSink, SinkError};
 use crate::store::lease;
 use crate::store::{RecordingSink, RunStatus, StoreError};
@@ -35,39 +35,26 @@ struct Pending {
 
 impl Pending {
     fn of(event: &Event<'_>) -> Pending {
-        let (json, output, finished) = match &event.kind {
+        let output = match &event.kind {
             EventKind::StepOutput {
                 output,
                 mapping_key,
                 value,
-                metadata,
-            } => {
-                // The value itself goes to `blobs` (linked through `outputs`); rendering it as
-                // JSON too cost more than the rest of the step for a 4 KiB value.
-                let row = Event {
-                    kind: EventKind::StepOutput {
-                        output: Cow::Borrowed(output.as_ref()),
-                        mapping_key: mapping_key.as_deref().map(Cow::Borrowed),
-                        value: Cow::default(),
-                        metadata: Cow::Borrowed(metadata.as_ref()),
-                    },
-                    run_id: Cow::Borrowed(event.run_id.as_ref()),
-                    step_key: event.step_key.as_deref().map(Cow::Borrowed),
-                    reused_from: event.reused_from.as_deref().map(Cow::Borrowed),
-                    timestamp: event.timestamp,
-                };
-                let output = (
-                    output.to_string(),
-                    mapping_key.as_deref().map(str::to_string),
-                    value.to_vec(),
-                );
-                (to_json(&row), Some(output), None)
-            }
-            EventKind::RunSuccess { .. } => (to_json(event), None, Some(RunStatus::Success)),
-            EventKind::RunFailure { .. } => (to_json(event), None, Some(RunStatus::Failure)),
-            EventKind::RunCanceled { .. } => (to_json(event), None, Some(RunStatus::Canceled)),
+                ..
+            } => Some((
+                output.to_string(),
+                mapping_key.as_deref().map(str::to_string),
+                value.to_vec(),
+            )),
+            _ => None,
+        };
+        let finished = match &event.kind {
+            EventKind::RunSuccess { .. } => Some(RunStatus::Success),
+            EventKind::RunFailure { .. } => Some(RunStatus::Failure),
+            EventKind::RunCanceled { .. } => Some(RunStatus::Canceled),
             EventKind::RunStart { .. }
             | EventKind::StepStart { .. }
+            | EventKind::StepOutput { .. }
             | EventKind::StepSuccess { .. }
             | EventKind::StepFailure { .. }
             | EventKind::StepUpForRetry { .. }
@@ -76,21 +63,17 @@ impl Pending {
             | EventKind::Logs { .. }
             | EventKind::AssetMaterialization(_)
             | EventKind::AssetObservation(_)
-            | EventKind::StepExpectationResult(_) => (to_json(event), None, None),
+            | EventKind::StepExpectationResult(_) => None,
         };
         Pending {
             timestamp: event.timestamp,
             step_key: event.step_key.as_deref().map(str::to_string),
             event: event.kind.name(),
-            json,
+            json: event_row::payload(event),
             output,
             finished,
         }
     }
-}
-
-fn to_json(event: &Event<'_>) -> String {
-    serde_json::to_string(event).expect("events serialize")
 }
 
 /// Why the writer stopped.
@@ -212,21 +195,32 @@ fn write_events(
         }
         if let Some(first) = first {
             let mut insert_event = tx.prepare_cached(
-                "INSERT INTO events (run_id, seq, timestamp, step_key, event, json, format)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO events (run_id, seq, timestamp, step_key, event, json, format,
+                                     output, mapping_key, value, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
             let mut insert_blob =
                 tx.prepare_cached("INSERT OR IGNORE INTO blobs (hash, bytes) VALUES (?1, ?2)")?;
-            let mut insert_output = tx.prepare_cached(
-                "INSERT INTO outputs (run_id, seq, step_key, output, mapping_key, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
             let mut finish =
                 tx.prepare_cached("UPDATE runs SET status = ?2, finished = ?3 WHERE id = ?1")?;
             let mut release = tx.prepare_cached("DELETE FROM leases WHERE run_id = ?1")?;
             // Take what has queued up, so that a busy run commits in large batches.
             let batch = std::iter::once(first).chain(rx.try_iter().take(BATCH - 1));
             for pending in batch {
+                let (output, mapping_key, value) = match &pending.output {
+                    Some((output, mapping_key, value)) => {
+                        (Some(output), mapping_key.as_ref(), Some(value))
+                    }
+                    None => (None, None, None),
+                };
+                let hash = value
+                    .filter(|value| value.len() > INLINE_VALUE_LIMIT)
+                    .map(|value| {
+                        let hash = blake3::hash(value).to_hex();
+                        insert_blob.execute(params![hash.as_str(), value])?;
+                        Ok::<_, rusqlite::Error>(hash)
+                    })
+                    .transpose()?;
                 insert_event.execute(params![
                     run_id,
                     seq,
@@ -234,22 +228,12 @@ fn write_events(
                     pending.step_key,
                     pending.event,
                     pending.json,
-                    EVENT_FORMAT
+                    event_row::FORMAT,
+                    output,
+                    mapping_key,
+                    value.filter(|_| hash.is_none()),
+                    hash.as_ref().map(|hash| hash.as_str()),
                 ])?;
-                if let (Some((output, mapping_key, value)), Some(step)) =
-                    (&pending.output, &pending.step_key)
-                {
-                    let hash = blake3::hash(value).to_hex();
-                    insert_blob.execute(params![hash.as_str(), value])?;
-                    insert_output.execute(params![
-                        run_id,
-                        seq,
-                        step,
-                        output,
-                        mapping_key,
-                        hash.as_str()
-                    ])?;
-                }
                 if let Some(status) = pending.finished {
                     finish.execute(params![run_id, status.as_str(), pending.timestamp])?;
                     release.execute([run_id])?;
