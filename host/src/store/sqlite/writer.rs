@@ -3,7 +3,7 @@
 //! blob, the run's final status).
 
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -20,6 +20,10 @@ const BATCH: usize = 4096;
 /// Most events waiting for the writer. When SQLite falls behind, the run waits for it rather
 /// than queueing without bound: a 1M-step run queued 700 MiB of events before this bound.
 const QUEUE: usize = 4 * BATCH;
+
+/// Most bytes of events and values waiting for the writer: ten thousand 16 KiB values would
+/// otherwise queue 160 MiB (each is a copy).
+const QUEUE_BYTES: usize = 64 << 20;
 
 /// What the writer thread stores for one event.
 struct Pending {
@@ -76,6 +80,71 @@ impl Pending {
     }
 }
 
+impl Pending {
+    /// The bytes it holds, as counted against [`QUEUE_BYTES`].
+    fn size(&self) -> usize {
+        let output = self.output.as_ref().map_or(0, |(name, key, value)| {
+            name.len() + key.as_ref().map_or(0, String::len) + value.len()
+        });
+        self.json.len() + self.step_key.as_ref().map_or(0, String::len) + output
+    }
+}
+
+/// The bytes queued for the writer, bounded: a sender waits while the queue holds
+/// [`QUEUE_BYTES`] or more (but never for an empty queue, so one event larger than that goes
+/// through alone).
+#[derive(Default)]
+struct Budget {
+    state: Mutex<BudgetState>,
+    freed: Condvar,
+}
+
+#[derive(Default)]
+struct BudgetState {
+    queued: usize,
+    /// The writer has stopped: nothing will be freed, and senders must not wait.
+    closed: bool,
+}
+
+impl Budget {
+    fn lock(&self) -> MutexGuard<'_, BudgetState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts `bytes` as queued, once there is room for them.
+    fn take(&self, bytes: usize, limit: usize) {
+        let mut state = self.lock();
+        while !state.closed && state.queued > 0 && state.queued + bytes > limit {
+            state = self
+                .freed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        state.queued += bytes;
+    }
+
+    /// Counts `bytes` as written.
+    fn give(&self, bytes: usize) {
+        let mut state = self.lock();
+        state.queued = state.queued.saturating_sub(bytes);
+        self.freed.notify_all();
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.freed.notify_all();
+    }
+}
+
+/// Closes the budget when the writer stops, however it stops.
+struct CloseOnDrop(Arc<Budget>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// Why the writer stopped.
 enum WriteFailure {
     Sqlite(rusqlite::Error),
@@ -93,6 +162,7 @@ pub struct StoreSink {
     path: PathBuf,
     run_id: String,
     tx: Option<mpsc::SyncSender<Pending>>,
+    queued: Arc<Budget>,
     writer: Option<JoinHandle<Result<(), WriteFailure>>>,
     /// Why the writer stopped, once an event found it stopped.
     stopped: Option<SinkError>,
@@ -110,11 +180,20 @@ impl StoreSink {
     ) -> StoreSink {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let id = run_id.to_string();
-        let writer = std::thread::spawn(move || write_events(conn, &id, &token, seq, &rx));
+        let queued = Arc::new(Budget::default());
+        let writing = CloseOnDrop(queued.clone());
+        let writer = std::thread::spawn(move || {
+            let queue = Queue {
+                rx: &rx,
+                queued: &writing.0,
+            };
+            write_events(conn, &id, &token, seq, queue)
+        });
         StoreSink {
             path,
             run_id: run_id.to_string(),
             tx: Some(tx),
+            queued,
             writer: Some(writer),
             stopped: None,
         }
@@ -150,7 +229,11 @@ impl Drop for StoreSink {
 impl EventSink for StoreSink {
     fn event(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
         let sent = match &self.tx {
-            Some(tx) => tx.send(Pending::of(event)).is_ok(),
+            Some(tx) => {
+                let pending = Pending::of(event);
+                self.queued.take(pending.size(), QUEUE_BYTES);
+                tx.send(pending).is_ok()
+            }
             None => false,
         };
         // A send fails once the writer has stopped: on an SQLite error or a lost lease.
@@ -164,6 +247,12 @@ impl RecordingSink for StoreSink {
     }
 }
 
+/// The writer's end of the queue.
+struct Queue<'q> {
+    rx: &'q mpsc::Receiver<Pending>,
+    queued: &'q Budget,
+}
+
 /// Writes the events of run `run_id` in batches. Every transaction first refreshes this
 /// process's lease on the run, until the run's final event releases it; with nothing to write,
 /// a transaction every [`lease::HEARTBEAT_EVERY`] does only that.
@@ -172,8 +261,9 @@ fn write_events(
     run_id: &str,
     token: &str,
     mut seq: i64,
-    rx: &mpsc::Receiver<Pending>,
+    queue: Queue<'_>,
 ) -> Result<(), WriteFailure> {
+    let rx = queue.rx;
     let mut leased = true;
     loop {
         let first = match rx.recv_timeout(lease::HEARTBEAT_EVERY) {
@@ -240,8 +330,58 @@ fn write_events(
                     leased = false;
                 }
                 seq += 1;
+                queue.queued.give(pending.size());
             }
         }
         tx.commit()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::Budget;
+
+    /// Takes `bytes` on another thread; says whether it got them within 100 ms.
+    fn taken_soon(budget: &Arc<Budget>, bytes: usize, limit: usize) -> Arc<AtomicBool> {
+        let done = Arc::new(AtomicBool::new(false));
+        let (budget, flag) = (budget.clone(), done.clone());
+        std::thread::spawn(move || {
+            budget.take(bytes, limit);
+            flag.store(true, Ordering::SeqCst);
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        done
+    }
+
+    #[test]
+    fn a_sender_waits_for_room_and_the_writer_stopping_releases_it() {
+        let budget = Arc::new(Budget::default());
+        // One event larger than the whole budget goes through an empty queue.
+        budget.take(150, 100);
+        let second = taken_soon(&budget, 10, 100);
+        assert!(
+            !second.load(Ordering::SeqCst),
+            "waits while the queue is full"
+        );
+        budget.give(150);
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            second.load(Ordering::SeqCst),
+            "goes once the writer freed room"
+        );
+
+        budget.take(90, 100);
+        let third = taken_soon(&budget, 20, 100);
+        assert!(!third.load(Ordering::SeqCst));
+        budget.close();
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            third.load(Ordering::SeqCst),
+            "a stopped writer frees nothing: no waiting"
+        );
     }
 }
