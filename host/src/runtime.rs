@@ -42,14 +42,15 @@ const KEEP_RESIDENT: usize = 256 << 10;
 const MAX_KEEP_RESIDENT: usize = 32 << 20;
 
 /// How much of each pooled memory stays resident between steps, for components whose largest
-/// initial memory is `memory_bytes`. With `PAGEMAP_SCAN` (`pagemap`), wasmtime resets only the
-/// pages a step dirtied, copying them back from the memory image, up to this many bytes, and
-/// gives the rest back with madvise, to be faulted in again (read, then copy-on-write) by the
-/// next step. An interpreter's heap lies in its initial memory (componentize-py and jco snapshot
-/// the initialised interpreter), and every step writes across it: QuickJS's 1.6 MiB took 18
-/// page faults a step at 256 KiB and none at its own size (BENCHMARKS.md). Without
-/// `PAGEMAP_SCAN`, keep-resident is a window memset or copied whole on every step, so it stays
-/// small.
+/// initial memory is `memory_bytes`. With `PAGEMAP_SCAN` (`pagemap`), wasmtime copies back from
+/// the memory image the pages that are resident and written (by this step or by an earlier one
+/// whose pages were kept), up to this many bytes and in at most 32 runs of pages, and gives the
+/// rest back with madvise, to be faulted in again (read, then copy-on-write) by the next step.
+/// An interpreter's heap lies in its initial memory (componentize-py and jco snapshot the
+/// initialised interpreter), and every step writes across it: QuickJS's 1.6 MiB took 18 page
+/// faults a step at 256 KiB and none at its own size. CPython's writes fall in more than 32
+/// runs, so it takes about 210 a step either way (BENCHMARKS.md). Without `PAGEMAP_SCAN`,
+/// keep-resident is a window memset or copied whole on every step, so it stays small.
 fn memory_keep_resident(memory_bytes: u64, pagemap: bool) -> usize {
     if !pagemap {
         return KEEP_RESIDENT;
