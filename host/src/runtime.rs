@@ -33,8 +33,32 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// How much of a pooled memory or table stays mapped between steps, reset with memset rather
 /// than madvise. The fanout bench's raw figure per call, without `pagemap_scan`: 43 µs with
 /// none, 32 µs with 1 MiB (which memsets more than a small op touches), 25 µs with 256 KiB;
-/// with it, 11 µs, and 1 to 8 MiB did no better (BENCHMARKS.md).
+/// with it, 11 µs, and 1 to 8 MiB did no better (BENCHMARKS.md). With `pagemap_scan` a
+/// memory keeps more than this when its components' initial memories are larger
+/// ([`memory_keep_resident`]).
 const KEEP_RESIDENT: usize = 256 << 10;
+
+/// The most of one pooled memory kept resident between steps, whatever its initial size.
+const MAX_KEEP_RESIDENT: usize = 32 << 20;
+
+/// How much of each pooled memory stays resident between steps, for components whose largest
+/// initial memory is `memory_bytes`. With `PAGEMAP_SCAN` (`pagemap`), wasmtime copies back from
+/// the memory image the pages that are resident and written (by this step or by an earlier one
+/// whose pages were kept), up to this many bytes and in at most 32 runs of pages, and gives the
+/// rest back with madvise, to be faulted in again (read, then copy-on-write) by the next step.
+/// An interpreter's heap lies in its initial memory (componentize-py and jco snapshot the
+/// initialised interpreter), and every step writes across it: QuickJS's 1.6 MiB took 18 page
+/// faults a step at 256 KiB and none at its own size. CPython's writes fall in more than 32
+/// runs, so it takes about 210 a step either way (BENCHMARKS.md). Without `PAGEMAP_SCAN`,
+/// keep-resident is a window memset or copied whole on every step, so it stays small.
+fn memory_keep_resident(memory_bytes: u64, pagemap: bool) -> usize {
+    if !pagemap {
+        return KEEP_RESIDENT;
+    }
+    usize::try_from(memory_bytes)
+        .unwrap_or(usize::MAX)
+        .clamp(KEEP_RESIDENT, MAX_KEEP_RESIDENT)
+}
 
 /// Why a component could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -257,7 +281,10 @@ impl Runtime {
             // and TLB shootdowns on every step. With PAGEMAP_SCAN (Linux 6.7+) only the pages
             // the step dirtied are reset, wherever they are: a Rust guest's stack and data sit
             // above 1 MiB, beyond the first-pages window.
-            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .linear_memory_keep_resident(memory_keep_resident(
+                footprint.memory_bytes,
+                PoolingAllocationConfig::is_pagemap_scan_available(),
+            ))
             .table_keep_resident(KEEP_RESIDENT)
             .pagemap_scan(wasmtime::Enabled::Auto);
         let wasm_stack = usize::try_from(wasm_stack)
@@ -705,6 +732,18 @@ mod tests {
             }),
             "the run needs `core_instances` = 14, but the engine was built for 4"
         );
+    }
+
+    #[test]
+    fn a_memory_keeps_its_initial_size_resident_only_with_pagemap_scan() {
+        let quickjs = 26 << 16;
+        assert_eq!(memory_keep_resident(quickjs, true), quickjs as usize);
+        assert_eq!(memory_keep_resident(quickjs, false), KEEP_RESIDENT);
+        // Nothing known of the components: the floor.
+        assert_eq!(memory_keep_resident(0, true), KEEP_RESIDENT);
+        assert_eq!(memory_keep_resident(4 << 10, true), KEEP_RESIDENT);
+        assert_eq!(memory_keep_resident(1 << 40, true), MAX_KEEP_RESIDENT);
+        assert_eq!(memory_keep_resident(u64::MAX, true), MAX_KEEP_RESIDENT);
     }
 
     #[test]

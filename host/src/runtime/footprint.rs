@@ -19,6 +19,10 @@ pub struct Footprint {
     pub tables_per_module: u32,
     /// The largest initial size of any table, in elements.
     pub table_elements: u64,
+    /// The largest initial size of any memory, in bytes: where an interpreter's heap image lies
+    /// (componentize-py and jco snapshot the initialised interpreter into it). Not a limit:
+    /// it sizes how much of a memory the pool keeps resident between steps.
+    pub memory_bytes: u64,
 }
 
 impl Footprint {
@@ -30,6 +34,7 @@ impl Footprint {
         memories_per_module: 1,
         tables_per_module: 1,
         table_elements: 0,
+        memory_bytes: 0,
     };
 
     /// Room for any one of `self` and `other`.
@@ -41,6 +46,7 @@ impl Footprint {
             memories_per_module: self.memories_per_module.max(other.memories_per_module),
             tables_per_module: self.tables_per_module.max(other.tables_per_module),
             table_elements: self.table_elements.max(other.table_elements),
+            memory_bytes: self.memory_bytes.max(other.memory_bytes),
         }
     }
 
@@ -51,6 +57,7 @@ impl Footprint {
         self.memories_per_module = self.memories_per_module.max(other.memories_per_module);
         self.tables_per_module = self.tables_per_module.max(other.tables_per_module);
         self.table_elements = self.table_elements.max(other.table_elements);
+        self.memory_bytes = self.memory_bytes.max(other.memory_bytes);
     }
 }
 
@@ -88,6 +95,14 @@ pub fn of_component(bytes: &[u8]) -> Result<Footprint, wasmparser::BinaryReaderE
                 if let Some(Frame::Module(own)) = stack.last_mut() {
                     own.memories = own.memories.saturating_add(reader.count());
                     own.memories_per_module = own.memories;
+                    for memory in reader {
+                        let memory = memory?;
+                        let page = 1u64
+                            .checked_shl(memory.page_size_log2.unwrap_or(16))
+                            .unwrap_or(u64::MAX);
+                        own.memory_bytes =
+                            own.memory_bytes.max(memory.initial.saturating_mul(page));
+                    }
                 }
             }
             Payload::TableSection(reader) => {
@@ -260,8 +275,39 @@ mod tests {
                 memories_per_module: 1,
                 tables_per_module: 2,
                 table_elements: 300,
+                memory_bytes: 64 << 10,
             }
         );
+    }
+
+    #[test]
+    fn memory_bytes_is_the_largest_initial_memory_of_any_module() {
+        use wasm_encoder::{Component, MemorySection, MemoryType, Module, ModuleSection};
+        let module = |minimum: u64, page_size_log2: Option<u32>| {
+            let mut memories = MemorySection::new();
+            memories.memory(MemoryType {
+                minimum,
+                maximum: None,
+                memory64: false,
+                shared: false,
+                page_size_log2,
+            });
+            let mut module = Module::new();
+            module.section(&memories);
+            module
+        };
+        let mut component = Component::new();
+        // 26 pages of 64 KiB (jco's QuickJS), and 100 one-byte pages.
+        component.section(&ModuleSection(&module(26, None)));
+        component.section(&ModuleSection(&module(100, Some(0))));
+        let mut instances = wasm_encoder::InstanceSection::new();
+        for index in 0..2 {
+            instances.instantiate(index, Vec::<(&str, wasm_encoder::ModuleArg)>::new());
+        }
+        component.section(&instances);
+        let footprint = of_component(&component.finish()).unwrap();
+        assert_eq!(footprint.memory_bytes, 26 << 16);
+        assert_eq!(footprint.memories, 2);
     }
 
     #[test]
