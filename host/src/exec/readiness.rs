@@ -67,20 +67,39 @@ impl Scheduler<'_> {
 
     /// The steps the plan calls for, given the values yielded, that are missing or not finished:
     /// every plain op's step and one clone per mapping-key path must have succeeded, failed or
-    /// been skipped by the time the run ends.
+    /// been skipped by the time the run ends. Steps are only ever created on known paths, so an
+    /// op with as many finished steps as known paths has none missing: only then are its paths
+    /// listed one by one (a million clones' paths made up a third of such a run's peak memory).
     pub(super) fn unresolved(&self) -> Vec<String> {
         let plan = &self.run.plan;
+        let mut finished = vec![0usize; plan.nodes.len()];
+        for step in &self.run.steps {
+            if matches!(
+                step.status,
+                Status::Succeeded | Status::Failed(_) | Status::Skipped(_)
+            ) {
+                finished[step.key.node] += 1;
+            }
+        }
         let mut unresolved = Vec::new();
-        for node in 0..plan.nodes.len() {
+        for (node, &finished) in finished.iter().enumerate() {
+            let planned: usize = self
+                .key_prefixes(node, Vec::new())
+                .iter()
+                .map(|prefix| self.paths_under(node, prefix))
+                .sum();
+            if finished == planned {
+                continue;
+            }
             for keys in self.known_keys(node, Vec::new()) {
                 let key = StepKey::new(node, keys);
-                let finished = self.run.step(&key).is_some_and(|step| {
+                let done = self.run.step(&key).is_some_and(|step| {
                     matches!(
                         step.status,
                         Status::Succeeded | Status::Failed(_) | Status::Skipped(_)
                     )
                 });
-                if !finished {
+                if !done {
                     unresolved.push(key.display(&plan.nodes[node].name).to_string());
                 }
             }
@@ -103,47 +122,84 @@ impl Scheduler<'_> {
     /// All mapping-key paths of op `node` that extend `prefix`, from the values emitted so far.
     /// A zipping op's last key comes from either side.
     pub(super) fn known_keys(&self, node: usize, prefix: Vec<String>) -> Vec<Vec<String>> {
-        let plan = &self.run.plan;
-        let scope = &plan.nodes[node].scope;
-        let zipped: Vec<&Source> = plan.nodes[node]
-            .inputs
-            .iter()
-            .filter_map(|input| match &input.source {
-                InputSource::Zip(s, _) => Some(s),
-                _ => None,
-            })
-            .collect();
+        let mut paths = Vec::new();
+        for prefix in self.key_prefixes(node, prefix) {
+            match self.last_keys(node, &prefix) {
+                None => paths.push(prefix),
+                Some(keys) => paths.extend(keys.into_iter().map(|key| {
+                    let mut path = prefix.clone();
+                    path.push(key.to_string());
+                    path
+                })),
+            }
+        }
+        paths
+    }
+
+    /// The paths of op `node` that extend `prefix` up to one key short of its depth (`prefix`
+    /// itself when it is that long already, or longer).
+    fn key_prefixes(&self, node: usize, prefix: Vec<String>) -> Vec<Vec<String>> {
+        let scope = &self.run.plan.nodes[node].scope;
         let mut paths = vec![prefix];
-        while paths.first().is_some_and(|p| p.len() < scope.len()) {
-            let at = paths[0].len();
-            let sides: Vec<&Source> = if at + 1 == scope.len() {
-                std::iter::once(&scope[at])
-                    .chain(zipped.iter().copied())
-                    .collect()
-            } else {
-                vec![&scope[at]]
-            };
+        while paths.first().is_some_and(|p| p.len() + 1 < scope.len()) {
+            let side = &scope[paths[0].len()];
             paths = paths
                 .into_iter()
                 .flat_map(|path| {
-                    let mut keys = indexmap::IndexSet::new();
-                    for side in &sides {
-                        if let Some(values) = self
-                            .run
-                            .emitted(&StepKey::new(side.node, path.clone()), &side.output)
-                        {
-                            keys.extend(values.keys().cloned());
-                        }
-                    }
-                    keys.into_iter().map(move |k| {
+                    let keys: Vec<String> = self
+                        .run
+                        .emitted(&StepKey::new(side.node, path.clone()), &side.output)
+                        .map(|values| values.keys().cloned().collect())
+                        .unwrap_or_default();
+                    keys.into_iter().map(move |key| {
                         let mut path = path.clone();
-                        path.push(k);
+                        path.push(key);
                         path
                     })
                 })
                 .collect();
         }
         paths
+    }
+
+    /// How many paths of op `node` extend `prefix`, which is one key short of its depth or is
+    /// its whole path: [`Self::last_keys`] without listing them where no zip asks for a union.
+    fn paths_under(&self, node: usize, prefix: &[String]) -> usize {
+        let scope = &self.run.plan.nodes[node].scope;
+        let zips = self.run.plan.nodes[node]
+            .inputs
+            .iter()
+            .any(|input| matches!(input.source, InputSource::Zip(..)));
+        match scope.get(prefix.len()) {
+            Some(side) if !zips && prefix.len() + 1 == scope.len() => self
+                .run
+                .emitted(&StepKey::new(side.node, prefix.to_vec()), &side.output)
+                .map_or(0, |values| values.len()),
+            _ => self.last_keys(node, prefix).map_or(1, |keys| keys.len()),
+        }
+    }
+
+    /// The last keys of op `node`'s paths under `prefix`, one key short of its depth: those its
+    /// scope's last producer yielded there and, for a zipping op, those the zipped outputs did,
+    /// each once, in order. `None` when `prefix` is not one key short (a plain op's is empty).
+    fn last_keys(&self, node: usize, prefix: &[String]) -> Option<indexmap::IndexSet<&str>> {
+        let inputs = &self.run.plan.nodes[node].inputs;
+        let scope = &self.run.plan.nodes[node].scope;
+        if prefix.len() + 1 != scope.len() {
+            return None;
+        }
+        let zipped = inputs.iter().filter_map(|input| match &input.source {
+            InputSource::Zip(s, _) => Some(s),
+            _ => None,
+        });
+        let mut keys = indexmap::IndexSet::new();
+        for side in std::iter::once(&scope[prefix.len()]).chain(zipped) {
+            let producer = StepKey::new(side.node, prefix.to_vec());
+            if let Some(values) = self.run.emitted(&producer, &side.output) {
+                keys.extend(values.keys().map(String::as_str));
+            }
+        }
+        Some(keys)
     }
 
     /// Creates step `key` if all its inputs are available (queued) or one of them never will be
