@@ -55,7 +55,15 @@ pub struct Reexecution {
 }
 
 /// How to stop each run this process executes, by run id.
-type Running = Arc<Mutex<HashMap<String, Cancel>>>;
+type Running = Arc<Mutex<HashMap<String, Live>>>;
+
+/// A run this process executes: how to ask it to stop, and whether its final event is out
+/// (then it stays registered only until its writer has stored that event).
+#[derive(Clone)]
+struct Live {
+    cancel: Cancel,
+    ended: bool,
+}
 
 /// One run store and the runs this process executes from it.
 pub struct App {
@@ -124,14 +132,19 @@ impl App {
     }
 
     /// How many runs this application executes now.
+    /// Runs this application executes whose final event is not out yet: a client that saw a
+    /// run end (its final event stored) never finds it counted.
     pub fn running_count(&self) -> usize {
-        lock(&self.running).len()
+        lock(&self.running)
+            .values()
+            .filter(|live| !live.ended)
+            .count()
     }
 
     /// Asks every run this application executes to stop (see [`App::cancel`]).
     pub fn cancel_all(&self) {
-        for cancel in lock(&self.running).values() {
-            cancel.request();
+        for live in lock(&self.running).values() {
+            live.cancel.request();
         }
     }
 
@@ -359,8 +372,8 @@ impl App {
     /// Asks run `run_id`, which this process executes, to stop: no new step starts, running
     /// ones get a grace period, and the run ends `RUN_CANCELED`, resumable.
     pub fn cancel(&self, run_id: &str) -> Result<(), AppError> {
-        if let Some(cancel) = lock(&self.running).get(run_id) {
-            cancel.request();
+        if let Some(live) = lock(&self.running).get(run_id) {
+            live.cancel.request();
             return Ok(());
         }
         let record = self.store().run(run_id)?;
@@ -444,7 +457,11 @@ impl App {
         };
         let recorded = self.store().sink(&run_id)?;
         let cancel = Cancel::default();
-        lock(&self.running).insert(run_id.clone(), cancel.clone());
+        let live = Live {
+            cancel: cancel.clone(),
+            ended: false,
+        };
+        lock(&self.running).insert(run_id.clone(), live);
         Ok(RunHandle {
             run_id: run_id.clone(),
             parent,
@@ -483,7 +500,7 @@ impl App {
     }
 }
 
-fn lock(running: &Running) -> MutexGuard<'_, HashMap<String, Cancel>> {
+fn lock(running: &Running) -> MutexGuard<'_, HashMap<String, Live>> {
     running
         .lock()
         .expect("no thread panics holding the registry")

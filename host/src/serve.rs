@@ -147,8 +147,7 @@ impl Drop for Admission<'_> {
 impl TenantApp {
     /// Admits a new run unless the tenant has `max_queued_runs` unfinished (`429`); the
     /// place is held until the returned admission is dropped, once the run is registered.
-    /// A run counts until its task ends, which is a moment after its end is recorded: a
-    /// client that saw it end may still be told to retry.
+    /// A run counts until its final event is out, before the store has it.
     pub(crate) fn admit(&self) -> Result<Admission<'_>, api_error::ApiError> {
         let most = self.tenant.quotas.max_queued_runs;
         let mut admitting = lock(&self.admitting);

@@ -28,12 +28,23 @@ pub(super) struct Registered {
     pub cancel: Cancel,
 }
 
+impl Registered {
+    /// Marks the run ended: its final event is on its way to the store.
+    fn ended(&self) {
+        if let Some(live) = lock(&self.running).get_mut(&self.run_id)
+            && live.cancel.is(&self.cancel)
+        {
+            live.ended = true;
+        }
+    }
+}
+
 impl Drop for Registered {
     fn drop(&mut self) {
         let mut running = lock(&self.running);
         if running
             .get(&self.run_id)
-            .is_some_and(|c| c.is(&self.cancel))
+            .is_some_and(|live| live.cancel.is(&self.cancel))
         {
             running.remove(&self.run_id);
         }
@@ -79,6 +90,9 @@ impl RunHandle {
         let mut run = prepared
             .run_placed(run_id.clone(), prior, cancel, share, remote, &mut sink)
             .await;
+        // Before the store has the final event, so that nobody who read the run's end finds
+        // it still counted against the tenant's runs.
+        registered.ended();
         let Both(_, recorded) = sink;
         if let Err(err) = recorded.finish() {
             run.sink_error.get_or_insert(err);
