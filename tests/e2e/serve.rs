@@ -903,6 +903,7 @@ fn a_grant_swapped_for_a_symlink_after_it_was_checked_leads_nowhere() {
     api.upload("adversary");
     // The tenant's only slot is busy, so the reader waits, its grant already checked.
     let busy = api.submit(&naps(1, 1500));
+    wait_for_running(&api, &busy, "nap");
     let reader = api.submit(
         "[components.adversary]\n[ops.read_file]\ncomponent = 'adversary'\n\
          config.path = '/data/secret.txt'\n[[ops.read_file.dirs]]\nhost = 'data'\nguest = '/data'\n",
