@@ -74,10 +74,7 @@ impl Scheduler<'_> {
         let plan = &self.run.plan;
         let mut finished = vec![0usize; plan.nodes.len()];
         for step in &self.run.steps {
-            if matches!(
-                step.status,
-                Status::Succeeded | Status::Failed(_) | Status::Skipped(_)
-            ) {
+            if step.status.is_final() {
                 finished[step.key.node] += 1;
             }
         }
@@ -93,13 +90,11 @@ impl Scheduler<'_> {
             }
             for keys in self.known_keys(node, Vec::new()) {
                 let key = StepKey::new(node, keys);
-                let done = self.run.step(&key).is_some_and(|step| {
-                    matches!(
-                        step.status,
-                        Status::Succeeded | Status::Failed(_) | Status::Skipped(_)
-                    )
-                });
-                if !done {
+                if !self
+                    .run
+                    .step(&key)
+                    .is_some_and(|step| step.status.is_final())
+                {
                     unresolved.push(key.display(&plan.nodes[node].name).to_string());
                 }
             }
@@ -110,12 +105,20 @@ impl Scheduler<'_> {
     /// Whether op `node` zips outputs of op `producer` with the one it maps over (or maps over
     /// one of `producer`'s and zips another): its clones come from both sides.
     fn zips_over(&self, node: usize, producer: usize) -> bool {
-        let inputs = &self.run.plan.nodes[node].inputs;
-        inputs
-            .iter()
-            .any(|input| matches!(input.source, InputSource::Zip(..)))
-            && inputs.iter().any(|input| {
+        self.zipped(node).next().is_some()
+            && self.run.plan.nodes[node].inputs.iter().any(|input| {
                 matches!(&input.source, InputSource::Map(s) | InputSource::Zip(s, _) if s.node == producer)
+            })
+    }
+
+    /// The outputs op `node` zips with the one it maps over.
+    fn zipped(&self, node: usize) -> impl Iterator<Item = &Source> {
+        self.run.plan.nodes[node]
+            .inputs
+            .iter()
+            .filter_map(|input| match &input.source {
+                InputSource::Zip(s, _) => Some(s),
+                _ => None,
             })
     }
 
@@ -166,10 +169,7 @@ impl Scheduler<'_> {
     /// its whole path: [`Self::last_keys`] without listing them where no zip asks for a union.
     fn paths_under(&self, node: usize, prefix: &[String]) -> usize {
         let scope = &self.run.plan.nodes[node].scope;
-        let zips = self.run.plan.nodes[node]
-            .inputs
-            .iter()
-            .any(|input| matches!(input.source, InputSource::Zip(..)));
+        let zips = self.zipped(node).next().is_some();
         match scope.get(prefix.len()) {
             Some(side) if !zips && prefix.len() + 1 == scope.len() => self
                 .run
@@ -183,17 +183,12 @@ impl Scheduler<'_> {
     /// scope's last producer yielded there and, for a zipping op, those the zipped outputs did,
     /// each once, in order. `None` when `prefix` is not one key short (a plain op's is empty).
     fn last_keys(&self, node: usize, prefix: &[String]) -> Option<indexmap::IndexSet<&str>> {
-        let inputs = &self.run.plan.nodes[node].inputs;
         let scope = &self.run.plan.nodes[node].scope;
         if prefix.len() + 1 != scope.len() {
             return None;
         }
-        let zipped = inputs.iter().filter_map(|input| match &input.source {
-            InputSource::Zip(s, _) => Some(s),
-            _ => None,
-        });
         let mut keys = indexmap::IndexSet::new();
-        for side in std::iter::once(&scope[prefix.len()]).chain(zipped) {
+        for side in std::iter::once(&scope[prefix.len()]).chain(self.zipped(node)) {
             let producer = StepKey::new(side.node, prefix.to_vec());
             if let Some(values) = self.run.emitted(&producer, &side.output) {
                 keys.extend(values.keys().map(String::as_str));

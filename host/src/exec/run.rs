@@ -56,6 +56,13 @@ pub enum Status {
     Skipped(Box<Skip>),
 }
 
+impl Status {
+    /// Succeeded, failed or skipped: nothing more happens to the step.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Status::Queued | Status::Running)
+    }
+}
+
 /// Why a step did not run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skip {
@@ -150,11 +157,7 @@ impl Run {
 
     /// True when the run was asked to stop, and did with steps queued or running (aborted).
     pub fn canceled(&self) -> bool {
-        self.sink_error.is_none()
-            && self
-                .steps
-                .iter()
-                .any(|s| matches!(s.status, Status::Queued | Status::Running))
+        self.sink_error.is_none() && self.steps.iter().any(|s| !s.status.is_final())
     }
 
     /// The step with this key, if it was created.

@@ -128,9 +128,8 @@ impl Db<'_> {
     ) -> Result<Vec<(i64, Event<'static>)>, StoreError> {
         let kinds = (!filter.kinds.is_empty()).then(|| name_list(filter.kinds));
         let sql = format!(
-            "SELECT e.seq, e.format, e.json, e.timestamp, e.step_key, e.value, e.hash, b.bytes
-             FROM events e {by_step}
-             LEFT JOIN blobs b ON b.hash = e.hash
+            "SELECT e.seq, e.format, e.json, e.timestamp, e.step_key, {STORED_VALUE}
+             FROM events e {by_step} {BLOB_JOIN}
              WHERE e.run_id = ?1 AND e.seq > ?3 AND {step}
                AND (?5 IS NULL OR instr(?5, ',' || e.event || ',') > 0)
              ORDER BY e.seq LIMIT ?4",
@@ -178,8 +177,8 @@ impl Db<'_> {
     /// The outputs of run `id`, of `step` and its clones when given.
     pub fn outputs(&self, id: &str, step: Option<&str>) -> Result<Vec<OutputRecord>, StoreError> {
         let sql = format!(
-            "SELECT e.seq, e.step_key, e.output, e.mapping_key, e.value, e.hash, b.bytes
-             FROM events e {by_step} LEFT JOIN blobs b ON b.hash = e.hash
+            "SELECT e.seq, e.step_key, e.output, e.mapping_key, {STORED_VALUE}
+             FROM events e {by_step} {BLOB_JOIN}
              WHERE e.run_id = ?1 AND e.event = 'STEP_OUTPUT' AND {step}
              ORDER BY e.seq",
             by_step = if step.is_some() { STEP_INDEX } else { "" },
@@ -381,8 +380,13 @@ impl StoredEvent {
     }
 }
 
+/// The columns of an event row `e` that [`StoredValue::of`] reads, in its order, with the join
+/// they need.
+pub(super) const STORED_VALUE: &str = "e.value, e.hash, b.bytes";
+pub(super) const BLOB_JOIN: &str = "LEFT JOIN blobs b ON b.hash = e.hash";
+
 /// An output value as a row holds it: in the row (`value`), or by `hash` in `blobs` with the
-/// blob's `bytes` joined.
+/// blob's `bytes` joined ([`STORED_VALUE`]).
 pub(super) struct StoredValue {
     value: Option<Vec<u8>>,
     hash: Option<String>,

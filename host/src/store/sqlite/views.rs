@@ -6,7 +6,9 @@ use rusqlite::params;
 use rusqlite::OptionalExtension;
 
 use super::SqliteStore;
-use super::queries::{STEP_INDEX, StoredValue, name_list, sql_limit, sqlite_error};
+use super::queries::{
+    BLOB_JOIN, STEP_INDEX, STORED_VALUE, StoredValue, name_list, sql_limit, sqlite_error,
+};
 use crate::store::StoreError;
 
 /// The events that change a step's state.
@@ -150,8 +152,7 @@ impl SqliteStore {
                 .conn
                 .query_row(
                     &format!(
-                        "SELECT e.value, e.hash, b.bytes FROM events e {STEP_INDEX}
-                         LEFT JOIN blobs b ON b.hash = e.hash
+                        "SELECT {STORED_VALUE} FROM events e {STEP_INDEX} {BLOB_JOIN}
                          WHERE e.run_id = ?1 AND e.step_key = ?2 AND e.event = 'STEP_OUTPUT'
                            AND (?3 IS NULL OR e.output = ?3) AND e.mapping_key IS ?4
                          ORDER BY e.seq LIMIT 1"

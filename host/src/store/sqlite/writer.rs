@@ -78,9 +78,7 @@ impl Pending {
             finished,
         }
     }
-}
 
-impl Pending {
     /// The bytes it holds, as counted against [`QUEUE_BYTES`].
     fn size(&self) -> usize {
         let output = self.output.as_ref().map_or(0, |(name, key, value)| {
@@ -303,14 +301,11 @@ fn write_events(
                     }
                     None => (None, None, None),
                 };
-                let hash = value
-                    .filter(|value| value.len() > INLINE_VALUE_LIMIT)
-                    .map(|value| {
-                        let hash = blake3::hash(value).to_hex();
-                        insert_blob.execute(params![hash.as_str(), value])?;
-                        Ok::<_, rusqlite::Error>(hash)
-                    })
-                    .transpose()?;
+                let blob = value.filter(|value| value.len() > INLINE_VALUE_LIMIT);
+                let hash = blob.map(|value| blake3::hash(value).to_hex());
+                if let (Some(value), Some(hash)) = (blob, &hash) {
+                    insert_blob.execute(params![hash.as_str(), value])?;
+                }
                 insert_event.execute(params![
                     run_id,
                     seq,
